@@ -123,7 +123,9 @@ func mergeMaps(base, over map[string]string) map[string]string {
 // appendTolerations adds each toleration that is not already present.
 func appendTolerations(have []corev1.Toleration, add ...corev1.Toleration) []corev1.Toleration {
 	for _, t := range add {
-		if !slices.ContainsFunc(have, func(h corev1.Toleration) bool { return h.MatchToleration(&t) && ptr.Equal(h.TolerationSeconds, t.TolerationSeconds) }) {
+		if !slices.ContainsFunc(have, func(h corev1.Toleration) bool {
+			return h.MatchToleration(&t) && ptr.Equal(h.TolerationSeconds, t.TolerationSeconds)
+		}) {
 			have = append(have, t)
 		}
 	}

@@ -54,7 +54,7 @@ type QueueRateLimit struct {
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100000
-	Burst int32 `json:"burst"`
+	Burst int32 `json:"burst,omitempty"`
 }
 
 // PriorityConfig defines the priority levels of a queue.
@@ -65,14 +65,14 @@ type PriorityConfig struct {
 	// +kubebuilder:default=5
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10
-	Levels int32 `json:"levels"`
+	Levels int32 `json:"levels,omitempty"`
 
 	// defaultLevel is the level of tasks that do not name one.
 	// +optional
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10
-	DefaultLevel int32 `json:"defaultLevel"`
+	DefaultLevel int32 `json:"defaultLevel,omitempty"`
 }
 
 // TaskDefaults are the timeouts and retry policy applied to tasks that do not set them.

@@ -324,4 +324,3 @@ func httpOK(ctx context.Context, url string) bool {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode == http.StatusOK
 }
-

@@ -4,6 +4,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/taskroute/taskroute/internal/render"
 )
 
 const (
@@ -11,10 +13,10 @@ const (
 	// --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake).
 	KwokNodeAnnotation = "kwok.x-k8s.io/node"
 	// GPUResource is the extended resource GPU nodes offer.
-	GPUResource corev1.ResourceName = "nvidia.com/gpu"
+	GPUResource = render.NvidiaGPU
 	// GPULabel is the node label the WorkerPool builder derives for the capability
 	// gpu=<value> when no nodeSelector is given ("capabilities.taskroute.dev/<name>").
-	GPULabel = "capabilities.taskroute.dev/gpu"
+	GPULabel = render.CapabilityLabelPrefix + render.GPUCapability
 	// GPUModel is the value of GPULabel on the default GPU nodes.
 	GPUModel = "a100"
 	// GPUTaintKey is the taint on GPU nodes; GPU pools tolerate it by default.

@@ -31,6 +31,10 @@ type process struct {
 // stop reaches every child it spawns, and Pdeathsig so that it dies with the test
 // binary even when Stop is never called (a panic, a killed `go test`).
 func startProcess(name, logDir, bin string, args ...string) (*process, error) {
+	return startProcessEnv(name, logDir, nil, bin, args...)
+}
+
+func startProcessEnv(name, logDir string, env []string, bin string, args ...string) (*process, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("%s binary %q: %w (run hack/testbin.sh cluster, then eval \"$(hack/testbin-env.sh)\")", name, bin, err)
 	}
@@ -41,6 +45,9 @@ func startProcess(name, logDir, bin string, args ...string) (*process, error) {
 	}
 	fmt.Fprintf(out, "$ %s %s\n", bin, joinArgs(args))
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -136,3 +143,28 @@ func freePorts(n int) ([]int, error) {
 }
 
 func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// StartProcess runs another process alongside the cluster (the manager, for instance):
+// it is stopped first by Stop, its output goes to logs/<name>.log, LogTails includes it,
+// and Healthy reports it if it exits. env is added to this process's environment.
+func (c *Cluster) StartProcess(name string, env []string, bin string, args ...string) error {
+	p, err := startProcessEnv(name, filepath.Join(c.WorkDir, "logs"), env, bin, args...)
+	if err != nil {
+		return err
+	}
+	c.procs = append(c.procs, p)
+	return nil
+}
+
+// StopProcess stops a process started by StartProcess (SIGTERM, then SIGKILL after
+// grace) and forgets it, so Healthy no longer reports it.
+func (c *Cluster) StopProcess(name string, grace time.Duration) error {
+	for i, p := range c.procs {
+		if p.name == name {
+			p.stop(grace)
+			c.procs = append(c.procs[:i], c.procs[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("no process named %q", name)
+}

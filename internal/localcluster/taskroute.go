@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -87,15 +88,25 @@ func (c *Cluster) InstallTaskroute(ctx context.Context, o TaskrouteOptions) (*Ta
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	args := append([]string{
+	args := []string{
 		"--leader-elect=false",
 		"--health-probe-bind-address=" + t.HealthAddress,
 		"--metrics-bind-address=" + t.MetricsAddress,
-		"--matching-bind-address=" + t.MatchingAddress,
 		// Worker pods are kwok pods; workers in tests are local processes on loopback.
 		"--matching-address=" + t.MatchingAddress,
-		"--data-dir=" + dataDir,
-	}, o.ManagerArgs...)
+	}
+	// The embedded matching service's flags (the chart passes them too); a manager built
+	// without the matching service does not have them yet.
+	flags, err := managerFlags(ctx, t.ManagerBinary)
+	if err != nil {
+		return nil, err
+	}
+	for flag, value := range map[string]string{"matching-bind-address": t.MatchingAddress, "data-dir": dataDir} {
+		if flags[flag] {
+			args = append(args, "--"+flag+"="+value)
+		}
+	}
+	args = append(args, o.ManagerArgs...)
 	env := []string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=" + o.Namespace}
 	if err := c.StartProcess(ManagerProcessName, env, t.ManagerBinary, args...); err != nil {
 		return nil, err
@@ -123,4 +134,20 @@ func (c *Cluster) CreateNamespace(ctx context.Context, name string) error {
 		_, err := c.Client.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
 		return err == nil, nil
 	})
+}
+
+// managerFlags returns the names of the flags the manager binary accepts, from its -help.
+func managerFlags(ctx context.Context, bin string) (map[string]bool, error) {
+	out, _ := exec.CommandContext(ctx, bin, "-help").CombinedOutput() // flag exits 0 or 2
+	flags := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && strings.HasPrefix(f[0], "-") {
+			flags[strings.TrimLeft(f[0], "-")] = true
+		}
+	}
+	if !flags["matching-address"] {
+		return nil, fmt.Errorf("%s -help lists no --matching-address flag:\n%s", bin, out)
+	}
+	return flags, nil
 }

@@ -58,7 +58,8 @@ func Deployment(pool *v1alpha1.WorkerPool, opts Options) (*appsv1ac.DeploymentAp
 func Replicas(pool *v1alpha1.WorkerPool) int32 {
 	as := pool.Spec.Autoscaling
 	if as != nil && as.Mode == v1alpha1.AutoscalingBacklog {
-		return min(max(pool.Status.DesiredReplicas, as.MinReplicas), as.MaxReplicas)
+		// A nil minReplicas is the CRD default, 1.
+		return min(max(pool.Status.DesiredReplicas, ptr.Deref(as.MinReplicas, 1)), as.MaxReplicas)
 	}
 	return ptr.Deref(pool.Spec.Replicas, 1)
 }

@@ -66,7 +66,7 @@ var goldenCases = map[string]*v1alpha1.WorkerPool{
 		p.Spec.Template.Spec.Containers = append(p.Spec.Template.Spec.Containers, corev1.Container{Name: "sidecar", Image: "example.com/proxy:1"})
 	}),
 	"autoscaling": basePool(func(p *v1alpha1.WorkerPool) {
-		p.Spec.Autoscaling = &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: 2, MaxReplicas: 5}
+		p.Spec.Autoscaling = &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: ptr.To[int32](2), MaxReplicas: 5}
 	}),
 }
 
@@ -266,11 +266,12 @@ func TestReplicas(t *testing.T) {
 		{name: "default", want: 1},
 		{name: "explicit", spec: ptr.To[int32](7), want: 7},
 		{name: "zero", spec: ptr.To[int32](0), want: 0},
-		{name: "backlog starts at min", as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: 2, MaxReplicas: 5}, want: 2},
-		{name: "backlog keeps desired", as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: 2, MaxReplicas: 5}, desired: 4, want: 4},
-		{name: "backlog clamps to max", as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: 2, MaxReplicas: 5}, desired: 9, want: 5},
-		{name: "backlog scale to zero", as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: 0, MaxReplicas: 5}, want: 0},
-		{name: "disabled uses spec", spec: ptr.To[int32](3), as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingDisabled, MinReplicas: 1, MaxReplicas: 2}, want: 3},
+		{name: "backlog starts at min", as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: ptr.To[int32](2), MaxReplicas: 5}, want: 2},
+		{name: "backlog keeps desired", as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: ptr.To[int32](2), MaxReplicas: 5}, desired: 4, want: 4},
+		{name: "backlog clamps to max", as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: ptr.To[int32](2), MaxReplicas: 5}, desired: 9, want: 5},
+		{name: "backlog default min is 1", as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MaxReplicas: 5}, want: 1},
+		{name: "backlog scale to zero", as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: ptr.To[int32](0), MaxReplicas: 5}, want: 0},
+		{name: "disabled uses spec", spec: ptr.To[int32](3), as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingDisabled, MinReplicas: ptr.To[int32](1), MaxReplicas: 2}, want: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := basePool(func(p *v1alpha1.WorkerPool) {

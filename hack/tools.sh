@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned code generators into the cache and prints the folder they are in.
-#   hack/tools.sh   -> prints $TOOLS_BIN
+#   hack/tools.sh         -> prints $TOOLS_BIN
+#   hack/tools.sh proto   -> also installs buf (only `make generate` needs it)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=hack/versions.sh
@@ -20,4 +21,5 @@ install() { # $1 = package, $2 = version, $3 = binary name
 install sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_TOOLS_VERSION" controller-gen
 install google.golang.org/protobuf/cmd/protoc-gen-go "$PROTOC_GEN_GO_VERSION" protoc-gen-go
 install google.golang.org/grpc/cmd/protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION" protoc-gen-go-grpc
+[[ "${1:-}" == proto ]] && install github.com/bufbuild/buf/cmd/buf "$BUF_VERSION" buf
 echo "$TOOLS_BIN"

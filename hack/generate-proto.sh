@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Regenerates the Go code of the matching protocol (api/matching/v1) with pinned buf,
+# protoc-gen-go and protoc-gen-go-grpc, all built from the module proxy into the cache.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+tools=$("$root/hack/tools.sh" proto)
+cd "$root/api/matching/v1"
+PATH="$tools:$PATH" buf generate --template buf.gen.yaml .

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/taskroute/taskroute/pkg/client"
+	"github.com/taskroute/taskroute/pkg/workerenv"
+)
+
+// defaultAddress is the matching service's port on this machine (kubectl port-forward or
+// a standalone manager).
+const defaultAddress = "localhost:7233"
+
+// exitCode ends the command with a status and no further message (the command printed its
+// outcome already).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// globals are the flags every command shares.
+type globals struct {
+	address   string
+	namespace string
+	output    string
+	timeout   time.Duration
+	stdout    io.Writer
+	stderr    io.Writer
+	now       func() time.Time
+}
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr, now: time.Now}
+	root := &cobra.Command{
+		Use:   "taskroute",
+		Short: "Add tasks to taskroute queues, wait for them, and inspect queues",
+		Long: `taskroute talks to the taskroute matching service over gRPC.
+
+The service address comes from --address, else TASKROUTE_ADDRESS, else ` + defaultAddress + `.
+The namespace comes from --namespace, else TASKROUTE_NAMESPACE, else "default".`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if g.output != "table" && g.output != "json" {
+				return fmt.Errorf("--output: want table or json, got %q", g.output)
+			}
+			return nil
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	address := os.Getenv(workerenv.Address)
+	if address == "" {
+		address = defaultAddress
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.address, "address", address, "host:port of the matching service")
+	pf.StringVarP(&g.namespace, "namespace", "n", "", `namespace of the queues (default TASKROUTE_NAMESPACE or "default")`)
+	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "deadline of each call (wait commands: of the whole wait; 0 = none)")
+
+	root.AddCommand(
+		newAddCommand(g),
+		newGetCommand(g),
+		newWaitCommand(g),
+		newCancelCommand(g),
+		newDescribeCommand(g),
+		newListCommand(g),
+	)
+	return root
+}
+
+// dial connects with the global flags.
+func (g *globals) dial(ctx context.Context) (*client.Client, error) {
+	var opts []client.Option
+	if g.namespace != "" {
+		opts = append(opts, client.WithNamespace(g.namespace))
+	}
+	opts = append(opts, client.WithCallTimeout(g.timeout))
+	return client.Dial(ctx, g.address, opts...)
+}
+
+// callContext bounds a command by --timeout.
+func (g *globals) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if g.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, g.timeout)
+}
+
+// describeError makes a gRPC error read like a sentence: the code in words and the
+// service's message (which names the field at fault).
+func describeError(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err.Error()
+	}
+	switch st.Code() {
+	case codes.Unavailable:
+		return "matching service unavailable: " + st.Message()
+	case codes.DeadlineExceeded:
+		return "timed out: " + st.Message() + " (raise --timeout?)"
+	}
+	return fmt.Sprintf("%s: %s", st.Code(), st.Message())
+}

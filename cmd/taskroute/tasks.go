@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/taskroute/taskroute/pkg/client"
+)
+
+func newAddCommand(g *globals) *cobra.Command {
+	var (
+		t           client.Task
+		kind        string
+		payload     string
+		payloadFile string
+		headers     []string
+		wait        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "add --queue QUEUE --type TYPE [--payload DATA]",
+		Short: "Add a task to a queue (and optionally wait for its outcome)",
+		Example: `  taskroute add --queue images --type resize --payload '{"url":"..."}'
+  taskroute add --queue images --type resize --id resize-42 --priority 5 --wait`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			k, ok := client.ParseKind(kind)
+			if !ok {
+				return fmt.Errorf("--kind: want activity or workflow, got %q", kind)
+			}
+			t.Kind = k
+			switch {
+			case payload != "" && payloadFile != "":
+				return fmt.Errorf("--payload and --payload-file: give one, not both")
+			case payloadFile == "-":
+				b, err := readAll(os.Stdin)
+				if err != nil {
+					return fmt.Errorf("--payload-file: %w", err)
+				}
+				t.Payload = b
+			case payloadFile != "":
+				b, err := os.ReadFile(payloadFile)
+				if err != nil {
+					return fmt.Errorf("--payload-file: %w", err)
+				}
+				t.Payload = b
+			case payload != "":
+				t.Payload = []byte(payload)
+			}
+			if len(headers) > 0 {
+				t.Headers = map[string]string{}
+				for _, h := range headers {
+					k, v, ok := strings.Cut(h, "=")
+					if !ok || k == "" {
+						return fmt.Errorf("--header: want KEY=VALUE, got %q", h)
+					}
+					t.Headers[k] = v
+				}
+			}
+			ctx := cmd.Context()
+			c, err := g.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			res, err := c.AddTask(ctx, t)
+			if err != nil {
+				return err
+			}
+			if !wait {
+				return g.printAdded(res)
+			}
+			if g.output == "table" {
+				if err := g.printAdded(res); err != nil {
+					return err
+				}
+			}
+			return g.waitAndPrint(ctx, c, res.ID)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&t.Queue, "queue", "q", "", "queue name (required)")
+	f.StringVarP(&t.Type, "type", "t", "", "task type: the handler a worker runs (required)")
+	f.StringVar(&t.ID, "id", "", "task id, the idempotency key (generated when empty)")
+	f.StringVar(&kind, "kind", "activity", "task kind: activity or workflow")
+	f.StringVarP(&payload, "payload", "p", "", "payload as a string")
+	f.StringVar(&payloadFile, "payload-file", "", "read the payload from a file ('-' for stdin)")
+	f.IntVar(&t.Priority, "priority", 0, "priority level, 1 (lowest) up to the queue's levels (0 = queue default)")
+	f.DurationVar(&t.ScheduleToStartTimeout, "schedule-to-start-timeout", 0, "end the task as TimedOut if not started within this (0 = queue default)")
+	f.DurationVar(&t.StartToCloseTimeout, "start-to-close-timeout", 0, "longest time one attempt may run (0 = queue default)")
+	f.DurationVar(&t.HeartbeatTimeout, "heartbeat-timeout", 0, "retry an attempt that does not heartbeat within this (0 = queue default)")
+	f.StringArrayVar(&headers, "header", nil, "header KEY=VALUE passed to the worker (repeatable)")
+	f.BoolVarP(&wait, "wait", "w", false, "wait for the task's outcome (bounded by --timeout)")
+	_ = cmd.MarkFlagRequired("queue")
+	_ = cmd.MarkFlagRequired("type")
+	return cmd
+}
+
+func (g *globals) printAdded(res client.AddResult) error {
+	if g.output == "json" {
+		return writeJSON(g.stdout, res)
+	}
+	if res.Created {
+		fmt.Fprintf(g.stdout, "Added task %s\n", res.ID)
+	} else {
+		fmt.Fprintf(g.stdout, "Task %s already existed; nothing new was scheduled\n", res.ID)
+	}
+	return nil
+}
+
+func newGetCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get TASK_ID",
+		Short: "Show a task's state and outcome",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			info, err := c.GetTask(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return g.printTask(info)
+		},
+	}
+}
+
+func newWaitCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "wait TASK_ID",
+		Short: "Wait for a task to finish and show its outcome",
+		Long: `Wait blocks until the task is Completed, Failed, Canceled, TimedOut or Terminated,
+or until --timeout (0 waits forever). It exits 0 when the task Completed, 1 when it ended
+otherwise, and 2 when the wait timed out.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return g.waitAndPrint(cmd.Context(), c, args[0])
+		},
+	}
+}
+
+// waitAndPrint waits for the outcome, prints it, and turns it into the exit status.
+func (g *globals) waitAndPrint(ctx context.Context, c *client.Client, id string) error {
+	wctx, cancel := g.callContext(ctx)
+	defer cancel()
+	info, err := c.WaitForResult(wctx, id)
+	if err != nil {
+		if info != nil && wctx.Err() != nil {
+			_ = g.printTask(info)
+			fmt.Fprintf(g.stderr, "Task %s is still %s after %s\n", id, info.State, g.timeout)
+			return exitCode(2)
+		}
+		return err
+	}
+	if err := g.printTask(info); err != nil {
+		return err
+	}
+	if info.State != client.StateCompleted {
+		return exitCode(1)
+	}
+	return nil
+}
+
+func newCancelCommand(g *globals) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "cancel TASK_ID",
+		Short: "Request cancellation of a task",
+		Long: `A scheduled task ends as Canceled at once; a started one is told through its next
+heartbeat and ends as Canceled when its handler returns.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			state, err := c.CancelTask(cmd.Context(), args[0], reason)
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return writeJSON(g.stdout, map[string]any{"id": args[0], "state": state})
+			}
+			fmt.Fprintf(g.stdout, "Requested cancellation of task %s (now %s)\n", args[0], state)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded with the task)")
+	return cmd
+}
+
+// printTask prints a TaskInfo as key/value lines or JSON.
+func (g *globals) printTask(info *client.TaskInfo) error {
+	if g.output == "json" {
+		return writeJSON(g.stdout, taskJSON(info))
+	}
+	return writeTask(g.stdout, info, g.now())
+}
+
+// taskJSONView adds readable forms of the byte fields to the JSON of a TaskInfo: bytes
+// that are UTF-8 text are also given as text, so scripts need not decode base64.
+type taskJSONView struct {
+	*client.TaskInfo
+	ResultText           *string `json:"resultText,omitempty"`
+	HeartbeatDetailsText *string `json:"heartbeatDetailsText,omitempty"`
+}
+
+func taskJSON(info *client.TaskInfo) taskJSONView {
+	v := taskJSONView{TaskInfo: info}
+	if s, ok := asText(info.Result); ok && len(info.Result) > 0 {
+		v.ResultText = &s
+	}
+	if s, ok := asText(info.HeartbeatDetails); ok && len(info.HeartbeatDetails) > 0 {
+		v.HeartbeatDetailsText = &s
+	}
+	return v
+}
+
+// showBytes renders a payload for a terminal: text as is, else base64, both cut short.
+func showBytes(b []byte) string {
+	const max = 200
+	if len(b) == 0 {
+		return "<none>"
+	}
+	if s, ok := asText(b); ok {
+		if len(s) > max {
+			return fmt.Sprintf("%s... (%d bytes)", s[:max], len(b))
+		}
+		return s
+	}
+	enc := base64.StdEncoding.EncodeToString(b)
+	if len(enc) > max {
+		enc = enc[:max] + "..."
+	}
+	return fmt.Sprintf("base64:%s (%d bytes)", enc, len(b))
+}

@@ -1,0 +1,221 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+)
+
+// MaxBatch is the most tasks the service accepts in one AddTasks call; AddTasks splits
+// longer slices into several calls.
+const MaxBatch = 1000
+
+// maxWaitPerCall is the longest wait the service honours in one GetTask call.
+const maxWaitPerCall = time.Minute
+
+// AddTask schedules one task and returns once it is durable. Adding an ID that exists
+// returns Created=false and schedules nothing, so a caller may safely repeat an AddTask
+// whose answer it did not get.
+func (c *Client) AddTask(ctx context.Context, t Task) (AddResult, error) {
+	spec := c.specToProto(&t)
+	if err := checkSpec(spec, ""); err != nil {
+		return AddResult{}, err
+	}
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	resp, err := c.rpc.AddTask(ctx, &matchingv1.AddTaskRequest{Task: spec})
+	if err != nil {
+		return AddResult{}, err
+	}
+	return AddResult{ID: resp.GetTaskId(), Created: resp.GetCreated()}, nil
+}
+
+// AddTasks schedules many tasks with as few durable writes as possible: one call per
+// MaxBatch tasks. Results are in the order of tasks. A batch is all or nothing; when a
+// later batch fails, the results of the earlier ones are returned with the error (its
+// message names the failing index within the whole slice when the service names one).
+func (c *Client) AddTasks(ctx context.Context, tasks []Task) ([]AddResult, error) {
+	results := make([]AddResult, 0, len(tasks))
+	for start := 0; start < len(tasks); start += MaxBatch {
+		end := min(start+MaxBatch, len(tasks))
+		req := &matchingv1.AddTasksRequest{Tasks: make([]*matchingv1.TaskSpec, 0, end-start)}
+		for i := start; i < end; i++ {
+			spec := c.specToProto(&tasks[i])
+			if err := checkSpec(spec, fmt.Sprintf("tasks[%d].", i)); err != nil {
+				return results, err
+			}
+			req.Tasks = append(req.Tasks, spec)
+		}
+		resp, err := c.addBatch(ctx, req)
+		if err != nil {
+			if start > 0 {
+				st := status.Convert(err)
+				return results, status.Errorf(st.Code(), "batch starting at tasks[%d]: %s", start, st.Message())
+			}
+			return results, err
+		}
+		if len(resp.GetResults()) != end-start {
+			return results, status.Errorf(codes.Internal, "service answered %d results for %d tasks", len(resp.GetResults()), end-start)
+		}
+		for _, r := range resp.GetResults() {
+			results = append(results, AddResult{ID: r.GetTaskId(), Created: r.GetCreated()})
+		}
+	}
+	return results, nil
+}
+
+func (c *Client) addBatch(ctx context.Context, req *matchingv1.AddTasksRequest) (*matchingv1.AddTasksResponse, error) {
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	return c.rpc.AddTasks(ctx, req)
+}
+
+// checkSpec rejects what cannot be valid before it costs a round trip. The service
+// validates everything again (limits are its own); this only catches the obvious.
+func checkSpec(s *matchingv1.TaskSpec, prefix string) error {
+	if s.GetQueue() == "" {
+		return invalid(prefix+"queue", "must not be empty (no default queue on this client)")
+	}
+	if s.GetTaskType() == "" {
+		return invalid(prefix+"task_type", "must not be empty")
+	}
+	if s.GetPriority() < 0 {
+		return invalid(prefix+"priority", fmt.Sprintf("must not be negative, got %d", s.GetPriority()))
+	}
+	return nil
+}
+
+// GetTask returns a task's current state and outcome. An unknown id gets NotFound.
+func (c *Client) GetTask(ctx context.Context, id string) (*TaskInfo, error) {
+	if id == "" {
+		return nil, invalid("task_id", "must not be empty")
+	}
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	resp, err := c.rpc.GetTask(ctx, &matchingv1.GetTaskRequest{Namespace: c.namespace, TaskId: id})
+	if err != nil {
+		return nil, err
+	}
+	return TaskInfoFromProto(resp.GetTask()), nil
+}
+
+// WaitForResult blocks until the task is in a final state (Completed, Failed, Canceled,
+// TimedOut or Terminated) or ctx ends, and returns its TaskInfo. The outcome is in the
+// TaskInfo (State, Result, Failure); the error is only about the call. It survives
+// transient failures of the service (for example a restart) by asking again.
+func (c *Client) WaitForResult(ctx context.Context, id string) (*TaskInfo, error) {
+	if id == "" {
+		return nil, invalid("task_id", "must not be empty")
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		wait := maxWaitPerCall
+		if dl, ok := ctx.Deadline(); ok {
+			// Leave room for the answer to come back before our own deadline.
+			wait = min(wait, time.Until(dl)-100*time.Millisecond)
+		}
+		if wait < 0 {
+			wait = 0
+		}
+		callCtx, cancel := context.WithTimeout(ctx, wait+10*time.Second)
+		resp, err := c.rpc.GetTask(callCtx, &matchingv1.GetTaskRequest{
+			Namespace: c.namespace, TaskId: id, Wait: durationpb.New(wait),
+		})
+		cancel()
+		if err == nil {
+			info := TaskInfoFromProto(resp.GetTask())
+			if info.State.Final() {
+				return info, nil
+			}
+			backoff = 50 * time.Millisecond
+			if ctx.Err() != nil {
+				return info, ctx.Err()
+			}
+			if wait == 0 {
+				return info, context.DeadlineExceeded
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !IsRetryable(err) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// CancelTask requests cancellation: a scheduled task ends as Canceled at once; a started
+// one learns it through its next heartbeat. It returns the task's state after the request.
+func (c *Client) CancelTask(ctx context.Context, id, reason string) (State, error) {
+	if id == "" {
+		return StateUnspecified, invalid("task_id", "must not be empty")
+	}
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	resp, err := c.rpc.CancelTask(ctx, &matchingv1.CancelTaskRequest{Namespace: c.namespace, TaskId: id, Reason: reason})
+	if err != nil {
+		return StateUnspecified, err
+	}
+	return StateFromProto(resp.GetState()), nil
+}
+
+// DescribeQueue returns live statistics of a queue (both kinds). A queue that never saw a
+// task or poller is described as empty, not as an error.
+func (c *Client) DescribeQueue(ctx context.Context, queue string) (*QueueDescription, error) {
+	if queue == "" {
+		return nil, invalid("queue", "must not be empty")
+	}
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	resp, err := c.rpc.DescribeQueue(ctx, &matchingv1.DescribeQueueRequest{Namespace: c.namespace, Queue: queue})
+	if err != nil {
+		return nil, err
+	}
+	return describeFromProto(resp), nil
+}
+
+// ListQueues lists every queue of the namespace that holds tasks, pollers or
+// configuration, following pages until the end or until limit queues (0 = no limit).
+func (c *Client) ListQueues(ctx context.Context, limit int) ([]QueueSummary, error) {
+	var out []QueueSummary
+	token := ""
+	for {
+		pageSize := int32(MaxBatch)
+		if limit > 0 {
+			pageSize = int32(min(limit-len(out), MaxBatch))
+		}
+		resp, err := c.listPage(ctx, pageSize, token)
+		if err != nil {
+			return out, err
+		}
+		for _, q := range resp.GetQueues() {
+			out = append(out, QueueSummary{
+				Namespace: q.GetNamespace(), Queue: q.GetQueue(),
+				BacklogCount: q.GetBacklogCount(), PollerCount: int(q.GetPollerCount()),
+			})
+		}
+		token = resp.GetNextPageToken()
+		if token == "" || (limit > 0 && len(out) >= limit) {
+			return out, nil
+		}
+	}
+}
+
+func (c *Client) listPage(ctx context.Context, pageSize int32, token string) (*matchingv1.ListQueuesResponse, error) {
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	return c.rpc.ListQueues(ctx, &matchingv1.ListQueuesRequest{Namespace: c.namespace, PageSize: pageSize, PageToken: token})
+}

@@ -1,0 +1,185 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/pkg/workerenv"
+)
+
+// DefaultNamespace is used when neither WithNamespace nor TASKROUTE_NAMESPACE is set.
+const DefaultNamespace = "default"
+
+// DefaultCallTimeout bounds a call whose context has no deadline.
+const DefaultCallTimeout = 30 * time.Second
+
+// Client talks to the matching service. It is safe for concurrent use. Derived clients
+// (WithQueue) share the connection of the client they came from.
+type Client struct {
+	rpc  matchingv1.MatchingServiceClient
+	conn *grpc.ClientConn // set when Dial created it, so Close closes it
+
+	namespace    string
+	callTimeout  time.Duration
+	defaultQueue string
+	headers      map[string]string
+}
+
+// Option configures a Client.
+type Option func(*options)
+
+type options struct {
+	namespace   string
+	callTimeout time.Duration
+	tlsConfig   *tls.Config
+	dialOptions []grpc.DialOption
+}
+
+// WithNamespace sets the namespace of every call. Queues are namespaced.
+func WithNamespace(ns string) Option { return func(o *options) { o.namespace = ns } }
+
+// WithCallTimeout bounds each call whose context has no deadline of its own; 0 means no
+// bound. Waiting calls (WaitForResult) are bounded by their context only.
+func WithCallTimeout(d time.Duration) Option { return func(o *options) { o.callTimeout = d } }
+
+// WithTLS makes Dial use TLS with the given configuration (nil means the system roots).
+// Without it, Dial connects in plaintext, which suits loopback and in-cluster traffic
+// protected by the network.
+func WithTLS(cfg *tls.Config) Option {
+	return func(o *options) {
+		if cfg == nil {
+			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		o.tlsConfig = cfg
+	}
+}
+
+// WithDialOptions appends raw gRPC dial options (interceptors, keepalive, ...).
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(o *options) { o.dialOptions = append(o.dialOptions, opts...) }
+}
+
+func buildOptions(opts []Option) options {
+	o := options{callTimeout: DefaultCallTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.namespace == "" {
+		o.namespace = os.Getenv(workerenv.Namespace)
+	}
+	if o.namespace == "" {
+		o.namespace = DefaultNamespace
+	}
+	return o
+}
+
+// Dial connects to the matching service at address (host:port). The connection is made
+// lazily; ctx is checked but not kept. Close the Client when done.
+func Dial(ctx context.Context, address string, opts ...Option) (*Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if address == "" {
+		return nil, status.Error(codes.InvalidArgument, "address: must not be empty")
+	}
+	o := buildOptions(opts)
+	creds := insecure.NewCredentials()
+	if o.tlsConfig != nil {
+		creds = credentials.NewTLS(o.tlsConfig)
+	}
+	dialOpts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		// Results and payloads may be large; the server enforces its own limits.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
+	}, o.dialOptions...)
+	conn, err := grpc.NewClient(address, dialOpts...)
+	if err != nil {
+		return nil, err
+	}
+	c := newClient(matchingv1.NewMatchingServiceClient(conn), o)
+	c.conn = conn
+	return c, nil
+}
+
+// New wraps an existing connection (for example one shared with other services, or one
+// made with custom credentials). Close does not close conn.
+func New(conn grpc.ClientConnInterface, opts ...Option) *Client {
+	return newClient(matchingv1.NewMatchingServiceClient(conn), buildOptions(opts))
+}
+
+// NewFromService wraps a generated service client; useful in tests with a fake.
+func NewFromService(rpc matchingv1.MatchingServiceClient, opts ...Option) *Client {
+	return newClient(rpc, buildOptions(opts))
+}
+
+func newClient(rpc matchingv1.MatchingServiceClient, o options) *Client {
+	return &Client{rpc: rpc, namespace: o.namespace, callTimeout: o.callTimeout}
+}
+
+// Close closes the connection if Dial made it.
+func (c *Client) Close() error {
+	if c.conn == nil {
+		return nil
+	}
+	return c.conn.Close()
+}
+
+// Namespace is the namespace of every call of this Client.
+func (c *Client) Namespace() string { return c.namespace }
+
+// DefaultQueue is the queue used by AddTask when a task names none ("" unless derived with
+// WithQueue).
+func (c *Client) DefaultQueue() string { return c.defaultQueue }
+
+// Service exposes the generated gRPC client for calls the SDK does not wrap.
+func (c *Client) Service() matchingv1.MatchingServiceClient { return c.rpc }
+
+// WithQueue returns a Client sharing this one's connection whose tasks default to queue
+// and carry headers (merged under the task's own). Tasks scheduled from inside a running
+// task use this, so they inherit the task's queue. Closing the derived Client does nothing.
+func (c *Client) WithQueue(queue string, headers map[string]string) *Client {
+	d := *c
+	d.conn = nil
+	d.defaultQueue = queue
+	d.headers = headers
+	return &d
+}
+
+// callContext applies the call timeout when ctx has no deadline.
+func (c *Client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || c.callTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.callTimeout)
+}
+
+// IsRetryable tells whether err is a transient failure of the transport or the service
+// (Unavailable, ResourceExhausted, Aborted, or a deadline of the call itself), after which
+// repeating an idempotent call may succeed.
+func IsRetryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.DeadlineExceeded:
+		return true
+	}
+	return false
+}
+
+func invalid(field, msg string) error {
+	return status.Errorf(codes.InvalidArgument, "%s: %s", field, msg)
+}

@@ -1,0 +1,196 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/pkg/client"
+)
+
+// HeaderParentTaskID is set on tasks scheduled through Task.Client, naming the task that
+// scheduled them.
+const HeaderParentTaskID = "taskroute-parent-task-id"
+
+// Causes of a task context's cancellation (context.Cause(ctx)).
+var (
+	// ErrCancelRequested: a caller asked to cancel the task (seen through a heartbeat).
+	// A handler that returns after it ends the task as Canceled.
+	ErrCancelRequested = errors.New("task cancellation requested")
+	// ErrLeaseLost: the service no longer counts this attempt as running (it timed out and
+	// may run elsewhere); its result will be refused.
+	ErrLeaseLost = errors.New("task lease lost")
+	// ErrWorkerStopping: the worker's graceful shutdown ran out of time and handed the
+	// task back to the queue.
+	ErrWorkerStopping = errors.New("worker stopping: task handed back")
+)
+
+// Task is one started attempt of a task, as a handler sees it.
+type Task struct {
+	Namespace string
+	Queue     string
+	Kind      client.Kind
+	ID        string
+	Type      string
+	Payload   []byte
+	Priority  int
+	// Attempt is 1 for the first attempt.
+	Attempt int
+	// HeartbeatDetails are the latest details recorded by earlier attempts, so a retry can
+	// resume where the last one stopped; nil on a first attempt.
+	HeartbeatDetails []byte
+	// LastFailure is the failure of the previous attempt, if any.
+	LastFailure         *client.Failure
+	Headers             map[string]string
+	ScheduledTime       time.Time
+	StartedTime         time.Time
+	StartToCloseTimeout time.Duration
+	HeartbeatTimeout    time.Duration
+	// LeaseID identifies this attempt; the SDK sends it with every call about the task.
+	LeaseID string
+
+	w      *Worker
+	cancel context.CancelCauseFunc
+
+	// phase moves running -> reporting (the handler returned) or running -> released
+	// (Stop handed it back); whoever moves it owns the outcome.
+	phase atomic.Int32
+
+	mu              sync.Mutex
+	details         []byte // latest details recorded in this attempt
+	detailsPending  bool   // recorded but not yet sent
+	lastSent        time.Time
+	cancelRequested bool
+}
+
+const (
+	phaseRunning int32 = iota
+	phaseReporting
+	phaseReleased
+)
+
+func newTask(w *Worker, p *matchingv1.Task) *Task {
+	t := &Task{
+		Namespace:        p.GetNamespace(),
+		Queue:            p.GetQueue(),
+		Kind:             client.KindFromProto(p.GetKind()),
+		ID:               p.GetTaskId(),
+		Type:             p.GetTaskType(),
+		Payload:          p.GetPayload(),
+		Priority:         int(p.GetPriority()),
+		Attempt:          int(p.GetAttempt()),
+		HeartbeatDetails: p.GetHeartbeatDetails(),
+		LastFailure:      client.FailureFromProto(p.GetLastFailure()),
+		Headers:          p.GetHeaders(),
+		LeaseID:          p.GetLeaseId(),
+		w:                w,
+	}
+	if ts := p.GetScheduledTime(); ts != nil {
+		t.ScheduledTime = ts.AsTime()
+	}
+	if ts := p.GetStartedTime(); ts != nil {
+		t.StartedTime = ts.AsTime()
+	}
+	if d := p.GetStartToCloseTimeout(); d != nil {
+		t.StartToCloseTimeout = d.AsDuration()
+	}
+	if d := p.GetHeartbeatTimeout(); d != nil {
+		t.HeartbeatTimeout = d.AsDuration()
+	}
+	if t.Namespace == "" {
+		t.Namespace = w.client.Namespace()
+	}
+	return t
+}
+
+// Client returns a client for scheduling more tasks from inside this one: a task with no
+// queue goes to this task's queue, and carries this task's id in the
+// HeaderParentTaskID header.
+func (t *Task) Client() *client.Client {
+	return t.w.client.WithQueue(t.Queue, map[string]string{HeaderParentTaskID: t.ID})
+}
+
+// CancelRequested tells whether a heartbeat learned that cancellation was requested.
+func (t *Task) CancelRequested() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cancelRequested
+}
+
+// Heartbeat records progress details (kept for a retry of this task) and tells the service
+// the attempt is alive. When the task has a heartbeat timeout, the worker also heartbeats
+// on its own with the latest details, and calls closer together than a fraction of that
+// timeout only record the details for the next automatic one. When cancellation was
+// requested, Heartbeat cancels the task's context with cause ErrCancelRequested and
+// returns that error; when the lease is lost, it cancels with ErrLeaseLost.
+func (t *Task) Heartbeat(ctx context.Context, details []byte) error {
+	t.mu.Lock()
+	t.details = details
+	t.detailsPending = true
+	throttle := t.w.heartbeatInterval(t) / 2
+	if throttle > 0 && time.Since(t.lastSent) < throttle {
+		t.mu.Unlock()
+		return nil
+	}
+	t.mu.Unlock()
+	return t.sendHeartbeat(ctx)
+}
+
+// sendHeartbeat sends the latest details (possibly none).
+func (t *Task) sendHeartbeat(ctx context.Context) error {
+	t.mu.Lock()
+	details := t.details
+	t.detailsPending = false
+	t.lastSent = time.Now()
+	t.mu.Unlock()
+
+	cctx, cancel := context.WithTimeout(ctx, t.w.callTimeout())
+	defer cancel()
+	resp, err := t.w.rpc.HeartbeatTask(cctx, &matchingv1.HeartbeatTaskRequest{
+		Namespace: t.Namespace, TaskId: t.ID, LeaseId: t.LeaseID, Details: details,
+		WorkerIdentity: t.w.identity,
+	})
+	if err != nil {
+		if c := status.Code(err); c == codes.FailedPrecondition || c == codes.NotFound {
+			t.cancel(ErrLeaseLost)
+			return ErrLeaseLost
+		}
+		return err
+	}
+	if resp.GetCancelRequested() {
+		t.mu.Lock()
+		t.cancelRequested = true
+		t.mu.Unlock()
+		t.cancel(ErrCancelRequested)
+		return ErrCancelRequested
+	}
+	return nil
+}
+
+// autoHeartbeat heartbeats every interval until ctx ends.
+func (t *Task) autoHeartbeat(ctx context.Context, interval time.Duration) {
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		t.mu.Lock()
+		due := time.Since(t.lastSent) >= interval || t.detailsPending
+		t.mu.Unlock()
+		if due {
+			if err := t.sendHeartbeat(ctx); err != nil && ctx.Err() == nil {
+				t.w.log.V(1).Info("Heartbeat failed", "taskID", t.ID, "error", err.Error())
+			}
+		}
+		timer.Reset(interval)
+	}
+}

@@ -52,8 +52,8 @@ type appliedQueue struct {
 	generation int64
 }
 
-// +kubebuilder:rbac:groups=taskroute.dev,resources=taskqueues,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=taskroute.dev,resources=taskqueues/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=taskroute.dev,resources=taskqueues,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=taskroute.dev,resources=taskqueues/status,verbs=patch
 // +kubebuilder:rbac:groups=taskroute.dev,resources=taskqueues/finalizers,verbs=update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 

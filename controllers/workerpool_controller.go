@@ -56,7 +56,7 @@ type WorkerPoolReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=taskroute.dev,resources=workerpools,verbs=get;list;watch
-// +kubebuilder:rbac:groups=taskroute.dev,resources=workerpools/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=taskroute.dev,resources=workerpools/status,verbs=patch
 // +kubebuilder:rbac:groups=taskroute.dev,resources=workerpools/finalizers,verbs=update
 // +kubebuilder:rbac:groups=taskroute.dev,resources=taskqueues,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch

@@ -51,7 +51,9 @@ func getPool(ctx context.Context, p *v1alpha1.WorkerPool) func() *v1alpha1.Worke
 }
 
 func condition(t string) func(*v1alpha1.WorkerPool) *metav1.Condition {
-	return func(p *v1alpha1.WorkerPool) *metav1.Condition { return meta.FindStatusCondition(p.Status.Conditions, t) }
+	return func(p *v1alpha1.WorkerPool) *metav1.Condition {
+		return meta.FindStatusCondition(p.Status.Conditions, t)
+	}
 }
 
 func haveCondition(t string, status metav1.ConditionStatus, reason string) OmegaMatcher {

@@ -26,12 +26,28 @@ build_dir() { # $1 = module key -> a scratch module folder in the cache
   echo "$d"
 }
 
+# kube_version_ldflags stamps the pinned version into the binaries, as the Kubernetes
+# release build does, so /version (and kubectl version) report it.
+kube_version_ldflags() {
+  local v=$KUBERNETES_VERSION minor=${KUBERNETES_VERSION#v1.}
+  minor=${minor%%.*}
+  local pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    printf -- '-X %s.gitVersion=%s -X %s.gitMajor=1 -X %s.gitMinor=%s -X %s.gitTreeState=clean ' \
+      "$pkg" "$v" "$pkg" "$pkg" "$minor" "$pkg"
+  done
+}
+
 # kube_binaries builds kube-apiserver, kube-controller-manager, kube-scheduler (and
 # optionally kubectl) from k8s.io/kubernetes with every staging module replaced by its
 # published release, which is what makes the main module buildable outside its repo.
 kube_binaries() {
   local want=("$@") missing=()
-  for b in "${want[@]}"; do [[ -x "$K8S_BIN/$b" ]] || missing+=("$b"); done
+  # A binary built without the version stamp reports v0.0.0-master, which charts with a
+  # kubeVersion constraint refuse; rebuild those (only the link step reruns).
+  for b in "${want[@]}"; do
+    [[ -x "$K8S_BIN/$b" ]] && "$K8S_BIN/$b" --version 2>/dev/null | grep -q "$KUBERNETES_VERSION" || missing+=("$b")
+  done
   ((${#missing[@]})) || return 0
   local d; d=$(build_dir "kubernetes-$KUBERNETES_VERSION")
   if [[ ! -f "$d/go.mod" ]]; then
@@ -52,7 +68,7 @@ kube_binaries() {
   mkdir -p "$K8S_BIN"
   for b in "${missing[@]}"; do
     log "building $b $KUBERNETES_VERSION (several minutes on a cold cache)"
-    (cd "$d" && GOFLAGS="$GOFLAGS -mod=mod" go build -trimpath -ldflags=-s -o "$K8S_BIN/$b.tmp" "k8s.io/kubernetes/cmd/$b")
+    (cd "$d" && GOFLAGS="$GOFLAGS -mod=mod" go build -trimpath -ldflags="-s $(kube_version_ldflags)" -o "$K8S_BIN/$b.tmp" "k8s.io/kubernetes/cmd/$b")
     mv "$K8S_BIN/$b.tmp" "$K8S_BIN/$b"
   done
 }

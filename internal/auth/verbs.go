@@ -1,0 +1,47 @@
+package auth
+
+import matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+
+// Virtual resource that cross-namespace grants name in RBAC rules. Nothing stores it: it
+// exists only for SubjectAccessReviews, like "pods/exec" style subresources.
+const (
+	QueueGroup    = "matching.taskroute.dev"
+	QueueResource = "queues"
+)
+
+// Verbs a Role grants on queues.matching.taskroute.dev. A verb covers a family of RPCs, so
+// a Role says what a foreign namespace may do ("add tasks to our queue") rather than
+// listing RPC names.
+const (
+	VerbAdd    = "add"    // AddTask, AddTasks
+	VerbPoll   = "poll"   // PollTasks and the lease operations of a worker
+	VerbGet    = "get"    // GetTask, DescribeQueue
+	VerbList   = "list"   // ListQueues
+	VerbCancel = "cancel" // CancelTask
+	VerbUse    = "use"    // any method not listed below (new RPCs until they get a verb)
+)
+
+// methodVerbs maps full gRPC method names to the verb they need.
+var methodVerbs = map[string]string{
+	matchingv1.MatchingService_AddTask_FullMethodName:            VerbAdd,
+	matchingv1.MatchingService_AddTasks_FullMethodName:           VerbAdd,
+	matchingv1.MatchingService_PollTasks_FullMethodName:          VerbPoll,
+	matchingv1.MatchingService_CompleteTask_FullMethodName:       VerbPoll,
+	matchingv1.MatchingService_CompleteTasks_FullMethodName:      VerbPoll,
+	matchingv1.MatchingService_FailTask_FullMethodName:           VerbPoll,
+	matchingv1.MatchingService_HeartbeatTask_FullMethodName:      VerbPoll,
+	matchingv1.MatchingService_ReportTaskCanceled_FullMethodName: VerbPoll,
+	matchingv1.MatchingService_ReleaseTask_FullMethodName:        VerbPoll,
+	matchingv1.MatchingService_CancelTask_FullMethodName:         VerbCancel,
+	matchingv1.MatchingService_GetTask_FullMethodName:            VerbGet,
+	matchingv1.MatchingService_DescribeQueue_FullMethodName:      VerbGet,
+	matchingv1.MatchingService_ListQueues_FullMethodName:         VerbList,
+}
+
+// VerbFor returns the verb a method needs on queues of a foreign namespace.
+func VerbFor(fullMethod string) string {
+	if v, ok := methodVerbs[fullMethod]; ok {
+		return v
+	}
+	return VerbUse
+}

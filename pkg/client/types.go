@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -108,10 +109,33 @@ type TaskInfo struct {
 
 // Backlog is the waiting tasks of one kind and priority level.
 type Backlog struct {
-	Kind      Kind          `json:"kind"`
-	Priority  int           `json:"priority"`
-	Count     int64         `json:"count"`
-	OldestAge time.Duration `json:"oldestAgeNanos"`
+	Kind      Kind
+	Priority  int
+	Count     int64
+	OldestAge time.Duration // of the oldest waiting task
+}
+
+type backlogJSON struct {
+	Kind             Kind    `json:"kind"`
+	Priority         int     `json:"priority"`
+	Count            int64   `json:"count"`
+	OldestAge        string  `json:"oldestAge"`
+	OldestAgeSeconds float64 `json:"oldestAgeSeconds"`
+}
+
+// MarshalJSON gives the age both as a Go duration string and in seconds.
+func (b Backlog) MarshalJSON() ([]byte, error) {
+	return json.Marshal(backlogJSON{b.Kind, b.Priority, b.Count, b.OldestAge.String(), b.OldestAge.Seconds()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (b *Backlog) UnmarshalJSON(data []byte) error {
+	var j backlogJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*b = Backlog{Kind: j.Kind, Priority: j.Priority, Count: j.Count, OldestAge: time.Duration(j.OldestAgeSeconds * float64(time.Second))}
+	return nil
 }
 
 // Poller is a worker that polled a queue recently.

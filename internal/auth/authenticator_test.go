@@ -71,12 +71,12 @@ func TestAuthenticateRejects(t *testing.T) {
 	}
 
 	cases := map[string]string{
-		"missing":                  "",
-		"garbage":                  "not-a-token",
-		"forged (other key)":       forgeToken(t, ns, "worker", DefaultAudience),
-		"wrong audience":           requestToken(t, ns, "worker", "https://kubernetes.default.svc", nil),
+		"missing":                 "",
+		"garbage":                 "not-a-token",
+		"forged (other key)":      forgeToken(t, ns, "worker", DefaultAudience),
+		"wrong audience":          requestToken(t, ns, "worker", "https://kubernetes.default.svc", nil),
 		"deleted service account": goneToken,
-		"too long":                 strings.Repeat("x", maxTokenBytes+1),
+		"too long":                strings.Repeat("x", maxTokenBytes+1),
 	}
 	a := NewAuthenticator(kube.AuthenticationV1().TokenReviews(), AuthenticatorOptions{})
 	for name, token := range cases {

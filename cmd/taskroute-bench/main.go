@@ -1,0 +1,127 @@
+// Command taskroute-bench measures the matching service end to end: a real
+// `manager --standalone` process with durable writes, driven over gRPC on 127.0.0.1 by the
+// public SDK (pkg/client, pkg/worker). hack/bench.sh (make bench) runs it; the numbers go
+// to docs/benchmarks.md by hand.
+//
+// Scenarios (each on a fresh server and data dir):
+//
+//	latency  sync-match dispatch latency: add -> task in a waiting poller's hands (p50, p99)
+//	single   throughput add -> poll -> complete, concurrent single AddTask calls
+//	batched  throughput add -> poll -> complete, AddTasks batches
+//	memory   memory per idle loaded queue: touch N queues, server RSS delta / N
+//	restart  restart with a large backlog: process start -> first dispatch
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/taskroute/taskroute/pkg/client"
+)
+
+type config struct {
+	managerBin     string
+	scenarios      string
+	workDir        string
+	latencySamples int
+	singleTasks    int
+	singleAdders   int
+	batchedTasks   int
+	batchSize      int
+	batchAdders    int
+	workerSlots    int
+	workers        int
+	queues         int
+	restartTasks   int
+	serverArgs     string
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.managerBin, "manager", "bin/manager", "path of the manager binary (run with --standalone)")
+	flag.StringVar(&cfg.scenarios, "scenarios", "latency,single,batched,memory,restart", "comma-separated scenarios")
+	flag.StringVar(&cfg.workDir, "work-dir", "", "where data dirs go (default a temp dir, removed after)")
+	flag.IntVar(&cfg.latencySamples, "latency-samples", 5000, "adds measured for sync-match latency")
+	flag.IntVar(&cfg.singleTasks, "single-tasks", 100_000, "tasks of the single-add throughput run")
+	flag.IntVar(&cfg.singleAdders, "single-adders", 128, "concurrent single AddTask callers")
+	flag.IntVar(&cfg.batchedTasks, "batched-tasks", 300_000, "tasks of the batched throughput run")
+	flag.IntVar(&cfg.batchSize, "batch-size", 1000, "tasks per AddTasks call")
+	flag.IntVar(&cfg.batchAdders, "batch-adders", 4, "concurrent AddTasks callers")
+	flag.IntVar(&cfg.workerSlots, "worker-slots", 2000, "slots of each worker")
+	flag.IntVar(&cfg.workers, "workers", 2, "workers (in the driver process, SDK worker each)")
+	flag.IntVar(&cfg.queues, "queues", 100_000, "queues touched by the memory scenario")
+	flag.IntVar(&cfg.restartTasks, "restart-tasks", 1_000_000, "backlog of the restart scenario")
+	flag.StringVar(&cfg.serverArgs, "server-args", "", "extra manager flags, space-separated")
+	flag.Parse()
+
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "taskroute-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg config) error {
+	if cfg.workDir == "" {
+		dir, err := os.MkdirTemp("", "taskroute-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.workDir = dir
+	}
+	fmt.Printf("# taskroute-bench %s, GOMAXPROCS of the driver %s\n", time.Now().UTC().Format(time.RFC3339), os.Getenv("GOMAXPROCS"))
+	for _, name := range strings.Split(cfg.scenarios, ",") {
+		fn, ok := scenarios[strings.TrimSpace(name)]
+		if !ok {
+			return fmt.Errorf("unknown scenario %q", name)
+		}
+		dataDir := filepath.Join(cfg.workDir, name, "data")
+		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			return err
+		}
+		var extra []string
+		if cfg.serverArgs != "" {
+			extra = strings.Fields(cfg.serverArgs)
+		}
+		s, err := newServer(cfg.managerBin, dataDir, extra)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\n## %s\n", name)
+		err = fn(cfg, s)
+		s.stop()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+var scenarios = map[string]func(config, *serverProc) error{
+	"latency": benchLatency,
+	"single":  benchSingle,
+	"batched": benchBatched,
+	"memory":  benchMemory,
+	"restart": benchRestart,
+}
+
+// startAndDial starts the server and returns a ready client.
+func startAndDial(s *serverProc) (*client.Client, error) {
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	c, err := client.Dial(context.Background(), s.addr, client.WithNamespace("bench"), client.WithCallTimeout(time.Minute))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitReady(c, time.Minute); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}

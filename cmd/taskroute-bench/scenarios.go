@@ -1,0 +1,363 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/pkg/client"
+	"github.com/taskroute/taskroute/pkg/worker"
+)
+
+// benchLatency: pollers wait on a queue; tasks are added one at a time, each after the
+// previous one was received; latency is from just before AddTask is sent to the moment
+// a poller's PollTasks returns it (same process, same clock).
+func benchLatency(cfg config, s *serverProc) error {
+	c, err := startAndDial(s)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rpc := c.Service()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	received := make(chan time.Time, 16)
+	var leases sync.Map
+	for i := 0; i < 4; i++ {
+		go func() {
+			for ctx.Err() == nil {
+				pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+				resp, err := rpc.PollTasks(pctx, &matchingv1.PollTasksRequest{
+					Namespace: "bench", Queue: "latency", WorkerIdentity: fmt.Sprintf("lat-%d", i), MaxTasks: 1,
+					TaskTypes: []string{"t"},
+				})
+				pcancel()
+				now := time.Now()
+				if err != nil {
+					continue
+				}
+				for _, t := range resp.GetTasks() {
+					leases.Store(t.GetTaskId(), t.GetLeaseId())
+					received <- now
+				}
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // pollers are waiting
+
+	warmup := min(500, cfg.latencySamples/5)
+	lat := make([]time.Duration, 0, cfg.latencySamples)
+	var ackLat []time.Duration
+	for i := 0; i < warmup+cfg.latencySamples; i++ {
+		time.Sleep(time.Millisecond) // the poller that got the last task is back waiting
+		start := time.Now()
+		acked := make(chan time.Time, 1)
+		go func() {
+			if _, err := c.AddTask(ctx, client.Task{Queue: "latency", Type: "t", ID: "lat-" + strconv.Itoa(i)}); err != nil {
+				fmt.Println("add failed:", err)
+			}
+			acked <- time.Now()
+		}()
+		var got time.Time
+		select {
+		case got = <-received:
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("task %d not dispatched within 10s", i)
+		}
+		ack := <-acked
+		if i >= warmup {
+			lat = append(lat, got.Sub(start))
+			ackLat = append(ackLat, ack.Sub(start))
+		}
+	}
+	cancel()
+	// Complete what was dispatched, so the data dir ends clean.
+	completeAll(c, &leases)
+	p := percentiles(lat)
+	a := percentiles(ackLat)
+	fmt.Printf("sync-match latency add -> poller (n=%d): p50 %v  p90 %v  p99 %v  max %v\n", len(lat), p[50], p[90], p[99], p[100])
+	fmt.Printf("add acknowledged (durable) latency:        p50 %v  p90 %v  p99 %v  max %v\n", a[50], a[90], a[99], a[100])
+	return nil
+}
+
+func completeAll(c *client.Client, leases *sync.Map) {
+	req := &matchingv1.CompleteTasksRequest{}
+	leases.Range(func(k, v any) bool {
+		req.Completions = append(req.Completions, &matchingv1.CompleteTaskRequest{Namespace: "bench", TaskId: k.(string), LeaseId: v.(string)})
+		if len(req.Completions) == 1000 {
+			_, _ = c.Service().CompleteTasks(context.Background(), req)
+			req = &matchingv1.CompleteTasksRequest{}
+		}
+		return true
+	})
+	if len(req.Completions) > 0 {
+		_, _ = c.Service().CompleteTasks(context.Background(), req)
+	}
+}
+
+func percentiles(d []time.Duration) map[int]time.Duration {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	out := map[int]time.Duration{}
+	for _, p := range []int{50, 90, 99, 100} {
+		i := len(d) * p / 100
+		if i >= len(d) {
+			i = len(d) - 1
+		}
+		out[p] = d[i].Round(time.Microsecond)
+	}
+	return out
+}
+
+// throughput runs workers and an add loop until every task was completed (the workers'
+// Stop returns after every completion is acknowledged by the service).
+func throughput(cfg config, s *serverProc, total int, add func(ctx context.Context, c *client.Client, next func() int) error, adders int) error {
+	c, err := startAndDial(s)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var executed atomic.Int64
+	allDone := make(chan struct{})
+	var workers []*worker.Worker
+	for i := 0; i < cfg.workers; i++ {
+		w, err := worker.New(c, worker.Options{
+			Queue: "tput", Slots: cfg.workerSlots, Pollers: 4, MaxTasksPerPoll: 1000,
+			CompletionSenders: 4, Identity: fmt.Sprintf("bench-%d", i),
+		})
+		if err != nil {
+			return err
+		}
+		w.Register("t", func(context.Context, *worker.Task) ([]byte, error) {
+			if executed.Add(1) == int64(total) {
+				close(allDone)
+			}
+			return nil, nil
+		})
+		workers = append(workers, w)
+	}
+	for _, w := range workers {
+		if err := w.Start(); err != nil {
+			return err
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+
+	var cpuBefore, cpuAfter float64
+	cpuBefore = processCPU(s)
+	var next atomic.Int64
+	nextFn := func() int { return int(next.Add(1) - 1) }
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, adders)
+	for i := 0; i < adders; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := add(ctx, c, nextFn); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	addsDone := time.Since(start)
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	select {
+	case <-allDone:
+	case <-time.After(5 * time.Minute):
+		return fmt.Errorf("only %d of %d tasks executed", executed.Load(), total)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+	defer scancel()
+	for _, w := range workers {
+		if err := w.Stop(sctx); err != nil {
+			return err
+		}
+	}
+	elapsed := time.Since(start)
+	cpuAfter = processCPU(s)
+	fmt.Printf("%d tasks added in %v (%.0f adds/s); all completed after %v: %.0f tasks/s end to end; server CPU %.1f cores avg\n",
+		total, addsDone.Round(time.Millisecond), float64(total)/addsDone.Seconds(), elapsed.Round(time.Millisecond),
+		float64(total)/elapsed.Seconds(), (cpuAfter-cpuBefore)/elapsed.Seconds())
+	return nil
+}
+
+func benchSingle(cfg config, s *serverProc) error {
+	total := cfg.singleTasks
+	fmt.Printf("%d concurrent AddTask callers, %d workers x %d slots (SDK, completions batched)\n", cfg.singleAdders, cfg.workers, cfg.workerSlots)
+	return throughput(cfg, s, total, func(ctx context.Context, c *client.Client, next func() int) error {
+		for {
+			i := next()
+			if i >= total {
+				return nil
+			}
+			if _, err := c.AddTask(ctx, client.Task{Queue: "tput", Type: "t", ID: "s-" + strconv.Itoa(i)}); err != nil {
+				return err
+			}
+		}
+	}, cfg.singleAdders)
+}
+
+func benchBatched(cfg config, s *serverProc) error {
+	total := cfg.batchedTasks
+	fmt.Printf("%d concurrent AddTasks callers x %d tasks per call, %d workers x %d slots\n", cfg.batchAdders, cfg.batchSize, cfg.workers, cfg.workerSlots)
+	return throughput(cfg, s, total, func(ctx context.Context, c *client.Client, next func() int) error {
+		batch := make([]client.Task, 0, cfg.batchSize)
+		for {
+			batch = batch[:0]
+			for len(batch) < cfg.batchSize {
+				i := next()
+				if i >= total {
+					break
+				}
+				batch = append(batch, client.Task{Queue: "tput", Type: "t", ID: "b-" + strconv.Itoa(i)})
+			}
+			if len(batch) == 0 {
+				return nil
+			}
+			if _, err := c.AddTasks(ctx, batch); err != nil {
+				return err
+			}
+		}
+	}, cfg.batchAdders)
+}
+
+// benchMemory adds one task to each of N queues and has a worker-less poll touch none:
+// each queue is loaded with one buffered task, then the tasks are taken and completed so
+// the queues are loaded and idle. Memory is the server's RSS growth / N (an upper bound:
+// RSS also holds the Go heap's slack and Pebble's memtable).
+func benchMemory(cfg config, s *serverProc) error {
+	c, err := startAndDial(s)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	time.Sleep(500 * time.Millisecond)
+	before, err := s.rssBytes()
+	if err != nil {
+		return err
+	}
+	n := cfg.queues
+	batch := make([]client.Task, 0, 1000)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		batch = append(batch, client.Task{Queue: fmt.Sprintf("q-%06d", i), Type: "t", ID: fmt.Sprintf("m-%d", i)})
+		if len(batch) == cap(batch) || i == n-1 {
+			if _, err := c.AddTasks(context.Background(), batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	touched := time.Since(start)
+	runtime.GC()
+	time.Sleep(2 * time.Second)
+	after, err := s.rssBytes()
+	if err != nil {
+		return err
+	}
+	per := float64(after-before) / float64(n)
+	fmt.Printf("touched %d queues (one buffered task each) in %v; server RSS %.1f MiB -> %.1f MiB: %.0f bytes per loaded queue (RSS delta, includes the task)\n",
+		n, touched.Round(time.Millisecond), float64(before)/(1<<20), float64(after)/(1<<20), per)
+	return nil
+}
+
+// benchRestart fills a backlog, kills the server (SIGKILL, no clean shutdown), restarts
+// it on the same data dir, and measures process start -> first task received by a poller
+// that keeps retrying from before the start.
+func benchRestart(cfg config, s *serverProc) error {
+	c, err := startAndDial(s)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	n := cfg.restartTasks
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			batch := make([]client.Task, 0, 1000)
+			for {
+				batch = batch[:0]
+				for len(batch) < 1000 {
+					i := int(next.Add(1) - 1)
+					if i >= n {
+						break
+					}
+					batch = append(batch, client.Task{Queue: "restart", Type: "t", ID: "r-" + strconv.Itoa(i), Priority: 1 + i%5})
+				}
+				if len(batch) == 0 {
+					return
+				}
+				if _, err := c.AddTasks(context.Background(), batch); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	fmt.Printf("backlog of %d tasks added in %v\n", n, time.Since(start).Round(time.Millisecond))
+	s.kill()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	first := make(chan time.Time, 1)
+	go func() {
+		for ctx.Err() == nil {
+			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+			resp, err := c.Service().PollTasks(pctx, &matchingv1.PollTasksRequest{
+				Namespace: "bench", Queue: "restart", WorkerIdentity: "restart-poller", MaxTasks: 1, TaskTypes: []string{"t"},
+			})
+			pcancel()
+			if err == nil && len(resp.GetTasks()) > 0 {
+				first <- time.Now()
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	if err := s.start(); err != nil {
+		return err
+	}
+	var firstAt time.Time
+	select {
+	case firstAt = <-first:
+	case <-ctx.Done():
+		return fmt.Errorf("no dispatch within 5 minutes of restart")
+	}
+	ready := firstAt.Sub(s.started)
+	d, err := c.DescribeQueue(context.Background(), "restart")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("restart after SIGKILL with %d tasks in backlog: first dispatch %v after process start (backlog now %d)\n",
+		n, ready.Round(time.Millisecond), d.BacklogCount())
+	return nil
+}
+
+// processCPU is the server's user+system CPU seconds so far.
+func processCPU(s *serverProc) float64 {
+	return cpuSeconds(s.cmd.Process.Pid)
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Benchmarks of the matching service end to end (make bench): builds the manager and
+# cmd/taskroute-bench, then runs every scenario against a real `manager --standalone`
+# process with durable writes on a temp data dir, over gRPC on 127.0.0.1. Results print
+# to stdout; record them in docs/benchmarks.md ("## Matching end to end").
+#
+# Extra arguments go to taskroute-bench, e.g.:
+#   hack/bench.sh -scenarios latency,batched
+#   hack/bench.sh -restart-tasks 100000 -queues 10000     # a quicker pass
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+mkdir -p bin
+CGO_ENABLED=0 go build -trimpath -o bin/manager ./cmd/manager
+CGO_ENABLED=0 go build -trimpath -o bin/taskroute-bench ./cmd/taskroute-bench
+exec bin/taskroute-bench -manager bin/manager "$@"

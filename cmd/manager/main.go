@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -62,18 +63,20 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
-	if err := run(opts); err != nil {
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		ctrl.Log.Error(err, "Failed to load kubeconfig")
+		os.Exit(1)
+	}
+	if err := run(ctrl.SetupSignalHandler(), cfg, opts); err != nil {
 		ctrl.Log.Error(err, "Manager failed")
 		os.Exit(1)
 	}
 }
 
-func run(opts *options) error {
+// run runs the manager until ctx ends (SIGTERM or SIGINT in main), then stops gracefully.
+func run(ctx context.Context, cfg *rest.Config, opts *options) error {
 	log := ctrl.Log.WithName("setup")
-	cfg, err := ctrl.GetConfig()
-	if err != nil {
-		return fmt.Errorf("loading kubeconfig: %w", err)
-	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = float32(opts.kubeAPIQPS), opts.kubeAPIBurst
 
@@ -113,7 +116,7 @@ func run(opts *options) error {
 	}
 
 	log.Info("Starting manager", "matchingAddress", opts.matchingAddress, "leaderElect", opts.leaderElect)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil

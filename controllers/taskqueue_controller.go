@@ -107,7 +107,7 @@ func (r *TaskQueueReconciler) reconcile(ctx context.Context, q *v1alpha1.TaskQue
 	key := queueconfig.Key{Namespace: q.Namespace, Name: q.Name}
 	obs := queueObservation{}
 
-	obs.config, obs.specErr = queueconfig.FromSpec(&q.Spec)
+	obs.config, obs.specErr = queueConfigFromSpec(&q.Spec)
 	if obs.specErr != nil {
 		r.Recorder.Eventf(q, nil, corev1.EventTypeWarning, EventInvalidSpec, "Apply", "%v", obs.specErr)
 	} else if err := r.publish(ctx, q, key, obs.config); err != nil {

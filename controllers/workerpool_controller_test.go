@@ -263,10 +263,9 @@ var _ = Describe("WorkerPool reconciler", func() {
 	})
 
 	It("scales through the /scale subresource", func() {
+		// No spec.replicas: the CRD default (1) makes /scale servable, as HPA and KEDA need.
 		pool := newPool(ns, "scaled", "scaled")
-		// The API server cannot serve /scale of a pool without spec.replicas (it answers
-		// 500 "the spec replicas field does not exist"); the CRD gives it no default.
-		pool.Spec.Replicas = ptr.To[int32](1)
+		pool.Spec.Replicas = nil
 		Expect(k8sClient.Create(ctx, pool)).To(Succeed())
 		Eventually(getPool(ctx, pool)).Should(HaveField("Status.Selector", Not(BeEmpty())))
 

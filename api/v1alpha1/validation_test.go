@@ -42,6 +42,15 @@ func poolWith(extra string) string { return minimalPool + extra }
 
 var counter int
 
+// manyHosts lists n distinct host names, comma-separated.
+func manyHosts(n int) string {
+	hosts := make([]string, n)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("node-%d", i)
+	}
+	return strings.Join(hosts, ",")
+}
+
 func uniqueName(prefix string) string {
 	counter++
 	return fmt.Sprintf("%s-%d", prefix, counter)
@@ -93,9 +102,8 @@ var _ = Describe("Invalid objects are rejected with a message naming the field",
 			"spec.autoscaling", "minReplicas must not exceed spec.autoscaling.maxReplicas"),
 		Entry("autoscaling without max", "WorkerPool", poolWith(`autoscaling: {minReplicas: 1}`),
 			"spec.autoscaling.maxReplicas", "Required value"),
-		Entry("replicas set while the autoscaler owns them", "WorkerPool", poolWith(`replicas: 3
-autoscaling: {maxReplicas: 5}`),
-			"spec", "spec.replicas must be unset when spec.autoscaling.mode is Backlog"),
+		Entry("too many hosts", "WorkerPool", poolWith(`placement: {hosts: [`+manyHosts(101)+`]}`),
+			"spec.placement.hosts", "must have at most 100 items"),
 		Entry("capability name not a label key", "WorkerPool", poolWith(`capabilities: [{name: "Bad Key!", value: a100}]`),
 			"spec.capabilities[0].name", "capability name must be a label key"),
 		Entry("capability value not a label value", "WorkerPool", poolWith(`capabilities: [{name: gpu, value: "a 100"}]`),

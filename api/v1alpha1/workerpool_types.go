@@ -7,7 +7,6 @@ import (
 )
 
 // WorkerPoolSpec declares a pool of worker processes for one queue.
-// +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || self.autoscaling.mode != 'Backlog' || !has(self.replicas)",message="spec.replicas must be unset when spec.autoscaling.mode is Backlog; the autoscaler owns the replica count"
 type WorkerPoolSpec struct {
 	// queue is the name of the task queue the workers poll, in this namespace. A TaskQueue
 	// object of that name adds configuration; without one the queue runs with defaults.
@@ -51,9 +50,12 @@ type WorkerPoolSpec struct {
 	// +kubebuilder:validation:items:Maximum=10
 	Priorities []int32 `json:"priorities,omitempty"`
 
-	// replicas is the number of workers when autoscaling is off. It is the target of the
-	// /scale subresource, so an HPA or KEDA may drive it.
+	// replicas is the number of workers. It is the target of the /scale subresource, so an
+	// HPA or KEDA may drive it; with Backlog autoscaling the built-in autoscaler writes it,
+	// and the pool runs replicas kept within minReplicas..maxReplicas. Leave it out of
+	// GitOps manifests when something scales the pool, as with a Deployment under an HPA.
 	// +optional
+	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10000
 	Replicas *int32 `json:"replicas,omitempty"`

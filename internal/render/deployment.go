@@ -52,16 +52,16 @@ func Deployment(pool *v1alpha1.WorkerPool, opts Options) (*appsv1ac.DeploymentAp
 	return d, nil
 }
 
-// Replicas is the size the Deployment gets: spec.replicas (default 1), or with Backlog
-// autoscaling the autoscaler's last decision (status.desiredReplicas) kept inside
-// min..max, so a new pool starts at its minimum.
+// Replicas is the size the Deployment gets: spec.replicas (default 1), which every scaler
+// writes (the built-in autoscaler, an HPA or KEDA through /scale). With Backlog
+// autoscaling it is kept within min..max, so a pool never leaves the bounds it declares.
 func Replicas(pool *v1alpha1.WorkerPool) int32 {
-	as := pool.Spec.Autoscaling
-	if as != nil && as.Mode == v1alpha1.AutoscalingBacklog {
+	replicas := ptr.Deref(pool.Spec.Replicas, 1)
+	if as := pool.Spec.Autoscaling; as != nil && as.Mode == v1alpha1.AutoscalingBacklog {
 		// A nil minReplicas is the CRD default, 1.
-		return min(max(pool.Status.DesiredReplicas, ptr.Deref(as.MinReplicas, 1)), as.MaxReplicas)
+		return min(max(replicas, ptr.Deref(as.MinReplicas, 1)), as.MaxReplicas)
 	}
-	return ptr.Deref(pool.Spec.Replicas, 1)
+	return replicas
 }
 
 // contentHash is a short, stable hash of the apply configuration. encoding/json sorts map

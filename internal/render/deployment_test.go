@@ -256,27 +256,27 @@ func TestAffinityIsANDedIntoEveryUserTerm(t *testing.T) {
 }
 
 func TestReplicas(t *testing.T) {
+	backlog := func(min *int32, max int32) *v1alpha1.Autoscaling {
+		return &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: min, MaxReplicas: max}
+	}
 	for _, tc := range []struct {
-		name    string
-		spec    *int32
-		as      *v1alpha1.Autoscaling
-		desired int32
-		want    int32
+		name string
+		spec *int32
+		as   *v1alpha1.Autoscaling
+		want int32
 	}{
 		{name: "default", want: 1},
 		{name: "explicit", spec: ptr.To[int32](7), want: 7},
 		{name: "zero", spec: ptr.To[int32](0), want: 0},
-		{name: "backlog starts at min", as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: ptr.To[int32](2), MaxReplicas: 5}, want: 2},
-		{name: "backlog keeps desired", as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: ptr.To[int32](2), MaxReplicas: 5}, desired: 4, want: 4},
-		{name: "backlog clamps to max", as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: ptr.To[int32](2), MaxReplicas: 5}, desired: 9, want: 5},
-		{name: "backlog default min is 1", as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MaxReplicas: 5}, want: 1},
-		{name: "backlog scale to zero", as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: ptr.To[int32](0), MaxReplicas: 5}, want: 0},
+		{name: "backlog raises to min", spec: ptr.To[int32](1), as: backlog(ptr.To[int32](2), 5), want: 2},
+		{name: "backlog keeps what the scaler wrote", spec: ptr.To[int32](4), as: backlog(ptr.To[int32](2), 5), want: 4},
+		{name: "backlog clamps to max", spec: ptr.To[int32](9), as: backlog(ptr.To[int32](2), 5), want: 5},
+		{name: "backlog default min is 1", spec: ptr.To[int32](0), as: backlog(nil, 5), want: 1},
+		{name: "backlog scaled to zero", spec: ptr.To[int32](0), as: backlog(ptr.To[int32](0), 5), want: 0},
 		{name: "disabled uses spec", spec: ptr.To[int32](3), as: &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingDisabled, MinReplicas: ptr.To[int32](1), MaxReplicas: 2}, want: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := basePool(func(p *v1alpha1.WorkerPool) {
-				p.Spec.Replicas, p.Spec.Autoscaling, p.Status.DesiredReplicas = tc.spec, tc.as, tc.desired
-			})
+			p := basePool(func(p *v1alpha1.WorkerPool) { p.Spec.Replicas, p.Spec.Autoscaling = tc.spec, tc.as })
 			if got := Replicas(p); got != tc.want {
 				t.Errorf("Replicas = %d, want %d", got, tc.want)
 			}

@@ -1,4 +1,4 @@
-package queueconfig
+package controllers
 
 import (
 	"reflect"
@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/taskroute/taskroute/api/v1alpha1"
+	"github.com/taskroute/taskroute/internal/queueconfig"
 )
 
 func dur(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
@@ -31,23 +32,23 @@ var crdDefaulted = v1alpha1.TaskQueueSpec{
 	Retention: dur(24 * time.Hour),
 }
 
-func TestFromSpecDefaults(t *testing.T) {
+func TestQueueConfigFromSpecDefaults(t *testing.T) {
 	for name, spec := range map[string]v1alpha1.TaskQueueSpec{
 		"empty":        {},
 		"crdDefaulted": crdDefaulted,
 		"emptyObjects": {Priority: &v1alpha1.PriorityConfig{}, TaskDefaults: &v1alpha1.TaskDefaults{RetryPolicy: &v1alpha1.RetryPolicy{}}, Sticky: &v1alpha1.StickyConfig{}},
 	} {
-		got, err := FromSpec(&spec)
+		got, err := queueConfigFromSpec(&spec)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if !reflect.DeepEqual(got, Default()) {
-			t.Errorf("%s: FromSpec = %+v, want Default() %+v", name, got, Default())
+		if !reflect.DeepEqual(got, queueconfig.Default()) {
+			t.Errorf("%s: queueConfigFromSpec = %+v, want queueconfig.Default() %+v", name, got, queueconfig.Default())
 		}
 	}
 }
 
-func TestFromSpecTranslates(t *testing.T) {
+func TestQueueConfigFromSpecTranslates(t *testing.T) {
 	spec := v1alpha1.TaskQueueSpec{
 		RateLimit: &v1alpha1.QueueRateLimit{TasksPerSecond: resource.MustParse("500m"), Burst: 4},
 		Priority:  &v1alpha1.PriorityConfig{Levels: 3, DefaultLevel: 1},
@@ -59,14 +60,14 @@ func TestFromSpecTranslates(t *testing.T) {
 		Versioning: &v1alpha1.VersioningConfig{CurrentVersion: "v1", RampingVersion: "v2", RampPercentage: 10},
 		Retention:  dur(time.Hour),
 	}
-	got, err := FromSpec(&spec)
+	got, err := queueConfigFromSpec(&spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{
+	want := queueconfig.Config{
 		RateLimit: 0.5, Burst: 4, PriorityLevels: 3, DefaultPriority: 1,
 		ScheduleToStartTimeout: time.Minute, StartToCloseTimeout: 30 * time.Second, HeartbeatTimeout: 5 * time.Second,
-		Retry: RetryPolicy{
+		Retry: queueconfig.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 1.5, MaximumInterval: 100 * time.Second,
 			MaximumAttempts: 7, NonRetryableErrorTypes: []string{"Fatal"},
 		},
@@ -78,13 +79,13 @@ func TestFromSpecTranslates(t *testing.T) {
 		t.Errorf("FromSpec =\n%+v\nwant\n%+v", got, want)
 	}
 	// A rate without a burst gets the CRD's default burst of 1.
-	got, _ = FromSpec(&v1alpha1.TaskQueueSpec{RateLimit: &v1alpha1.QueueRateLimit{TasksPerSecond: resource.MustParse("10")}})
+	got, _ = queueConfigFromSpec(&v1alpha1.TaskQueueSpec{RateLimit: &v1alpha1.QueueRateLimit{TasksPerSecond: resource.MustParse("10")}})
 	if got.RateLimit != 10 || got.Burst != 1 {
 		t.Errorf("rate/burst = %v/%d, want 10/1", got.RateLimit, got.Burst)
 	}
 }
 
-func TestFromSpecRejects(t *testing.T) {
+func TestQueueConfigFromSpecRejects(t *testing.T) {
 	for field, spec := range map[string]v1alpha1.TaskQueueSpec{
 		"spec.rateLimit.tasksPerSecond":                    {RateLimit: &v1alpha1.QueueRateLimit{TasksPerSecond: resource.MustParse("0")}},
 		"spec.rateLimit.burst":                             {RateLimit: &v1alpha1.QueueRateLimit{TasksPerSecond: resource.MustParse("1"), Burst: -1}},
@@ -96,7 +97,7 @@ func TestFromSpecRejects(t *testing.T) {
 		"spec.versioning.rampingVersion":                   {Versioning: &v1alpha1.VersioningConfig{RampingVersion: "v2"}},
 		"spec.retention":                                   {Retention: dur(-time.Hour)},
 	} {
-		_, err := FromSpec(&spec)
+		_, err := queueConfigFromSpec(&spec)
 		if err == nil || !strings.HasPrefix(err.Error(), field+":") {
 			t.Errorf("%s: err = %v, want an error naming the field", field, err)
 		}

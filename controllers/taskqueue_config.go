@@ -1,4 +1,4 @@
-package queueconfig
+package controllers
 
 import (
 	"fmt"
@@ -7,27 +7,28 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/taskroute/taskroute/api/v1alpha1"
+	"github.com/taskroute/taskroute/internal/queueconfig"
 )
 
-// FromSpec translates a TaskQueue spec into the Config the matching service applies. Unset
+// queueConfigFromSpec translates a TaskQueue spec into the Config the matching service applies. Unset
 // fields get the CRD's defaults (the same values as Default()), so a spec that the API
 // server defaulted and one built in Go without defaults translate alike. The API server's
-// validation already rejects most bad input; FromSpec checks again, naming the field,
+// validation already rejects most bad input; it checks again, naming the field,
 // because Go callers and older stored objects do not pass through it.
-func FromSpec(spec *v1alpha1.TaskQueueSpec) (Config, error) {
-	cfg := Default()
+func queueConfigFromSpec(spec *v1alpha1.TaskQueueSpec) (queueconfig.Config, error) {
+	cfg := queueconfig.Default()
 
 	if rl := spec.RateLimit; rl != nil {
 		cfg.RateLimit = rl.TasksPerSecond.AsApproximateFloat64()
 		if cfg.RateLimit <= 0 {
-			return Config{}, fmt.Errorf("spec.rateLimit.tasksPerSecond: must be greater than 0, got %s", rl.TasksPerSecond.String())
+			return queueconfig.Config{}, fmt.Errorf("spec.rateLimit.tasksPerSecond: must be greater than 0, got %s", rl.TasksPerSecond.String())
 		}
 		cfg.Burst = int(rl.Burst)
 		if cfg.Burst == 0 {
 			cfg.Burst = 1
 		}
 		if cfg.Burst < 0 {
-			return Config{}, fmt.Errorf("spec.rateLimit.burst: must be at least 1, got %d", rl.Burst)
+			return queueconfig.Config{}, fmt.Errorf("spec.rateLimit.burst: must be at least 1, got %d", rl.Burst)
 		}
 	}
 
@@ -39,26 +40,26 @@ func FromSpec(spec *v1alpha1.TaskQueueSpec) (Config, error) {
 			cfg.DefaultPriority = int(p.DefaultLevel)
 		}
 		if cfg.PriorityLevels < 1 || cfg.PriorityLevels > v1alpha1.MaxPriorityLevels {
-			return Config{}, fmt.Errorf("spec.priority.levels: must be within 1..%d, got %d", v1alpha1.MaxPriorityLevels, cfg.PriorityLevels)
+			return queueconfig.Config{}, fmt.Errorf("spec.priority.levels: must be within 1..%d, got %d", v1alpha1.MaxPriorityLevels, cfg.PriorityLevels)
 		}
 		if cfg.DefaultPriority < 1 || cfg.DefaultPriority > cfg.PriorityLevels {
-			return Config{}, fmt.Errorf("spec.priority.defaultLevel: must be within 1..%d, got %d", cfg.PriorityLevels, cfg.DefaultPriority)
+			return queueconfig.Config{}, fmt.Errorf("spec.priority.defaultLevel: must be within 1..%d, got %d", cfg.PriorityLevels, cfg.DefaultPriority)
 		}
 	}
 
 	if td := spec.TaskDefaults; td != nil {
 		var err error
 		if cfg.ScheduleToStartTimeout, err = duration("spec.taskDefaults.scheduleToStartTimeout", td.ScheduleToStartTimeout, 0); err != nil {
-			return Config{}, err
+			return queueconfig.Config{}, err
 		}
 		if cfg.StartToCloseTimeout, err = duration("spec.taskDefaults.startToCloseTimeout", td.StartToCloseTimeout, cfg.StartToCloseTimeout); err != nil {
-			return Config{}, err
+			return queueconfig.Config{}, err
 		}
 		if cfg.HeartbeatTimeout, err = duration("spec.taskDefaults.heartbeatTimeout", td.HeartbeatTimeout, 0); err != nil {
-			return Config{}, err
+			return queueconfig.Config{}, err
 		}
 		if cfg.Retry, err = retryPolicy(td.RetryPolicy, cfg.Retry); err != nil {
-			return Config{}, err
+			return queueconfig.Config{}, err
 		}
 	}
 
@@ -66,54 +67,54 @@ func FromSpec(spec *v1alpha1.TaskQueueSpec) (Config, error) {
 		cfg.StickyEnabled = s.Mode != v1alpha1.FeatureDisabled
 		var err error
 		if cfg.StickyScheduleToStartTimeout, err = duration("spec.sticky.scheduleToStartTimeout", s.ScheduleToStartTimeout, cfg.StickyScheduleToStartTimeout); err != nil {
-			return Config{}, err
+			return queueconfig.Config{}, err
 		}
 	}
 
 	if v := spec.Versioning; v != nil {
 		cfg.CurrentVersion, cfg.RampingVersion, cfg.RampPercentage = v.CurrentVersion, v.RampingVersion, int(v.RampPercentage)
 		if cfg.RampPercentage < 0 || cfg.RampPercentage > 100 {
-			return Config{}, fmt.Errorf("spec.versioning.rampPercentage: must be within 0..100, got %d", cfg.RampPercentage)
+			return queueconfig.Config{}, fmt.Errorf("spec.versioning.rampPercentage: must be within 0..100, got %d", cfg.RampPercentage)
 		}
 		if cfg.RampingVersion != "" && cfg.CurrentVersion == "" {
-			return Config{}, fmt.Errorf("spec.versioning.rampingVersion: needs spec.versioning.currentVersion")
+			return queueconfig.Config{}, fmt.Errorf("spec.versioning.rampingVersion: needs spec.versioning.currentVersion")
 		}
 		if cfg.RampingVersion != "" && cfg.RampingVersion == cfg.CurrentVersion {
-			return Config{}, fmt.Errorf("spec.versioning.rampingVersion: must differ from currentVersion %q", cfg.CurrentVersion)
+			return queueconfig.Config{}, fmt.Errorf("spec.versioning.rampingVersion: must differ from currentVersion %q", cfg.CurrentVersion)
 		}
 	}
 
 	var err error
 	if cfg.Retention, err = duration("spec.retention", spec.Retention, cfg.Retention); err != nil {
-		return Config{}, err
+		return queueconfig.Config{}, err
 	}
 	return cfg, nil
 }
 
-func retryPolicy(rp *v1alpha1.RetryPolicy, def RetryPolicy) (RetryPolicy, error) {
+func retryPolicy(rp *v1alpha1.RetryPolicy, def queueconfig.RetryPolicy) (queueconfig.RetryPolicy, error) {
 	if rp == nil {
 		return def, nil
 	}
 	out := def
 	var err error
 	if out.InitialInterval, err = duration("spec.taskDefaults.retryPolicy.initialInterval", rp.InitialInterval, def.InitialInterval); err != nil {
-		return RetryPolicy{}, err
+		return queueconfig.RetryPolicy{}, err
 	}
 	if out.MaximumInterval, err = duration("spec.taskDefaults.retryPolicy.maximumInterval", rp.MaximumInterval, def.MaximumInterval); err != nil {
-		return RetryPolicy{}, err
+		return queueconfig.RetryPolicy{}, err
 	}
 	if out.MaximumInterval < out.InitialInterval {
-		return RetryPolicy{}, fmt.Errorf("spec.taskDefaults.retryPolicy.maximumInterval: must not be shorter than initialInterval (%s < %s)", out.MaximumInterval, out.InitialInterval)
+		return queueconfig.RetryPolicy{}, fmt.Errorf("spec.taskDefaults.retryPolicy.maximumInterval: must not be shorter than initialInterval (%s < %s)", out.MaximumInterval, out.InitialInterval)
 	}
 	if rp.BackoffCoefficient != nil {
 		out.BackoffCoefficient = rp.BackoffCoefficient.AsApproximateFloat64()
 		if out.BackoffCoefficient < 1 {
-			return RetryPolicy{}, fmt.Errorf("spec.taskDefaults.retryPolicy.backoffCoefficient: must be at least 1, got %s", rp.BackoffCoefficient.String())
+			return queueconfig.RetryPolicy{}, fmt.Errorf("spec.taskDefaults.retryPolicy.backoffCoefficient: must be at least 1, got %s", rp.BackoffCoefficient.String())
 		}
 	}
 	out.MaximumAttempts = int(rp.MaximumAttempts)
 	if out.MaximumAttempts < 0 {
-		return RetryPolicy{}, fmt.Errorf("spec.taskDefaults.retryPolicy.maximumAttempts: must not be negative, got %d", rp.MaximumAttempts)
+		return queueconfig.RetryPolicy{}, fmt.Errorf("spec.taskDefaults.retryPolicy.maximumAttempts: must not be negative, got %d", rp.MaximumAttempts)
 	}
 	out.NonRetryableErrorTypes = append([]string(nil), rp.NonRetryableErrorTypes...)
 	return out, nil

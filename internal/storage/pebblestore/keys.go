@@ -1,0 +1,91 @@
+package pebblestore
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/taskroute/taskroute/internal/storage"
+)
+
+// Key layout. One byte of prefix per index keeps keys compact; names are separated by a
+// zero byte (validated away from names), numbers are big-endian so byte order = numeric order.
+//
+//	c <ns> 0 <queue>                                   queue configuration
+//	t <ns> 0 <taskID>                                  task record
+//	b <ns> 0 <queue> 0 <kind:1> <prio:1> <seq:8>       backlog entry -> taskID
+//	d <unixnano:8> <ns> 0 <taskID>                     timer (next deadline of a task)
+//	x <unixnano:8> <ns> 0 <taskID>                     retention expiry of a finished task
+const (
+	prefixConfig  = 'c'
+	prefixTask    = 't'
+	prefixBacklog = 'b'
+	prefixTimer   = 'd'
+	prefixExpiry  = 'x'
+)
+
+func taskKey(dst []byte, ns, id string) []byte {
+	dst = append(dst, prefixTask)
+	dst = append(dst, ns...)
+	dst = append(dst, 0)
+	return append(dst, id...)
+}
+
+func configKey(dst []byte, q storage.QueueRef) []byte {
+	dst = append(dst, prefixConfig)
+	dst = append(dst, q.Namespace...)
+	dst = append(dst, 0)
+	return append(dst, q.Queue...)
+}
+
+func backlogQueuePrefix(dst []byte, q storage.QueueRef) []byte {
+	dst = append(dst, prefixBacklog)
+	dst = append(dst, q.Namespace...)
+	dst = append(dst, 0)
+	dst = append(dst, q.Queue...)
+	return append(dst, 0)
+}
+
+func backlogLevelPrefix(dst []byte, q storage.QueueRef, kind, prio uint8) []byte {
+	dst = backlogQueuePrefix(dst, q)
+	return append(dst, kind, prio)
+}
+
+func backlogKey(dst []byte, q storage.QueueRef, k storage.BacklogKey) []byte {
+	dst = backlogLevelPrefix(dst, q, k.Kind, k.Priority)
+	return binary.BigEndian.AppendUint64(dst, k.Seq)
+}
+
+func timeKey(dst []byte, prefix byte, at time.Time, ns, id string) []byte {
+	dst = append(dst, prefix)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(at.UnixNano()))
+	dst = append(dst, ns...)
+	dst = append(dst, 0)
+	return append(dst, id...)
+}
+
+// parseTimeKey splits the key of a timer or expiry entry.
+func parseTimeKey(k []byte) (storage.TimerEntry, bool) {
+	if len(k) < 10 {
+		return storage.TimerEntry{}, false
+	}
+	at := time.Unix(0, int64(binary.BigEndian.Uint64(k[1:9])))
+	rest := k[9:]
+	for i, c := range rest {
+		if c == 0 {
+			return storage.TimerEntry{At: at, Namespace: string(rest[:i]), TaskID: string(rest[i+1:])}, true
+		}
+	}
+	return storage.TimerEntry{}, false
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,261 @@
+// Package pebblestore implements storage.Store on Pebble, an embedded LSM key-value store.
+package pebblestore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+
+	"github.com/taskroute/taskroute/internal/storage"
+)
+
+// Store is a storage.Store backed by a Pebble database in one directory.
+type Store struct {
+	db *pebble.DB
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Options tune the database; the zero value is fine.
+type Options struct {
+	// CacheBytes is the block cache size; 0 means 64 MiB.
+	CacheBytes int64
+}
+
+// Open opens (creating if needed) the database in dir. Pebble replays its WAL on open, so a
+// process that crashed without Close recovers every synced write.
+func Open(dir string, o Options) (*Store, error) {
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 64 << 20
+	}
+	cache := pebble.NewCache(o.CacheBytes)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		Cache:                       cache,
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		L0StopWritesThreshold:       24,
+		MaxConcurrentCompactions:    func() int { return 2 },
+		Logger:                      quietLogger{},
+	}
+	opts.Levels = make([]pebble.LevelOptions, 7)
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloomFilter
+		opts.Levels[i].BlockSize = 32 << 10
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("opening pebble in %s: %w", dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// NewBatch returns an empty batch.
+func (s *Store) NewBatch() storage.Batch { return &batch{b: s.db.NewBatch()} }
+
+// Commit applies the batch atomically.
+func (s *Store) Commit(b storage.Batch, sync bool) error {
+	pb := b.(*batch).b
+	defer pb.Close()
+	if pb.Empty() {
+		return nil
+	}
+	opt := pebble.NoSync
+	if sync {
+		opt = pebble.Sync
+	}
+	if err := pb.Commit(opt); err != nil {
+		if errors.Is(err, pebble.ErrClosed) {
+			return storage.ErrClosed
+		}
+		return err
+	}
+	return nil
+}
+
+// GetTask appends a task record to dst.
+func (s *Store) GetTask(dst []byte, ns, id string) ([]byte, error) {
+	var kb [128]byte
+	v, closer, err := s.db.Get(taskKey(kb[:0], ns, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return dst, storage.ErrNotFound
+	}
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, v...)
+	closer.Close()
+	return dst, nil
+}
+
+// ScanBacklog visits backlog entries after a sequence number.
+func (s *Store) ScanBacklog(q storage.QueueRef, kind, prio uint8, after uint64, limit int, fn func(storage.BacklogEntry) bool) error {
+	prefix := backlogLevelPrefix(nil, q, kind, prio)
+	lower := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), after+1)
+	if after == ^uint64(0) {
+		return nil
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	n := 0
+	for ok := it.First(); ok && n < limit; ok = it.Next() {
+		k := it.Key()
+		e := storage.BacklogEntry{Seq: binary.BigEndian.Uint64(k[len(prefix):]), TaskID: string(it.Value())}
+		n++
+		if !fn(e) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// CountBacklog counts the backlog of one level with a key-only scan.
+func (s *Store) CountBacklog(q storage.QueueRef, kind, prio uint8) (int64, uint64, error) {
+	prefix := backlogLevelPrefix(nil, q, kind, prio)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer it.Close()
+	var n int64
+	var oldest uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		if n == 0 {
+			oldest = binary.BigEndian.Uint64(it.Key()[len(prefix):])
+		}
+		n++
+	}
+	return n, oldest, it.Error()
+}
+
+// BacklogQueues skips from queue to queue of a namespace's backlog by seeking past each.
+func (s *Store) BacklogQueues(ns, after string, fn func(string) bool) error {
+	nsPrefix := append([]byte{prefixBacklog}, ns...)
+	nsPrefix = append(nsPrefix, 0)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: nsPrefix, UpperBound: prefixEnd(nsPrefix)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	seek := nsPrefix
+	if after != "" {
+		seek = append(append(append([]byte(nil), nsPrefix...), after...), 1)
+	}
+	for ok := it.SeekGE(seek); ok; {
+		rest := it.Key()[len(nsPrefix):]
+		end := 0
+		for end < len(rest) && rest[end] != 0 {
+			end++
+		}
+		name := string(rest[:end])
+		if !fn(name) {
+			break
+		}
+		next := append(append(append([]byte(nil), nsPrefix...), name...), 1)
+		ok = it.SeekGE(next)
+	}
+	return it.Error()
+}
+
+func (s *Store) scanTime(prefix byte, from, before time.Time, limit int, fn func(storage.TimerEntry) bool) error {
+	lower := []byte{prefix}
+	if !from.IsZero() {
+		lower = binary.BigEndian.AppendUint64(lower, uint64(from.UnixNano()))
+	}
+	upper := []byte{prefix + 1}
+	if !before.IsZero() {
+		upper = binary.BigEndian.AppendUint64([]byte{prefix}, uint64(before.UnixNano()))
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	n := 0
+	for ok := it.First(); ok && n < limit; ok = it.Next() {
+		e, valid := parseTimeKey(it.Key())
+		if !valid {
+			continue
+		}
+		n++
+		if !fn(e) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// ScanTimers visits timers from a deadline on.
+func (s *Store) ScanTimers(from time.Time, limit int, fn func(storage.TimerEntry) bool) error {
+	return s.scanTime(prefixTimer, from, time.Time{}, limit, fn)
+}
+
+// ScanExpiries visits expiries before a time.
+func (s *Store) ScanExpiries(before time.Time, limit int, fn func(storage.TimerEntry) bool) error {
+	return s.scanTime(prefixExpiry, time.Time{}, before, limit, fn)
+}
+
+// ScanConfigs visits every queue configuration.
+func (s *Store) ScanConfigs(fn func(storage.QueueRef, []byte) bool) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixConfig}, UpperBound: []byte{prefixConfig + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		rest := it.Key()[1:]
+		for i, c := range rest {
+			if c == 0 {
+				if !fn(storage.QueueRef{Namespace: string(rest[:i]), Queue: string(rest[i+1:])}, append([]byte(nil), it.Value()...)) {
+					return it.Error()
+				}
+				break
+			}
+		}
+	}
+	return it.Error()
+}
+
+type batch struct {
+	b   *pebble.Batch
+	key [160]byte
+}
+
+func (b *batch) Len() int { return int(b.b.Count()) }
+
+func (b *batch) PutTask(ns, id string, rec []byte) {
+	_ = b.b.Set(taskKey(b.key[:0], ns, id), rec, nil)
+}
+func (b *batch) DeleteTask(ns, id string) { _ = b.b.Delete(taskKey(b.key[:0], ns, id), nil) }
+func (b *batch) PutBacklog(q storage.QueueRef, k storage.BacklogKey, id string) {
+	_ = b.b.Set(backlogKey(b.key[:0], q, k), []byte(id), nil)
+}
+func (b *batch) DeleteBacklog(q storage.QueueRef, k storage.BacklogKey) {
+	_ = b.b.Delete(backlogKey(b.key[:0], q, k), nil)
+}
+func (b *batch) PutTimer(at time.Time, ns, id string) {
+	_ = b.b.Set(timeKey(b.key[:0], prefixTimer, at, ns, id), nil, nil)
+}
+func (b *batch) DeleteTimer(at time.Time, ns, id string) {
+	_ = b.b.Delete(timeKey(b.key[:0], prefixTimer, at, ns, id), nil)
+}
+func (b *batch) PutExpiry(at time.Time, ns, id string) {
+	_ = b.b.Set(timeKey(b.key[:0], prefixExpiry, at, ns, id), nil, nil)
+}
+func (b *batch) DeleteExpiry(at time.Time, ns, id string) {
+	_ = b.b.Delete(timeKey(b.key[:0], prefixExpiry, at, ns, id), nil)
+}
+func (b *batch) PutConfig(q storage.QueueRef, v []byte) {
+	_ = b.b.Set(configKey(b.key[:0], q), v, nil)
+}
+func (b *batch) DeleteConfig(q storage.QueueRef) { _ = b.b.Delete(configKey(b.key[:0], q), nil) }

@@ -1,0 +1,90 @@
+// Package storage is the durable state of the matching service behind a small interface,
+// so a shared SQL backend can be added later next to the embedded Pebble one.
+//
+// The model is deliberately narrow: task records keyed by namespace and id, a backlog index
+// per queue/kind/priority ordered by sequence, a timer index ordered by deadline, a
+// retention index ordered by expiry, and queue configurations. Every mutation goes through a
+// Batch that is committed atomically; the engine decides what a batch contains.
+package storage
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by Get* when the key does not exist.
+var ErrNotFound = errors.New("storage: not found")
+
+// QueueRef names a queue: namespace and queue name. Neither may contain a zero byte.
+type QueueRef struct {
+	Namespace string
+	Queue     string
+}
+
+// BacklogKey locates one waiting task of a queue.
+type BacklogKey struct {
+	Kind     uint8
+	Priority uint8
+	Seq      uint64
+}
+
+// BacklogEntry is one entry of the backlog index.
+type BacklogEntry struct {
+	Seq    uint64
+	TaskID string
+}
+
+// TimerEntry is one entry of the timer (or expiry) index.
+type TimerEntry struct {
+	At        time.Time
+	Namespace string
+	TaskID    string
+}
+
+// Store is the durable state. Implementations must be safe for concurrent use.
+type Store interface {
+	// NewBatch returns an empty batch.
+	NewBatch() Batch
+	// Commit applies b atomically; with sync it returns after the write reached stable
+	// storage. b must not be used afterwards.
+	Commit(b Batch, sync bool) error
+
+	// GetTask appends the record of a task to dst.
+	GetTask(dst []byte, namespace, taskID string) ([]byte, error)
+	// ScanBacklog calls fn for the backlog entries of q/kind/priority with Seq > after, in
+	// Seq order, until fn returns false or limit entries were visited.
+	ScanBacklog(q QueueRef, kind, priority uint8, after uint64, limit int, fn func(BacklogEntry) bool) error
+	// CountBacklog counts the backlog entries of q/kind/priority and returns the smallest Seq
+	// (0 when empty).
+	CountBacklog(q QueueRef, kind, priority uint8) (count int64, oldest uint64, err error)
+	// BacklogQueues calls fn with each queue of namespace that has backlog entries, in name
+	// order, starting after the queue name after.
+	BacklogQueues(namespace, after string, fn func(queue string) bool) error
+	// ScanTimers calls fn for timer entries with At >= from in deadline order.
+	ScanTimers(from time.Time, limit int, fn func(TimerEntry) bool) error
+	// ScanExpiries calls fn for expiry entries with At < before in order.
+	ScanExpiries(before time.Time, limit int, fn func(TimerEntry) bool) error
+	// ScanConfigs calls fn for every stored queue configuration.
+	ScanConfigs(fn func(q QueueRef, value []byte) bool) error
+
+	Close() error
+}
+
+// Batch collects mutations for one atomic Commit. Keys and values are copied.
+type Batch interface {
+	PutTask(namespace, taskID string, record []byte)
+	DeleteTask(namespace, taskID string)
+	PutBacklog(q QueueRef, k BacklogKey, taskID string)
+	DeleteBacklog(q QueueRef, k BacklogKey)
+	PutTimer(at time.Time, namespace, taskID string)
+	DeleteTimer(at time.Time, namespace, taskID string)
+	PutExpiry(at time.Time, namespace, taskID string)
+	DeleteExpiry(at time.Time, namespace, taskID string)
+	PutConfig(q QueueRef, value []byte)
+	DeleteConfig(q QueueRef)
+	// Len is the number of mutations in the batch.
+	Len() int
+}
+
+// ErrClosed is returned for writes after the store or committer was closed.
+var ErrClosed = errors.New("storage: closed")

@@ -1,0 +1,367 @@
+package matching
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/internal/storage"
+)
+
+// Failure error types the engine itself records when an attempt or a task times out.
+const (
+	ErrorTypeStartToCloseTimeout    = "StartToCloseTimeout"
+	ErrorTypeHeartbeatTimeout       = "HeartbeatTimeout"
+	ErrorTypeScheduleToStartTimeout = "ScheduleToStartTimeout"
+)
+
+func notFound(ns, id string) error {
+	return status.Errorf(codes.NotFound, "task_id: task %q not found in namespace %q", id, ns)
+}
+
+func internalErr(err error) error {
+	if errors.Is(err, storage.ErrClosed) {
+		return status.Error(codes.Unavailable, errEngineClosed.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// lookupOrErr is lookup with protocol errors. Call with the shard locked.
+func (e *Engine) lookupOrErr(s *shard, key, ns, id string) (*task, error) {
+	t, err := e.lookup(s, key, ns, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, notFound(ns, id)
+	}
+	if err != nil {
+		return nil, internalErr(err)
+	}
+	return t, nil
+}
+
+// attemptLocked returns the running task whose current lease is leaseID. Call with the
+// shard locked.
+func (e *Engine) attemptLocked(s *shard, key, ns, id, leaseID string) (*task, error) {
+	t, err := e.lookupOrErr(s, key, ns, id)
+	if err != nil {
+		return nil, err
+	}
+	lease, ok := parseLease(leaseID)
+	if t.state != stateStarted || !ok || lease != t.lease {
+		s.evict(key, t)
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"lease_id: lease %q is not the current attempt of task %q (state %s, attempt %d)",
+			leaseID, id, matchingv1.TaskState(t.state), t.attempt)
+	}
+	return t, nil
+}
+
+// mutate runs fn on one task under its shard lock, commits the op fn returns (if any) and
+// waits until it is durable.
+func (e *Engine) mutate(ns, id string, fn func(s *shard, key string) (*task, *op, error)) error {
+	key := taskKey(ns, id)
+	s := e.shardOf(key)
+	s.mu.Lock()
+	t, o, err := fn(s, key)
+	if err != nil || o == nil {
+		if t != nil {
+			s.evict(key, t)
+		}
+		s.mu.Unlock()
+		return err
+	}
+	g := e.commit(*o)
+	s.mu.Unlock()
+	werr := g.Wait()
+	e.writeDone(key, t)
+	if werr != nil {
+		return internalErr(werr)
+	}
+	return nil
+}
+
+// Complete ends a started attempt successfully.
+func (e *Engine) Complete(ns, id, leaseID string, result []byte) error {
+	return e.mutate(ns, id, func(s *shard, key string) (*task, *op, error) {
+		t, err := e.attemptLocked(s, key, ns, id, leaseID)
+		if err != nil {
+			return nil, nil, err
+		}
+		t.result = result
+		o := e.finish(t, stateCompleted, e.now())
+		return t, &o, nil
+	})
+}
+
+// CompleteMany completes a batch in one durable write; each item fails on its own.
+func (e *Engine) CompleteMany(reqs []*matchingv1.CompleteTaskRequest) []*matchingv1.ItemError {
+	errs := make([]*matchingv1.ItemError, len(reqs))
+	keys := make([]string, len(reqs))
+	var set [numShards]bool
+	for i, r := range reqs {
+		keys[i] = taskKey(r.GetNamespace(), r.GetTaskId())
+		set[e.shardIndex(keys[i])] = true
+	}
+	for i := range set {
+		if set[i] {
+			e.shards[i].mu.Lock()
+		}
+	}
+	now := e.now()
+	ops := make([]op, 0, len(reqs))
+	var done []*task
+	var doneKeys []string
+	for i, r := range reqs {
+		s := e.shardOf(keys[i])
+		t, err := e.attemptLocked(s, keys[i], r.GetNamespace(), r.GetTaskId(), r.GetLeaseId())
+		if err != nil {
+			st := status.Convert(err)
+			errs[i] = &matchingv1.ItemError{Code: int32(st.Code()), Message: st.Message()}
+			continue
+		}
+		t.result = r.GetResult()
+		ops = append(ops, e.finish(t, stateCompleted, now))
+		done, doneKeys = append(done, t), append(doneKeys, keys[i])
+	}
+	var g *storage.Group
+	if len(ops) > 0 {
+		g = e.commit(ops...)
+	}
+	e.unlockShards(&set)
+	if g == nil {
+		return errs
+	}
+	werr := g.Wait()
+	for i, t := range done {
+		e.writeDone(doneKeys[i], t)
+	}
+	if werr != nil {
+		st := status.Convert(internalErr(werr))
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = &matchingv1.ItemError{Code: int32(st.Code()), Message: st.Message()}
+			}
+		}
+	}
+	return errs
+}
+
+// retryable reports whether a failed or timed-out attempt may be retried.
+func retryable(t *task, f *failure) bool {
+	if f.nonRetryable || slices.Contains(t.retry.nonRetryable, f.errorType) {
+		return false
+	}
+	if t.retry.maxAttempts > 0 && t.attempt >= t.retry.maxAttempts {
+		return false
+	}
+	return !t.cancelRequested
+}
+
+// endAttemptLocked ends the running attempt with f: the task is scheduled for a retry after
+// the backoff, or ends in finalState. Call with the shard locked.
+func (e *Engine) endAttemptLocked(t *task, f *failure, finalState uint8, now time.Time) op {
+	t.failure = f
+	if !retryable(t, f) {
+		return e.finish(t, finalState, now)
+	}
+	wait := backoff(t.retry, t.attempt)
+	if wait <= 0 {
+		return e.readyLocked(t, now)
+	}
+	t.state = stateScheduled
+	t.s2cDeadline, t.hbDeadline, t.s2sDeadline = 0, 0, 0
+	t.retryAt = now.Add(wait).UnixNano()
+	return e.prepare(t)
+}
+
+// Fail ends an attempt with a failure and retries per the task's policy.
+func (e *Engine) Fail(ns, id, leaseID string, f *matchingv1.Failure) (*matchingv1.FailTaskResponse, error) {
+	resp := &matchingv1.FailTaskResponse{}
+	err := e.mutate(ns, id, func(s *shard, key string) (*task, *op, error) {
+		t, err := e.attemptLocked(s, key, ns, id, leaseID)
+		if err != nil {
+			return nil, nil, err
+		}
+		e.metrics.failedAttempt(t, "Failed")
+		o := e.endAttemptLocked(t, failureFrom(f), stateFailed, e.now())
+		resp.State = matchingv1.TaskState(t.state)
+		if t.state == stateScheduled {
+			at := t.retryAt
+			if at == 0 {
+				at = t.readyAt
+			}
+			resp.NextAttemptTime = timestamppb.New(time.Unix(0, at))
+		}
+		return t, &o, nil
+	})
+	return resp, err
+}
+
+// Heartbeat records details of a running attempt and extends its heartbeat deadline.
+func (e *Engine) Heartbeat(ns, id, leaseID string, details []byte) (cancelRequested bool, err error) {
+	err = e.mutate(ns, id, func(s *shard, key string) (*task, *op, error) {
+		t, err := e.attemptLocked(s, key, ns, id, leaseID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if details != nil {
+			t.hbDetails = details
+		}
+		if t.heartbeat > 0 {
+			t.hbDeadline = e.now().Add(t.heartbeat).UnixNano()
+		}
+		cancelRequested = t.cancelRequested
+		o := e.prepare(t)
+		return t, &o, nil
+	})
+	return cancelRequested, err
+}
+
+// ReportCanceled ends a started task whose cancellation was requested.
+func (e *Engine) ReportCanceled(ns, id, leaseID string, details []byte) error {
+	return e.mutate(ns, id, func(s *shard, key string) (*task, *op, error) {
+		t, err := e.attemptLocked(s, key, ns, id, leaseID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !t.cancelRequested {
+			return t, nil, status.Errorf(codes.FailedPrecondition, "task_id: cancellation of task %q was not requested", id)
+		}
+		if details != nil {
+			t.hbDetails = details
+		}
+		o := e.finish(t, stateCanceled, e.now())
+		return t, &o, nil
+	})
+}
+
+// Release hands a started task back to the queue; the attempt does not count.
+func (e *Engine) Release(ns, id, leaseID string) error {
+	return e.mutate(ns, id, func(s *shard, key string) (*task, *op, error) {
+		t, err := e.attemptLocked(s, key, ns, id, leaseID)
+		if err != nil {
+			return nil, nil, err
+		}
+		t.attempt--
+		o := e.readyLocked(t, e.now())
+		return t, &o, nil
+	})
+}
+
+// release is Release by numeric lease (a poll that went away).
+func (e *Engine) release(ns, id string, lease uint64, now time.Time) error {
+	return e.mutate(ns, id, func(s *shard, key string) (*task, *op, error) {
+		t, err := e.lookupOrErr(s, key, ns, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if t.state != stateStarted || t.lease != lease {
+			return t, nil, nil
+		}
+		t.attempt--
+		o := e.readyLocked(t, now)
+		return t, &o, nil
+	})
+}
+
+// unbufferLocked takes a scheduled task out of its queue's backlog accounting. Call with
+// the shard locked.
+func (e *Engine) unbufferLocked(t *task) {
+	inBuffer := t.inq.CompareAndSwap(inqBuffer, inqNone)
+	if !inBuffer && (t.seq == 0 || t.inq.Load() == inqClaimed) {
+		return
+	}
+	q := e.loadedQueue(t.ns, t.queue)
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	if sq := q.kind[kindIndex(t.kind)]; sq != nil {
+		if l := sq.levels[t.priority]; l != nil && l.count > 0 {
+			l.count--
+		}
+	}
+	q.mu.Unlock()
+}
+
+// Cancel requests cancellation: a scheduled task ends Canceled at once, a started one
+// learns it from its next heartbeat, a finished one is left alone.
+func (e *Engine) Cancel(ns, id, reason string) (matchingv1.TaskState, error) {
+	var state matchingv1.TaskState
+	err := e.mutate(ns, id, func(s *shard, key string) (*task, *op, error) {
+		t, err := e.lookupOrErr(s, key, ns, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		switch t.state {
+		case stateScheduled:
+			e.unbufferLocked(t)
+			t.cancelRequested, t.cancelReason = true, reason
+			o := e.finish(t, stateCanceled, e.now())
+			state = matchingv1.TaskState_TASK_STATE_CANCELED
+			return t, &o, nil
+		case stateStarted:
+			state = matchingv1.TaskState_TASK_STATE_STARTED
+			if t.cancelRequested {
+				return t, nil, nil
+			}
+			t.cancelRequested, t.cancelReason = true, reason
+			o := e.prepare(t)
+			return t, &o, nil
+		default:
+			state = matchingv1.TaskState(t.state)
+			return t, nil, nil
+		}
+	})
+	return state, err
+}
+
+// maxGetWait bounds GetTask's wait.
+const maxGetWait = time.Minute
+
+// Get returns a task's state; with wait > 0 it first waits (notified, not polling) until
+// the task is finished, wait elapses or ctx ends.
+func (e *Engine) Get(ctx context.Context, ns, id string, wait time.Duration) (*matchingv1.TaskInfo, error) {
+	key := taskKey(ns, id)
+	s := e.shardOf(key)
+	s.mu.Lock()
+	t, err := e.lookupOrErr(s, key, ns, id)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	if wait <= 0 || t.finished() {
+		info := t.info()
+		s.evict(key, t)
+		s.mu.Unlock()
+		return info, nil
+	}
+	ch := make(chan struct{})
+	t.waiters = append(t.waiters, ch)
+	s.mu.Unlock()
+
+	timer := time.NewTimer(min(wait, maxGetWait))
+	defer timer.Stop()
+	select {
+	case <-ch:
+	case <-timer.C:
+	case <-ctx.Done():
+	case <-e.closing:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := slices.Index(t.waiters, ch); i >= 0 {
+		t.waiters = slices.Delete(t.waiters, i, i+1)
+	}
+	info := t.info()
+	s.evict(key, t)
+	if ctx.Err() != nil && !t.finished() {
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	return info, nil
+}

@@ -1,0 +1,157 @@
+package matching
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metric names share the taskroute_matching_ prefix. Per-queue series carry namespace and
+// queue labels (cardinality: one series per queue that saw traffic in this process, times
+// the fixed label values noted per metric); backlog gauges cover loaded queues only.
+type metrics struct {
+	e            *Engine
+	added        *prometheus.CounterVec
+	dispatchedV  *prometheus.CounterVec
+	syncMatchedV *prometheus.CounterVec
+	finishedV    *prometheus.CounterVec // state: Completed|Failed|Canceled|TimedOut
+	attemptFails *prometheus.CounterVec // reason: Failed|StartToCloseTimeout|HeartbeatTimeout|ScheduleToStartTimeout
+	s2s          *prometheus.HistogramVec
+	perQueue     sync.Map // namespace \x00 queue -> *queueMetrics
+}
+
+type queueMetrics struct {
+	added, dispatched, syncMatched prometheus.Counter
+	s2s                            prometheus.Observer
+}
+
+func newMetrics(e *Engine) *metrics {
+	l := []string{"namespace", "queue"}
+	m := &metrics{
+		e: e,
+		added: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskroute_matching_tasks_added_total",
+			Help: "Tasks scheduled (new task ids only)."}, l),
+		dispatchedV: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskroute_matching_tasks_dispatched_total",
+			Help: "Attempts started: tasks handed to workers, from the backlog or by sync match."}, l),
+		syncMatchedV: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskroute_matching_tasks_sync_matched_total",
+			Help: "Tasks handed to a waiting poller directly when added or made ready."}, l),
+		finishedV: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskroute_matching_tasks_finished_total",
+			Help: "Tasks that reached a final state, by state (Completed, Failed, Canceled, TimedOut)."}, append(l, "state")),
+		attemptFails: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskroute_matching_attempt_failures_total",
+			Help: "Attempts that ended without success, by reason (Failed, StartToCloseTimeout, HeartbeatTimeout, ScheduleToStartTimeout)."}, append(l, "reason")),
+		s2s: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "taskroute_matching_schedule_to_start_seconds",
+			Help:    "Time from a task becoming ready to its attempt starting.",
+			Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5, 30, 120, 600}}, l),
+	}
+	return m
+}
+
+// Register adds the engine's metrics to reg (the manager passes controller-runtime's).
+func (e *Engine) Register(reg prometheus.Registerer) error {
+	m := e.metrics
+	for _, c := range []prometheus.Collector{m.added, m.dispatchedV, m.syncMatchedV, m.finishedV, m.attemptFails, m.s2s, backlogCollector{e}} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *metrics) queue(ns, name string) *queueMetrics {
+	key := ns + "\x00" + name
+	if v, ok := m.perQueue.Load(key); ok {
+		return v.(*queueMetrics)
+	}
+	qm := &queueMetrics{
+		added:       m.added.WithLabelValues(ns, name),
+		dispatched:  m.dispatchedV.WithLabelValues(ns, name),
+		syncMatched: m.syncMatchedV.WithLabelValues(ns, name),
+		s2s:         m.s2s.WithLabelValues(ns, name),
+	}
+	v, _ := m.perQueue.LoadOrStore(key, qm)
+	return v.(*queueMetrics)
+}
+
+func (q *queueManager) metrics() *queueMetrics {
+	if q.qm == nil {
+		q.qm = q.e.metrics.queue(q.ref.Namespace, q.ref.Queue)
+	}
+	return q.qm
+}
+
+// The hooks below are called with the queue's lock held where q is given.
+func (m *metrics) added1(q *queueManager)      { q.metrics().added.Inc() }
+func (m *metrics) syncMatched(q *queueManager) { q.metrics().syncMatched.Inc() }
+func (m *metrics) dispatched(q *queueManager, s2s time.Duration) {
+	qm := q.metrics()
+	qm.dispatched.Inc()
+	qm.s2s.Observe(s2s.Seconds())
+}
+
+var stateNames = map[uint8]string{stateCompleted: "Completed", stateFailed: "Failed", stateCanceled: "Canceled", stateTimedOut: "TimedOut", stateTerminated: "Terminated"}
+
+func (m *metrics) finished(t *task, state uint8) {
+	m.finishedV.WithLabelValues(t.ns, t.queue, stateNames[state]).Inc()
+}
+
+func (m *metrics) failedAttempt(t *task, reason string) {
+	m.attemptFails.WithLabelValues(t.ns, t.queue, reason).Inc()
+}
+
+// backlogCollector reports backlog gauges of loaded queues at scrape time, so no gauge is
+// updated on the hot path.
+type backlogCollector struct{ e *Engine }
+
+var (
+	backlogDesc = prometheus.NewDesc("taskroute_matching_backlog_tasks",
+		"Tasks waiting in a loaded queue, by kind and priority.", []string{"namespace", "queue", "kind", "priority"}, nil)
+	backlogAgeDesc = prometheus.NewDesc("taskroute_matching_backlog_oldest_age_seconds",
+		"Age of the oldest waiting task of a loaded queue, by kind and priority.", []string{"namespace", "queue", "kind", "priority"}, nil)
+	loadedDesc = prometheus.NewDesc("taskroute_matching_loaded_queues", "Queues loaded in memory.", nil, nil)
+)
+
+func (backlogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- backlogDesc
+	ch <- backlogAgeDesc
+	ch <- loadedDesc
+}
+
+func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	e := c.e
+	e.qmu.Lock()
+	qs := make([]*queueManager, 0, len(e.queues))
+	for _, q := range e.queues {
+		qs = append(qs, q)
+	}
+	e.qmu.Unlock()
+	ch <- prometheus.MustNewConstMetric(loadedDesc, prometheus.GaugeValue, float64(len(qs)))
+	now := e.now().UnixNano()
+	for _, q := range qs {
+		q.mu.Lock()
+		for ki, sq := range q.kind {
+			if sq == nil {
+				continue
+			}
+			kind := "Activity"
+			if ki == 1 {
+				kind = "Workflow"
+			}
+			for p, l := range sq.levels {
+				if l == nil || l.count == 0 {
+					continue
+				}
+				prio := strconv.Itoa(p)
+				ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(l.count), q.ref.Namespace, q.ref.Queue, kind, prio)
+				l.live()
+				age := 0.0
+				if hs := int64(l.headSeq()); hs != 0 && hs < now {
+					age = float64(now-hs) / 1e9
+				}
+				ch <- prometheus.MustNewConstMetric(backlogAgeDesc, prometheus.GaugeValue, age, q.ref.Namespace, q.ref.Queue, kind, prio)
+			}
+		}
+		q.mu.Unlock()
+	}
+}

@@ -1,0 +1,163 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/taskroute/taskroute/internal/matching"
+	"github.com/taskroute/taskroute/internal/storage/pebblestore"
+)
+
+// Config configures a matching Service.
+type Config struct {
+	// Address to listen on, e.g. ":7233" or "127.0.0.1:0".
+	Address string
+	// DataDir holds the Pebble database.
+	DataDir string
+	// TLS serving certificate and key; plaintext when both are empty.
+	TLSCertFile, TLSKeyFile string
+	Limits                  Limits
+	Engine                  matching.Options
+	// ShutdownTimeout bounds the graceful stop; 0 means 10s.
+	ShutdownTimeout time.Duration
+	// Registerer receives the engine's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	Logger     logr.Logger
+}
+
+// Service is the matching service: store, engine and gRPC server on one listener. It is a
+// controller-runtime Runnable (Start blocks until its context ends, then stops gracefully).
+type Service struct {
+	cfg    Config
+	store  *pebblestore.Store
+	engine *matching.Engine
+	grpc   *grpc.Server
+	lis    net.Listener
+
+	stopOnce sync.Once
+	served   chan struct{}
+}
+
+// Open opens the store, starts the engine and listens, so Addr is known before Start.
+func Open(cfg Config) (*Service, error) {
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.DataDir == "" {
+		return nil, fmt.Errorf("matching: a data directory is required")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("matching: creating data directory: %w", err)
+	}
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.Limits.MaxRecvMsgSize() * 4),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.NumStreamWorkers(2),
+	}
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("matching: loading TLS key pair: %w", err)
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+	}
+	store, err := pebblestore.Open(cfg.DataDir, pebblestore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Engine.Logger.GetSink() == nil {
+		cfg.Engine.Logger = cfg.Logger
+	}
+	engine, err := matching.New(store, cfg.Engine)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if cfg.Registerer != nil {
+		if err := engine.Register(cfg.Registerer); err != nil {
+			engine.Close()
+			store.Close()
+			return nil, fmt.Errorf("matching: registering metrics: %w", err)
+		}
+	}
+	lis, err := net.Listen("tcp", cfg.Address)
+	if err != nil {
+		engine.Close()
+		store.Close()
+		return nil, fmt.Errorf("matching: listening on %s: %w", cfg.Address, err)
+	}
+	g := grpc.NewServer(opts...)
+	New(engine, cfg.Limits).Register(g)
+	return &Service{cfg: cfg, store: store, engine: engine, grpc: g, lis: lis, served: make(chan struct{})}, nil
+}
+
+// Addr is the address the service listens on.
+func (s *Service) Addr() string { return s.lis.Addr().String() }
+
+// Engine is the engine (the queueconfig.Registry for the reconcilers).
+func (s *Service) Engine() *matching.Engine { return s.engine }
+
+// NeedLeaderElection is false: workers dial every manager replica's service, and the
+// store is local to the replica.
+func (s *Service) NeedLeaderElection() bool { return false }
+
+// Start serves until ctx ends, then stops gracefully.
+func (s *Service) Start(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() {
+		defer close(s.served)
+		errc <- s.grpc.Serve(s.lis)
+	}()
+	s.cfg.Logger.Info("Started matching service", "address", s.Addr(), "dataDir", s.cfg.DataDir, "tls", s.cfg.TLSCertFile != "")
+	select {
+	case <-ctx.Done():
+		s.Stop()
+		return nil
+	case err := <-errc:
+		s.Stop()
+		return err
+	}
+}
+
+// Stop returns waiting long polls empty, stops the gRPC server (gracefully within the
+// shutdown timeout), commits pending writes and closes the store. Safe to call twice.
+func (s *Service) Stop() {
+	s.stopOnce.Do(func() {
+		s.engine.Close()
+		done := make(chan struct{})
+		go func() {
+			s.grpc.GracefulStop()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(s.cfg.ShutdownTimeout):
+			s.grpc.Stop()
+			<-done
+		}
+		if err := s.store.Close(); err != nil {
+			s.cfg.Logger.Error(err, "Failed to close matching store")
+		}
+		s.cfg.Logger.Info("Stopped matching service")
+	})
+}
+
+// Abandon stops serving without closing the store or committing anything more, to
+// simulate a crash in tests: the directory is left as a killed process leaves it.
+func (s *Service) Abandon() {
+	s.stopOnce.Do(func() {
+		s.grpc.Stop()
+		s.lis.Close()
+	})
+}

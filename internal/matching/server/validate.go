@@ -1,0 +1,276 @@
+package server
+
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+)
+
+// Limits bound what a request may carry. Zero fields take the defaults of DefaultLimits.
+type Limits struct {
+	// MaxPayloadBytes bounds a task's payload and a result, heartbeat or failure details.
+	MaxPayloadBytes int
+	// MaxNameLength bounds task ids, task types, worker identities, pools, versions and
+	// lease ids (queue names are at most 253 by protocol, namespaces 63).
+	MaxNameLength int
+	// MaxHeaderBytes bounds the total size of a task's header keys and values.
+	MaxHeaderBytes int
+	// MaxBatch bounds AddTasks and CompleteTasks.
+	MaxBatch int
+}
+
+// DefaultLimits are the limits of a server with no flags.
+func DefaultLimits() Limits {
+	return Limits{MaxPayloadBytes: 2 << 20, MaxNameLength: 256, MaxHeaderBytes: 16 << 10, MaxBatch: 1000}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxPayloadBytes <= 0 {
+		l.MaxPayloadBytes = d.MaxPayloadBytes
+	}
+	if l.MaxNameLength <= 0 {
+		l.MaxNameLength = d.MaxNameLength
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	if l.MaxBatch <= 0 {
+		l.MaxBatch = d.MaxBatch
+	}
+	return l
+}
+
+const (
+	maxQueueName     = 253
+	maxNamespaceName = 63
+	maxReasonLength  = 1024
+	maxMessageLength = 32 << 10
+)
+
+func invalid(field, format string, args ...any) error {
+	return status.Error(codes.InvalidArgument, field+": "+fmt.Sprintf(format, args...))
+}
+
+// checkNamespace: a Kubernetes namespace name (DNS-1123 label).
+func checkNamespace(field, s string) error {
+	if len(s) == 0 || len(s) > maxNamespaceName {
+		return invalid(field, "must be 1..%d characters, got %d", maxNamespaceName, len(s))
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') || (c == '-' && (i == 0 || i == len(s)-1)) {
+			return invalid(field, "must be a DNS label (lowercase letters, digits, '-'), got %q", s)
+		}
+	}
+	return nil
+}
+
+// checkQueue: 1..253 characters of [A-Za-z0-9._-].
+func checkQueue(field, s string) error {
+	if len(s) == 0 || len(s) > maxQueueName {
+		return invalid(field, "must be 1..%d characters, got %d", maxQueueName, len(s))
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return invalid(field, "must contain only [A-Za-z0-9._-], got %q at %d", c, i)
+		}
+	}
+	return nil
+}
+
+// checkName: valid UTF-8 without control characters, up to max bytes (optional when
+// required is false).
+func checkName(field, s string, maxLen int, required bool) error {
+	if len(s) == 0 {
+		if required {
+			return invalid(field, "must not be empty")
+		}
+		return nil
+	}
+	if len(s) > maxLen {
+		return invalid(field, "must be at most %d bytes, got %d", maxLen, len(s))
+	}
+	if !utf8.ValidString(s) {
+		return invalid(field, "must be valid UTF-8")
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return invalid(field, "must not contain control characters")
+		}
+	}
+	return nil
+}
+
+func checkBytes(field string, b []byte, maxLen int) error {
+	if len(b) > maxLen {
+		return invalid(field, "must be at most %d bytes, got %d", maxLen, len(b))
+	}
+	return nil
+}
+
+func checkDuration(field string, d *durationpb.Duration) error {
+	if d == nil {
+		return nil
+	}
+	if err := d.CheckValid(); err != nil {
+		return invalid(field, "invalid duration: %v", err)
+	}
+	if d.AsDuration() < 0 {
+		return invalid(field, "must not be negative, got %s", d.AsDuration())
+	}
+	return nil
+}
+
+// priorityLevels returns a queue's levels (the handler asks the engine).
+type priorityLevels func(ns, queue string) int
+
+func (l Limits) checkTask(field string, t *matchingv1.TaskSpec, levels priorityLevels) error {
+	if t == nil {
+		return invalid(field, "must be set")
+	}
+	if err := checkNamespace(field+".namespace", t.GetNamespace()); err != nil {
+		return err
+	}
+	if err := checkQueue(field+".queue", t.GetQueue()); err != nil {
+		return err
+	}
+	switch t.GetKind() {
+	case matchingv1.TaskKind_TASK_KIND_UNSPECIFIED, matchingv1.TaskKind_TASK_KIND_ACTIVITY, matchingv1.TaskKind_TASK_KIND_WORKFLOW:
+	default:
+		return invalid(field+".kind", "unknown kind %d", t.GetKind())
+	}
+	if err := checkName(field+".task_id", t.GetTaskId(), l.MaxNameLength, false); err != nil {
+		return err
+	}
+	if err := checkName(field+".task_type", t.GetTaskType(), l.MaxNameLength, true); err != nil {
+		return err
+	}
+	if err := checkBytes(field+".payload", t.GetPayload(), l.MaxPayloadBytes); err != nil {
+		return err
+	}
+	if p := t.GetPriority(); p != 0 {
+		n := levels(t.GetNamespace(), t.GetQueue())
+		if p < 1 || int(p) > n {
+			return invalid(field+".priority", "must be 0 (the queue's default) or 1..%d, got %d", n, p)
+		}
+	}
+	if err := checkDuration(field+".schedule_to_start_timeout", t.GetScheduleToStartTimeout()); err != nil {
+		return err
+	}
+	if err := checkDuration(field+".start_to_close_timeout", t.GetStartToCloseTimeout()); err != nil {
+		return err
+	}
+	if err := checkDuration(field+".heartbeat_timeout", t.GetHeartbeatTimeout()); err != nil {
+		return err
+	}
+	if r := t.GetRetryPolicy(); r != nil {
+		if err := checkDuration(field+".retry_policy.initial_interval", r.GetInitialInterval()); err != nil {
+			return err
+		}
+		if err := checkDuration(field+".retry_policy.maximum_interval", r.GetMaximumInterval()); err != nil {
+			return err
+		}
+		if c := r.GetBackoffCoefficient(); c != 0 && !(c >= 1 && c <= 1000) {
+			return invalid(field+".retry_policy.backoff_coefficient", "must be 0 (default) or 1..1000, got %v", c)
+		}
+		if r.GetMaximumAttempts() < 0 {
+			return invalid(field+".retry_policy.maximum_attempts", "must not be negative, got %d", r.GetMaximumAttempts())
+		}
+		for i, s := range r.GetNonRetryableErrorTypes() {
+			if err := checkName(fmt.Sprintf("%s.retry_policy.non_retryable_error_types[%d]", field, i), s, l.MaxNameLength, true); err != nil {
+				return err
+			}
+		}
+	}
+	size := 0
+	for k, v := range t.GetHeaders() {
+		if err := checkName(field+".headers", k, l.MaxNameLength, true); err != nil {
+			return err
+		}
+		size += len(k) + len(v)
+	}
+	if size > l.MaxHeaderBytes {
+		return invalid(field+".headers", "must total at most %d bytes, got %d", l.MaxHeaderBytes, size)
+	}
+	return nil
+}
+
+func (l Limits) checkPoll(r *matchingv1.PollTasksRequest, levels priorityLevels) error {
+	if err := checkNamespace("namespace", r.GetNamespace()); err != nil {
+		return err
+	}
+	if err := checkQueue("queue", r.GetQueue()); err != nil {
+		return err
+	}
+	switch r.GetKind() {
+	case matchingv1.TaskKind_TASK_KIND_UNSPECIFIED, matchingv1.TaskKind_TASK_KIND_ACTIVITY, matchingv1.TaskKind_TASK_KIND_WORKFLOW:
+	default:
+		return invalid("kind", "unknown kind %d", r.GetKind())
+	}
+	if err := checkName("worker_identity", r.GetWorkerIdentity(), l.MaxNameLength, true); err != nil {
+		return err
+	}
+	if err := checkName("pool", r.GetPool(), l.MaxNameLength, false); err != nil {
+		return err
+	}
+	if err := checkName("version", r.GetVersion(), l.MaxNameLength, false); err != nil {
+		return err
+	}
+	if m := r.GetMaxTasks(); m < 1 || m > 1000 {
+		return invalid("max_tasks", "must be 1..1000, got %d", m)
+	}
+	if len(r.GetTaskTypes()) > 1000 {
+		return invalid("task_types", "must list at most 1000 types, got %d", len(r.GetTaskTypes()))
+	}
+	for i, s := range r.GetTaskTypes() {
+		if err := checkName(fmt.Sprintf("task_types[%d]", i), s, l.MaxNameLength, true); err != nil {
+			return err
+		}
+	}
+	if len(r.GetPriorities()) > 0 {
+		n := levels(r.GetNamespace(), r.GetQueue())
+		for i, p := range r.GetPriorities() {
+			if p < 1 || int(p) > n {
+				return invalid(fmt.Sprintf("priorities[%d]", i), "must be 1..%d, got %d", n, p)
+			}
+		}
+	}
+	if tps := r.GetTasksPerSecond(); tps < 0 || tps != tps || tps > 1e9 {
+		return invalid("tasks_per_second", "must be 0 (none) or a positive rate, got %v", tps)
+	}
+	return nil
+}
+
+// checkAttempt validates the fields every call about a running attempt carries.
+func (l Limits) checkAttempt(ns, taskID, leaseID, identity string) error {
+	if err := checkNamespace("namespace", ns); err != nil {
+		return err
+	}
+	if err := checkName("task_id", taskID, l.MaxNameLength, true); err != nil {
+		return err
+	}
+	if err := checkName("lease_id", leaseID, 64, true); err != nil {
+		return err
+	}
+	return checkName("worker_identity", identity, l.MaxNameLength, false)
+}
+
+func (l Limits) checkFailure(f *matchingv1.Failure) error {
+	if f == nil {
+		return nil
+	}
+	if len(f.GetMessage()) > maxMessageLength {
+		return invalid("failure.message", "must be at most %d bytes, got %d", maxMessageLength, len(f.GetMessage()))
+	}
+	if err := checkName("failure.error_type", f.GetErrorType(), l.MaxNameLength, false); err != nil {
+		return err
+	}
+	return checkBytes("failure.details", f.GetDetails(), l.MaxPayloadBytes)
+}

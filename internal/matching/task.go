@@ -1,0 +1,279 @@
+package matching
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// Task states, numbered as in the protocol's TaskState.
+const (
+	stateScheduled  uint8 = 1
+	stateStarted    uint8 = 2
+	stateCompleted  uint8 = 3
+	stateFailed     uint8 = 4
+	stateCanceled   uint8 = 5
+	stateTimedOut   uint8 = 6
+	stateTerminated uint8 = 7
+)
+
+// Task kinds, numbered as in the protocol's TaskKind (unspecified is stored as activity).
+const (
+	kindActivity uint8 = 1
+	kindWorkflow uint8 = 2
+)
+
+// Queue membership of a task (task.inq), changed with compare-and-swap so a canceler and a
+// dispatcher racing for the same buffered task agree on who took it.
+const (
+	inqNone    uint32 = 0 // not in a backlog buffer
+	inqBuffer  uint32 = 1 // in its queue's in-memory buffer
+	inqClaimed uint32 = 2 // popped by a dispatcher that will start it
+)
+
+type retryPolicy struct {
+	initial      time.Duration
+	coefficient  float64
+	maximum      time.Duration
+	maxAttempts  int32
+	nonRetryable []string
+}
+
+type failure struct {
+	message      string
+	errorType    string
+	nonRetryable bool
+	details      []byte
+}
+
+// task is a task's full record, the unit persisted under its id, plus a few fields that
+// live only in memory (marked). Fields are guarded by the task's shard lock, except inq.
+type task struct {
+	ns, queue, id, taskType string
+	kind, priority          uint8
+	payload                 []byte
+	headers                 map[string]string
+	scheduleToStart         time.Duration
+	startToClose            time.Duration
+	heartbeat               time.Duration
+	retry                   retryPolicy
+
+	state           uint8
+	cancelRequested bool
+	attempt         int32
+	lease           uint64
+	seq             uint64 // backlog sequence while in the backlog, else 0
+	scheduledAt     int64  // first scheduling, unix nanos
+	readyAt         int64  // when the current scheduling became dispatchable
+	startedAt       int64
+	closedAt        int64
+	s2cDeadline     int64
+	hbDeadline      int64
+	s2sDeadline     int64
+	retryAt         int64
+	timerAt         int64 // the timer index entry that exists for this task, 0 none
+	expireAt        int64
+	result          []byte
+	failure         *failure
+	hbDetails       []byte
+	cancelReason    string
+
+	// memory only
+	inq     atomic.Uint32
+	pending int32 // writes enqueued and not yet durable
+	waiters []chan struct{}
+	tm      *timerItem
+}
+
+func (t *task) finished() bool { return t.state >= stateCompleted }
+
+// nextTimer is the earliest deadline that must wake the engine for this task, 0 for none.
+func (t *task) nextTimer() int64 {
+	switch t.state {
+	case stateScheduled:
+		if t.retryAt != 0 {
+			return t.retryAt
+		}
+		return t.s2sDeadline
+	case stateStarted:
+		d := t.s2cDeadline
+		if t.hbDeadline != 0 && (d == 0 || t.hbDeadline < d) {
+			d = t.hbDeadline
+		}
+		return d
+	}
+	return 0
+}
+
+const recordVersion = 1
+
+// encode appends the durable record of t to dst. A hand-written varint format keeps the
+// hot path free of reflection and allocations beyond dst.
+func (t *task) encode(dst []byte) []byte {
+	dst = append(dst, recordVersion, t.kind, t.priority, t.state)
+	dst = appendBool(dst, t.cancelRequested)
+	dst = appendString(dst, t.ns)
+	dst = appendString(dst, t.queue)
+	dst = appendString(dst, t.id)
+	dst = appendString(dst, t.taskType)
+	dst = appendBytes(dst, t.payload)
+	dst = binary.AppendUvarint(dst, uint64(len(t.headers)))
+	for k, v := range t.headers {
+		dst = appendString(dst, k)
+		dst = appendString(dst, v)
+	}
+	dst = binary.AppendVarint(dst, int64(t.scheduleToStart))
+	dst = binary.AppendVarint(dst, int64(t.startToClose))
+	dst = binary.AppendVarint(dst, int64(t.heartbeat))
+	dst = binary.AppendVarint(dst, int64(t.retry.initial))
+	dst = binary.AppendUvarint(dst, math.Float64bits(t.retry.coefficient))
+	dst = binary.AppendVarint(dst, int64(t.retry.maximum))
+	dst = binary.AppendVarint(dst, int64(t.retry.maxAttempts))
+	dst = binary.AppendUvarint(dst, uint64(len(t.retry.nonRetryable)))
+	for _, s := range t.retry.nonRetryable {
+		dst = appendString(dst, s)
+	}
+	for _, v := range [...]int64{int64(t.attempt), t.scheduledAt, t.readyAt, t.startedAt, t.closedAt,
+		t.s2cDeadline, t.hbDeadline, t.s2sDeadline, t.retryAt, t.timerAt, t.expireAt} {
+		dst = binary.AppendVarint(dst, v)
+	}
+	dst = binary.AppendUvarint(dst, t.lease)
+	dst = binary.AppendUvarint(dst, t.seq)
+	dst = appendBytes(dst, t.result)
+	dst = appendBool(dst, t.failure != nil)
+	if f := t.failure; f != nil {
+		dst = appendString(dst, f.message)
+		dst = appendString(dst, f.errorType)
+		dst = appendBool(dst, f.nonRetryable)
+		dst = appendBytes(dst, f.details)
+	}
+	dst = appendBytes(dst, t.hbDetails)
+	dst = appendString(dst, t.cancelReason)
+	return dst
+}
+
+var errCorrupt = errors.New("corrupt task record")
+
+func decodeTask(b []byte) (*task, error) {
+	d := decoder{b: b}
+	t := &task{}
+	if d.byte() != recordVersion {
+		return nil, errCorrupt
+	}
+	t.kind, t.priority, t.state = d.byte(), d.byte(), d.byte()
+	t.cancelRequested = d.bool()
+	t.ns, t.queue, t.id, t.taskType = d.string(), d.string(), d.string(), d.string()
+	t.payload = d.bytes()
+	if n := d.uvarint(); n > 0 && n < 1<<16 {
+		t.headers = make(map[string]string, n)
+		for i := uint64(0); i < n; i++ {
+			k := d.string()
+			t.headers[k] = d.string()
+		}
+	}
+	t.scheduleToStart, t.startToClose, t.heartbeat = time.Duration(d.varint()), time.Duration(d.varint()), time.Duration(d.varint())
+	t.retry.initial = time.Duration(d.varint())
+	t.retry.coefficient = math.Float64frombits(d.uvarint())
+	t.retry.maximum = time.Duration(d.varint())
+	t.retry.maxAttempts = int32(d.varint())
+	if n := d.uvarint(); n > 0 && n < 1<<16 {
+		t.retry.nonRetryable = make([]string, n)
+		for i := range t.retry.nonRetryable {
+			t.retry.nonRetryable[i] = d.string()
+		}
+	}
+	t.attempt = int32(d.varint())
+	for _, p := range [...]*int64{&t.scheduledAt, &t.readyAt, &t.startedAt, &t.closedAt,
+		&t.s2cDeadline, &t.hbDeadline, &t.s2sDeadline, &t.retryAt, &t.timerAt, &t.expireAt} {
+		*p = d.varint()
+	}
+	t.lease = d.uvarint()
+	t.seq = d.uvarint()
+	t.result = d.bytes()
+	if d.bool() {
+		t.failure = &failure{message: d.string(), errorType: d.string(), nonRetryable: d.bool(), details: d.bytes()}
+	}
+	t.hbDetails = d.bytes()
+	t.cancelReason = d.string()
+	if d.err {
+		return nil, errCorrupt
+	}
+	return t, nil
+}
+
+func appendBool(dst []byte, v bool) []byte {
+	if v {
+		return append(dst, 1)
+	}
+	return append(dst, 0)
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func appendBytes(dst, b []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
+}
+
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) byte() uint8 {
+	if len(d.b) < 1 {
+		d.err = true
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) bool() bool { return d.byte() == 1 }
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) raw() []byte {
+	n := d.uvarint()
+	if d.err || n > uint64(len(d.b)) {
+		d.err = true
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string { return string(d.raw()) }
+
+func (d *decoder) bytes() []byte {
+	r := d.raw()
+	if len(r) == 0 {
+		return nil
+	}
+	return append([]byte(nil), r...)
+}

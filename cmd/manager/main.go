@@ -62,6 +62,9 @@ func main() {
 	}
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	if runStandaloneIfRequested(opts) {
+		return
+	}
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {

@@ -1,16 +1,104 @@
 package main
 
 import (
-	ctrl "sigs.k8s.io/controller-runtime"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/taskroute/taskroute/internal/matching/server"
 	"github.com/taskroute/taskroute/internal/queueconfig"
 )
 
-// setupMatching returns the Registry the reconcilers publish queue configuration to.
-// The matching service replaces this body: it adds its Runnable to mgr and returns itself.
-// Until then queue configuration lives in memory only.
-func setupMatching(mgr ctrl.Manager, opts *options) (queueconfig.Registry, error) {
-	_ = mgr
-	_ = opts
-	return queueconfig.NewMemory(), nil
+// matchingOptions are the matching service's flags. They register themselves on the
+// default flag set, so main.go only needs the standalone hook.
+type matchingOptions struct {
+	bindAddress     string
+	tlsCertFile     string
+	tlsKeyFile      string
+	dataDir         string
+	standalone      bool
+	maxPayloadBytes int
+	maxNameLength   int
+	maxHeaderBytes  int
+	shutdownTimeout time.Duration
+}
+
+var matchingOpts matchingOptions
+
+func init() { matchingOpts.bind(flag.CommandLine) }
+
+func (o *matchingOptions) bind(fs *flag.FlagSet) {
+	d := server.DefaultLimits()
+	fs.StringVar(&o.bindAddress, "matching-bind-address", ":7233", "Address the matching service's gRPC endpoint binds to.")
+	fs.StringVar(&o.tlsCertFile, "matching-tls-cert-file", "", "TLS certificate of the matching service; plaintext when unset.")
+	fs.StringVar(&o.tlsKeyFile, "matching-tls-key-file", "", "TLS key of the matching service.")
+	fs.StringVar(&o.dataDir, "data-dir", "/var/lib/taskroute", "Directory of the matching service's durable store (Pebble).")
+	fs.BoolVar(&o.standalone, "standalone", false, "Run only the matching service, without Kubernetes (no kubeconfig needed), for development.")
+	fs.IntVar(&o.maxPayloadBytes, "matching-max-payload-bytes", d.MaxPayloadBytes, "Largest task payload, result or details accepted.")
+	fs.IntVar(&o.maxNameLength, "matching-max-name-length", d.MaxNameLength, "Longest task id, task type, worker identity, pool or version accepted.")
+	fs.IntVar(&o.maxHeaderBytes, "matching-max-header-bytes", d.MaxHeaderBytes, "Largest total size of a task's headers.")
+	fs.DurationVar(&o.shutdownTimeout, "matching-shutdown-timeout", 10*time.Second, "How long in-flight calls may take to finish when the matching service stops.")
+}
+
+func (o *matchingOptions) config() server.Config {
+	return server.Config{
+		Address: o.bindAddress, DataDir: o.dataDir, TLSCertFile: o.tlsCertFile, TLSKeyFile: o.tlsKeyFile,
+		Limits:          server.Limits{MaxPayloadBytes: o.maxPayloadBytes, MaxNameLength: o.maxNameLength, MaxHeaderBytes: o.maxHeaderBytes},
+		ShutdownTimeout: o.shutdownTimeout,
+		Registerer:      ctrlmetrics.Registry,
+		Logger:          ctrl.Log.WithName("matching"),
+	}
+}
+
+// setupMatching opens the matching service, adds it to mgr as a Runnable and returns its
+// engine as the Registry the reconcilers publish queue configuration to.
+func setupMatching(mgr ctrl.Manager, _ *options) (queueconfig.Registry, error) {
+	svc, err := server.Open(matchingOpts.config())
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(svc); err != nil {
+		svc.Stop()
+		return nil, fmt.Errorf("adding matching service to manager: %w", err)
+	}
+	return svc.Engine(), nil
+}
+
+// runStandaloneIfRequested runs only the matching service (plus /metrics) when
+// --standalone is set, and reports whether it did. main calls it before loading a
+// kubeconfig.
+func runStandaloneIfRequested(opts *options) bool {
+	if !matchingOpts.standalone {
+		return false
+	}
+	if err := runStandalone(ctrl.SetupSignalHandler(), opts); err != nil {
+		ctrl.Log.Error(err, "Matching service failed")
+		os.Exit(1)
+	}
+	return true
+}
+
+func runStandalone(ctx context.Context, opts *options) error {
+	svc, err := server.Open(matchingOpts.config())
+	if err != nil {
+		return err
+	}
+	if opts.metricsAddr != "" && opts.metricsAddr != "0" {
+		srv := &http.Server{Addr: opts.metricsAddr, Handler: promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				ctrl.Log.Error(err, "Metrics endpoint failed")
+			}
+		}()
+		defer srv.Close()
+	}
+	return svc.Start(ctx)
 }

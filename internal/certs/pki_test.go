@@ -3,6 +3,7 @@ package certs
 import (
 	"crypto/x509"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -40,4 +41,13 @@ func TestIssueServingIsVerifiableAndBoundedByCA(t *testing.T) {
 	if got, want := RenewAt(ca.Cert, 0.5), ca.Cert.NotBefore.Add(ca.Cert.NotAfter.Sub(ca.Cert.NotBefore)/2); !got.Equal(want) {
 		t.Fatalf("RenewAt = %s, want %s", got, want)
 	}
+}
+
+// atomicWrite replaces path by renaming a temporary file, as a Secret volume update does.
+func atomicWrite(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

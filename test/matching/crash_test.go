@@ -32,8 +32,8 @@ func TestServerKill9DuringAddsLosesNoAcknowledgedTask(t *testing.T) {
 	c := s.client(client.WithCallTimeout(5 * time.Second))
 	defer c.Close()
 	workers := []*workerProc{
-		startWorker(t, s, workerConfig{queue: "crash", types: "echo", slots: 500, id: "crash-w1"}),
-		startWorker(t, s, workerConfig{queue: "crash", types: "echo", slots: 500, id: "crash-w2"}),
+		startWorker(t, s.addr, workerConfig{queue: "crash", types: "echo", slots: 500, id: "crash-w1"}),
+		startWorker(t, s.addr, workerConfig{queue: "crash", types: "echo", slots: 500, id: "crash-w2"}),
 	}
 
 	ids := make([]string, total)

@@ -3,7 +3,7 @@ package matching
 import (
 	"context"
 	"fmt"
-		"sync"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,7 +78,7 @@ func TestBacklogDispatchedWhenWorkerStarts(t *testing.T) {
 		t.Fatalf("backlog before any worker = %d; want %d (%+v)", got, n, d.Backlog)
 	}
 
-	w := startWorker(t, s, workerConfig{queue: "backlog", types: "echo", slots: 100})
+	w := startWorker(t, s.addr, workerConfig{queue: "backlog", types: "echo", slots: 100})
 	outcomes := waitAll(t, c, ids, 60*time.Second)
 	for _, id := range ids {
 		info := outcomes[id]
@@ -107,7 +107,7 @@ func TestKilledWorkerTaskRedispatchedWithDetails(t *testing.T) {
 	defer c.Close()
 	ctx := context.Background()
 
-	a := startWorker(t, s, workerConfig{queue: "hb", types: "progress", id: "worker-a"})
+	a := startWorker(t, s.addr, workerConfig{queue: "hb", types: "progress", id: "worker-a"})
 	const hbTimeout = time.Second
 	res, err := c.AddTask(ctx, client.Task{
 		Queue: "hb", Type: "progress", ID: "hb-1",
@@ -132,7 +132,7 @@ func TestKilledWorkerTaskRedispatchedWithDetails(t *testing.T) {
 	killed := time.Now()
 	a.kill()
 
-	b := startWorker(t, s, workerConfig{queue: "hb", types: "progress", id: "worker-b"})
+	b := startWorker(t, s.addr, workerConfig{queue: "hb", types: "progress", id: "worker-b"})
 	info := waitState(t, c, res.ID, client.StateCompleted, 20*time.Second)
 	redispatch := time.Since(killed)
 	if got := string(info.Result); got != "resumed:step-3" {
@@ -158,7 +158,7 @@ func TestGracefulShutdownReleasesRunningTasks(t *testing.T) {
 	defer c.Close()
 	ctx := context.Background()
 
-	a := startWorker(t, s, workerConfig{queue: "drain", types: "sleep", slots: 10, shutdown: 700 * time.Millisecond, id: "worker-a"})
+	a := startWorker(t, s.addr, workerConfig{queue: "drain", types: "sleep", slots: 10, shutdown: 700 * time.Millisecond, id: "worker-a"})
 	var long, short []string
 	for i := 0; i < 4; i++ {
 		long = append(long, fmt.Sprintf("long-%d", i))
@@ -203,7 +203,7 @@ func TestGracefulShutdownReleasesRunningTasks(t *testing.T) {
 // startWorkerFast starts a worker whose sleep handler returns at once.
 func startWorkerFast(t testing.TB, s *server, queue string) *workerProc {
 	t.Setenv("TESTWORKER_FAST", "1")
-	return startWorker(t, s, workerConfig{queue: queue, types: "sleep", slots: 10, id: "worker-fast"})
+	return startWorker(t, s.addr, workerConfig{queue: queue, types: "sleep", slots: 10, id: "worker-fast"})
 }
 
 // TestUnknownTaskTypeIsRetried: a worker that does not know a task's type fails it
@@ -214,7 +214,7 @@ func TestUnknownTaskTypeIsRetried(t *testing.T) {
 	defer c.Close()
 	ctx := context.Background()
 
-	a := startWorker(t, s, workerConfig{queue: "mixed", types: "echo", id: "worker-echo"})
+	a := startWorker(t, s.addr, workerConfig{queue: "mixed", types: "echo", id: "worker-echo"})
 	res, err := c.AddTask(ctx, client.Task{
 		Queue: "mixed", Type: "sleep", ID: "rare-1", Payload: []byte("10ms"),
 		Retry: &client.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 10},
@@ -238,7 +238,7 @@ func TestUnknownTaskTypeIsRetried(t *testing.T) {
 		t.Fatalf("after the unknown type: state %s failure %+v; want Scheduled with a retryable UnknownTaskType", info.State, info.Failure)
 	}
 	a.terminate(10 * time.Second)
-	b := startWorker(t, s, workerConfig{queue: "mixed", types: "sleep,echo", id: "worker-sleep"})
+	b := startWorker(t, s.addr, workerConfig{queue: "mixed", types: "sleep,echo", id: "worker-sleep"})
 	info = waitState(t, c, res.ID, client.StateCompleted, 15*time.Second)
 	if info.Attempt < 2 || string(info.Result) != "slept" {
 		t.Errorf("attempt %d result %q; want a retry (>= 2) that slept", info.Attempt, info.Result)

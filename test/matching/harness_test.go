@@ -200,14 +200,14 @@ type workerConfig struct {
 	id             string
 }
 
-func startWorker(t testing.TB, s *server, cfg workerConfig) *workerProc {
+func startWorker(t testing.TB, addr string, cfg workerConfig) *workerProc {
 	t.Helper()
 	if cfg.id == "" {
 		cfg.id = fmt.Sprintf("worker-%d", time.Now().UnixNano()%1e6)
 	}
 	w := &workerProc{t: t, id: cfg.id, logPath: filepath.Join(t.TempDir(), cfg.id+".log"), out: &lockedBuffer{}}
 	env := append(os.Environ(),
-		workerenv.Address+"="+s.addr,
+		workerenv.Address+"="+addr,
 		workerenv.Namespace+"=e2e",
 		workerenv.Queue+"="+cfg.queue,
 		workerenv.WorkerID+"="+cfg.id,

@@ -69,15 +69,16 @@ func (e *Engine) SweepExpired(limit int) (int, error) {
 // idleLoop unloads idle queues and forgets pollers that stopped polling.
 func (e *Engine) idleLoop() {
 	defer e.wg.Done()
-	interval := min(e.opts.IdleQueueTimeout/2, 10*time.Second)
+	interval := max(min(e.opts.IdleQueueTimeout/2, 10*time.Second), 10*time.Millisecond)
 	for e.sleep(context.Background(), interval) {
 		e.UnloadIdle()
 	}
 }
 
 // UnloadIdle unloads every idle queue and returns how many stay loaded.
-func (e *Engine) UnloadIdle() int {
-	now := e.now().UnixNano()
+func (e *Engine) UnloadIdle() int { return e.unloadIdle(e.now().UnixNano()) }
+
+func (e *Engine) unloadIdle(now int64) int {
 	e.qmu.Lock()
 	defer e.qmu.Unlock()
 	for key, q := range e.queues {

@@ -144,16 +144,36 @@ func TestValidationNamesTheField(t *testing.T) {
 		code  codes.Code
 		field string
 	}{
-		{"empty queue", func() error { s := spec("x"); s.Queue = ""; _, err := c.AddTask(ctx, &matchingv1.AddTaskRequest{Task: s}); return err }, codes.InvalidArgument, "task.queue"},
+		{"empty queue", func() error {
+			s := spec("x")
+			s.Queue = ""
+			_, err := c.AddTask(ctx, &matchingv1.AddTaskRequest{Task: s})
+			return err
+		}, codes.InvalidArgument, "task.queue"},
 		{"long queue", func() error {
 			s := spec("x")
 			s.Queue = strings.Repeat("a", 254)
 			_, err := c.AddTask(ctx, &matchingv1.AddTaskRequest{Task: s})
 			return err
 		}, codes.InvalidArgument, "task.queue"},
-		{"bad namespace", func() error { s := spec("x"); s.Namespace = "Bad_NS"; _, err := c.AddTask(ctx, &matchingv1.AddTaskRequest{Task: s}); return err }, codes.InvalidArgument, "task.namespace"},
-		{"payload", func() error { s := spec("x"); s.Payload = big; _, err := c.AddTask(ctx, &matchingv1.AddTaskRequest{Task: s}); return err }, codes.InvalidArgument, "task.payload"},
-		{"priority", func() error { s := spec("x"); s.Priority = 6; _, err := c.AddTask(ctx, &matchingv1.AddTaskRequest{Task: s}); return err }, codes.InvalidArgument, "task.priority"},
+		{"bad namespace", func() error {
+			s := spec("x")
+			s.Namespace = "Bad_NS"
+			_, err := c.AddTask(ctx, &matchingv1.AddTaskRequest{Task: s})
+			return err
+		}, codes.InvalidArgument, "task.namespace"},
+		{"payload", func() error {
+			s := spec("x")
+			s.Payload = big
+			_, err := c.AddTask(ctx, &matchingv1.AddTaskRequest{Task: s})
+			return err
+		}, codes.InvalidArgument, "task.payload"},
+		{"priority", func() error {
+			s := spec("x")
+			s.Priority = 6
+			_, err := c.AddTask(ctx, &matchingv1.AddTaskRequest{Task: s})
+			return err
+		}, codes.InvalidArgument, "task.priority"},
 		{"negative timeout", func() error {
 			s := spec("x")
 			s.StartToCloseTimeout = neg

@@ -86,6 +86,7 @@ func TestBacklogDispatchedWhenWorkerStarts(t *testing.T) {
 			t.Fatalf("task %s: state %s result %q", id, info.State, info.Result)
 		}
 	}
+	w.terminate(10 * time.Second)
 	execs := w.executions()
 	if len(execs) != n {
 		t.Errorf("worker ran %d distinct tasks; want %d", len(execs), n)
@@ -144,6 +145,7 @@ func TestKilledWorkerTaskRedispatchedWithDetails(t *testing.T) {
 	if redispatch < hbTimeout*8/10 {
 		t.Errorf("re-dispatched %v after the kill; not before the %v heartbeat timeout", redispatch, hbTimeout)
 	}
+	b.terminate(10 * time.Second) // flushes its execution log
 	if got := b.executions()[res.ID]; len(got) != 1 || got[0] != "2" {
 		t.Errorf("worker-b executions of the task: %v; want attempt 2 once", got)
 	}
@@ -195,6 +197,7 @@ func TestGracefulShutdownReleasesRunningTasks(t *testing.T) {
 	if got := a.executions(); len(got) != 8 {
 		t.Errorf("worker-a ran %d tasks; want 8", len(got))
 	}
+	b.terminate(10 * time.Second)
 	if got := b.executions(); len(got) != len(long) {
 		t.Errorf("worker-fast ran %v; want the %d released tasks only", got, len(long))
 	}
@@ -243,6 +246,7 @@ func TestUnknownTaskTypeIsRetried(t *testing.T) {
 	if info.Attempt < 2 || string(info.Result) != "slept" {
 		t.Errorf("attempt %d result %q; want a retry (>= 2) that slept", info.Attempt, info.Result)
 	}
+	b.terminate(10 * time.Second)
 	if got := b.executions()[res.ID]; len(got) != 1 {
 		t.Errorf("worker-sleep ran the task %d times; want 1", len(got))
 	}

@@ -111,15 +111,18 @@ go_install_pinned() { # $1 = package@version, $2 = destination folder
 kwok_binary() {
   go_install_pinned "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "$KWOK_BIN"
   # kwok needs stage definitions; the module ships them. Joined into one config file.
-  if [[ ! -f "$KWOK_BIN/stages.yaml" ]]; then
+  # The "fast" pod stages (Pending -> Running at once); the "general" ones wait for a
+  # pod-create stage that sets the Initialized condition. The marker line rebuilds a file
+  # written from another selection.
+  local marker="# taskroute kwok stages: node/fast node/heartbeat pod/fast"
+  if [[ "$(head -1 "$KWOK_BIN/stages.yaml" 2>/dev/null)" != "$marker" ]]; then
     local dir
     dir=$(cd "$(build_dir kwok)" && go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
     local out="$KWOK_BIN/stages.yaml.tmp" first=1
-    : >"$out"
-    for f in node-initialize node-heartbeat pod-ready pod-complete pod-delete; do
-      local src
-      src=$(find "$dir/kustomize/stage" -name "$f.yaml" | head -1)
-      [[ -n "$src" ]] || { log "kwok stage $f not found under $dir/kustomize/stage"; exit 1; }
+    echo "$marker" >"$out"
+    for f in node/fast/node-initialize node/heartbeat/node-heartbeat pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+      local src="$dir/kustomize/stage/$f.yaml"
+      [[ -f "$src" ]] || { log "kwok stage $src not found"; exit 1; }
       ((first)) || echo '---' >>"$out"
       first=0
       cat "$src" >>"$out"

@@ -39,6 +39,9 @@ func TestE2E(t *testing.T) {
 	RegisterFailHandler(Fail)
 	SetDefaultEventuallyTimeout(2 * time.Minute)
 	SetDefaultEventuallyPollingInterval(250 * time.Millisecond)
+	// Spec contexts have no deadline; without this an Eventually given one would wait
+	// until the whole suite times out.
+	EnforceDefaultTimeoutsWhenUsingContexts()
 	RunSpecs(t, "taskroute end-to-end")
 }
 

@@ -7,6 +7,7 @@ package localcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -57,20 +58,38 @@ type Cluster struct {
 // ready, the controller-manager created the default ServiceAccount and cleared the
 // not-ready taint of every fake node, and kwok reports every node Ready. On error
 // everything started so far is stopped and the error carries the components' log tails.
-func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
+	// Ports are chosen free, then bound by another process a moment later; another
+	// program can take one in between. That is worth a fresh attempt, nothing else is.
+	for attempt := 1; ; attempt++ {
+		c, err := start(ctx, opts)
+		if err == nil || !errors.Is(err, errPortTaken) || attempt == 3 {
+			return c, err
+		}
+		fmt.Fprintf(opts.Progress, "[localcluster] a port was taken meanwhile; starting again (%v)\n", err)
+	}
+}
+
+func start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 
 	c := &Cluster{WorkDir: opts.WorkDir, keepWorkDir: opts.KeepWorkDir, Nodes: opts.Nodes}
 	if c.WorkDir == "" {
 		if c.WorkDir, err = os.MkdirTemp("", "taskroute-cluster-"); err != nil {
 			return nil, err
 		}
-	} else if err := os.MkdirAll(c.WorkDir, 0o700); err != nil {
-		return nil, err
+	} else {
+		// A kept directory of an earlier cluster: etcd must not find that cluster's data.
+		if err := os.RemoveAll(filepath.Join(c.WorkDir, "etcd")); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(c.WorkDir, 0o700); err != nil {
+			return nil, err
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -277,10 +296,22 @@ func (c *Cluster) waitFor(ctx context.Context, what string, cond func(context.Co
 func (c *Cluster) checkAlive() error {
 	for _, p := range c.procs {
 		if gone, err := p.exited(); gone {
-			return fmt.Errorf("%s exited (%v); see %s", p.name, err, p.logFile)
+			if strings.Contains(p.tail(4096), "address already in use") {
+				err = fmt.Errorf("%w: %v", errPortTaken, err)
+			}
+			return fmt.Errorf("%s exited (%w); see %s", p.name, err, p.logFile)
 		}
 	}
 	return nil
+}
+
+// errPortTaken marks a component that could not bind the port chosen for it.
+var errPortTaken = errors.New("port already in use")
+
+// LogFile returns the log file of a component or of a process started with
+// StartProcess, e.g. LogFile("manager").
+func (c *Cluster) LogFile(name string) string {
+	return filepath.Join(c.WorkDir, "logs", name+".log")
 }
 
 // Healthy returns an error if any component has exited, for long-running callers.

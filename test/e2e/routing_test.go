@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -112,6 +114,17 @@ var _ = Describe("Routed worker pools on the real scheduler", Ordered, func() {
 
 		// The other pools are untouched.
 		runningPods(ctx, ns, gpuPool.Name, 2)
+	})
+
+	It("did all of it with the chart's RBAC: the manager had no request forbidden", func() {
+		// The manager impersonates the chart's ServiceAccount; a missing rule shows up as a
+		// "forbidden" error in its log even where no assertion above would notice (events).
+		log, err := os.ReadFile(cluster.LogFile(localcluster.ManagerProcessName))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(log)).To(ContainSubstring(`"controllerKind":"WorkerPool"`), "the manager's log is the one expected")
+		for _, line := range strings.Split(string(log), "\n") {
+			Expect(line).NotTo(ContainSubstring("forbidden"), "the chart's ClusterRole lacks a rule")
+		}
 	})
 })
 

@@ -57,38 +57,36 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	GinkgoWriter.Printf("cluster ready in %s; work dir %s\n", time.Since(start).Round(time.Millisecond), cluster.WorkDir)
 
 	taskroute, err = cluster.InstallTaskroute(ctx, localcluster.TaskrouteOptions{RepoRoot: testutil.RepoRoot()})
-	Expect(err).NotTo(HaveOccurred(), "installing taskroute")
+	Expect(err).NotTo(HaveOccurred(), func() string { return "installing taskroute; logs:\n" + cluster.LogTails(3000) })
 	GinkgoWriter.Printf("taskroute installed (chart + local manager) in %s\n", time.Since(start).Round(time.Millisecond))
 
 	k8s, err = client.New(cluster.Config, client.Options{Scheme: testutil.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
 }, NodeTimeout(10*time.Minute))
 
-// stopCluster prints the components' logs when something failed, then stops everything.
+// stopCluster stops everything; the logs were printed by the first failed spec.
 func stopCluster() {
-	if cluster == nil {
-		return
+	if cluster != nil {
+		cluster.Stop()
 	}
-	if anyFailed || CurrentSpecReport().Failed() {
-		fmt.Fprintf(GinkgoWriter, "\ncomponent logs (full logs in %s/logs):\n", cluster.WorkDir)
-		cluster.WriteLogTails(GinkgoWriter, 4000)
-	}
-	cluster.Stop()
 }
 
+// After the first failed spec: where the worker pods are, and every component's log tail
+// (the full logs are in the work directory; TASKROUTE_E2E_KEEP=1 keeps it).
 var _ = AfterEach(func() {
-	if CurrentSpecReport().Failed() {
-		anyFailed = true
-		if cluster != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if ps, err := cluster.WorkerPlacements(ctx, ""); err == nil {
-				GinkgoWriter.Println("worker pods at failure:")
-				localcluster.WritePlacements(GinkgoWriter, ps)
-			}
-			if err := cluster.Healthy(); err != nil {
-				GinkgoWriter.Printf("cluster unhealthy: %v\n", err)
-			}
-		}
+	if !CurrentSpecReport().Failed() || anyFailed || cluster == nil {
+		return
 	}
+	anyFailed = true
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if ps, err := cluster.WorkerPlacements(ctx, ""); err == nil {
+		GinkgoWriter.Println("worker pods at failure:")
+		localcluster.WritePlacements(GinkgoWriter, ps)
+	}
+	if err := cluster.Healthy(); err != nil {
+		GinkgoWriter.Printf("cluster unhealthy: %v\n", err)
+	}
+	fmt.Fprintf(GinkgoWriter, "\ncomponent logs (full logs in %s/logs):\n", cluster.WorkDir)
+	cluster.WriteLogTails(GinkgoWriter, 3000)
 })

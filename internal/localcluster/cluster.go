@@ -71,12 +71,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		if err == nil || !errors.Is(err, errPortTaken) || attempt == 3 {
 			return c, err
 		}
-		fmt.Fprintf(opts.Progress, "[localcluster] a port was taken meanwhile; starting again (%v)\n", err)
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		fmt.Fprintf(opts.Progress, "[localcluster] a port was taken meanwhile; starting again (%s)\n", first)
 	}
 }
 
 func start(ctx context.Context, opts Options) (_ *Cluster, err error) {
-
 	c := &Cluster{WorkDir: opts.WorkDir, keepWorkDir: opts.KeepWorkDir, Nodes: opts.Nodes}
 	if c.WorkDir == "" {
 		if c.WorkDir, err = os.MkdirTemp("", "taskroute-cluster-"); err != nil {

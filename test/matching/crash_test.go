@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/status"
+
 	"github.com/taskroute/taskroute/pkg/client"
 )
 
@@ -21,12 +23,13 @@ func TestServerKill9DuringAddsLosesNoAcknowledgedTask(t *testing.T) {
 		t.Skip("100,000-task crash test")
 	}
 	const (
-		total       = 100_000
-		batched     = 90_000 // ids below this go in AddTasks batches, the rest one by one
-		batchSize   = 100
-		batchAdders = 6
-		singleAdder = 10
-		killAfter   = 30_000 // acknowledged adds before the kill
+		total        = 100_000
+		batched      = 90_000 // ids below this go in AddTasks batches, the rest one by one
+		batchSize    = 100
+		batchAdders  = 6
+		singleAdder  = 10
+		killAfter    = 30_000 // acknowledged adds before the kill
+		startToClose = 10 * time.Second
 	)
 	s := startServer(t, "")
 	c := s.client(client.WithCallTimeout(5 * time.Second))
@@ -41,7 +44,9 @@ func TestServerKill9DuringAddsLosesNoAcknowledgedTask(t *testing.T) {
 		ids[i] = fmt.Sprintf("crash-%06d", i)
 	}
 	task := func(i int) client.Task {
-		return client.Task{ID: ids[i], Queue: "crash", Type: "echo", Payload: []byte(ids[i])}
+		// A dispatch whose answer died with the server leaves the task Started until its
+		// start-to-close timeout re-dispatches it: keep that bounded.
+		return client.Task{ID: ids[i], Queue: "crash", Type: "echo", Payload: []byte(ids[i]), StartToCloseTimeout: startToClose}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -51,6 +56,8 @@ func TestServerKill9DuringAddsLosesNoAcknowledgedTask(t *testing.T) {
 		failedAdds atomic.Int64
 		wg         sync.WaitGroup
 	)
+	var killed atomic.Bool
+	var history sync.Map // id -> what the single adds of it saw, for failure reports
 	// addUntilAcked repeats one call until it is acknowledged.
 	addUntilAcked := func(call func() error, n int) {
 		for ctx.Err() == nil {
@@ -80,7 +87,17 @@ func TestServerKill9DuringAddsLosesNoAcknowledgedTask(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := batched + g; i < total; i += singleAdder {
-				addUntilAcked(func() error { _, err := c.AddTask(ctx, task(i)); return err }, 1)
+				var seen []string
+				addUntilAcked(func() error {
+					res, err := c.AddTask(ctx, task(i))
+					if err != nil {
+						seen = append(seen, fmt.Sprintf("error(killed=%v): %v", killed.Load(), status.Code(err)))
+					} else {
+						seen = append(seen, fmt.Sprintf("ack(killed=%v) created=%v", killed.Load(), res.Created))
+					}
+					return err
+				}, 1)
+				history.Store(ids[i], seen)
 			}
 		}()
 	}
@@ -90,6 +107,7 @@ func TestServerKill9DuringAddsLosesNoAcknowledgedTask(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	ackedAtKill := acked.Load()
+	killed.Store(true)
 	s.kill()
 	killedAt := time.Since(begin)
 	time.Sleep(300 * time.Millisecond) // adders and workers see the service gone
@@ -105,7 +123,16 @@ func TestServerKill9DuringAddsLosesNoAcknowledgedTask(t *testing.T) {
 	}
 	addsDone := time.Since(begin)
 
-	outcomes := waitAll(t, c, ids, 2*time.Minute)
+	outcomes := waitAllExplained(t, c, ids, 2*time.Minute, func(id string) string {
+		h, _ := history.Load(id)
+		var ran []string
+		for _, w := range workers {
+			if a := w.executions()[id]; len(a) > 0 {
+				ran = append(ran, fmt.Sprintf("%s ran attempts %v", w.id, a))
+			}
+		}
+		return fmt.Sprintf("adds: %v; executions: %v", h, ran)
+	})
 	drained := time.Since(begin)
 	for _, id := range ids {
 		info := outcomes[id]

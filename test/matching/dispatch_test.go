@@ -13,6 +13,11 @@ import (
 
 // waitAll waits (concurrently) for every id to finish and returns the outcomes.
 func waitAll(t testing.TB, c *client.Client, ids []string, timeout time.Duration) map[string]*client.TaskInfo {
+	return waitAllExplained(t, c, ids, timeout, func(string) string { return "" })
+}
+
+// waitAllExplained is waitAll with explain(id) added to the report of unfinished tasks.
+func waitAllExplained(t testing.TB, c *client.Client, ids []string, timeout time.Duration, explain func(id string) string) map[string]*client.TaskInfo {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -47,6 +52,22 @@ func waitAll(t testing.TB, c *client.Client, ids []string, timeout time.Duration
 	}
 	wg.Wait()
 	if n := errs.Load(); n > 0 {
+		shown := 0
+		for _, id := range ids {
+			if _, ok := out[id]; ok || shown >= 5 {
+				continue
+			}
+			shown++
+			info, err := c.GetTask(context.Background(), id)
+			if err != nil {
+				t.Logf("unfinished %s: %v", id, err)
+			} else {
+				t.Logf("unfinished %s: state %s attempt %d started %v failure %+v %s", id, info.State, info.Attempt, info.StartedTime, info.Failure, explain(id))
+			}
+		}
+		if q := outQueue(c, ids[0]); q != "" {
+			t.Logf("queue: %s", q)
+		}
 		t.Fatalf("%d of %d tasks did not finish within %v; e.g. %v", n, len(ids), timeout, last.Load())
 	}
 	return out
@@ -250,4 +271,17 @@ func TestUnknownTaskTypeIsRetried(t *testing.T) {
 	if got := b.executions()[res.ID]; len(got) != 1 {
 		t.Errorf("worker-sleep ran the task %d times; want 1", len(got))
 	}
+}
+
+// outQueue describes the queue of task id, for failure reports.
+func outQueue(c *client.Client, id string) string {
+	info, err := c.GetTask(context.Background(), id)
+	if err != nil {
+		return ""
+	}
+	d, err := c.DescribeQueue(context.Background(), info.Queue)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("backlog %+v, %d pollers, dispatch %.1f/s", d.Backlog, len(d.Pollers), d.DispatchRate)
 }

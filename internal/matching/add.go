@@ -37,6 +37,23 @@ func (e *Engine) AddTasks(ctx context.Context, specs []*matchingv1.TaskSpec) ([]
 		shardSet[e.shardIndex(keys[i])] = true
 		results[i] = &matchingv1.AddTaskResponse{TaskId: t.id}
 	}
+	// Check storage for existing ids before taking locks (a Pebble read per task must not
+	// hold shard locks); under the locks only the in-memory table and, if the shard evicted
+	// something meanwhile, storage again are consulted.
+	exists := make([]bool, len(specs))
+	var evictions [numShards]uint64
+	for i := range shardSet {
+		if shardSet[i] {
+			evictions[i] = e.shards[i].evictions.Load()
+		}
+	}
+	for i, t := range tasks {
+		if _, err := e.store.GetTask(nil, t.ns, t.id); err == nil {
+			exists[i] = true
+		} else if err != storage.ErrNotFound {
+			return nil, status.Errorf(codes.Internal, "reading task %s: %v", t.id, err)
+		}
+	}
 	// Lock every shard the batch touches, in index order, for the whole staging: other
 	// calls about these tasks (a completion by the poller that got one, a cancel) then
 	// reach storage after the add.
@@ -52,11 +69,16 @@ func (e *Engine) AddTasks(ctx context.Context, specs []*matchingv1.TaskSpec) ([]
 		if _, ok := s.tasks[keys[i]]; ok {
 			continue
 		}
-		if _, err := e.store.GetTask(nil, t.ns, t.id); err == nil {
+		if exists[i] {
 			continue
-		} else if err != storage.ErrNotFound {
-			e.unlockShards(&shardSet)
-			return nil, status.Errorf(codes.Internal, "reading task %s: %v", t.id, err)
+		}
+		if si := e.shardIndex(keys[i]); e.shards[si].evictions.Load() != evictions[si] {
+			if _, err := e.store.GetTask(nil, t.ns, t.id); err == nil {
+				continue
+			} else if err != storage.ErrNotFound {
+				e.unlockShards(&shardSet)
+				return nil, status.Errorf(codes.Internal, "reading task %s: %v", t.id, err)
+			}
 		}
 		s.tasks[keys[i]] = t
 		results[i].Created = true

@@ -79,6 +79,9 @@ const numShards = 64
 type shard struct {
 	mu    sync.Mutex
 	tasks map[string]*task // key: namespace \x00 id
+	// evictions counts tasks dropped from memory; AddTasks uses it to know whether a
+	// storage read made before locking is still current.
+	evictions atomic.Uint64
 }
 
 // Engine is the matching engine. It implements queueconfig.Registry.
@@ -215,6 +218,7 @@ func (s *shard) evict(key string, t *task) {
 	if t.pending == 0 && t.inq.Load() == inqNone && t.state != stateStarted && len(t.waiters) == 0 {
 		if cur, ok := s.tasks[key]; ok && cur == t {
 			delete(s.tasks, key)
+			s.evictions.Add(1)
 		}
 	}
 }
@@ -289,8 +293,32 @@ func (e *Engine) writeDone(key string, t *task) {
 	s := e.shardOf(key)
 	s.mu.Lock()
 	t.pending--
+	if t.state == stateScheduled && t.seq != 0 && t.retryAt == 0 && t.inq.Load() == inqNone {
+		// A disk-only backlog entry became durable: a page load that ran before this commit
+		// could not see it, so mark the level's tail again.
+		e.tailCommitted(t)
+	}
 	s.evict(key, t)
 	s.mu.Unlock()
+}
+
+func (e *Engine) tailCommitted(t *task) {
+	q := e.loadedQueue(t.ns, t.queue)
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	if sq := q.kind[kindIndex(t.kind)]; sq != nil {
+		if l := sq.levels[t.priority]; l != nil {
+			l.diskTail = true
+			l.tailGen++
+			if t.seq <= l.cursor {
+				l.cursor = t.seq - 1
+			}
+			q.maybePageLocked(t.kind, t.priority, l)
+		}
+	}
+	q.mu.Unlock()
 }
 
 type byteBuf struct{ b []byte }

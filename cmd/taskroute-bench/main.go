@@ -39,6 +39,8 @@ type config struct {
 	queues         int
 	restartTasks   int
 	serverArgs     string
+	inProcess      bool
+	cpuProfile     string
 }
 
 func main() {
@@ -48,7 +50,7 @@ func main() {
 	flag.StringVar(&cfg.workDir, "work-dir", "", "where data dirs go (default a temp dir, removed after)")
 	flag.IntVar(&cfg.latencySamples, "latency-samples", 5000, "adds measured for sync-match latency")
 	flag.IntVar(&cfg.singleTasks, "single-tasks", 100_000, "tasks of the single-add throughput run")
-	flag.IntVar(&cfg.singleAdders, "single-adders", 128, "concurrent single AddTask callers")
+	flag.IntVar(&cfg.singleAdders, "single-adders", 256, "concurrent single AddTask callers")
 	flag.IntVar(&cfg.batchedTasks, "batched-tasks", 300_000, "tasks of the batched throughput run")
 	flag.IntVar(&cfg.batchSize, "batch-size", 1000, "tasks per AddTasks call")
 	flag.IntVar(&cfg.batchAdders, "batch-adders", 4, "concurrent AddTasks callers")
@@ -57,6 +59,8 @@ func main() {
 	flag.IntVar(&cfg.queues, "queues", 100_000, "queues touched by the memory scenario")
 	flag.IntVar(&cfg.restartTasks, "restart-tasks", 1_000_000, "backlog of the restart scenario")
 	flag.StringVar(&cfg.serverArgs, "server-args", "", "extra manager flags, space-separated")
+	flag.BoolVar(&cfg.inProcess, "inprocess", false, "run the service inside the driver (to profile both together; record numbers of the default process mode)")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the driver (and of the service with -inprocess) to this file")
 	flag.Parse()
 
 	if err := run(cfg); err != nil {
@@ -66,6 +70,11 @@ func main() {
 }
 
 func run(cfg config) error {
+	stopProfile, err := startCPUProfile(cfg.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if cfg.workDir == "" {
 		dir, err := os.MkdirTemp("", "taskroute-bench-")
 		if err != nil {
@@ -92,6 +101,7 @@ func run(cfg config) error {
 		if err != nil {
 			return err
 		}
+		s.inProcess = cfg.inProcess
 		fmt.Printf("\n## %s\n", name)
 		err = fn(cfg, s)
 		s.stop()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"sort"
 	"strconv"
@@ -151,6 +152,7 @@ func throughput(cfg config, s *serverProc, total int, add func(ctx context.Conte
 
 	var cpuBefore, cpuAfter float64
 	cpuBefore = processCPU(s)
+	selfBefore := cpuSeconds(os.Getpid())
 	var next atomic.Int64
 	nextFn := func() int { return int(next.Add(1) - 1) }
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -188,9 +190,10 @@ func throughput(cfg config, s *serverProc, total int, add func(ctx context.Conte
 	}
 	elapsed := time.Since(start)
 	cpuAfter = processCPU(s)
-	fmt.Printf("%d tasks added in %v (%.0f adds/s); all completed after %v: %.0f tasks/s end to end; server CPU %.1f cores avg\n",
+	selfCPU := cpuSeconds(os.Getpid()) - selfBefore
+	fmt.Printf("%d tasks added in %v (%.0f adds/s); all completed after %v: %.0f tasks/s end to end; CPU: server %.2f cores, driver (adders+workers) %.2f cores\n",
 		total, addsDone.Round(time.Millisecond), float64(total)/addsDone.Seconds(), elapsed.Round(time.Millisecond),
-		float64(total)/elapsed.Seconds(), (cpuAfter-cpuBefore)/elapsed.Seconds())
+		float64(total)/elapsed.Seconds(), (cpuAfter-cpuBefore)/elapsed.Seconds(), selfCPU/elapsed.Seconds())
 	return nil
 }
 
@@ -359,5 +362,8 @@ func benchRestart(cfg config, s *serverProc) error {
 
 // processCPU is the server's user+system CPU seconds so far.
 func processCPU(s *serverProc) float64 {
+	if s.inProcess {
+		return 0 // counted in the driver's own CPU
+	}
 	return cpuSeconds(s.cmd.Process.Pid)
 }

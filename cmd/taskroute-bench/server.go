@@ -25,6 +25,9 @@ type serverProc struct {
 	cmd     *exec.Cmd
 	started time.Time
 	exited  chan struct{}
+
+	inProcess bool // run the service inside the driver (profiling only)
+	inproc    *inProcessServer
 }
 
 func newServer(bin, dataDir string, extra []string) (*serverProc, error) {
@@ -39,6 +42,14 @@ func newServer(bin, dataDir string, extra []string) (*serverProc, error) {
 
 // start launches the process; it does not wait for readiness.
 func (s *serverProc) start() error {
+	if s.inProcess {
+		p, err := startInProcess(s.dataDir)
+		if err != nil {
+			return err
+		}
+		s.inproc, s.addr, s.started = p, p.svc.Addr(), time.Now()
+		return nil
+	}
 	args := append([]string{
 		"--standalone",
 		"--matching-bind-address", s.addr,
@@ -84,6 +95,12 @@ func (s *serverProc) waitReady(c *client.Client, timeout time.Duration) error {
 }
 
 func (s *serverProc) kill() {
+	if s.inproc != nil {
+		s.inproc.svc.Abandon()
+		s.inproc.cancel()
+		s.inproc = nil
+		return
+	}
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
@@ -92,6 +109,11 @@ func (s *serverProc) kill() {
 }
 
 func (s *serverProc) stop() {
+	if s.inproc != nil {
+		s.inproc.stop()
+		s.inproc = nil
+		return
+	}
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
@@ -113,6 +135,9 @@ func (s *serverProc) rssBytes() (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
+	}
+	if s.inProcess {
+		return 0, fmt.Errorf("memory is measured on a server process, not -inprocess")
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if strings.HasPrefix(line, "VmRSS:") {

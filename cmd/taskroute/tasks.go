@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/taskroute/taskroute/pkg/client"
 )
@@ -157,9 +160,13 @@ func (g *globals) waitAndPrint(ctx context.Context, c *client.Client, id string)
 	defer cancel()
 	info, err := c.WaitForResult(wctx, id)
 	if err != nil {
-		if info != nil && wctx.Err() != nil {
-			_ = g.printTask(info)
-			fmt.Fprintf(g.stderr, "Task %s is still %s after %s\n", id, info.State, g.timeout)
+		if errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
+			state := client.State("unfinished")
+			if info != nil {
+				_ = g.printTask(info)
+				state = info.State
+			}
+			fmt.Fprintf(g.stderr, "Task %s is still %s after %s\n", id, state, g.timeout)
 			return exitCode(2)
 		}
 		return err

@@ -108,11 +108,13 @@ func (c *Client) GetTask(ctx context.Context, id string) (*TaskInfo, error) {
 // WaitForResult blocks until the task is in a final state (Completed, Failed, Canceled,
 // TimedOut or Terminated) or ctx ends, and returns its TaskInfo. The outcome is in the
 // TaskInfo (State, Result, Failure); the error is only about the call. It survives
-// transient failures of the service (for example a restart) by asking again.
+// transient failures of the service (for example a restart) by asking again. When ctx
+// ends first, it returns the last state it saw (or nil) with ctx's error.
 func (c *Client) WaitForResult(ctx context.Context, id string) (*TaskInfo, error) {
 	if id == "" {
 		return nil, invalid("task_id", "must not be empty")
 	}
+	var last *TaskInfo // returned with ctx's error, so a caller can say what state it was in
 	backoff := 50 * time.Millisecond
 	for {
 		wait := maxWaitPerCall
@@ -129,28 +131,29 @@ func (c *Client) WaitForResult(ctx context.Context, id string) (*TaskInfo, error
 		})
 		cancel()
 		if err == nil {
-			info := TaskInfoFromProto(resp.GetTask())
-			if info.State.Final() {
-				return info, nil
+			last = TaskInfoFromProto(resp.GetTask())
+			if last.State.Final() {
+				return last, nil
 			}
 			backoff = 50 * time.Millisecond
 			if ctx.Err() != nil {
-				return info, ctx.Err()
+				return last, ctx.Err()
 			}
 			if wait == 0 {
-				return info, context.DeadlineExceeded
+				// Too little time left for another wait.
+				return last, context.DeadlineExceeded
 			}
 			continue
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return last, ctx.Err()
 		}
 		if !IsRetryable(err) {
-			return nil, err
+			return last, err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return last, ctx.Err()
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 2*time.Second)

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/taskroute/taskroute/internal/matching/testserver"
+	"github.com/taskroute/taskroute/pkg/client"
+	"github.com/taskroute/taskroute/pkg/worker"
+)
+
+// runCLI runs one taskroute command line against addr and returns stdout, stderr, error.
+func runCLI(t *testing.T, addr string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := newRootCommand(&out, &errOut)
+	cmd.SetArgs(append([]string{"--address", addr, "--namespace", "cli"}, args...))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), errOut.String(), err
+}
+
+// TestCommandsAgainstTheRealService runs the commands against the real matching service
+// (Pebble on disk, gRPC on 127.0.0.1) with a real SDK worker.
+func TestCommandsAgainstTheRealService(t *testing.T) {
+	addr, _ := testserver.Start(t, testserver.Options{})
+
+	// add, without a worker: the task waits in the backlog.
+	out, _, err := runCLI(t, addr, "add", "--queue", "cli-q", "--type", "echo", "--id", "t1", "--payload", "hello", "--priority", "4")
+	if err != nil || out != "Added task t1\n" {
+		t.Fatalf("add: %q %v", out, err)
+	}
+	out, _, err = runCLI(t, addr, "add", "-q", "cli-q", "-t", "echo", "--id", "t1", "-o", "json")
+	var added client.AddResult
+	if err != nil || json.Unmarshal([]byte(out), &added) != nil || added.ID != "t1" || added.Created {
+		t.Fatalf("repeated add: %q %v", out, err)
+	}
+
+	out, _, err = runCLI(t, addr, "describe", "queue", "cli-q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Queue:          cli/cli-q", "Backlog:        1 tasks", "Activity  4         1", "Pollers: none"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, err = runCLI(t, addr, "list", "queues", "-o", "json")
+	var qs []client.QueueSummary
+	if err != nil || json.Unmarshal([]byte(out), &qs) != nil || len(qs) != 1 || qs[0].Queue != "cli-q" || qs[0].BacklogCount != 1 {
+		t.Fatalf("list queues: %q %v", out, err)
+	}
+
+	// A worker drains it; wait shows the outcome and exits 0.
+	c, err := client.Dial(context.Background(), addr, client.WithNamespace("cli"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w, err := worker.New(c, worker.Options{Queue: "cli-q", Identity: "cli-worker-1", Pool: "pool-a", Version: "v7", PollTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Register("echo", func(_ context.Context, task *worker.Task) ([]byte, error) { return append([]byte("re: "), task.Payload...), nil })
+	w.Register("block", func(ctx context.Context, _ *worker.Task) ([]byte, error) { <-ctx.Done(); return nil, context.Cause(ctx) })
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = w.Stop(ctx)
+	}()
+
+	out, _, err = runCLI(t, addr, "wait", "t1")
+	if err != nil {
+		t.Fatalf("wait: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Task:       t1\n", "State:      Completed\n", "Result:     re: hello\n", "Priority:   4\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("wait output lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, err = runCLI(t, addr, "get", "t1", "-o", "json")
+	var info map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &info) != nil || info["state"] != "Completed" || info["resultText"] != "re: hello" {
+		t.Fatalf("get -o json: %q %v", out, err)
+	}
+
+	out, _, err = runCLI(t, addr, "list", "pollers", "--queue", "cli-q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "IDENTITY") || !strings.Contains(out, "cli-worker-1") || !strings.Contains(out, "pool-a") || !strings.Contains(out, "v7") || !strings.Contains(out, "block,echo") {
+		t.Errorf("list pollers:\n%s", out)
+	}
+
+	// add --wait of a task that gets cancelled: exit status 1, outcome printed.
+	if _, _, err := runCLI(t, addr, "add", "-q", "cli-q", "-t", "block", "--id", "t2", "--heartbeat-timeout", "2s"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := c.GetTask(context.Background(), "t2")
+		if err == nil && info.State == client.StateStarted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("t2 never started: %+v %v", info, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	out, _, err = runCLI(t, addr, "cancel", "t2")
+	if err != nil || !strings.Contains(out, "Requested cancellation of task t2") {
+		t.Fatalf("cancel: %q %v", out, err)
+	}
+	out, _, err = runCLI(t, addr, "wait", "t2", "--timeout", "15s")
+	var ec exitCode
+	if !errors.As(err, &ec) || ec != 1 || !strings.Contains(out, "State:      Canceled") {
+		t.Errorf("wait on a canceled task: %v\n%s", err, out)
+	}
+
+	// wait that times out: exit status 2.
+	if _, _, err := runCLI(t, addr, "add", "-q", "idle-q", "-t", "echo", "--id", "t3"); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err := runCLI(t, addr, "wait", "t3", "--timeout", "300ms")
+	if !errors.As(err, &ec) || ec != 2 || !strings.Contains(errOut, "still Scheduled") {
+		t.Errorf("wait timeout: %v %q", err, errOut)
+	}
+
+	// Errors name the field and keep the code.
+	_, _, err = runCLI(t, addr, "add", "-q", "cli-q", "-t", "echo", "--priority", "9")
+	if msg := describeError(err); !strings.HasPrefix(msg, "InvalidArgument: ") || !strings.Contains(msg, "priority") {
+		t.Errorf("bad priority: %q", msg)
+	}
+	_, _, err = runCLI(t, addr, "get", "nope")
+	if msg := describeError(err); !strings.HasPrefix(msg, "NotFound: ") {
+		t.Errorf("unknown id: %q", msg)
+	}
+	if _, _, err := runCLI(t, addr, "list", "queues", "-o", "yaml"); err == nil || !strings.Contains(err.Error(), "--output") {
+		t.Errorf("bad -o: %v", err)
+	}
+}

@@ -41,6 +41,7 @@ type config struct {
 	serverArgs     string
 	inProcess      bool
 	cpuProfile     string
+	memProfile     string
 }
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 	flag.StringVar(&cfg.serverArgs, "server-args", "", "extra manager flags, space-separated")
 	flag.BoolVar(&cfg.inProcess, "inprocess", false, "run the service inside the driver (to profile both together; record numbers of the default process mode)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the driver (and of the service with -inprocess) to this file")
+	flag.StringVar(&cfg.memProfile, "memprofile", "", "with -inprocess, write a heap profile at the end of the memory scenario")
 	flag.Parse()
 
 	if err := run(cfg); err != nil {

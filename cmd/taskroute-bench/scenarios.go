@@ -237,26 +237,43 @@ func benchBatched(cfg config, s *serverProc) error {
 	}, cfg.batchAdders)
 }
 
-// benchMemory adds one task to each of N queues and has a worker-less poll touch none:
-// each queue is loaded with one buffered task, then the tasks are taken and completed so
-// the queues are loaded and idle. Memory is the server's RSS growth / N (an upper bound:
-// RSS also holds the Go heap's slack and Pebble's memtable).
+// benchMemory loads N queues and measures the service's memory per queue twice: with one
+// buffered task in each, and idle (the task taken by a poll and completed, so the queue
+// stays loaded with its poller record until the idle timeout unloads it). In process mode
+// it measures the server process's RSS (an upper bound: it includes Go heap slack and
+// Pebble's memtable); with -inprocess it measures the Go heap in use after a GC.
 func benchMemory(cfg config, s *serverProc) error {
 	c, err := startAndDial(s)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	measure := func() (int64, error) {
+		if s.inProcess {
+			runtime.GC()
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			return int64(m.HeapInuse), nil
+		}
+		time.Sleep(time.Second)
+		return s.rssBytes()
+	}
+	what := "server RSS"
+	if s.inProcess {
+		what = "Go heap in use (in process, after GC)"
+	}
 	time.Sleep(500 * time.Millisecond)
-	before, err := s.rssBytes()
+	before, err := measure()
 	if err != nil {
 		return err
 	}
 	n := cfg.queues
+	queue := func(i int) string { return fmt.Sprintf("q-%06d", i) }
 	batch := make([]client.Task, 0, 1000)
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		batch = append(batch, client.Task{Queue: fmt.Sprintf("q-%06d", i), Type: "t", ID: fmt.Sprintf("m-%d", i)})
+		batch = append(batch, client.Task{Queue: queue(i), Type: "t", ID: fmt.Sprintf("m-%d", i)})
 		if len(batch) == cap(batch) || i == n-1 {
 			if _, err := c.AddTasks(context.Background(), batch); err != nil {
 				return err
@@ -265,17 +282,60 @@ func benchMemory(cfg config, s *serverProc) error {
 		}
 	}
 	touched := time.Since(start)
-	runtime.GC()
-	time.Sleep(2 * time.Second)
-	after, err := s.rssBytes()
+	loaded, err := measure()
 	if err != nil {
 		return err
 	}
-	per := float64(after-before) / float64(n)
-	fmt.Printf("touched %d queues (one buffered task each) in %v; server RSS %.1f MiB -> %.1f MiB: %.0f bytes per loaded queue (RSS delta, includes the task)\n",
-		n, touched.Round(time.Millisecond), float64(before)/(1<<20), float64(after)/(1<<20), per)
+	fmt.Printf("%d queues with one buffered task each (added in %v): %s %.1f MiB -> %.1f MiB: %.0f bytes per queue\n",
+		n, touched.Round(time.Millisecond), what, mib(before), mib(loaded), float64(loaded-before)/float64(n))
+
+	// Take and complete each queue's task: the queues stay loaded, now idle.
+	start = time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for g := 0; g < 32; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				resp, err := c.Service().PollTasks(ctx, &matchingv1.PollTasksRequest{
+					Namespace: "bench", Queue: queue(i), WorkerIdentity: "mem-poller", MaxTasks: 1, TaskTypes: []string{"t"},
+				})
+				cancel()
+				if err != nil || len(resp.GetTasks()) != 1 {
+					failed.Add(1)
+					continue
+				}
+				t := resp.GetTasks()[0]
+				if _, err := c.Service().CompleteTask(context.Background(), &matchingv1.CompleteTaskRequest{
+					Namespace: "bench", TaskId: t.GetTaskId(), LeaseId: t.GetLeaseId(), WorkerIdentity: "mem-poller",
+				}); err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	drained := time.Since(start)
+	idle, err := measure()
+	if err != nil {
+		return err
+	}
+	if err := writeHeapProfile(cfg.memProfile); err != nil {
+		return err
+	}
+	fmt.Printf("the same %d queues idle (task polled and completed in %v, %d failures; queues stay loaded until the idle timeout): %s %.1f MiB: %.0f bytes per idle loaded queue\n",
+		n, drained.Round(time.Millisecond), failed.Load(), what, mib(idle), float64(idle-before)/float64(n))
 	return nil
 }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // benchRestart fills a backlog, kills the server (SIGKILL, no clean shutdown), restarts
 // it on the same data dir, and measures process start -> first task received by a poller

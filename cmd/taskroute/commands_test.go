@@ -67,8 +67,13 @@ func TestCommandsAgainstTheRealService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Register("echo", func(_ context.Context, task *worker.Task) ([]byte, error) { return append([]byte("re: "), task.Payload...), nil })
-	w.Register("block", func(ctx context.Context, _ *worker.Task) ([]byte, error) { <-ctx.Done(); return nil, context.Cause(ctx) })
+	w.Register("echo", func(_ context.Context, task *worker.Task) ([]byte, error) {
+		return append([]byte("re: "), task.Payload...), nil
+	})
+	w.Register("block", func(ctx context.Context, _ *worker.Task) ([]byte, error) {
+		<-ctx.Done()
+		return nil, context.Cause(ctx)
+	})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -426,7 +426,12 @@ func (w *Worker) pollLoop() {
 				return
 			}
 			d := backoff.next()
-			w.log.V(1).Info("Poll failed", "queue", w.opts.Queue, "error", err.Error(), "retryIn", d)
+			if client.IsRetryable(err) {
+				w.log.V(1).Info("Poll failed", "queue", w.opts.Queue, "error", err.Error(), "retryIn", d)
+			} else {
+				// A refused poll (bad queue name, no permission) will not fix itself: say so.
+				w.log.Error(err, "Poll refused", "queue", w.opts.Queue, "retryIn", d)
+			}
 			if !sleepCtx(w.pollCtx, d) {
 				return
 			}

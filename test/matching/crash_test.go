@@ -3,6 +3,7 @@ package matching
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -155,6 +156,23 @@ func TestServerKill9DuringAddsLosesNoAcknowledgedTask(t *testing.T) {
 		}
 		if _, ok := outcomes[id]; !ok {
 			t.Errorf("a worker ran unknown task %q", id)
+		}
+	}
+	if duplicates > 0 {
+		// Say why. Seen so far: a dispatch whose start record was not yet durable at the
+		// kill is dispatched again after the restart (same attempt number, new lease); both
+		// workers run it, the service accepts one completion and refuses the other with
+		// FailedPrecondition, so the caller still sees one outcome.
+		for _, w := range workers {
+			var refused []string
+			for _, line := range strings.Split(w.out.String(), "\n") {
+				if strings.Contains(line, "Failed to complete") {
+					refused = append(refused, line)
+				}
+			}
+			if len(refused) > 0 {
+				t.Logf("%s: %d completions refused, e.g. %s", w.id, len(refused), refused[0])
+			}
 		}
 	}
 	missingLogs := 0

@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
+
 	"github.com/taskroute/taskroute/pkg/worker"
 )
 
@@ -50,6 +52,7 @@ func run() error {
 		o.ShutdownTimeout = grace
 		o.PollTimeout = 20 * time.Second
 		o.Pollers = min(o.Slots, 4)
+		o.Logger = funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{})
 	})
 	if err != nil {
 		return err

@@ -467,3 +467,44 @@ func TestIdleQueuesUnloadAndCostLittle(t *testing.T) {
 		t.Errorf("%d queues still loaded after unload", left)
 	}
 }
+
+// TestIdempotentAddFindsIdsOnDiskOnly: after a restart nothing is in memory, so a repeated
+// caller id is found only by the storage check; ids the service generates skip that check
+// and must still be unique.
+func TestIdempotentAddFindsIdsOnDiskOnly(t *testing.T) {
+	dir := t.TempDir()
+	v := open(t, dir, Options{})
+	add(t, v.e, tspec("waiting"), tspec("done"))
+	got := pollN(t, v.e, "q", 2, time.Second)
+	for _, tk := range got {
+		if tk.TaskId == "done" {
+			if err := v.e.Complete("ns", "done", tk.LeaseId, nil); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := v.e.Release("ns", tk.TaskId, tk.LeaseId); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.close()
+
+	w := open(t, dir, Options{})
+	res := add(t, w.e, tspec(""), tspec("waiting"), tspec("new"), tspec("done"), tspec(""), tspec("new"))
+	want := []bool{true, false, true, false, true, false}
+	for i, r := range res {
+		if r.Created != want[i] {
+			t.Fatalf("result %d (%s): created = %v, want %v", i, r.TaskId, r.Created, want[i])
+		}
+	}
+	if res[0].TaskId == "" || res[0].TaskId == res[4].TaskId {
+		t.Fatalf("generated ids %q, %q", res[0].TaskId, res[4].TaskId)
+	}
+	info, err := w.e.Get(context.Background(), "ns", "done", 0)
+	if err != nil || info.State != matchingv1.TaskState_TASK_STATE_COMPLETED {
+		t.Fatalf("re-added finished task = %v, %v", info, err)
+	}
+	// Exactly the backlog task from before the restart and the three new ones run.
+	all := drain(t, w.e, "q", 5)
+	if len(all) != 4 {
+		t.Fatalf("dispatched %d tasks, want 4: %v", len(all), all)
+	}
+}

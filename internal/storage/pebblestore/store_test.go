@@ -1,0 +1,56 @@
+package pebblestore
+
+import (
+	"errors"
+	"strconv"
+	"testing"
+
+	"github.com/taskroute/taskroute/internal/storage"
+)
+
+// TestBlockCacheHoldsBlocksBesideMemtables guards the cache sizing: Pebble charges
+// memtables against the block cache, and when they used it all every Get read its filter
+// and index blocks from the file again.
+func TestBlockCacheHoldsBlocksBesideMemtables(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rec := make([]byte, 100)
+	for i := 0; i < 20000; i += 1000 {
+		b := s.NewBatch()
+		for j := i; j < i+1000; j++ {
+			b.PutTask("ns", "id-"+strconv.Itoa(j), rec)
+		}
+		if err := s.Commit(b, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.db.Flush(); err != nil { // the records now live in an sstable
+		t.Fatal(err)
+	}
+	// Grow the memtables to their full size (they start small and double per flush), as
+	// in a long-running server.
+	big := make([]byte, 64<<10)
+	for i := 0; i < 3000; i++ {
+		b := s.NewBatch()
+		b.PutTask("filler", strconv.Itoa(i), big)
+		if err := s.Commit(b, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2000; i++ {
+		if _, err := s.GetTask(nil, "ns", "id-"+strconv.Itoa(i)); err != nil {
+			t.Fatalf("get id-%d: %v", i, err)
+		}
+		if _, err := s.GetTask(nil, "ns", "id-"+strconv.Itoa(i)+"x"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("get missing id: %v", err)
+		}
+	}
+	m := s.db.Metrics()
+	if m.BlockCache.Count == 0 || m.BlockCache.Hits < 3000 {
+		t.Fatalf("block cache: %d blocks, %d hits, %d misses: blocks are not cached", m.BlockCache.Count, m.BlockCache.Hits, m.BlockCache.Misses)
+	}
+	t.Logf("block cache: %d blocks, %d hits, %d misses", m.BlockCache.Count, m.BlockCache.Hits, m.BlockCache.Misses)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/taskroute/taskroute/api/v1alpha1"
+	"github.com/taskroute/taskroute/internal/certs"
 	"github.com/taskroute/taskroute/internal/testutil"
 )
 
@@ -64,6 +66,10 @@ func TestManagerRunsAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Defaults: auth enforced, self-signed TLS with the CA Secret in this namespace.
+	securityOpts.namespace = "default"
+	defer func() { securityOpts.namespace = "" }()
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -99,6 +105,19 @@ func TestManagerRunsAndStops(t *testing.T) {
 	})
 	if got := d.Spec.Template.Spec.Containers[0].Env[0]; got.Name != "TASKROUTE_ADDRESS" || got.Value != "matching.example.svc:7233" {
 		t.Errorf("first env = %+v, want TASKROUTE_ADDRESS from --matching-address", got)
+	}
+
+	// Self-signed TLS: the CA Secret in the manager namespace, its bundle published to the
+	// pool's namespace for the workers.
+	waitFor(t, "the CA Secret", 20*time.Second, func() bool {
+		return c.Get(ctx, types.NamespacedName{Namespace: "default", Name: certs.DefaultCASecretName}, &corev1.Secret{}) == nil
+	})
+	bundle := &corev1.ConfigMap{}
+	waitFor(t, "the CA bundle ConfigMap", 20*time.Second, func() bool {
+		return c.Get(ctx, types.NamespacedName{Namespace: "default", Name: certs.DefaultBundleConfigMapName}, bundle) == nil
+	})
+	if !strings.Contains(bundle.Data[certs.BundleKey], "BEGIN CERTIFICATE") {
+		t.Errorf("CA bundle ConfigMap has no certificate: %v", bundle.Data)
 	}
 
 	resp, err := http.Get(fmt.Sprintf("http://%s/metrics", metrics))

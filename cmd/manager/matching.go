@@ -21,8 +21,6 @@ import (
 // default flag set, so main.go only needs the standalone hook.
 type matchingOptions struct {
 	bindAddress     string
-	tlsCertFile     string
-	tlsKeyFile      string
 	dataDir         string
 	standalone      bool
 	maxPayloadBytes int
@@ -38,19 +36,20 @@ func init() { matchingOpts.bind(flag.CommandLine) }
 func (o *matchingOptions) bind(fs *flag.FlagSet) {
 	d := server.DefaultLimits()
 	fs.StringVar(&o.bindAddress, "matching-bind-address", ":7233", "Address the matching service's gRPC endpoint binds to.")
-	fs.StringVar(&o.tlsCertFile, "matching-tls-cert-file", "", "TLS certificate of the matching service; plaintext when unset.")
-	fs.StringVar(&o.tlsKeyFile, "matching-tls-key-file", "", "TLS key of the matching service.")
 	fs.StringVar(&o.dataDir, "data-dir", "/var/lib/taskroute", "Directory of the matching service's durable store (Pebble).")
-	fs.BoolVar(&o.standalone, "standalone", false, "Run only the matching service, without Kubernetes (no kubeconfig needed), for development.")
+	fs.BoolVar(&o.standalone, "standalone", false, "Run only the matching service, without Kubernetes (no kubeconfig needed), for development; needs --matching-auth=disabled and --matching-tls=disabled or files.")
 	fs.IntVar(&o.maxPayloadBytes, "matching-max-payload-bytes", d.MaxPayloadBytes, "Largest task payload, result or details accepted.")
 	fs.IntVar(&o.maxNameLength, "matching-max-name-length", d.MaxNameLength, "Longest task id, task type, worker identity, pool or version accepted.")
 	fs.IntVar(&o.maxHeaderBytes, "matching-max-header-bytes", d.MaxHeaderBytes, "Largest total size of a task's headers.")
 	fs.DurationVar(&o.shutdownTimeout, "matching-shutdown-timeout", 10*time.Second, "How long in-flight calls may take to finish when the matching service stops.")
 }
 
-func (o *matchingOptions) config() server.Config {
+// config is the matching server's configuration; sec brings its TLS credentials and the
+// auth interceptors.
+func (o *matchingOptions) config(sec *matchingSecurity) server.Config {
 	return server.Config{
-		Address: o.bindAddress, DataDir: o.dataDir, TLSCertFile: o.tlsCertFile, TLSKeyFile: o.tlsKeyFile,
+		Address: o.bindAddress, DataDir: o.dataDir,
+		ServerOptions: sec.serverOptions, TLSMode: sec.tlsMode,
 		Limits:          server.Limits{MaxPayloadBytes: o.maxPayloadBytes, MaxNameLength: o.maxNameLength, MaxHeaderBytes: o.maxHeaderBytes},
 		ShutdownTimeout: o.shutdownTimeout,
 		Registerer:      ctrlmetrics.Registry,
@@ -60,8 +59,12 @@ func (o *matchingOptions) config() server.Config {
 
 // setupMatching opens the matching service, adds it to mgr as a Runnable and returns its
 // engine as the Registry the reconcilers publish queue configuration to.
-func setupMatching(mgr ctrl.Manager, _ *options) (queueconfig.Registry, error) {
-	svc, err := server.Open(matchingOpts.config())
+func setupMatching(mgr ctrl.Manager, opts *options) (queueconfig.Registry, error) {
+	sec, err := securityOpts.setupSecurity(mgr, opts.matchingAddress)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := server.Open(matchingOpts.config(sec))
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +82,10 @@ func runStandaloneIfRequested(opts *options) bool {
 	if !matchingOpts.standalone {
 		return false
 	}
+	if err := securityOpts.validateStandalone(flag.CommandLine); err != nil {
+		ctrl.Log.Error(err, "Refused to start the matching service")
+		os.Exit(2)
+	}
 	if err := runStandalone(ctrl.SetupSignalHandler(), opts); err != nil {
 		ctrl.Log.Error(err, "Matching service failed")
 		os.Exit(1)
@@ -87,7 +94,11 @@ func runStandaloneIfRequested(opts *options) bool {
 }
 
 func runStandalone(ctx context.Context, opts *options) error {
-	svc, err := server.Open(matchingOpts.config())
+	sec, err := securityOpts.standaloneSecurity(ctrl.Log.WithName("matching-security"))
+	if err != nil {
+		return err
+	}
+	svc, err := server.Open(matchingOpts.config(sec))
 	if err != nil {
 		return err
 	}

@@ -25,8 +25,15 @@ type Config struct {
 	Address string
 	// DataDir holds the Pebble database.
 	DataDir string
-	// TLS serving certificate and key; plaintext when both are empty.
+	// TLS serving certificate and key; plaintext when both are empty (and ServerOptions
+	// bring no credentials).
 	TLSCertFile, TLSKeyFile string
+	// ServerOptions are appended to the server's own options: the manager passes its
+	// transport credentials (grpc.Creds with a rotating certificate) and the auth
+	// interceptors (grpc.ChainUnaryInterceptor / ChainStreamInterceptor) here.
+	ServerOptions []grpc.ServerOption
+	// TLSMode names where the serving certificate comes from, for the startup log only.
+	TLSMode string
 	Limits                  Limits
 	Engine                  matching.Options
 	// ShutdownTimeout bounds the graceful stop; 0 means 10s.
@@ -71,6 +78,13 @@ func Open(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("matching: loading TLS key pair: %w", err)
 		}
 		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+		if cfg.TLSMode == "" {
+			cfg.TLSMode = "files"
+		}
+	}
+	opts = append(opts, cfg.ServerOptions...)
+	if cfg.TLSMode == "" {
+		cfg.TLSMode = "disabled"
 	}
 	store, err := pebblestore.Open(cfg.DataDir, pebblestore.Options{})
 	if err != nil {
@@ -119,7 +133,7 @@ func (s *Service) Start(ctx context.Context) error {
 		defer close(s.served)
 		errc <- s.grpc.Serve(s.lis)
 	}()
-	s.cfg.Logger.Info("Started matching service", "address", s.Addr(), "dataDir", s.cfg.DataDir, "tls", s.cfg.TLSCertFile != "")
+	s.cfg.Logger.Info("Started matching service", "address", s.Addr(), "dataDir", s.cfg.DataDir, "tls", s.cfg.TLSMode)
 	select {
 	case <-ctx.Done():
 		s.Stop()

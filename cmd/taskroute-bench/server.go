@@ -52,6 +52,8 @@ func (s *serverProc) start() error {
 	}
 	args := append([]string{
 		"--standalone",
+		// No Kubernetes here: the development settings must be asked for by name.
+		"--matching-auth=disabled", "--matching-tls=disabled",
 		"--matching-bind-address", s.addr,
 		"--data-dir", s.dataDir,
 		"--metrics-bind-address", "0",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	taskcreds "github.com/taskroute/taskroute/pkg/credentials"
 	"github.com/taskroute/taskroute/pkg/workerenv"
 )
 
@@ -42,6 +44,7 @@ type options struct {
 	namespace   string
 	callTimeout time.Duration
 	tlsConfig   *tls.Config
+	fromEnv     bool
 	dialOptions []grpc.DialOption
 }
 
@@ -53,8 +56,9 @@ func WithNamespace(ns string) Option { return func(o *options) { o.namespace = n
 func WithCallTimeout(d time.Duration) Option { return func(o *options) { o.callTimeout = d } }
 
 // WithTLS makes Dial use TLS with the given configuration (nil means the system roots).
-// Without it, Dial connects in plaintext, which suits loopback and in-cluster traffic
-// protected by the network.
+// Without it (and without WithEnvironmentCredentials), Dial connects in plaintext and
+// sends no token, which only a development server (--matching-auth=disabled
+// --matching-tls=disabled) accepts.
 func WithTLS(cfg *tls.Config) Option {
 	return func(o *options) {
 		if cfg == nil {
@@ -63,6 +67,13 @@ func WithTLS(cfg *tls.Config) Option {
 		o.tlsConfig = cfg
 	}
 }
+
+// WithEnvironmentCredentials makes Dial authenticate and verify the server as the worker
+// environment says (pkg/credentials.DialOptions): the ServiceAccount token of
+// TASKROUTE_TOKEN_FILE on every call, re-read when the kubelet rotates it, and TLS
+// verified against TASKROUTE_CA_FILE. Plaintext only with TASKROUTE_INSECURE=true.
+// It replaces WithTLS.
+func WithEnvironmentCredentials() Option { return func(o *options) { o.fromEnv = true } }
 
 // WithDialOptions appends raw gRPC dial options (interceptors, keepalive, ...).
 func WithDialOptions(opts ...grpc.DialOption) Option {
@@ -97,11 +108,20 @@ func Dial(ctx context.Context, address string, opts ...Option) (*Client, error) 
 	if o.tlsConfig != nil {
 		creds = credentials.NewTLS(o.tlsConfig)
 	}
-	dialOpts := append([]grpc.DialOption{
+	dialOpts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		// Results and payloads may be large; the server enforces its own limits.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
-	}, o.dialOptions...)
+	}
+	if o.fromEnv {
+		// Later transport credentials replace the ones above.
+		envOpts, err := taskcreds.DialOptions()
+		if err != nil {
+			return nil, fmt.Errorf("matching service credentials: %w", err)
+		}
+		dialOpts = append(dialOpts, envOpts...)
+	}
+	dialOpts = append(dialOpts, o.dialOptions...)
 	conn, err := grpc.NewClient(address, dialOpts...)
 	if err != nil {
 		return nil, err
@@ -109,6 +129,18 @@ func Dial(ctx context.Context, address string, opts ...Option) (*Client, error) 
 	c := newClient(matchingv1.NewMatchingServiceClient(conn), o)
 	c.conn = conn
 	return c, nil
+}
+
+// FromEnvironment dials the matching service the way the operator configures worker pods:
+// TASKROUTE_ADDRESS, TASKROUTE_NAMESPACE and the credentials of WithEnvironmentCredentials
+// (token file, CA file; plaintext only with TASKROUTE_INSECURE=true). CLIs and services
+// outside the cluster set the same variables, with a token from the TokenRequest API.
+func FromEnvironment(ctx context.Context, opts ...Option) (*Client, error) {
+	address := os.Getenv(workerenv.Address)
+	if address == "" {
+		return nil, fmt.Errorf("%s must be set", workerenv.Address)
+	}
+	return Dial(ctx, address, append([]Option{WithEnvironmentCredentials()}, opts...)...)
 }
 
 // New wraps an existing connection (for example one shared with other services, or one

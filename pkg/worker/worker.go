@@ -208,8 +208,10 @@ func DefaultIdentity() string {
 
 // FromEnvironment makes a worker configured by the operator's environment contract
 // (TASKROUTE_ADDRESS, _NAMESPACE, _QUEUE, _POOL, _VERSION, _SLOTS, _TASKS_PER_SECOND,
-// _PRIORITIES, _WORKER_ID). It dials the service in plaintext unless clientOpts say
-// otherwise; Stop closes that connection. tune, if given, adjusts the Options before use.
+// _PRIORITIES, _WORKER_ID). It dials the service with the pod's credentials
+// (client.WithEnvironmentCredentials: the projected token of TASKROUTE_TOKEN_FILE, TLS
+// verified against TASKROUTE_CA_FILE; plaintext only with TASKROUTE_INSECURE=true); Stop
+// closes that connection. tune, if given, adjusts the Options before use.
 func FromEnvironment(tune func(*Options), clientOpts ...client.Option) (*Worker, error) {
 	env, err := workerenv.FromEnvironment()
 	if err != nil {
@@ -232,6 +234,7 @@ func FromEnvironment(tune func(*Options), clientOpts ...client.Option) (*Worker,
 	if tune != nil {
 		tune(&opts)
 	}
+	clientOpts = append([]client.Option{client.WithEnvironmentCredentials()}, clientOpts...)
 	if env.Namespace != "" {
 		clientOpts = append([]client.Option{client.WithNamespace(env.Namespace)}, clientOpts...)
 	}

@@ -25,6 +25,11 @@ const (
 	Priorities     = "TASKROUTE_PRIORITIES"       // "1,2,3"; empty = all levels
 	WorkerID       = "TASKROUTE_WORKER_ID"        // the pod's name (downward API)
 	NodeName       = "TASKROUTE_NODE_NAME"        // the node's name (downward API)
+
+	// Credentials of the matching service (read by pkg/credentials).
+	TokenFile = "TASKROUTE_TOKEN_FILE" // projected ServiceAccount token, audience taskroute.dev/matching
+	CAFile    = "TASKROUTE_CA_FILE"    // CA bundle the server's certificate is verified against
+	Insecure  = "TASKROUTE_INSECURE"   // "true": plaintext, for a server with --matching-tls=disabled
 )
 
 // Contract is the parsed worker environment.

@@ -89,6 +89,8 @@ func (s *server) start() {
 	s.t.Helper()
 	args := append([]string{
 		"--standalone",
+		// No Kubernetes here: the development settings must be asked for by name.
+		"--matching-auth=disabled", "--matching-tls=disabled",
 		"--matching-bind-address", s.addr,
 		"--data-dir", s.dataDir,
 		"--metrics-bind-address", "0",
@@ -211,6 +213,8 @@ func startWorker(t testing.TB, addr string, cfg workerConfig) *workerProc {
 		workerenv.Namespace+"=e2e",
 		workerenv.Queue+"="+cfg.queue,
 		workerenv.WorkerID+"="+cfg.id,
+		// The standalone server is plaintext without auth (development flags).
+		"TASKROUTE_INSECURE=true",
 		"TESTWORKER_LOG="+w.logPath,
 		"TESTWORKER_TYPES="+cfg.types,
 	)

@@ -20,6 +20,12 @@ import (
 type Options struct {
 	// MatchingAddress is host:port of the matching service, written into every worker.
 	MatchingAddress string
+	// WithoutToken leaves out the projected ServiceAccount token (the manager runs with
+	// --matching-auth=disabled). The zero value mounts it.
+	WithoutToken bool
+	// PlaintextMatching leaves out the CA bundle and sets TASKROUTE_INSECURE=true (the
+	// manager runs with --matching-tls=disabled). The zero value verifies TLS.
+	PlaintextMatching bool
 }
 
 // Deployment returns the worker Deployment of pool as a server-side apply configuration,
@@ -91,6 +97,8 @@ func podTemplate(pool *v1alpha1.WorkerPool, opts Options) (*corev1ac.PodTemplate
 		t.Spec.Containers[i].Env = withContractEnv(t.Spec.Containers[i].Env, env)
 	}
 
+	applyCredentials(&t.Spec, opts)
+	applyRestrictedSecurityContext(&t.Spec)
 	applyPlacement(&t.Spec, pool)
 	if err := applyCapabilities(&t.Spec, pool.Spec.Capabilities); err != nil {
 		return nil, err

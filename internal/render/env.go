@@ -33,7 +33,7 @@ func workerEnv(pool *v1alpha1.WorkerPool, opts Options) []corev1.EnvVar {
 	priorities := slices.Clone(pool.Spec.Priorities)
 	slices.Sort(priorities)
 
-	return []corev1.EnvVar{
+	return append([]corev1.EnvVar{
 		{Name: workerenv.Address, Value: opts.MatchingAddress},
 		{Name: workerenv.Namespace, Value: pool.Namespace},
 		{Name: workerenv.Queue, Value: pool.Spec.Queue},
@@ -46,7 +46,7 @@ func workerEnv(pool *v1alpha1.WorkerPool, opts Options) []corev1.EnvVar {
 		{Name: workerenv.Priorities, Value: workerenv.FormatPriorities(priorities)},
 		{Name: workerenv.WorkerID, ValueFrom: fieldRef("metadata.name")},
 		{Name: workerenv.NodeName, ValueFrom: fieldRef("spec.nodeName")},
-	}
+	}, credentialsEnv(opts)...)
 }
 
 func fieldRef(path string) *corev1.EnvVarSource {

@@ -40,7 +40,9 @@ type Options struct {
 	SweepBatch    int
 	// MaxPollWait caps a long poll without a deadline; 0 means 60s.
 	MaxPollWait time.Duration
-	Logger      logr.Logger
+	// Quotas limit each namespace's adds (quota.go); the zero value is unlimited.
+	Quotas Quotas
+	Logger logr.Logger
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -100,6 +102,7 @@ type Engine struct {
 	configs map[string]queueconfig.Config
 
 	timers *timerService
+	quotas *quotaTracker
 
 	lastSeq atomic.Uint64 // time-ordered sequence for backlog keys and leases
 
@@ -126,6 +129,7 @@ func New(store storage.Store, opts Options) (*Engine, error) {
 		closing:   make(chan struct{}),
 	}
 	e.metrics = newMetrics(e)
+	e.quotas = newQuotaTracker(e, opts.Quotas)
 	for i := range e.shards {
 		e.shards[i].tasks = map[string]*task{}
 	}
@@ -238,6 +242,7 @@ type op struct {
 // deadline. Call with t's shard locked (the order of prepare+commit under that lock is the
 // order writes of t reach storage); release the lock before waiting on the commit.
 func (e *Engine) prepare(t *task) op {
+	e.trackBacklog(t)
 	o := op{t: t, oldTimer: t.timerAt, newTimer: t.nextTimer()}
 	t.timerAt = o.newTimer
 	t.pending++

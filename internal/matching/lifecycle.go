@@ -46,10 +46,14 @@ func (e *Engine) lookupOrErr(s *shard, key, ns, id string) (*task, error) {
 
 // attemptLocked returns the running task whose current lease is leaseID. Call with the
 // shard locked.
-func (e *Engine) attemptLocked(s *shard, key, ns, id, leaseID string) (*task, error) {
+func (e *Engine) attemptLocked(s *shard, key, ns, id, leaseID string, by Owner) (*task, error) {
 	t, err := e.lookupOrErr(s, key, ns, id)
 	if err != nil {
 		return nil, err
+	}
+	if t.state == stateStarted && !t.owner.permits(by) {
+		s.evict(key, t)
+		return nil, leasedToAnother(id)
 	}
 	lease, ok := parseLease(leaseID)
 	if t.state != stateStarted || !ok || lease != t.lease {
@@ -85,10 +89,10 @@ func (e *Engine) mutate(ns, id string, fn func(s *shard, key string) (*task, *op
 	return nil
 }
 
-// Complete ends a started attempt successfully.
-func (e *Engine) Complete(ns, id, leaseID string, result []byte) error {
+// CompleteAs ends a started attempt successfully; by must own the lease.
+func (e *Engine) CompleteAs(ns, id, leaseID string, by Owner, result []byte) error {
 	return e.mutate(ns, id, func(s *shard, key string) (*task, *op, error) {
-		t, err := e.attemptLocked(s, key, ns, id, leaseID)
+		t, err := e.attemptLocked(s, key, ns, id, leaseID, by)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -98,8 +102,9 @@ func (e *Engine) Complete(ns, id, leaseID string, result []byte) error {
 	})
 }
 
-// CompleteMany completes a batch in one durable write; each item fails on its own.
-func (e *Engine) CompleteMany(reqs []*matchingv1.CompleteTaskRequest) []*matchingv1.ItemError {
+// CompleteManyAs completes a batch in one durable write; each item fails on its own. The
+// principal and each item's worker identity must own the item's lease.
+func (e *Engine) CompleteManyAs(reqs []*matchingv1.CompleteTaskRequest, principal string) []*matchingv1.ItemError {
 	errs := make([]*matchingv1.ItemError, len(reqs))
 	keys := make([]string, len(reqs))
 	var set [numShards]bool
@@ -118,7 +123,7 @@ func (e *Engine) CompleteMany(reqs []*matchingv1.CompleteTaskRequest) []*matchin
 	var doneKeys []string
 	for i, r := range reqs {
 		s := e.shardOf(keys[i])
-		t, err := e.attemptLocked(s, keys[i], r.GetNamespace(), r.GetTaskId(), r.GetLeaseId())
+		t, err := e.attemptLocked(s, keys[i], r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), Owner{Principal: principal, Identity: r.GetWorkerIdentity()})
 		if err != nil {
 			st := status.Convert(err)
 			errs[i] = &matchingv1.ItemError{Code: int32(st.Code()), Message: st.Message()}
@@ -179,11 +184,11 @@ func (e *Engine) endAttemptLocked(t *task, f *failure, finalState uint8, now tim
 	return e.prepare(t)
 }
 
-// Fail ends an attempt with a failure and retries per the task's policy.
-func (e *Engine) Fail(ns, id, leaseID string, f *matchingv1.Failure) (*matchingv1.FailTaskResponse, error) {
+// FailAs ends an attempt with a failure and retries per the task's policy.
+func (e *Engine) FailAs(ns, id, leaseID string, by Owner, f *matchingv1.Failure) (*matchingv1.FailTaskResponse, error) {
 	resp := &matchingv1.FailTaskResponse{}
 	err := e.mutate(ns, id, func(s *shard, key string) (*task, *op, error) {
-		t, err := e.attemptLocked(s, key, ns, id, leaseID)
+		t, err := e.attemptLocked(s, key, ns, id, leaseID, by)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -202,10 +207,10 @@ func (e *Engine) Fail(ns, id, leaseID string, f *matchingv1.Failure) (*matchingv
 	return resp, err
 }
 
-// Heartbeat records details of a running attempt and extends its heartbeat deadline.
-func (e *Engine) Heartbeat(ns, id, leaseID string, details []byte) (cancelRequested bool, err error) {
+// HeartbeatAs records details of a running attempt and extends its heartbeat deadline.
+func (e *Engine) HeartbeatAs(ns, id, leaseID string, by Owner, details []byte) (cancelRequested bool, err error) {
 	err = e.mutate(ns, id, func(s *shard, key string) (*task, *op, error) {
-		t, err := e.attemptLocked(s, key, ns, id, leaseID)
+		t, err := e.attemptLocked(s, key, ns, id, leaseID, by)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -222,10 +227,10 @@ func (e *Engine) Heartbeat(ns, id, leaseID string, details []byte) (cancelReques
 	return cancelRequested, err
 }
 
-// ReportCanceled ends a started task whose cancellation was requested.
-func (e *Engine) ReportCanceled(ns, id, leaseID string, details []byte) error {
+// ReportCanceledAs ends a started task whose cancellation was requested.
+func (e *Engine) ReportCanceledAs(ns, id, leaseID string, by Owner, details []byte) error {
 	return e.mutate(ns, id, func(s *shard, key string) (*task, *op, error) {
-		t, err := e.attemptLocked(s, key, ns, id, leaseID)
+		t, err := e.attemptLocked(s, key, ns, id, leaseID, by)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -240,10 +245,10 @@ func (e *Engine) ReportCanceled(ns, id, leaseID string, details []byte) error {
 	})
 }
 
-// Release hands a started task back to the queue; the attempt does not count.
-func (e *Engine) Release(ns, id, leaseID string) error {
+// ReleaseAs hands a started task back to the queue; the attempt does not count.
+func (e *Engine) ReleaseAs(ns, id, leaseID string, by Owner) error {
 	return e.mutate(ns, id, func(s *shard, key string) (*task, *op, error) {
-		t, err := e.attemptLocked(s, key, ns, id, leaseID)
+		t, err := e.attemptLocked(s, key, ns, id, leaseID, by)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -48,6 +48,7 @@ func (e *Engine) Poll(ctx context.Context, req *matchingv1.PollTasksRequest) ([]
 		mask = 0xffff
 	}
 	var q *queueManager
+	owner := Owner{Principal: principalFrom(ctx), Identity: req.GetWorkerIdentity()}
 	timer := time.NewTimer(e.pollWait(ctx))
 	defer timer.Stop()
 
@@ -91,7 +92,7 @@ func (e *Engine) Poll(ctx context.Context, req *matchingv1.PollTasksRequest) ([]
 		}
 		got = q.takeLocked(kind, mask, allowed, w, got[:0])
 		if len(got) == 0 {
-			p := &poller{kind: kind, mask: mask, max: allowed, done: make(chan struct{}), worker: w, waiting: true}
+			p := &poller{kind: kind, mask: mask, max: allowed, done: make(chan struct{}), worker: w, waiting: true, owner: owner}
 			sq.waiting = append(sq.waiting, p)
 			q.mu.Unlock()
 			var expired, canceled bool
@@ -122,7 +123,7 @@ func (e *Engine) Poll(ctx context.Context, req *matchingv1.PollTasksRequest) ([]
 		} else {
 			q.mu.Unlock()
 		}
-		out = e.startClaimed(got, now, q, out[:0])
+		out = e.startClaimed(got, now, q, owner, out[:0])
 		if len(out) > 0 {
 			return out, nil
 		}
@@ -132,7 +133,7 @@ func (e *Engine) Poll(ctx context.Context, req *matchingv1.PollTasksRequest) ([]
 // startClaimed starts the tasks a poll claimed from the backlog (tasks the adder already
 // started are passed through). The start is written without waiting: if it is lost in a
 // crash, the task is still in the durable backlog and runs again (at least once).
-func (e *Engine) startClaimed(got []gotTask, now time.Time, q *queueManager, out []*matchingv1.Task) []*matchingv1.Task {
+func (e *Engine) startClaimed(got []gotTask, now time.Time, q *queueManager, owner Owner, out []*matchingv1.Task) []*matchingv1.Task {
 	for _, g := range got {
 		if g.out != nil {
 			out = append(out, g.out)
@@ -150,6 +151,7 @@ func (e *Engine) startClaimed(got []gotTask, now time.Time, q *queueManager, out
 		}
 		seq := t.seq
 		t.seq = 0
+		t.owner = owner
 		out = append(out, e.startLocked(t, now, q))
 		o := e.prepare(t)
 		o.delBacklog = seq

@@ -66,6 +66,7 @@ type poller struct {
 	signaled bool
 	waiting  bool
 	worker   *pollerInfo
+	owner    Owner // becomes the owner of the leases this poll gets
 }
 
 // gotTask is a task handed to a poller: either already started by the adder (out set) or
@@ -199,6 +200,7 @@ func (q *queueManager) offerLocked(t *task, now int64, start func(*task) *matchi
 			p.worker.bucket.take(1)
 		}
 		q.dispatches++
+		t.owner = p.owner
 		p.got = append(p.got, gotTask{out: start(t)})
 		if len(p.got) >= p.max {
 			p.waiting = false

@@ -79,8 +79,10 @@ type task struct {
 	failure         *failure
 	hbDetails       []byte
 	cancelReason    string
+	owner           Owner // who holds the current lease (owner.go)
 
 	// memory only
+	counted bool // counted in its namespace's backlog usage (quota.go)
 	inq     atomic.Uint32
 	pending int32 // writes enqueued and not yet durable
 	waiters []chan struct{}
@@ -151,6 +153,9 @@ func (t *task) encode(dst []byte) []byte {
 	}
 	dst = appendBytes(dst, t.hbDetails)
 	dst = appendString(dst, t.cancelReason)
+	// The lease owner was appended later; records without it decode with an empty owner.
+	dst = appendString(dst, t.owner.Principal)
+	dst = appendString(dst, t.owner.Identity)
 	return dst
 }
 
@@ -197,9 +202,13 @@ func decodeTask(b []byte) (*task, error) {
 	}
 	t.hbDetails = d.bytes()
 	t.cancelReason = d.string()
+	if len(d.b) > 0 {
+		t.owner.Principal, t.owner.Identity = d.string(), d.string()
+	}
 	if d.err {
 		return nil, errCorrupt
 	}
+	t.counted = inBacklog(t)
 	return t, nil
 }
 

@@ -43,6 +43,11 @@ func (s *Server) AddTask(ctx context.Context, r *matchingv1.AddTaskRequest) (*ma
 	if err := s.limits.checkTask("task", r.GetTask(), s.levels); err != nil {
 		return nil, err
 	}
+	release, err := s.e.AdmitAdds([]*matchingv1.TaskSpec{r.Task})
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	res, err := s.e.AddTasks(ctx, []*matchingv1.TaskSpec{r.Task})
 	if err != nil {
 		return nil, err
@@ -60,6 +65,11 @@ func (s *Server) AddTasks(ctx context.Context, r *matchingv1.AddTasksRequest) (*
 			return nil, err
 		}
 	}
+	release, err := s.e.AdmitAdds(r.Tasks)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	res, err := s.e.AddTasks(ctx, r.Tasks)
 	if err != nil {
 		return nil, err
@@ -71,18 +81,18 @@ func (s *Server) PollTasks(ctx context.Context, r *matchingv1.PollTasksRequest) 
 	if err := s.limits.checkPoll(r, s.levels); err != nil {
 		return nil, err
 	}
-	tasks, err := s.e.Poll(ctx, r)
+	tasks, err := s.e.Poll(matching.WithPrincipal(ctx, principal(ctx)), r)
 	if err != nil {
 		return nil, err
 	}
 	return &matchingv1.PollTasksResponse{Tasks: tasks}, nil
 }
 
-func (s *Server) CompleteTask(_ context.Context, r *matchingv1.CompleteTaskRequest) (*matchingv1.CompleteTaskResponse, error) {
+func (s *Server) CompleteTask(ctx context.Context, r *matchingv1.CompleteTaskRequest) (*matchingv1.CompleteTaskResponse, error) {
 	if err := s.checkCompletion("", r); err != nil {
 		return nil, err
 	}
-	if err := s.e.Complete(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), r.GetResult()); err != nil {
+	if err := s.e.CompleteAs(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), owner(ctx, r.GetWorkerIdentity()), r.GetResult()); err != nil {
 		return nil, err
 	}
 	return &matchingv1.CompleteTaskResponse{}, nil
@@ -106,7 +116,7 @@ func (s *Server) checkCompletion(prefix string, r *matchingv1.CompleteTaskReques
 	return checkBytes(field, r.GetResult(), s.limits.MaxPayloadBytes)
 }
 
-func (s *Server) CompleteTasks(_ context.Context, r *matchingv1.CompleteTasksRequest) (*matchingv1.CompleteTasksResponse, error) {
+func (s *Server) CompleteTasks(ctx context.Context, r *matchingv1.CompleteTasksRequest) (*matchingv1.CompleteTasksResponse, error) {
 	n := len(r.GetCompletions())
 	if n == 0 || n > s.limits.MaxBatch {
 		return nil, invalid("completions", "must hold 1..%d completions, got %d", s.limits.MaxBatch, n)
@@ -116,51 +126,51 @@ func (s *Server) CompleteTasks(_ context.Context, r *matchingv1.CompleteTasksReq
 			return nil, err
 		}
 	}
-	return &matchingv1.CompleteTasksResponse{Errors: s.e.CompleteMany(r.Completions)}, nil
+	return &matchingv1.CompleteTasksResponse{Errors: s.e.CompleteManyAs(r.Completions, principal(ctx))}, nil
 }
 
-func (s *Server) FailTask(_ context.Context, r *matchingv1.FailTaskRequest) (*matchingv1.FailTaskResponse, error) {
+func (s *Server) FailTask(ctx context.Context, r *matchingv1.FailTaskRequest) (*matchingv1.FailTaskResponse, error) {
 	if err := s.limits.checkAttempt(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), r.GetWorkerIdentity()); err != nil {
 		return nil, err
 	}
 	if err := s.limits.checkFailure(r.GetFailure()); err != nil {
 		return nil, err
 	}
-	return s.e.Fail(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), r.GetFailure())
+	return s.e.FailAs(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), owner(ctx, r.GetWorkerIdentity()), r.GetFailure())
 }
 
-func (s *Server) HeartbeatTask(_ context.Context, r *matchingv1.HeartbeatTaskRequest) (*matchingv1.HeartbeatTaskResponse, error) {
+func (s *Server) HeartbeatTask(ctx context.Context, r *matchingv1.HeartbeatTaskRequest) (*matchingv1.HeartbeatTaskResponse, error) {
 	if err := s.limits.checkAttempt(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), r.GetWorkerIdentity()); err != nil {
 		return nil, err
 	}
 	if err := checkBytes("details", r.GetDetails(), s.limits.MaxPayloadBytes); err != nil {
 		return nil, err
 	}
-	cancel, err := s.e.Heartbeat(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), r.GetDetails())
+	cancel, err := s.e.HeartbeatAs(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), owner(ctx, r.GetWorkerIdentity()), r.GetDetails())
 	if err != nil {
 		return nil, err
 	}
 	return &matchingv1.HeartbeatTaskResponse{CancelRequested: cancel}, nil
 }
 
-func (s *Server) ReportTaskCanceled(_ context.Context, r *matchingv1.ReportTaskCanceledRequest) (*matchingv1.ReportTaskCanceledResponse, error) {
+func (s *Server) ReportTaskCanceled(ctx context.Context, r *matchingv1.ReportTaskCanceledRequest) (*matchingv1.ReportTaskCanceledResponse, error) {
 	if err := s.limits.checkAttempt(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), r.GetWorkerIdentity()); err != nil {
 		return nil, err
 	}
 	if err := checkBytes("details", r.GetDetails(), s.limits.MaxPayloadBytes); err != nil {
 		return nil, err
 	}
-	if err := s.e.ReportCanceled(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), r.GetDetails()); err != nil {
+	if err := s.e.ReportCanceledAs(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), owner(ctx, r.GetWorkerIdentity()), r.GetDetails()); err != nil {
 		return nil, err
 	}
 	return &matchingv1.ReportTaskCanceledResponse{}, nil
 }
 
-func (s *Server) ReleaseTask(_ context.Context, r *matchingv1.ReleaseTaskRequest) (*matchingv1.ReleaseTaskResponse, error) {
+func (s *Server) ReleaseTask(ctx context.Context, r *matchingv1.ReleaseTaskRequest) (*matchingv1.ReleaseTaskResponse, error) {
 	if err := s.limits.checkAttempt(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), r.GetWorkerIdentity()); err != nil {
 		return nil, err
 	}
-	if err := s.e.Release(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId()); err != nil {
+	if err := s.e.ReleaseAs(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), owner(ctx, r.GetWorkerIdentity())); err != nil {
 		return nil, err
 	}
 	return &matchingv1.ReleaseTaskResponse{}, nil

@@ -43,7 +43,7 @@ func (s *Server) AddTask(ctx context.Context, r *matchingv1.AddTaskRequest) (*ma
 	if err := s.limits.checkTask("task", r.GetTask(), s.levels); err != nil {
 		return nil, err
 	}
-	release, err := s.e.AdmitAdds([]*matchingv1.TaskSpec{r.Task})
+	release, err := s.admit(ctx, []*matchingv1.TaskSpec{r.Task})
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func (s *Server) AddTasks(ctx context.Context, r *matchingv1.AddTasksRequest) (*
 			return nil, err
 		}
 	}
-	release, err := s.e.AdmitAdds(r.Tasks)
+	release, err := s.admit(ctx, r.Tasks)
 	if err != nil {
 		return nil, err
 	}

@@ -75,7 +75,7 @@ func (e *Engine) AddTasks(ctx context.Context, specs []*matchingv1.TaskSpec) ([]
 		if exists[i] {
 			continue
 		}
-		if si := e.shardIndex(keys[i]); specs[i].GetTaskId() != "" && e.shards[si].evictions.Load() != evictions[si] {
+		if si := e.shardIndex(keys[i]); specs[i].GetTaskId() != "" && e.shards[si].mayHaveEvicted(keys[i], evictions[si]) {
 			if _, err := e.store.GetTask(nil, t.ns, t.id); err == nil {
 				continue
 			} else if err != storage.ErrNotFound {

@@ -87,13 +87,31 @@ func (q *queueManager) pageIn(kind, prio uint8, l *level) {
 	limit := max(e.opts.BufferSize-l.len(), 1)
 	q.mu.Unlock()
 
+	// The record copy in a backlog entry is current for a task that is not in memory and was
+	// not evicted since before the scan began: every write of a task happens while it is in
+	// memory and it stays there until the write is durable, so such a task's durable state
+	// is what the scan sees (its entry and record are written in one batch). Otherwise the
+	// record is read again.
+	var evictions [numShards]uint64
+	for i := range e.shards {
+		evictions[i] = e.shards[i].evictions.Load()
+	}
 	seen := 0
 	err := e.store.ScanBacklog(q.ref, kind, prio, cursor, limit, func(ent storage.BacklogEntry) bool {
 		seen++
 		key := taskKey(q.ref.Namespace, ent.TaskID)
-		s := e.shardOf(key)
+		si := e.shardIndex(key)
+		s := &e.shards[si]
 		s.mu.Lock()
-		t, err := e.lookup(s, key, q.ref.Namespace, ent.TaskID)
+		var t *task
+		var err error
+		if _, inMemory := s.tasks[key]; !inMemory && ent.Record != nil && !s.mayHaveEvicted(key, evictions[si]) {
+			if t, err = decodeTask(ent.Record); err == nil {
+				s.tasks[key] = t
+			}
+		} else {
+			t, err = e.lookup(s, key, q.ref.Namespace, ent.TaskID)
+		}
 		q.mu.Lock()
 		if ent.Seq > l.cursor {
 			l.cursor = ent.Seq

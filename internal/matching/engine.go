@@ -81,9 +81,36 @@ const numShards = 64
 type shard struct {
 	mu    sync.Mutex
 	tasks map[string]*task // key: namespace \x00 id
-	// evictions counts tasks dropped from memory; AddTasks uses it to know whether a
-	// storage read made before locking is still current.
+	// evictions counts tasks dropped from memory and evicted remembers the key hashes of
+	// the last ones: a storage read made before locking (AddTasks' existence check, a
+	// backlog page's record copies) is current for a task that is not in memory now and
+	// was not evicted since (see mayHaveEvicted).
 	evictions atomic.Uint64
+	evicted   [evictedRing]uint64
+}
+
+const evictedRing = 64
+
+var evictSeed = maphash.MakeSeed()
+
+// mayHaveEvicted reports whether key may have been dropped from memory since the shard's
+// eviction count was since: true when it is among the evictions remembered since then or
+// when more happened than are remembered. Call with the shard locked.
+func (s *shard) mayHaveEvicted(key string, since uint64) bool {
+	n := s.evictions.Load()
+	if n == since {
+		return false
+	}
+	if n-since > evictedRing {
+		return true
+	}
+	h := maphash.String(evictSeed, key)
+	for i := since; i < n; i++ {
+		if s.evicted[i%evictedRing] == h {
+			return true
+		}
+	}
+	return false
 }
 
 // Engine is the matching engine. It implements queueconfig.Registry.
@@ -222,6 +249,7 @@ func (s *shard) evict(key string, t *task) {
 	if t.pending == 0 && t.inq.Load() == inqNone && t.state != stateStarted && len(t.waiters) == 0 {
 		if cur, ok := s.tasks[key]; ok && cur == t {
 			delete(s.tasks, key)
+			s.evicted[s.evictions.Load()%evictedRing] = maphash.String(evictSeed, key)
 			s.evictions.Add(1)
 		}
 	}
@@ -257,6 +285,9 @@ func (e *Engine) prepare(t *task) op {
 func (o *op) apply(b storage.Batch) {
 	t := o.t
 	b.PutTask(t.ns, t.id, o.buf.b)
+	if o.putBacklog != 0 {
+		b.PutBacklog(storage.QueueRef{Namespace: t.ns, Queue: t.queue}, storage.BacklogKey{Kind: t.kind, Priority: t.priority, Seq: o.putBacklog}, t.id, o.buf.b)
+	}
 	putBuf(o.buf)
 	o.buf = nil
 	if o.oldTimer != o.newTimer {
@@ -269,9 +300,6 @@ func (o *op) apply(b storage.Batch) {
 	}
 	if o.delBacklog != 0 {
 		b.DeleteBacklog(storage.QueueRef{Namespace: t.ns, Queue: t.queue}, storage.BacklogKey{Kind: t.kind, Priority: t.priority, Seq: o.delBacklog})
-	}
-	if o.putBacklog != 0 {
-		b.PutBacklog(storage.QueueRef{Namespace: t.ns, Queue: t.queue}, storage.BacklogKey{Kind: t.kind, Priority: t.priority, Seq: o.putBacklog}, t.id)
 	}
 	if o.expiry != 0 {
 		b.PutExpiry(time.Unix(0, o.expiry), t.ns, t.id)

@@ -28,10 +28,12 @@ type BacklogKey struct {
 	Seq      uint64
 }
 
-// BacklogEntry is one entry of the backlog index.
+// BacklogEntry is one entry of the backlog index. Record is the task record written with
+// the entry (nil for entries written without one); it is only valid during the callback.
 type BacklogEntry struct {
 	Seq    uint64
 	TaskID string
+	Record []byte
 }
 
 // TimerEntry is one entry of the timer (or expiry) index.
@@ -74,7 +76,9 @@ type Store interface {
 type Batch interface {
 	PutTask(namespace, taskID string, record []byte)
 	DeleteTask(namespace, taskID string)
-	PutBacklog(q QueueRef, k BacklogKey, taskID string)
+	// PutBacklog adds a backlog entry carrying a copy of the task record written in the
+	// same batch, so paging the backlog in needs no read per task.
+	PutBacklog(q QueueRef, k BacklogKey, taskID string, record []byte)
 	DeleteBacklog(q QueueRef, k BacklogKey)
 	PutTimer(at time.Time, namespace, taskID string)
 	DeleteTimer(at time.Time, namespace, taskID string)

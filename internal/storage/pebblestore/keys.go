@@ -12,7 +12,7 @@ import (
 //
 //	c <ns> 0 <queue>                                   queue configuration
 //	t <ns> 0 <taskID>                                  task record
-//	b <ns> 0 <queue> 0 <kind:1> <prio:1> <seq:8>       backlog entry -> taskID
+//	b <ns> 0 <queue> 0 <kind:1> <prio:1> <seq:8>       backlog entry -> 0 <len(taskID)> taskID record
 //	d <unixnano:8> <ns> 0 <taskID>                     timer (next deadline of a task)
 //	x <unixnano:8> <ns> 0 <taskID>                     retention expiry of a finished task
 const (
@@ -88,4 +88,39 @@ func prefixEnd(p []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// Backlog values: a zero byte (task ids never start with one; values of older stores are
+// the bare id), the id's length as a uvarint, the id, then the task record.
+func backlogValueLen(id string, rec []byte) int {
+	return 1 + uvarintLen(uint64(len(id))) + len(id) + len(rec)
+}
+
+func appendBacklogValue(dst []byte, id string, rec []byte) []byte {
+	dst = append(dst, 0)
+	dst = binary.AppendUvarint(dst, uint64(len(id)))
+	dst = append(dst, id...)
+	return append(dst, rec...)
+}
+
+// parseBacklogValue returns the task id and record (aliasing v) of a backlog value.
+func parseBacklogValue(v []byte) (string, []byte) {
+	if len(v) == 0 || v[0] != 0 {
+		return string(v), nil
+	}
+	n, w := binary.Uvarint(v[1:])
+	if w <= 0 || uint64(len(v)-1-w) < n {
+		return "", nil
+	}
+	id := v[1+w : 1+w+int(n)]
+	return string(id), v[1+w+int(n):]
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
 }

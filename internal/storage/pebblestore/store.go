@@ -123,7 +123,8 @@ func (s *Store) ScanBacklog(q storage.QueueRef, kind, prio uint8, after uint64, 
 	n := 0
 	for ok := it.First(); ok && n < limit; ok = it.Next() {
 		k := it.Key()
-		e := storage.BacklogEntry{Seq: binary.BigEndian.Uint64(k[len(prefix):]), TaskID: string(it.Value())}
+		e := storage.BacklogEntry{Seq: binary.BigEndian.Uint64(k[len(prefix):])}
+		e.TaskID, e.Record = parseBacklogValue(it.Value())
 		n++
 		if !fn(e) {
 			break
@@ -250,8 +251,13 @@ func (b *batch) PutTask(ns, id string, rec []byte) {
 	_ = b.b.Set(taskKey(b.key[:0], ns, id), rec, nil)
 }
 func (b *batch) DeleteTask(ns, id string) { _ = b.b.Delete(taskKey(b.key[:0], ns, id), nil) }
-func (b *batch) PutBacklog(q storage.QueueRef, k storage.BacklogKey, id string) {
-	_ = b.b.Set(backlogKey(b.key[:0], q, k), []byte(id), nil)
+func (b *batch) PutBacklog(q storage.QueueRef, k storage.BacklogKey, id string, rec []byte) {
+	key := backlogKey(b.key[:0], q, k)
+	// Write the value in place in the batch: no intermediate buffer.
+	op := b.b.SetDeferred(len(key), backlogValueLen(id, rec))
+	copy(op.Key, key)
+	appendBacklogValue(op.Value[:0], id, rec)
+	_ = op.Finish()
 }
 func (b *batch) DeleteBacklog(q storage.QueueRef, k storage.BacklogKey) {
 	_ = b.b.Delete(backlogKey(b.key[:0], q, k), nil)

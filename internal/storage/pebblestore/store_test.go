@@ -2,6 +2,7 @@ package pebblestore
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -53,4 +54,33 @@ func TestBlockCacheHoldsBlocksBesideMemtables(t *testing.T) {
 		t.Fatalf("block cache: %d blocks, %d hits, %d misses: blocks are not cached", m.BlockCache.Count, m.BlockCache.Hits, m.BlockCache.Misses)
 	}
 	t.Logf("block cache: %d blocks, %d hits, %d misses", m.BlockCache.Count, m.BlockCache.Hits, m.BlockCache.Misses)
+}
+
+func TestBacklogEntriesCarryRecords(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q := storage.QueueRef{Namespace: "ns", Queue: "q"}
+	b := s.NewBatch()
+	b.PutBacklog(q, storage.BacklogKey{Kind: 1, Priority: 3, Seq: 7}, "with-record", []byte("record bytes"))
+	b.PutBacklog(q, storage.BacklogKey{Kind: 1, Priority: 3, Seq: 8}, "", nil)
+	// An entry as older stores wrote it: the bare task id.
+	_ = b.(*batch).b.Set(backlogKey(nil, q, storage.BacklogKey{Kind: 1, Priority: 3, Seq: 9}), []byte("bare-id"), nil)
+	if err := s.Commit(b, true); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = s.ScanBacklog(q, 1, 3, 0, 10, func(e storage.BacklogEntry) bool {
+		got = append(got, strconv.FormatUint(e.Seq, 10)+":"+e.TaskID+":"+string(e.Record)+":"+strconv.FormatBool(e.Record == nil))
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "[7:with-record:record bytes:false 8:::false 9:bare-id::true]"
+	if g := fmt.Sprint(got); g != want {
+		t.Fatalf("entries = %s, want %s", g, want)
+	}
 }

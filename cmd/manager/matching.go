@@ -52,6 +52,7 @@ func (o *matchingOptions) config(sec *matchingSecurity) server.Config {
 		ServerOptions: sec.serverOptions, TLSMode: sec.tlsMode,
 		Limits:          server.Limits{MaxPayloadBytes: o.maxPayloadBytes, MaxNameLength: o.maxNameLength, MaxHeaderBytes: o.maxHeaderBytes},
 		ShutdownTimeout: o.shutdownTimeout,
+		Engine:          quotaOpts.engineOptions(),
 		Registerer:      ctrlmetrics.Registry,
 		Logger:          ctrl.Log.WithName("matching"),
 	}

@@ -53,6 +53,9 @@ func TestDefaultValuesAreHardened(t *testing.T) {
 		"--matching-bind-address=:7233",
 		"--matching-address=taskroute-matching.taskroute-system.svc:7233",
 		"--data-dir=/var/lib/taskroute",
+		"--matching-auth=enforce",
+		"--matching-tls=self-signed",
+		"--matching-service-name=taskroute-matching",
 	}
 	if !slices.Equal(c.Args, wantArgs) {
 		t.Errorf("args = %q, want %q", c.Args, wantArgs)
@@ -62,6 +65,29 @@ func TestDefaultValuesAreHardened(t *testing.T) {
 			if strings.Contains(strings.ToLower(a), bad) {
 				t.Errorf("default args must not enable a development or insecure mode: %q", a)
 			}
+		}
+	}
+	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+		return e.Name == "POD_NAMESPACE" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace"
+	}) {
+		t.Error("POD_NAMESPACE must come from the downward API (the CA Secret's namespace)")
+	}
+	// Self-signed TLS: the only Secret access is the CA Secret, in the release namespace.
+	caRole := find[*rbacv1.Role](t, objs, "taskroute-matching-ca")
+	for _, r := range caRole.Rules {
+		if !slices.Equal(r.Resources, []string{"secrets"}) || (slices.ContainsFunc(r.Verbs, func(v string) bool { return v != "create" }) && !slices.Equal(r.ResourceNames, []string{"taskroute-ca"})) {
+			t.Errorf("CA Role rule too wide: %+v", r)
+		}
+		if slices.Contains(r.Verbs, "list") || slices.Contains(r.Verbs, "watch") || slices.Contains(r.Verbs, "*") {
+			t.Errorf("CA Role must not list or watch Secrets: %+v", r)
+		}
+	}
+	if rb := find[*rbacv1.RoleBinding](t, objs, "taskroute-matching-ca"); rb.RoleRef.Name != caRole.Name || len(rb.Subjects) != 1 || rb.Subjects[0].Name != managerName {
+		t.Errorf("CA RoleBinding = %+v", rb)
+	}
+	for _, r := range find[*rbacv1.ClusterRole](t, objs, managerName).Rules {
+		if slices.Contains(r.Resources, "secrets") {
+			t.Errorf("the ClusterRole must grant no Secrets: %+v", r)
 		}
 	}
 	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
@@ -295,6 +321,46 @@ func TestValueSets(t *testing.T) {
 			find[*corev1.Service](t, objs, "tr-matching")
 			find[*rbacv1.ClusterRoleBinding](t, objs, "tr-manager")
 		},
+	}, {
+		name: "tls from cert-manager",
+		args: []string{"--set", "matching.tls.mode=cert-manager"},
+		check: func(t *testing.T, objs []runtime.Object) {
+			kinds := map[string]int{}
+			var serving *unstructured.Unstructured
+			for _, u := range all[*unstructured.Unstructured](objs) {
+				kinds[u.GetKind()]++
+				if u.GetKind() == "Certificate" && u.GetName() == "taskroute-matching-tls" {
+					serving = u
+				}
+			}
+			if kinds["Issuer"] != 2 || kinds["Certificate"] != 2 || serving == nil {
+				t.Fatalf("want 2 Issuers and 2 Certificates (CA, serving), got %v", kinds)
+			}
+			names, _, _ := unstructured.NestedStringSlice(serving.Object, "spec", "dnsNames")
+			if !slices.Contains(names, "taskroute-matching.taskroute-system.svc") {
+				t.Errorf("serving dnsNames = %v", names)
+			}
+			dep := find[*appsv1.Deployment](t, objs, managerName)
+			checkTLSFromSecret(t, dep, "cert-manager", "taskroute-matching-tls")
+			if n := len(all[*rbacv1.Role](objs)); n != 1 {
+				t.Errorf("%d Roles; want only leader election (no CA Secret access)", n)
+			}
+		},
+	}, {
+		name: "tls from files",
+		args: []string{"--set", "matching.tls.mode=files", "--set", "matching.tls.secretName=my-tls"},
+		check: func(t *testing.T, objs []runtime.Object) {
+			checkTLSFromSecret(t, find[*appsv1.Deployment](t, objs, managerName), "files", "my-tls")
+		},
+	}, {
+		name: "development mode",
+		args: []string{"--set", "matching.tls.mode=disabled", "--set", "matching.auth=disabled"},
+		check: func(t *testing.T, objs []runtime.Object) {
+			args := find[*appsv1.Deployment](t, objs, managerName).Spec.Template.Spec.Containers[0].Args
+			if !slices.Contains(args, "--matching-tls=disabled") || !slices.Contains(args, "--matching-auth=disabled") {
+				t.Errorf("args = %q", args)
+			}
+		},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.check(t, renderChart(t, tc.args...)) })
@@ -314,6 +380,8 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"port out of range", "matching:\n  port: 70000\n", "port"},
 		{"string for a bool", "crds:\n  install: \"yes\"\n", "install"},
 		{"bad size", "persistence:\n  size: lots\n", "size"},
+		{"bad auth mode", "matching:\n  auth: off\n", "auth"},
+		{"bad tls mode", "matching:\n  tls:\n    mode: insecure\n", "mode"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -456,4 +524,25 @@ func selects(selector, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// checkTLSFromSecret: the manager reads its certificate from the mounted Secret.
+func checkTLSFromSecret(t *testing.T, dep *appsv1.Deployment, mode, secret string) {
+	t.Helper()
+	pod := dep.Spec.Template.Spec
+	c := pod.Containers[0]
+	for _, want := range []string{"--matching-tls=" + mode, "--matching-tls-cert-file=/var/run/taskroute/tls/tls.crt",
+		"--matching-tls-key-file=/var/run/taskroute/tls/tls.key", "--matching-tls-ca-file=/var/run/taskroute/tls/ca.crt"} {
+		if !slices.Contains(c.Args, want) {
+			t.Errorf("args %q lack %s", c.Args, want)
+		}
+	}
+	if v := volumeSource(t, pod, "matching-tls"); v.Secret == nil || v.Secret.SecretName != secret {
+		t.Errorf("matching-tls volume = %+v, want Secret %s", v, secret)
+	}
+	if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+		return m.Name == "matching-tls" && m.MountPath == "/var/run/taskroute/tls" && m.ReadOnly
+	}) {
+		t.Error("matching-tls not mounted read-only at /var/run/taskroute/tls")
+	}
 }

@@ -87,3 +87,17 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: taskroute
 {{- end }}
+
+{{/* Non-empty when the matching certificate comes from a mounted Secret. */}}
+{{- define "taskroute.tlsFromSecret" -}}
+{{- if has .Values.matching.tls.mode (list "cert-manager" "files") }}true{{ end }}
+{{- end }}
+
+{{/* The Secret with tls.crt, tls.key and ca.crt of the matching service. */}}
+{{- define "taskroute.tlsSecretName" -}}
+{{- if eq .Values.matching.tls.mode "cert-manager" }}
+{{- printf "%s-matching-tls" (include "taskroute.fullname" .) }}
+{{- else }}
+{{- required "matching.tls.secretName is required when matching.tls.mode is files" .Values.matching.tls.secretName }}
+{{- end }}
+{{- end }}

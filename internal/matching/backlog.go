@@ -7,19 +7,19 @@ import "github.com/taskroute/taskroute/internal/storage"
 // ones still wait on disk) stay on disk only and are paged in by sequence number.
 type level struct {
 	buf      []*task
-	head     int
+	head     int32 // < BufferSize plus a page: fits, and keeps a level at 64 bytes
+	diskTail bool  // entries with seq > cursor may exist on disk only
+	loading  bool
 	count    int64  // tasks waiting: buffered plus on disk only
 	cursor   uint64 // every backlog entry with seq <= cursor is buffered or gone
-	diskTail bool   // entries with seq > cursor may exist on disk only
 	tailGen  uint64 // bumped on each disk-only add, so a page load knows it missed one
-	loading  bool
 	oldest   uint64 // seq of the oldest entry on disk at load, for the age when unbuffered
 }
 
-func (l *level) len() int { return len(l.buf) - l.head }
+func (l *level) len() int { return len(l.buf) - int(l.head) }
 
 func (l *level) push(t *task) {
-	if l.head > 64 && l.head > len(l.buf)/2 {
+	if l.head > 64 && int(l.head) > len(l.buf)/2 {
 		n := copy(l.buf, l.buf[l.head:])
 		for i := n; i < len(l.buf); i++ {
 			l.buf[i] = nil
@@ -31,11 +31,11 @@ func (l *level) push(t *task) {
 
 // live drops heads that were taken by a canceler and reports whether a task is buffered.
 func (l *level) live() bool {
-	for l.head < len(l.buf) && l.buf[l.head].inq.Load() != inqBuffer {
+	for int(l.head) < len(l.buf) && l.buf[l.head].inq.Load() != inqBuffer {
 		l.buf[l.head] = nil
 		l.head++
 	}
-	if l.head == len(l.buf) {
+	if int(l.head) == len(l.buf) {
 		l.buf, l.head = l.buf[:0], 0
 		return false
 	}
@@ -44,7 +44,7 @@ func (l *level) live() bool {
 
 // pop claims the head task, or returns nil if a canceler took it first.
 func (l *level) pop() *task {
-	for l.head < len(l.buf) {
+	for int(l.head) < len(l.buf) {
 		t := l.buf[l.head]
 		l.buf[l.head] = nil
 		l.head++
@@ -57,7 +57,7 @@ func (l *level) pop() *task {
 }
 
 func (l *level) headSeq() uint64 {
-	if l.head < len(l.buf) {
+	if int(l.head) < len(l.buf) {
 		return l.buf[l.head].seq
 	}
 	return l.oldest

@@ -8,9 +8,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metric names share the taskroute_matching_ prefix. Per-queue series carry namespace and
-// queue labels (cardinality: one series per queue that saw traffic in this process, times
-// the fixed label values noted per metric); backlog gauges cover loaded queues only.
+// Metric names share the taskroute_matching_ prefix. Counters and the histogram carry the
+// namespace label only: a series per queue would cost a few KiB per queue that saw traffic
+// and never go away, more than an idle loaded queue itself. Per-queue numbers are in
+// DescribeQueue and TaskQueue status; the backlog gauges (computed at scrape, no memory)
+// keep namespace and queue labels for loaded queues, for autoscaling.
 type metrics struct {
 	e            *Engine
 	added        *prometheus.CounterVec
@@ -19,7 +21,7 @@ type metrics struct {
 	finishedV    *prometheus.CounterVec // state: Completed|Failed|Canceled|TimedOut
 	attemptFails *prometheus.CounterVec // reason: Failed|StartToCloseTimeout|HeartbeatTimeout|ScheduleToStartTimeout
 	s2s          *prometheus.HistogramVec
-	perQueue     sync.Map // namespace \x00 queue -> *queueMetrics
+	perNS        sync.Map // namespace -> *queueMetrics
 }
 
 type queueMetrics struct {
@@ -28,7 +30,7 @@ type queueMetrics struct {
 }
 
 func newMetrics(e *Engine) *metrics {
-	l := []string{"namespace", "queue"}
+	l := []string{"namespace"}
 	m := &metrics{
 		e: e,
 		added: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "taskroute_matching_tasks_added_total",
@@ -59,24 +61,24 @@ func (e *Engine) Register(reg prometheus.Registerer) error {
 	return nil
 }
 
-func (m *metrics) queue(ns, name string) *queueMetrics {
-	key := ns + "\x00" + name
-	if v, ok := m.perQueue.Load(key); ok {
+// namespace returns the series of a namespace, shared by its queues.
+func (m *metrics) namespace(ns string) *queueMetrics {
+	if v, ok := m.perNS.Load(ns); ok {
 		return v.(*queueMetrics)
 	}
 	qm := &queueMetrics{
-		added:       m.added.WithLabelValues(ns, name),
-		dispatched:  m.dispatchedV.WithLabelValues(ns, name),
-		syncMatched: m.syncMatchedV.WithLabelValues(ns, name),
-		s2s:         m.s2s.WithLabelValues(ns, name),
+		added:       m.added.WithLabelValues(ns),
+		dispatched:  m.dispatchedV.WithLabelValues(ns),
+		syncMatched: m.syncMatchedV.WithLabelValues(ns),
+		s2s:         m.s2s.WithLabelValues(ns),
 	}
-	v, _ := m.perQueue.LoadOrStore(key, qm)
+	v, _ := m.perNS.LoadOrStore(ns, qm)
 	return v.(*queueMetrics)
 }
 
 func (q *queueManager) metrics() *queueMetrics {
 	if q.qm == nil {
-		q.qm = q.e.metrics.queue(q.ref.Namespace, q.ref.Queue)
+		q.qm = q.e.metrics.namespace(q.ref.Namespace)
 	}
 	return q.qm
 }
@@ -93,11 +95,11 @@ func (m *metrics) dispatched(q *queueManager, s2s time.Duration) {
 var stateNames = map[uint8]string{stateCompleted: "Completed", stateFailed: "Failed", stateCanceled: "Canceled", stateTimedOut: "TimedOut", stateTerminated: "Terminated"}
 
 func (m *metrics) finished(t *task, state uint8) {
-	m.finishedV.WithLabelValues(t.ns, t.queue, stateNames[state]).Inc()
+	m.finishedV.WithLabelValues(t.ns, stateNames[state]).Inc()
 }
 
 func (m *metrics) failedAttempt(t *task, reason string) {
-	m.attemptFails.WithLabelValues(t.ns, t.queue, reason).Inc()
+	m.attemptFails.WithLabelValues(t.ns, reason).Inc()
 }
 
 // backlogCollector reports backlog gauges of loaded queues at scrape time, so no gauge is

@@ -12,6 +12,9 @@ import (
 // maxLevels is the most priority levels a queue may have (the CRD's bound).
 const maxLevels = 10
 
+// defaultConfig is shared by every queue without a configuration of its own.
+var defaultConfig = func() *queueconfig.Config { c := queueconfig.Default(); return &c }()
+
 // queueManager is one queue (both kinds) while it is loaded. An idle queue is a struct and
 // a map entry: no goroutine, no timer; its sub-queues and poller table are allocated when
 // first used and dropped when the queue unloads.
@@ -20,7 +23,7 @@ type queueManager struct {
 	key  string
 	ref  storage.QueueRef
 	mu   sync.Mutex
-	cfg  queueconfig.Config
+	cfg  *queueconfig.Config // shared defaultConfig unless the queue is configured; never mutated
 	kind [2]*subqueue
 
 	limiter       tokenBucket
@@ -104,10 +107,11 @@ func (e *Engine) queue(ns, name string) *queueManager {
 	e.qmu.Lock()
 	q, ok := e.queues[key]
 	if !ok {
-		q = &queueManager{e: e, key: key, ref: storage.QueueRef{Namespace: ns, Queue: name}}
-		q.cfg = queueconfig.Default()
+		// The names are slices of the key: one allocation, and no request memory retained.
+		q = &queueManager{e: e, key: key, ref: storage.QueueRef{Namespace: key[:len(ns)], Queue: key[len(ns)+1:]}}
+		q.cfg = defaultConfig
 		if c, ok := e.configs[key]; ok {
-			q.cfg = c
+			q.cfg = &c
 		}
 		now := e.now().UnixNano()
 		q.limiter.configure(q.cfg.RateLimit, q.cfg.Burst, now)

@@ -71,7 +71,7 @@ func (e *Engine) setConfig(key queueconfig.Key, cfg queueconfig.Config, keep boo
 		return
 	}
 	q.mu.Lock()
-	q.cfg = cfg
+	q.cfg = &cfg
 	q.limiter.configure(cfg.RateLimit, cfg.Burst, e.now().UnixNano())
 	for k := uint8(1); k <= 2; k++ {
 		q.dispatchWaitingLocked(k)

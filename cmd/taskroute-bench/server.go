@@ -58,6 +58,9 @@ func (s *serverProc) start() error {
 		"--data-dir", s.dataDir,
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0",
+		// The benchmark measures capacity: per-namespace quotas (add rate, backlog, queues)
+		// are lifted; -server-args can set them again (the last flag wins).
+		"--quota-add-rate=0", "--quota-max-backlog=0", "--quota-max-queues=0",
 	}, s.extra...)
 	logf, err := os.OpenFile(filepath.Join(s.dataDir, "..", "manager.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

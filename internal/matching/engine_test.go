@@ -508,3 +508,74 @@ func TestIdempotentAddFindsIdsOnDiskOnly(t *testing.T) {
 		t.Fatalf("dispatched %d tasks, want 4: %v", len(all), all)
 	}
 }
+
+// TestNoBacklogStrandedByPageLoadBeforeCommit is the regression test for tasks left on
+// disk: a disk-only backlog add whose write was still in flight when a page load scanned
+// the level was invisible to that scan, which then marked the level as fully in memory,
+// so the task waited on disk until the queue was touched again after an unload. Small
+// buffers and concurrent adders and pollers make page loads overlap writes constantly.
+func TestNoBacklogStrandedByPageLoadBeforeCommit(t *testing.T) {
+	v := open(t, t.TempDir(), Options{BufferSize: 4})
+	const adders, batches, perBatch = 8, 40, 5
+	const total = adders * batches * perBatch
+	var wg sync.WaitGroup
+	for a := 0; a < adders; a++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := 0; b < batches; b++ {
+				specs := make([]*matchingv1.TaskSpec, perBatch)
+				for i := range specs {
+					specs[i] = tspec(fmt.Sprintf("a%d-b%d-%d", a, b, i))
+				}
+				if _, err := v.e.AddTasks(context.Background(), specs); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	seen := make(map[string]bool, total)
+	var mu sync.Mutex
+	deadline := time.Now().Add(20 * time.Second)
+	var pollers sync.WaitGroup
+	for p := 0; p < 4; p++ {
+		pollers.Add(1)
+		go func() {
+			defer pollers.Done()
+			for time.Now().Before(deadline) {
+				mu.Lock()
+				done := len(seen) == total
+				mu.Unlock()
+				if done {
+					return
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+				got, err := v.e.Poll(ctx, &matchingv1.PollTasksRequest{Namespace: "ns", Queue: "q", WorkerIdentity: "w", MaxTasks: 3})
+				cancel()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, tk := range got {
+					if seen[tk.TaskId] {
+						t.Errorf("task %s dispatched twice", tk.TaskId)
+					}
+					seen[tk.TaskId] = true
+				}
+				mu.Unlock()
+				for _, tk := range got {
+					if err := v.e.Complete("ns", tk.TaskId, tk.LeaseId, nil); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	pollers.Wait()
+	if len(seen) != total {
+		t.Fatalf("dispatched %d of %d tasks: the rest are stranded on disk", len(seen), total)
+	}
+}

@@ -26,6 +26,7 @@ func (e *Engine) AddTasks(ctx context.Context, specs []*matchingv1.TaskSpec) ([]
 	now := e.now()
 	nowNs := now.UnixNano()
 	results := make([]*matchingv1.AddTaskResponse, len(specs))
+	resps := make([]matchingv1.AddTaskResponse, len(specs)) // one allocation for the batch
 	tasks := make([]*task, len(specs))
 	keys := make([]string, len(specs))
 	var shardSet [numShards]bool
@@ -35,7 +36,8 @@ func (e *Engine) AddTasks(ctx context.Context, specs []*matchingv1.TaskSpec) ([]
 		tasks[i] = t
 		keys[i] = taskKey(t.ns, t.id)
 		shardSet[e.shardIndex(keys[i])] = true
-		results[i] = &matchingv1.AddTaskResponse{TaskId: t.id}
+		resps[i].TaskId = t.id
+		results[i] = &resps[i]
 	}
 	// Check storage for existing ids before taking locks (a Pebble read per task must not
 	// hold shard locks); under the locks only the in-memory table and, if the shard evicted

@@ -45,21 +45,46 @@ func failureFrom(f *matchingv1.Failure) *failure {
 	return &failure{message: f.GetMessage(), errorType: f.GetErrorType(), nonRetryable: f.GetNonRetryable(), details: f.GetDetails()}
 }
 
+// workerTask holds a dispatched task's message and its time fields in one allocation
+// (one per dispatch instead of five).
+type workerTask struct {
+	task                matchingv1.Task
+	scheduled, started  timestamppb.Timestamp
+	startToClose, heart durationpb.Duration
+}
+
 // toWorkerTask is the started attempt as handed to a worker. Call with the shard locked.
 func (t *task) toWorkerTask() *matchingv1.Task {
-	out := &matchingv1.Task{
-		Namespace: t.ns, Queue: t.queue, Kind: kindProto(t.kind), TaskId: t.id, TaskType: t.taskType,
-		Payload: t.payload, Priority: int32(t.priority), Attempt: t.attempt, LeaseId: leaseString(t.lease),
-		HeartbeatDetails: t.hbDetails, ScheduledTime: ts(t.scheduledAt), StartedTime: ts(t.startedAt),
-		Headers: t.headers, LastFailure: t.failure.proto(),
-	}
+	w := &workerTask{}
+	out := &w.task
+	out.Namespace, out.Queue, out.Kind, out.TaskId, out.TaskType = t.ns, t.queue, kindProto(t.kind), t.id, t.taskType
+	out.Payload, out.Priority, out.Attempt, out.LeaseId = t.payload, int32(t.priority), t.attempt, leaseString(t.lease)
+	out.HeartbeatDetails, out.Headers, out.LastFailure = t.hbDetails, t.headers, t.failure.proto()
+	out.ScheduledTime = setTS(&w.scheduled, t.scheduledAt)
+	out.StartedTime = setTS(&w.started, t.startedAt)
 	if t.startToClose > 0 {
-		out.StartToCloseTimeout = durationpb.New(t.startToClose)
+		out.StartToCloseTimeout = setDuration(&w.startToClose, t.startToClose)
 	}
 	if t.heartbeat > 0 {
-		out.HeartbeatTimeout = durationpb.New(t.heartbeat)
+		out.HeartbeatTimeout = setDuration(&w.heart, t.heartbeat)
 	}
 	return out
+}
+
+func setTS(dst *timestamppb.Timestamp, ns int64) *timestamppb.Timestamp {
+	if ns == 0 {
+		return nil
+	}
+	dst.Seconds, dst.Nanos = ns/1e9, int32(ns%1e9)
+	if dst.Nanos < 0 {
+		dst.Seconds, dst.Nanos = dst.Seconds-1, dst.Nanos+1e9
+	}
+	return dst
+}
+
+func setDuration(dst *durationpb.Duration, d time.Duration) *durationpb.Duration {
+	dst.Seconds, dst.Nanos = int64(d/time.Second), int32(d%time.Second)
+	return dst
 }
 
 // info is the task's state for GetTask. Call with the shard locked.

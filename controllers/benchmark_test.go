@@ -23,6 +23,7 @@ import (
 
 	"github.com/taskroute/taskroute/api/v1alpha1"
 	"github.com/taskroute/taskroute/internal/queueconfig"
+	"github.com/taskroute/taskroute/internal/render"
 	"github.com/taskroute/taskroute/internal/testutil"
 )
 
@@ -96,7 +97,7 @@ func BenchmarkReconcileWorkerPools(b *testing.B) {
 	}
 	if err := Setup(mgr, Options{
 		Registry:                queueconfig.NewMemory(),
-		MatchingAddress:         testMatchingAddress,
+		Render:                  render.Options{MatchingAddress: testMatchingAddress},
 		StatsRefreshInterval:    DefaultStatsRefreshInterval,
 		MaxConcurrentReconciles: *benchMaxConcurrentReconciles,
 	}); err != nil {

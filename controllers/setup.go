@@ -24,8 +24,10 @@ const FieldOwner = client.FieldOwner(render.ManagedBy)
 type Options struct {
 	// Registry is the matching service's configuration and statistics interface.
 	Registry queueconfig.Registry
-	// MatchingAddress is written into every worker pod (TASKROUTE_ADDRESS).
-	MatchingAddress string
+	// Render configures every worker Deployment: the matching address written into the
+	// pods, and whether they get a token and the CA bundle (not when the manager runs the
+	// matching service with auth or TLS disabled).
+	Render render.Options
 	// StatsRefreshInterval is how often live queue statistics are copied into status.
 	StatsRefreshInterval time.Duration
 	// MaxConcurrentReconciles bounds parallel reconciles per controller.

@@ -19,6 +19,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/taskroute/taskroute/internal/queueconfig"
+	"github.com/taskroute/taskroute/internal/render"
 	"github.com/taskroute/taskroute/internal/testutil"
 )
 
@@ -67,7 +68,7 @@ var _ = BeforeSuite(func() {
 	registry = queueconfig.NewMemory()
 	Expect(Setup(mgr, Options{
 		Registry:                registry,
-		MatchingAddress:         testMatchingAddress,
+		Render:                  render.Options{MatchingAddress: testMatchingAddress},
 		StatsRefreshInterval:    suiteRefreshInterval,
 		MaxConcurrentReconciles: 2,
 	})).To(Succeed())

@@ -162,7 +162,7 @@ func (r *WorkerPoolReconciler) resolveQueue(ctx context.Context, pool *v1alpha1.
 // current. It returns the Deployment as last seen and the rendered replica count.
 func (r *WorkerPoolReconciler) reconcileDeployment(ctx context.Context, pool *v1alpha1.WorkerPool, obs *poolObservation) (*appsv1.Deployment, int32, error) {
 	log := logf.FromContext(ctx)
-	desired, err := render.Deployment(pool, render.Options{MatchingAddress: r.MatchingAddress})
+	desired, err := render.Deployment(pool, r.Render)
 	if err != nil {
 		obs.renderErr = err
 		r.Recorder.Eventf(pool, nil, corev1.EventTypeWarning, EventInvalidTemplate, "Render", "%v", err)

@@ -105,7 +105,7 @@ func run(ctx context.Context, cfg *rest.Config, opts *options) error {
 	}
 	if err := controllers.Setup(mgr, controllers.Options{
 		Registry:                registry,
-		MatchingAddress:         opts.matchingAddress,
+		Render:                  securityOpts.renderOptions(opts.matchingAddress),
 		StatsRefreshInterval:    opts.statsRefreshInterval,
 		MaxConcurrentReconciles: opts.maxConcurrentReconciles,
 	}); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/taskroute/taskroute/internal/auth"
 	"github.com/taskroute/taskroute/internal/certs"
+	"github.com/taskroute/taskroute/internal/render"
 )
 
 // TLS modes of --matching-tls.
@@ -62,6 +63,17 @@ func (o *securityOptions) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.namespace, "namespace", "", "Namespace the manager runs in (holds the CA Secret); default $"+podNamespaceEnv+".")
 	fs.StringVar(&o.serviceName, "matching-service-name", "taskroute-matching", "Name of the matching Service; its cluster DNS names go into the self-signed serving certificate.")
 	fs.StringVar(&o.extraTLSNames, "matching-tls-extra-names", "", "Comma-separated extra DNS names or IP addresses of the self-signed serving certificate (the host of --matching-address is always included).")
+}
+
+// renderOptions tells the WorkerPool reconciler what the worker pods need to reach the
+// matching service: a token unless auth is disabled, the CA bundle unless TLS is.
+func (o *securityOptions) renderOptions(matchingAddress string) render.Options {
+	mode, _ := auth.ParseMode(o.auth) // validated before the manager starts
+	return render.Options{
+		MatchingAddress:   matchingAddress,
+		WithoutToken:      mode == auth.Disabled,
+		PlaintextMatching: o.tls == tlsDisabled,
+	}
 }
 
 // managerNamespace is --namespace, else $POD_NAMESPACE.

@@ -19,7 +19,7 @@ func runCLI(t *testing.T, addr string, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd := newRootCommand(&out, &errOut)
-	cmd.SetArgs(append([]string{"--address", addr, "--namespace", "cli"}, args...))
+	cmd.SetArgs(append([]string{"--address", addr, "--namespace", "cli", "--insecure"}, args...))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := cmd.ExecuteContext(ctx)
@@ -151,5 +151,19 @@ func TestCommandsAgainstTheRealService(t *testing.T) {
 	}
 	if _, _, err := runCLI(t, addr, "list", "queues", "-o", "yaml"); err == nil || !strings.Contains(err.Error(), "--output") {
 		t.Errorf("bad -o: %v", err)
+	}
+}
+
+// TestCommandsNeedCredentialsUnlessInsecure: without --insecure the CLI dials like a
+// worker, so with no token file it refuses before sending anything in clear.
+func TestCommandsNeedCredentialsUnlessInsecure(t *testing.T) {
+	t.Setenv("TASKROUTE_TOKEN_FILE", "")
+	t.Setenv("TASKROUTE_INSECURE", "")
+	var out, errOut bytes.Buffer
+	cmd := newRootCommand(&out, &errOut)
+	cmd.SetArgs([]string{"--address", "127.0.0.1:1", "--token-file", t.TempDir() + "/missing", "describe", "queue", "q"})
+	err := cmd.ExecuteContext(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "TASKROUTE_TOKEN_FILE") {
+		t.Fatalf("want an error naming TASKROUTE_TOKEN_FILE, got %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,6 +32,9 @@ type globals struct {
 	namespace string
 	output    string
 	timeout   time.Duration
+	tokenFile string
+	caFile    string
+	insecure  bool
 	stdout    io.Writer
 	stderr    io.Writer
 	now       func() time.Time
@@ -44,7 +48,14 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		Long: `taskroute talks to the taskroute matching service over gRPC.
 
 The service address comes from --address, else TASKROUTE_ADDRESS, else ` + defaultAddress + `.
-The namespace comes from --namespace, else TASKROUTE_NAMESPACE, else "default".`,
+The namespace comes from --namespace, else TASKROUTE_NAMESPACE, else "default".
+
+Calls are authenticated like a worker's: a ServiceAccount token (--token-file, else
+TASKROUTE_TOKEN_FILE; from outside the cluster use "kubectl create token <sa>
+--audience=taskroute.dev/matching") over TLS verified against --ca-file (else
+TASKROUTE_CA_FILE, else the system roots). --insecure (TASKROUTE_INSECURE=true) talks
+plaintext to a development server started with --matching-auth=disabled
+--matching-tls=disabled.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -65,6 +76,9 @@ The namespace comes from --namespace, else TASKROUTE_NAMESPACE, else "default".`
 	pf.StringVarP(&g.namespace, "namespace", "n", "", `namespace of the queues (default TASKROUTE_NAMESPACE or "default")`)
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "deadline of each call (wait commands: of the whole wait; 0 = none)")
+	pf.StringVar(&g.tokenFile, "token-file", os.Getenv(workerenv.TokenFile), "file holding the ServiceAccount token sent with every call")
+	pf.StringVar(&g.caFile, "ca-file", os.Getenv(workerenv.CAFile), "CA bundle (PEM) the server's certificate is verified against")
+	pf.BoolVar(&g.insecure, "insecure", os.Getenv(workerenv.Insecure) == "true", "plaintext, for a development server (--matching-tls=disabled)")
 
 	root.AddCommand(
 		newAddCommand(g),
@@ -77,9 +91,17 @@ The namespace comes from --namespace, else TASKROUTE_NAMESPACE, else "default".`
 	return root
 }
 
-// dial connects with the global flags.
+// dial connects with the global flags. Credentials go through the same path as a
+// worker's (pkg/credentials reads them from the environment), so the flags are copied
+// into this process's environment first.
 func (g *globals) dial(ctx context.Context) (*client.Client, error) {
-	var opts []client.Option
+	for name, value := range map[string]string{workerenv.TokenFile: g.tokenFile, workerenv.CAFile: g.caFile} {
+		if value != "" {
+			os.Setenv(name, value)
+		}
+	}
+	os.Setenv(workerenv.Insecure, strconv.FormatBool(g.insecure))
+	opts := []client.Option{client.WithEnvironmentCredentials()}
 	if g.namespace != "" {
 		opts = append(opts, client.WithNamespace(g.namespace))
 	}

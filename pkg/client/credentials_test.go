@@ -46,7 +46,6 @@ func serve(t *testing.T, opts ...grpc.ServerOption) string {
 	return lis.Addr().String()
 }
 
-
 func TestFromEnvironmentSendsTokenAndVerifiesServer(t *testing.T) {
 	ca, err := certs.NewCA("test-ca", time.Now(), time.Hour)
 	if err != nil {

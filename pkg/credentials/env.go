@@ -9,15 +9,17 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/taskroute/taskroute/pkg/workerenv"
 )
 
-// Environment variables the operator sets in worker pods (next to pkg/workerenv's).
+// Environment variables the operator sets in worker pods; pkg/workerenv defines them.
 const (
-	EnvTokenFile = "TASKROUTE_TOKEN_FILE" // projected ServiceAccount token; DefaultTokenFile
-	EnvCAFile    = "TASKROUTE_CA_FILE"    // CA bundle of the matching service; DefaultCAFile
+	EnvTokenFile = workerenv.TokenFile // projected ServiceAccount token; DefaultTokenFile
+	EnvCAFile    = workerenv.CAFile    // CA bundle of the matching service; DefaultCAFile
 	// EnvInsecure=true dials without TLS and sends the token in clear (or none when no
 	// token file exists). Only for a server started with --matching-tls=disabled.
-	EnvInsecure = "TASKROUTE_INSECURE"
+	EnvInsecure = workerenv.Insecure
 )
 
 // DialOptions returns the transport and per-call credentials for the matching service,

@@ -17,48 +17,8 @@ import (
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 	"github.com/taskroute/taskroute/internal/certs"
+	"github.com/taskroute/taskroute/internal/testutil"
 )
-
-// projectedVolume mimics the kubelet's atomic writer: files live in a timestamped
-// directory, "..data" links to it, and the visible file links through "..data". An update
-// writes a new directory, swaps "..data" with a rename, and removes the old directory.
-type projectedVolume struct {
-	dir string
-	gen int
-}
-
-func (v *projectedVolume) write(t *testing.T, files map[string]string) {
-	t.Helper()
-	v.gen++
-	ts := filepath.Join(v.dir, "..2026_01_01_00_00_0"+string(rune('0'+v.gen)))
-	if err := os.Mkdir(ts, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(ts, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	old, _ := os.Readlink(filepath.Join(v.dir, "..data"))
-	tmp := filepath.Join(v.dir, "..data_tmp")
-	if err := os.Symlink(filepath.Base(ts), tmp); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(v.dir, "..data")); err != nil {
-		t.Fatal(err)
-	}
-	for name := range files {
-		link := filepath.Join(v.dir, name)
-		if _, err := os.Lstat(link); os.IsNotExist(err) {
-			if err := os.Symlink(filepath.Join("..data", name), link); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if old != "" {
-		_ = os.RemoveAll(filepath.Join(v.dir, old))
-	}
-}
 
 // fakeClock is a settable time source.
 type fakeClock struct {
@@ -70,10 +30,10 @@ func (c *fakeClock) Now() time.Time       { c.mu.Lock(); defer c.mu.Unlock(); re
 func (c *fakeClock) Step(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 func TestTokenFileFollowsKubeletSymlinkSwap(t *testing.T) {
-	vol := &projectedVolume{dir: t.TempDir()}
-	vol.write(t, map[string]string{"token": "token-1\n"})
+	vol := &testutil.ProjectedVolume{Dir: t.TempDir()}
+	vol.Write(t, map[string]string{"token": "token-1\n"})
 	clock := &fakeClock{now: time.Now()}
-	tf, err := NewTokenFile(filepath.Join(vol.dir, "token"), TokenFileOptions{CheckInterval: 5 * time.Second, Now: clock.Now})
+	tf, err := NewTokenFile(filepath.Join(vol.Dir, "token"), TokenFileOptions{CheckInterval: 5 * time.Second, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +42,7 @@ func TestTokenFileFollowsKubeletSymlinkSwap(t *testing.T) {
 		t.Fatalf("metadata %v, %v", md, err)
 	}
 
-	vol.write(t, map[string]string{"token": "token-2"})
+	vol.Write(t, map[string]string{"token": "token-2"})
 	// Within the check interval the token in memory is reused: no file access per call.
 	if tok, _ := tf.Token(); tok != "token-1" {
 		t.Fatalf("re-read before the check interval: %q", tok)
@@ -93,7 +53,7 @@ func TestTokenFileFollowsKubeletSymlinkSwap(t *testing.T) {
 	}
 
 	// An in-place rewrite that keeps size and modification time is caught by MaxAge.
-	path := filepath.Join(vol.dir, "..data", "token")
+	path := filepath.Join(vol.Dir, "..data", "token")
 	info, _ := os.Stat(path)
 	if err := os.WriteFile(path, []byte("token-3"), 0o644); err != nil {
 		t.Fatal(err)
@@ -196,17 +156,17 @@ func TestEndToEndTokenRotationAndCARotation(t *testing.T) {
 	src.issue(t, ca1)
 	addr := serveTLS(t, src)
 
-	vol := &projectedVolume{dir: t.TempDir()}
-	vol.write(t, map[string]string{"token": "token-1", "ca.crt": string(ca1.CertPEM)})
-	t.Setenv(EnvTokenFile, filepath.Join(vol.dir, "token"))
-	t.Setenv(EnvCAFile, filepath.Join(vol.dir, "ca.crt"))
+	vol := &testutil.ProjectedVolume{Dir: t.TempDir()}
+	vol.Write(t, map[string]string{"token": "token-1", "ca.crt": string(ca1.CertPEM)})
+	t.Setenv(EnvTokenFile, filepath.Join(vol.Dir, "token"))
+	t.Setenv(EnvCAFile, filepath.Join(vol.Dir, "ca.crt"))
 	opts, err := DialOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Short check intervals stand in for the time a real rotation takes.
-	tc, _ := NewCAFileTLS(filepath.Join(vol.dir, "ca.crt"), CAFileOptions{CheckInterval: time.Millisecond, ServerName: "taskroute-matching"})
-	tf, _ := NewTokenFile(filepath.Join(vol.dir, "token"), TokenFileOptions{CheckInterval: time.Millisecond})
+	tc, _ := NewCAFileTLS(filepath.Join(vol.Dir, "ca.crt"), CAFileOptions{CheckInterval: time.Millisecond, ServerName: "taskroute-matching"})
+	tf, _ := NewTokenFile(filepath.Join(vol.Dir, "token"), TokenFileOptions{CheckInterval: time.Millisecond})
 	call := func(opts ...grpc.DialOption) (string, error) {
 		conn, err := grpc.NewClient(addr, opts...)
 		if err != nil {
@@ -241,7 +201,7 @@ func TestEndToEndTokenRotationAndCARotation(t *testing.T) {
 	if got := get(); got != "Bearer token-1" {
 		t.Fatal(got)
 	}
-	vol.write(t, map[string]string{"token": "token-2", "ca.crt": string(ca1.CertPEM) + string(ca2.CertPEM)})
+	vol.Write(t, map[string]string{"token": "token-2", "ca.crt": string(ca1.CertPEM) + string(ca2.CertPEM)})
 	time.Sleep(5 * time.Millisecond)
 	if got := get(); got != "Bearer token-2" {
 		t.Fatalf("rotated token not sent on the same connection: %q", got)

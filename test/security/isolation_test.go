@@ -13,6 +13,7 @@ import (
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 	"github.com/taskroute/taskroute/internal/auth"
+	"github.com/taskroute/taskroute/internal/testutil"
 	"github.com/taskroute/taskroute/pkg/client"
 	"github.com/taskroute/taskroute/pkg/workerenv"
 )
@@ -139,12 +140,12 @@ func TestRotatedTokenKeepsWorking(t *testing.T) {
 	newServiceAccount(t, ns, "worker")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	vol := &projectedVolume{dir: t.TempDir()}
-	vol.write(t, map[string]string{"token": requestToken(t, ns, "worker", auth.DefaultAudience, nil)})
+	vol := &testutil.ProjectedVolume{Dir: t.TempDir()}
+	vol.Write(t, map[string]string{"token": requestToken(t, ns, "worker", auth.DefaultAudience, nil)})
 
 	t.Setenv(workerenv.Address, srv.addr)
 	t.Setenv(workerenv.Namespace, ns)
-	t.Setenv(workerenv.TokenFile, filepath.Join(vol.dir, "token"))
+	t.Setenv(workerenv.TokenFile, filepath.Join(vol.Dir, "token"))
 	t.Setenv(workerenv.CAFile, srv.caFile)
 	os.Unsetenv(workerenv.Insecure)
 	c, err := client.FromEnvironment(ctx, client.WithCallTimeout(5*time.Second))
@@ -171,9 +172,9 @@ func TestRotatedTokenKeepsWorking(t *testing.T) {
 			time.Sleep(250 * time.Millisecond)
 		}
 	}
-	vol.write(t, map[string]string{"token": "garbage-after-a-bad-rotation"})
+	vol.Write(t, map[string]string{"token": "garbage-after-a-bad-rotation"})
 	waitFor("the swapped (garbage) token was not picked up", codes.Unauthenticated)
-	vol.write(t, map[string]string{"token": requestToken(t, ns, "worker", auth.DefaultAudience, nil)})
+	vol.Write(t, map[string]string{"token": requestToken(t, ns, "worker", auth.DefaultAudience, nil)})
 	waitFor("the rotated token was not picked up", codes.OK)
 	if _, err := c.AddTask(ctx, client.Task{Queue: "jobs", Type: "t"}); err != nil {
 		t.Fatalf("after rotation, with the same client: %v", err)

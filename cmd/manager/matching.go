@@ -73,6 +73,10 @@ func setupMatching(mgr ctrl.Manager, opts *options) (queueconfig.Registry, error
 		svc.Stop()
 		return nil, fmt.Errorf("adding matching service to manager: %w", err)
 	}
+	if err := quotaOpts.setupQuotaWatch(mgr, svc.Engine(), securityOpts.managerNamespace()); err != nil {
+		svc.Stop()
+		return nil, err
+	}
 	return svc.Engine(), nil
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -10,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/taskroute/taskroute/internal/matching"
+	"github.com/taskroute/taskroute/internal/quotawatch"
 )
 
 // quotaOptions are the per-namespace quota flags of the matching service (0 = unlimited).
@@ -33,50 +33,59 @@ func (o *quotaOptions) bind(fs *flag.FlagSet) {
 	fs.IntVar(&o.maxQueues, "quota-max-queues", 1000, "Most queues holding waiting tasks per namespace (0 = unlimited).")
 	fs.Float64Var(&o.addRate, "quota-add-rate", 5000, "Tasks per second a namespace may add, token bucket (0 = unlimited).")
 	fs.IntVar(&o.addBurst, "quota-add-burst", 10000, "Burst of --quota-add-rate; also the largest batch a namespace can add at once.")
-	fs.StringVar(&o.overrides, "quota-overrides", "", `Per-namespace overrides as JSON, e.g. {"team-a":{"maxBacklog":5000000,"addRate":0}}; fields not given keep the flag defaults.`)
+	fs.StringVar(&o.overrides, "quota-overrides", "", `Per-namespace overrides as JSON, e.g. {"team-a":{"maxBacklog":5000000,"addRate":0}}; key "default" overrides the flags for every namespace; fields not given keep the defaults. The ConfigMap taskroute-quotas, when present, overrides these.`)
 }
 
-// quotas returns the engine's quotas, or an error naming the flag.
-func (o *quotaOptions) quotas() (matching.Quotas, error) {
-	q := matching.Quotas{Default: matching.Quota{
+// base returns the flags' quota configuration, or an error naming the flag.
+func (o *quotaOptions) base() (quotawatch.Base, error) {
+	b := quotawatch.Base{Default: matching.Quota{
 		MaxBacklog: o.maxBacklog, MaxPayloadBytes: o.maxPayloadBytes, MaxQueues: o.maxQueues,
 		AddRate: o.addRate, AddBurst: o.addBurst,
 	}}
 	if o.maxBacklog < 0 || o.maxPayloadBytes < 0 || o.maxQueues < 0 || o.addRate < 0 || o.addBurst < 0 {
-		return q, fmt.Errorf("--quota-*: limits must be >= 0")
+		return b, fmt.Errorf("--quota-*: limits must be >= 0")
 	}
 	if strings.TrimSpace(o.overrides) == "" {
-		return q, nil
+		return b, nil
 	}
-	over, err := parseQuotaOverrides(q.Default, []byte(o.overrides))
+	over, err := quotawatch.ParseOverrides([]byte(o.overrides))
 	if err != nil {
-		return q, fmt.Errorf("--quota-overrides: %w", err)
+		return b, fmt.Errorf("--quota-overrides: %w", err)
 	}
-	q.Overrides = over
-	return q, nil
+	b.Overrides = over
+	return b, nil
 }
 
-// parseQuotaOverrides reads {"<namespace>": {<Quota fields>}}; each override starts from def,
-// so it names only what differs.
-func parseQuotaOverrides(def matching.Quota, b []byte) (map[string]matching.Quota, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, err
+// quotas returns the engine's quotas at start: the flags, before any ConfigMap.
+func (o *quotaOptions) quotas() (matching.Quotas, error) {
+	b, err := o.base()
+	if err != nil {
+		return matching.Quotas{}, err
 	}
-	out := make(map[string]matching.Quota, len(raw))
-	for ns, v := range raw {
-		q := def
-		dec := json.NewDecoder(strings.NewReader(string(v)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&q); err != nil {
-			return nil, fmt.Errorf("namespace %q: %w", ns, err)
-		}
-		if q.MaxBacklog < 0 || q.MaxPayloadBytes < 0 || q.MaxQueues < 0 || q.AddRate < 0 || q.AddBurst < 0 {
-			return nil, fmt.Errorf("namespace %q: limits must be >= 0", ns)
-		}
-		out[ns] = q
+	return quotawatch.Merge(b, nil), nil
+}
+
+// setupQuotaWatch applies ConfigMap quotawatch.ConfigMapName of the manager's namespace to
+// engine while the manager runs. Without a namespace (a manager run out of cluster without
+// --namespace) only the flags apply.
+func (o *quotaOptions) setupQuotaWatch(mgr ctrl.Manager, engine quotawatch.QuotaSetter, namespace string) error {
+	log := ctrl.Log.WithName("quota-config")
+	if namespace == "" {
+		log.Info("Not watching the quota ConfigMap: no manager namespace (set --namespace or $"+podNamespaceEnv+")", "configMap", quotawatch.ConfigMapName)
+		return nil
 	}
-	return out, nil
+	b, err := o.base()
+	if err != nil {
+		return err
+	}
+	w := &quotawatch.Watcher{
+		Namespace: namespace, Name: quotawatch.ConfigMapName, Base: b, Engine: engine,
+		Recorder: mgr.GetEventRecorder("quota-config"), Log: log,
+	}
+	if err := w.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up quota ConfigMap watch: %w", err)
+	}
+	return nil
 }
 
 // engineOptions are the engine options carrying the quotas; a bad quota flag stops the

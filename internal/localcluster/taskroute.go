@@ -67,11 +67,9 @@ func (c *Cluster) InstallTaskroute(ctx context.Context, o TaskrouteOptions) (*Ta
 		return nil, fmt.Errorf("the chart's manager ServiceAccount %s/%s: %w", o.Namespace, t.ServiceAccount, err)
 	}
 
-	t.ManagerBinary = filepath.Join(c.WorkDir, "bin", "manager")
-	build := exec.CommandContext(ctx, "go", "build", "-o", t.ManagerBinary, "./cmd/manager")
-	build.Dir = o.RepoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building the manager (go build ./cmd/manager): %w\n%s", err, out)
+	var err error
+	if t.ManagerBinary, err = c.GoBuild(ctx, o.RepoRoot, "./cmd/manager", "manager"); err != nil {
+		return nil, fmt.Errorf("building the manager: %w", err)
 	}
 
 	kubeconfig := filepath.Join(c.WorkDir, "manager.kubeconfig")

@@ -1,6 +1,8 @@
 // Package e2e runs taskroute end to end on a local cluster of real Kubernetes components
 // with kwok fake nodes (internal/localcluster): the chart installs CRDs and RBAC, the
-// manager runs as a local process, and the real scheduler places the worker pods.
+// manager runs as a local process, and the real scheduler places the worker pods. Worker
+// processes (test/matching/testworker) play the kwok pods, with the pods' env and
+// pod-bound tokens, and take tasks through the embedded matching service.
 //
 // It needs the control-plane binaries and is skipped unless TASKROUTE_E2E is set:
 //
@@ -56,7 +58,11 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	DeferCleanup(stopCluster)
 	GinkgoWriter.Printf("cluster ready in %s; work dir %s\n", time.Since(start).Round(time.Millisecond), cluster.WorkDir)
 
-	taskroute, err = cluster.InstallTaskroute(ctx, localcluster.TaskrouteOptions{RepoRoot: testutil.RepoRoot()})
+	taskroute, err = cluster.InstallTaskroute(ctx, localcluster.TaskrouteOptions{
+		RepoRoot: testutil.RepoRoot(),
+		// Status specs wait for queue statistics; the default 15 s refresh would dominate.
+		ManagerArgs: []string{"--stats-refresh-interval=2s"},
+	})
 	Expect(err).NotTo(HaveOccurred(), func() string { return "installing taskroute; logs:\n" + cluster.LogTails(3000) })
 	GinkgoWriter.Printf("taskroute installed (chart + local manager) in %s\n", time.Since(start).Round(time.Millisecond))
 

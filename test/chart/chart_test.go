@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -85,7 +86,16 @@ func TestDefaultValuesAreHardened(t *testing.T) {
 	if rb := find[*rbacv1.RoleBinding](t, objs, "taskroute-matching-ca"); rb.RoleRef.Name != caRole.Name || len(rb.Subjects) != 1 || rb.Subjects[0].Name != managerName {
 		t.Errorf("CA RoleBinding = %+v", rb)
 	}
+	// Quota overrides: only ConfigMap taskroute-quotas, by name, in the release namespace.
+	for _, r := range find[*rbacv1.Role](t, objs, "taskroute-quotas").Rules {
+		if !slices.Equal(r.Resources, []string{"configmaps"}) || !slices.Equal(r.ResourceNames, []string{"taskroute-quotas"}) || !slices.Equal(r.Verbs, []string{"get", "list", "watch"}) {
+			t.Errorf("quotas Role rule = %+v", r)
+		}
+	}
 	for _, r := range find[*rbacv1.ClusterRole](t, objs, managerName).Rules {
+		if slices.Contains(r.Resources, "configmaps") && (slices.Contains(r.Verbs, "list") || slices.Contains(r.Verbs, "watch")) {
+			t.Errorf("the ClusterRole must not list or watch ConfigMaps: %+v", r)
+		}
 		if slices.Contains(r.Resources, "secrets") {
 			t.Errorf("the ClusterRole must grant no Secrets: %+v", r)
 		}
@@ -209,6 +219,16 @@ func TestValueSets(t *testing.T) {
 				if _, ok := crd.Annotations["helm.sh/resource-policy"]; ok {
 					t.Errorf("crds.keep=false: %s still has the keep policy", crd.Name)
 				}
+			}
+		},
+	}, {
+		name: "quota overrides",
+		args: []string{"--set", "quotas.default.addRate=1000", "--set", "quotas.team-a.maxBacklog=5000000", "--set", "quotas.team-a.maxPayloadBytes=2048"},
+		check: func(t *testing.T, objs []runtime.Object) {
+			cm := find[*corev1.ConfigMap](t, objs, "taskroute-quotas")
+			want := map[string]string{"default": `{"addRate":1000}`, "team-a": `{"maxBacklog":5000000,"maxPayloadBytes":2048}`}
+			if cm.Namespace != releaseNamespace || !maps.Equal(cm.Data, want) {
+				t.Errorf("quota ConfigMap %s/%s data = %q, want %q", cm.Namespace, cm.Name, cm.Data, want)
 			}
 		},
 	}, {
@@ -342,8 +362,12 @@ func TestValueSets(t *testing.T) {
 			}
 			dep := find[*appsv1.Deployment](t, objs, managerName)
 			checkTLSFromSecret(t, dep, "cert-manager", "taskroute-matching-tls")
-			if n := len(all[*rbacv1.Role](objs)); n != 1 {
-				t.Errorf("%d Roles; want only leader election (no CA Secret access)", n)
+			for _, r := range all[*rbacv1.Role](objs) {
+				for _, rule := range r.Rules {
+					if slices.Contains(rule.Resources, "secrets") {
+						t.Errorf("Role %s grants Secrets; want no CA Secret access: %+v", r.Name, rule)
+					}
+				}
 			}
 		},
 	}, {
@@ -382,6 +406,9 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"bad size", "persistence:\n  size: lots\n", "size"},
 		{"bad auth mode", "matching:\n  auth: off\n", "auth"},
 		{"bad tls mode", "matching:\n  tls:\n    mode: insecure\n", "mode"},
+		{"unknown quota field", "quotas:\n  team-a:\n    maxBacklogg: 1\n", "maxBacklogg"},
+		{"negative quota", "quotas:\n  team-a:\n    maxQueues: -1\n", "maxQueues"},
+		{"quota key not a namespace", "quotas:\n  Team_A:\n    maxQueues: 1\n", "Team_A"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

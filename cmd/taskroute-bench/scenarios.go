@@ -176,10 +176,28 @@ func throughput(cfg config, s *serverProc, total int, add func(ctx context.Conte
 		return err
 	default:
 	}
-	select {
-	case <-allDone:
-	case <-time.After(5 * time.Minute):
-		return fmt.Errorf("only %d of %d tasks executed", executed.Load(), total)
+	// Fail early when executions stop advancing, with the queue's state for diagnosis.
+	for last, stalled := int64(-1), 0; ; {
+		select {
+		case <-allDone:
+		case <-time.After(5 * time.Second):
+			n := executed.Load()
+			if n != last {
+				last, stalled = n, 0
+				continue
+			}
+			if stalled++; stalled < 6 {
+				continue
+			}
+			desc := "(describe failed)"
+			dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if d, err := c.DescribeQueue(dctx, "tput"); err == nil {
+				desc = fmt.Sprintf("%+v", *d)
+			}
+			dcancel()
+			return fmt.Errorf("only %d of %d tasks executed, none for 30s; queue: %s", n, total, desc)
+		}
+		break
 	}
 	sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
 	defer scancel()

@@ -33,7 +33,7 @@ func (o *quotaOptions) bind(fs *flag.FlagSet) {
 	fs.IntVar(&o.maxQueues, "quota-max-queues", 1000, "Most queues holding waiting tasks per namespace (0 = unlimited).")
 	fs.Float64Var(&o.addRate, "quota-add-rate", 5000, "Tasks per second a namespace may add, token bucket (0 = unlimited).")
 	fs.IntVar(&o.addBurst, "quota-add-burst", 10000, "Burst of --quota-add-rate; also the largest batch a namespace can add at once.")
-	fs.StringVar(&o.overrides, "quota-overrides", "", `Per-namespace overrides as JSON, e.g. {"team-a":{"maxBacklog":5000000,"addRate":0}}; key "default" overrides the flags for every namespace; fields not given keep the defaults. The ConfigMap taskroute-quotas, when present, overrides these.`)
+	fs.StringVar(&o.overrides, "quota-overrides", "", `Per-namespace overrides as JSON, e.g. {"team-a":{"maxBacklog":5000000,"addRate":0}}; key "_default" overrides the flags for every namespace; fields not given keep the defaults. The ConfigMap taskroute-quotas, when present, overrides these.`)
 }
 
 // base returns the flags' quota configuration, or an error naming the flag.

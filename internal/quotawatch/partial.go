@@ -15,9 +15,9 @@ import (
 )
 
 // DefaultKey is the ConfigMap key (and --quota-overrides key) whose quota is every
-// namespace's default, over the --quota-* flags. A namespace named "default" therefore
-// has no key of its own: it takes the default quota.
-const DefaultKey = "default"
+// namespace's default, over the --quota-* flags. The underscore cannot appear in a
+// namespace name, so the key never shadows a namespace (the "default" namespace included).
+const DefaultKey = "_default"
 
 // maxValueBytes bounds one key's value: a quota is five numbers.
 const maxValueBytes = 4096

@@ -21,7 +21,7 @@ func TestParsePartial(t *testing.T) {
 	}{
 		{key: "team-a", value: "maxBacklog: 5000\naddRate: 2.5", want: Partial{MaxBacklog: i64(5000), AddRate: f(2.5)}},
 		{key: "team-a", value: `{"maxPayloadBytes":1024,"maxQueues":0,"addBurst":7}`, want: Partial{MaxPayloadBytes: i(1024), MaxQueues: i(0), AddBurst: i(7)}},
-		{key: "default", value: "{}", want: Partial{}},
+		{key: "_default", value: "{}", want: Partial{}},
 		{key: "team-a", value: "maxBacklogg: 1", field: "maxBacklogg", errSub: "unknown field"},
 		{key: "team-a", value: "maxQueues: -1", field: "maxQueues", errSub: ">= 0"},
 		{key: "team-a", value: "maxQueues: 1.5", field: "maxQueues", errSub: "whole number"},
@@ -51,13 +51,13 @@ func TestParsePartial(t *testing.T) {
 
 func TestMergePrecedence(t *testing.T) {
 	flags := matching.Quota{MaxBacklog: 100, MaxPayloadBytes: 1000, MaxQueues: 10, AddRate: 5, AddBurst: 50}
-	over, err := ParseOverrides([]byte(`{"default":{"maxQueues":20},"team-a":{"maxBacklog":200,"addRate":6},"team-b":{"addBurst":60}}`))
+	over, err := ParseOverrides([]byte(`{"_default":{"maxQueues":20},"team-a":{"maxBacklog":200,"addRate":6},"team-b":{"addBurst":60}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := Base{Default: flags, Overrides: over}
 	cm := map[string]Partial{}
-	for k, v := range map[string]string{"default": "maxPayloadBytes: 2000\nmaxQueues: 30", "team-a": "addRate: 7", "team-c": "maxBacklog: 0"} {
+	for k, v := range map[string]string{"_default": "maxPayloadBytes: 2000\nmaxQueues: 30", "team-a": "addRate: 7", "team-c": "maxBacklog: 0", "default": "maxQueues: 3"} {
 		p, err := ParsePartial(k, []byte(v))
 		if err != nil {
 			t.Fatal(err)
@@ -72,6 +72,8 @@ func TestMergePrecedence(t *testing.T) {
 		"team-a": {MaxBacklog: 200, MaxPayloadBytes: 2000, MaxQueues: 30, AddRate: 7, AddBurst: 50},
 		"team-b": {MaxBacklog: 100, MaxPayloadBytes: 2000, MaxQueues: 30, AddRate: 5, AddBurst: 60},
 		"team-c": {MaxBacklog: 0, MaxPayloadBytes: 2000, MaxQueues: 30, AddRate: 5, AddBurst: 50},
+		// The namespace named "default" is a namespace like any other.
+		"default": {MaxBacklog: 100, MaxPayloadBytes: 2000, MaxQueues: 3, AddRate: 5, AddBurst: 50},
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Merge =\n%+v\nwant\n%+v", got, want)

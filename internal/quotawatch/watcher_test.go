@@ -193,7 +193,7 @@ func TestWatcherAppliesConfigMap(t *testing.T) {
 	// Create: team-a lowered, the default raised.
 	cm := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName, Namespace: mgrNS},
-		Data:       map[string]string{"team-a": "maxPayloadBytes: 500", "default": `{"maxPayloadBytes": 2000}`},
+		Data:       map[string]string{"team-a": "maxPayloadBytes: 500", "_default": `{"maxPayloadBytes": 2000}`},
 	}
 	start := time.Now()
 	if err := k8sClient.Create(ctx, cm); err != nil {
@@ -217,7 +217,7 @@ func TestWatcherAppliesConfigMap(t *testing.T) {
 	// Bad values: team-a's negative number and team-b's unknown field keep their previous
 	// quotas (team-b had none: the default); the good default key still applies.
 	errorsBefore := testutil.ToFloat64(configErrors)
-	cm.Data = map[string]string{"team-a": "maxPayloadBytes: -1", "team-b": "maxPayloadByts: 10", "default": "maxPayloadBytes: 100"}
+	cm.Data = map[string]string{"team-a": "maxPayloadBytes: -1", "team-b": "maxPayloadByts: 10", "_default": "maxPayloadBytes: 100"}
 	if err := k8sClient.Update(ctx, cm); err != nil {
 		t.Fatal(err)
 	}

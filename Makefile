@@ -25,7 +25,9 @@ manifests: ## Generate CRDs and RBAC from markers, and copy them into the Helm c
 	hack/sync-chart.sh
 
 .PHONY: verify
-verify: generate manifests ## Fail when generated files are stale.
+verify: generate manifests ## Fail when generated files are stale, code is not gofmt'ed, or go.mod is untidy.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "not gofmt'ed: run 'make fmt'"; exit 1; }
+	@go mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
 	@git diff --exit-code -- api config charts dist || { echo "generated files are stale: run 'make generate manifests' and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- api config charts dist)" || { git status --porcelain -- api config charts dist; echo "untracked generated files: commit them"; exit 1; }
 

@@ -24,7 +24,9 @@ func admitAdd(e *Engine, specs ...*matchingv1.TaskSpec) error {
 	return err
 }
 
-func inNS(ns string) func(*matchingv1.TaskSpec) { return func(s *matchingv1.TaskSpec) { s.Namespace = ns } }
+func inNS(ns string) func(*matchingv1.TaskSpec) {
+	return func(s *matchingv1.TaskSpec) { s.Namespace = ns }
+}
 func inQueue(q string) func(*matchingv1.TaskSpec) {
 	return func(s *matchingv1.TaskSpec) { s.Queue = q }
 }

@@ -34,8 +34,8 @@ type Config struct {
 	ServerOptions []grpc.ServerOption
 	// TLSMode names where the serving certificate comes from, for the startup log only.
 	TLSMode string
-	Limits                  Limits
-	Engine                  matching.Options
+	Limits  Limits
+	Engine  matching.Options
 	// ShutdownTimeout bounds the graceful stop; 0 means 10s.
 	ShutdownTimeout time.Duration
 	// Registerer receives the engine's metrics; nil registers nothing.

@@ -71,18 +71,25 @@ func main() {
 	}
 }
 
-func run(cfg config) error {
+func run(cfg config) (err error) {
 	stopProfile, err := startCPUProfile(cfg.cpuProfile)
 	if err != nil {
 		return err
 	}
 	defer stopProfile()
 	if cfg.workDir == "" {
-		dir, err := os.MkdirTemp("", "taskroute-bench-")
-		if err != nil {
-			return err
+		dir, mkErr := os.MkdirTemp("", "taskroute-bench-")
+		if mkErr != nil {
+			return mkErr
 		}
-		defer os.RemoveAll(dir)
+		defer func() {
+			if err != nil {
+				// Keep the data dirs and the manager's log of a failed run for diagnosis.
+				fmt.Fprintln(os.Stderr, "taskroute-bench: kept", dir, "(data and manager.log of the failed run)")
+				return
+			}
+			os.RemoveAll(dir)
+		}()
 		cfg.workDir = dir
 	}
 	fmt.Printf("# taskroute-bench %s, GOMAXPROCS of the driver %s\n", time.Now().UTC().Format(time.RFC3339), os.Getenv("GOMAXPROCS"))

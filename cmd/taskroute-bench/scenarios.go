@@ -118,24 +118,31 @@ func percentiles(d []time.Duration) map[int]time.Duration {
 
 // throughput runs workers and an add loop until every task was completed (the workers'
 // Stop returns after every completion is acknowledged by the service).
-func throughput(cfg config, s *serverProc, total int, add func(ctx context.Context, c *client.Client, next func() int) error, adders int) error {
+func throughput(cfg config, s *serverProc, total int, idPrefix string, add func(ctx context.Context, c *client.Client, next func() int) error, adders int) error {
 	c, err := startAndDial(s)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	var executed atomic.Int64
+	// ran[i] marks task number i (the id's numeric suffix) as executed, so a stalled run
+	// can tell which tasks are missing and ask the service what became of them.
+	ran := make([]atomic.Bool, total)
+	wlog, wlogs := countingLogger()
 	allDone := make(chan struct{})
 	var workers []*worker.Worker
 	for i := 0; i < cfg.workers; i++ {
 		w, err := worker.New(c, worker.Options{
 			Queue: "tput", Slots: cfg.workerSlots, Pollers: 4, MaxTasksPerPoll: 1000,
-			CompletionSenders: 4, Identity: fmt.Sprintf("bench-%d", i),
+			CompletionSenders: 4, Identity: fmt.Sprintf("bench-%d", i), Logger: wlog,
 		})
 		if err != nil {
 			return err
 		}
-		w.Register("t", func(context.Context, *worker.Task) ([]byte, error) {
+		w.Register("t", func(_ context.Context, t *worker.Task) ([]byte, error) {
+			if n, ok := taskNumber(t.ID); ok && n < total {
+				ran[n].Store(true)
+			}
 			if executed.Add(1) == int64(total) {
 				close(allDone)
 			}
@@ -195,7 +202,8 @@ func throughput(cfg config, s *serverProc, total int, add func(ctx context.Conte
 				desc = fmt.Sprintf("%+v", *d)
 			}
 			dcancel()
-			return fmt.Errorf("only %d of %d tasks executed, none for 30s; queue: %s", n, total, desc)
+			return fmt.Errorf("only %d of %d tasks executed, none for 30s; queue: %s; missing tasks: %s; worker log: %s",
+				n, total, desc, missingTasks(c, ran, idPrefix), wlogs())
 		}
 		break
 	}
@@ -218,7 +226,7 @@ func throughput(cfg config, s *serverProc, total int, add func(ctx context.Conte
 func benchSingle(cfg config, s *serverProc) error {
 	total := cfg.singleTasks
 	fmt.Printf("%d concurrent AddTask callers, %d workers x %d slots (SDK, completions batched)\n", cfg.singleAdders, cfg.workers, cfg.workerSlots)
-	return throughput(cfg, s, total, func(ctx context.Context, c *client.Client, next func() int) error {
+	return throughput(cfg, s, total, "s-", func(ctx context.Context, c *client.Client, next func() int) error {
 		for {
 			i := next()
 			if i >= total {
@@ -234,7 +242,7 @@ func benchSingle(cfg config, s *serverProc) error {
 func benchBatched(cfg config, s *serverProc) error {
 	total := cfg.batchedTasks
 	fmt.Printf("%d concurrent AddTasks callers x %d tasks per call, %d workers x %d slots\n", cfg.batchAdders, cfg.batchSize, cfg.workers, cfg.workerSlots)
-	return throughput(cfg, s, total, func(ctx context.Context, c *client.Client, next func() int) error {
+	return throughput(cfg, s, total, "b-", func(ctx context.Context, c *client.Client, next func() int) error {
 		batch := make([]client.Task, 0, cfg.batchSize)
 		for {
 			batch = batch[:0]

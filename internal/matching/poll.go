@@ -123,10 +123,31 @@ func (e *Engine) Poll(ctx context.Context, req *matchingv1.PollTasksRequest) ([]
 		} else {
 			q.mu.Unlock()
 		}
+		if ctx.Err() != nil {
+			// The caller went away while the tasks were being handed over (a wake-up can
+			// race the deadline, and a poll that found tasks at once never looked): the
+			// answer would be dropped and the tasks would wait for their start-to-close
+			// timeout, so they go back to the queue now.
+			e.requeue(got)
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
 		out = e.startClaimed(got, now, q, owner, out[:0])
 		if len(out) > 0 {
+			if ctx.Err() != nil {
+				// Same, for a caller that went away while the attempts were being started.
+				e.releaseStarted(out, e.now())
+				return nil, status.FromContextError(ctx.Err()).Err()
+			}
 			return out, nil
 		}
+	}
+}
+
+// releaseStarted hands back attempts a poll started but cannot deliver.
+func (e *Engine) releaseStarted(out []*matchingv1.Task, now time.Time) {
+	for _, t := range out {
+		lease, _ := parseLease(t.LeaseId)
+		_ = e.release(t.Namespace, t.TaskId, lease, now)
 	}
 }
 
@@ -178,8 +199,7 @@ func (e *Engine) requeue(got []gotTask) {
 			q.mu.Unlock()
 			continue
 		}
-		lease, _ := parseLease(g.out.LeaseId)
-		_ = e.release(g.out.Namespace, g.out.TaskId, lease, now)
+		e.releaseStarted([]*matchingv1.Task{g.out}, now)
 	}
 }
 

@@ -9,8 +9,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -24,38 +22,17 @@ import (
 )
 
 var (
-	kube   kubernetes.Interface
-	issuer string // the envtest apiserver's service-account issuer
+	cluster *testutil.Cluster
+	kube    kubernetes.Interface
+	issuer  string // the envtest apiserver's service-account issuer
 )
 
 func TestMain(m *testing.M) {
-	env, err := testutil.NewEnvironment()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cfg, err := testutil.Start(env)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	kube = kubernetes.NewForConfigOrDie(cfg)
-	issuer = env.ControlPlane.APIServer.SecureServing.URL("https", "/").String()
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
-}
-
-// newNamespace creates a namespace with a unique name.
-func newNamespace(t *testing.T, prefix string) string {
-	t.Helper()
-	ns, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
+	testutil.RunMain(m, func(c *testutil.Cluster) error {
+		cluster, kube = c, c.Kube
+		issuer = c.Env.ControlPlane.APIServer.SecureServing.URL("https", "/").String()
+		return nil
+	})
 }
 
 // newServiceAccount creates a ServiceAccount and returns it.

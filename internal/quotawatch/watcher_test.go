@@ -30,36 +30,16 @@ import (
 )
 
 var (
+	envCluster *envtestutil.Cluster
 	restConfig *rest.Config
 	k8sClient  client.Client
 )
 
 func TestMain(m *testing.M) {
-	env, err := envtestutil.NewEnvironment()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if restConfig, err = envtestutil.Start(env); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if k8sClient, err = client.New(restConfig, client.Options{Scheme: envtestutil.Scheme()}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
-}
-
-func newNamespace(t *testing.T, prefix string) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
-	if err := k8sClient.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
+	envtestutil.RunMain(m, func(c *envtestutil.Cluster) error {
+		envCluster, restConfig, k8sClient = c, c.Config, c.Client
+		return nil
+	})
 }
 
 // grantManagerRBAC gives user exactly what the shipped Role config/rbac/quotas_role.yaml
@@ -138,7 +118,7 @@ func refused(e *matching.Engine, ns string, size int, source string) func() erro
 func TestWatcherAppliesConfigMap(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	mgrNS := newNamespace(t, "taskroute-system")
+	mgrNS := envCluster.NewNamespace(t, "taskroute-system")
 	const user = "quota-watcher"
 	grantManagerRBAC(t, mgrNS, user)
 
@@ -178,7 +158,7 @@ func TestWatcherAppliesConfigMap(t *testing.T) {
 	}()
 
 	// Decoys: another ConfigMap in the manager's namespace and a taskroute-quotas elsewhere.
-	other := newNamespace(t, "tenant")
+	other := envCluster.NewNamespace(t, "tenant")
 	for _, cm := range []*corev1.ConfigMap{
 		{ObjectMeta: metav1.ObjectMeta{Name: "not-quotas", Namespace: mgrNS}, Data: map[string]string{"team-a": "maxPayloadBytes: 1"}},
 		{ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName, Namespace: other}, Data: map[string]string{"team-a": "maxPayloadBytes: 1"}},

@@ -37,29 +37,17 @@ import (
 const managerNamespace = "taskroute-system"
 
 var (
-	cfg  *rest.Config
-	kube kubernetes.Interface
+	cluster *testutil.Cluster
+	cfg     *rest.Config
+	kube    kubernetes.Interface
 )
 
 func TestMain(m *testing.M) {
-	env, err := testutil.NewEnvironment()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if cfg, err = testutil.Start(env); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	kube = kubernetes.NewForConfigOrDie(cfg)
-	_, err = kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: managerNamespace}}, metav1.CreateOptions{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
+	testutil.RunMain(m, func(c *testutil.Cluster) error {
+		cluster, cfg, kube = c, c.Config, c.Kube
+		_, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: managerNamespace}}, metav1.CreateOptions{})
+		return err
+	})
 }
 
 // fakeClock drives certificate renewals.
@@ -138,18 +126,6 @@ func randomSuffix() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%x", b)
-}
-
-// newNamespace creates a namespace with a unique name.
-func newNamespace(t *testing.T, prefix string) string {
-	t.Helper()
-	ns, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
 }
 
 // newServiceAccount creates a ServiceAccount.

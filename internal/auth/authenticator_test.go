@@ -40,7 +40,7 @@ func wantCode(t *testing.T, err error, code codes.Code, contains string) {
 }
 
 func TestAuthenticatePodBoundToken(t *testing.T) {
-	ns := newNamespace(t, "authn")
+	ns := cluster.NewNamespace(t, "authn")
 	newServiceAccount(t, ns, "worker")
 	pod := newPod(t, ns, "worker-0", "worker")
 	token := requestToken(t, ns, "worker", DefaultAudience, pod)
@@ -62,7 +62,7 @@ func TestAuthenticatePodBoundToken(t *testing.T) {
 }
 
 func TestAuthenticateRejects(t *testing.T) {
-	ns := newNamespace(t, "authn")
+	ns := cluster.NewNamespace(t, "authn")
 	newServiceAccount(t, ns, "worker")
 	newServiceAccount(t, ns, "gone")
 	goneToken := requestToken(t, ns, "gone", DefaultAudience, nil)
@@ -93,7 +93,7 @@ func TestAuthenticateRejects(t *testing.T) {
 }
 
 func TestAuthenticateCustomAudience(t *testing.T) {
-	ns := newNamespace(t, "authn")
+	ns := cluster.NewNamespace(t, "authn")
 	newServiceAccount(t, ns, "worker")
 	a := NewAuthenticator(kube.AuthenticationV1().TokenReviews(), AuthenticatorOptions{Audience: "matching.example"})
 	if _, err := a.Authenticate(context.Background(), requestToken(t, ns, "worker", "matching.example", nil)); err != nil {
@@ -104,7 +104,7 @@ func TestAuthenticateCustomAudience(t *testing.T) {
 }
 
 func TestAuthenticateCacheExpiresAtTTLAndTokenExpiry(t *testing.T) {
-	ns := newNamespace(t, "authn")
+	ns := cluster.NewNamespace(t, "authn")
 	newServiceAccount(t, ns, "worker")
 	token := requestToken(t, ns, "worker", DefaultAudience, nil)
 	exp, ok := unverifiedExpiry(token)
@@ -156,7 +156,7 @@ func TestAuthenticateCacheExpiresAtTTLAndTokenExpiry(t *testing.T) {
 }
 
 func TestAuthenticateCachesRejectionsBriefly(t *testing.T) {
-	ns := newNamespace(t, "authn")
+	ns := cluster.NewNamespace(t, "authn")
 	newServiceAccount(t, ns, "worker")
 	forged := forgeToken(t, ns, "worker", DefaultAudience)
 	clock := testingclock.NewFakeClock(time.Now())
@@ -178,7 +178,7 @@ func TestAuthenticateCachesRejectionsBriefly(t *testing.T) {
 }
 
 func TestAuthenticateCacheIsBoundedAndHoldsNoTokens(t *testing.T) {
-	ns := newNamespace(t, "authn")
+	ns := cluster.NewNamespace(t, "authn")
 	newServiceAccount(t, ns, "worker")
 	r := newCounting()
 	a := NewAuthenticator(r, AuthenticatorOptions{CacheSize: 3})

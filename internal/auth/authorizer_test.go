@@ -34,7 +34,7 @@ func callerOf(t *testing.T, ns, sa string) *Caller {
 }
 
 func TestAuthorizeOwnNamespaceWithoutReview(t *testing.T) {
-	a := newNamespace(t, "authz-a")
+	a := cluster.NewNamespace(t, "authz-a")
 	newServiceAccount(t, a, "worker")
 	caller := callerOf(t, a, "worker")
 	r := &countingSAR{next: kube.AuthorizationV1().SubjectAccessReviews()}
@@ -50,7 +50,7 @@ func TestAuthorizeOwnNamespaceWithoutReview(t *testing.T) {
 }
 
 func TestAuthorizeOtherNamespaceNeedsGrant(t *testing.T) {
-	a, b := newNamespace(t, "authz-a"), newNamespace(t, "authz-b")
+	a, b := cluster.NewNamespace(t, "authz-a"), cluster.NewNamespace(t, "authz-b")
 	newServiceAccount(t, a, "worker")
 	caller := callerOf(t, a, "worker")
 	ctx := context.Background()
@@ -71,7 +71,7 @@ func TestAuthorizeOtherNamespaceNeedsGrant(t *testing.T) {
 
 	// A grant to the group of all ServiceAccounts of namespace a also counts, so groups
 	// from the TokenReview reach the SubjectAccessReview.
-	c := newNamespace(t, "authz-c")
+	c := cluster.NewNamespace(t, "authz-c")
 	grantQueues(t, c, []string{VerbAdd}, nil, rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "system:serviceaccounts:" + a})
 	eventually(t, func() error {
 		return NewAuthorizer(kube.AuthorizationV1().SubjectAccessReviews(), AuthorizerOptions{}).
@@ -80,7 +80,7 @@ func TestAuthorizeOtherNamespaceNeedsGrant(t *testing.T) {
 }
 
 func TestAuthorizeCacheIsBounded(t *testing.T) {
-	a := newNamespace(t, "authz-a")
+	a := cluster.NewNamespace(t, "authz-a")
 	newServiceAccount(t, a, "worker")
 	caller := callerOf(t, a, "worker")
 	r := &countingSAR{next: kube.AuthorizationV1().SubjectAccessReviews()}

@@ -177,7 +177,7 @@ func TestEveryRPCHasAVerbAndATestCase(t *testing.T) {
 }
 
 func TestGuardIsolatesNamespacesForEveryRPC(t *testing.T) {
-	a, b := newNamespace(t, "guard-a"), newNamespace(t, "guard-b")
+	a, b := cluster.NewNamespace(t, "guard-a"), cluster.NewNamespace(t, "guard-b")
 	newServiceAccount(t, a, "worker")
 	newServiceAccount(t, b, "worker")
 	tokenA := requestToken(t, a, "worker", DefaultAudience, newPod(t, a, "worker-0", "worker"))
@@ -217,7 +217,7 @@ func TestGuardIsolatesNamespacesForEveryRPC(t *testing.T) {
 }
 
 func TestGuardRejectsBadTokens(t *testing.T) {
-	a := newNamespace(t, "guard-a")
+	a := cluster.NewNamespace(t, "guard-a")
 	newServiceAccount(t, a, "worker")
 	client := serveGuarded(t, enforcingGuard(t))
 	poll := func(ctx context.Context) error {
@@ -233,7 +233,7 @@ func TestGuardRejectsBadTokens(t *testing.T) {
 }
 
 func TestGuardCrossNamespaceGrant(t *testing.T) {
-	a, b := newNamespace(t, "guard-a"), newNamespace(t, "guard-b")
+	a, b := cluster.NewNamespace(t, "guard-a"), cluster.NewNamespace(t, "guard-b")
 	newServiceAccount(t, a, "producer")
 	token := requestToken(t, a, "producer", DefaultAudience, nil)
 	grantQueues(t, b, []string{VerbAdd}, []string{"shared"}, serviceAccountSubject(a, "producer"))

@@ -27,7 +27,7 @@ func (s *fakeStream) RecvMsg(m any) error {
 }
 
 func TestStreamInterceptorAuthorizesEveryMessage(t *testing.T) {
-	a := newNamespace(t, "stream-a")
+	a := cluster.NewNamespace(t, "stream-a")
 	newServiceAccount(t, a, "worker")
 	token := requestToken(t, a, "worker", DefaultAudience, nil)
 	g := enforcingGuard(t)

@@ -60,7 +60,7 @@ func TestBundlePublisherFollowsWorkerPoolsAndRotation(t *testing.T) {
 	go func() { defer close(done); _ = mgr.Start(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	withPools, without := newNamespace(t, "pub"), newNamespace(t, "pub-empty")
+	withPools, without := cluster.NewNamespace(t, "pub"), cluster.NewNamespace(t, "pub-empty")
 	bundleIn := func(ns string) (string, bool) {
 		cm := &corev1.ConfigMap{}
 		err := k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: DefaultBundleConfigMapName}, cm)

@@ -95,7 +95,7 @@ func servingSerial(t *testing.T, s *SelfSigned) string {
 }
 
 func TestSelfSignedCreatesCAAndServesVerifiably(t *testing.T) {
-	ns := newNamespace(t, "tls")
+	ns := cluster.NewNamespace(t, "tls")
 	bundleChanges := 0
 	clock := testingclock.NewFakeClock(time.Now())
 	s := newSelfSigned(t, ns, clock, func() { bundleChanges++ })
@@ -151,7 +151,7 @@ func TestSelfSignedCreatesCAAndServesVerifiably(t *testing.T) {
 }
 
 func TestSelfSignedRotatesServingCertWithoutDroppingConnections(t *testing.T) {
-	ns := newNamespace(t, "tls")
+	ns := cluster.NewNamespace(t, "tls")
 	clock := testingclock.NewFakeClock(time.Now())
 	s := newSelfSigned(t, ns, clock, nil)
 	ctx := context.Background()
@@ -199,7 +199,7 @@ func TestSelfSignedRotatesServingCertWithoutDroppingConnections(t *testing.T) {
 }
 
 func TestSelfSignedRotatesCAWithOverlap(t *testing.T) {
-	ns := newNamespace(t, "tls")
+	ns := cluster.NewNamespace(t, "tls")
 	clock := testingclock.NewFakeClock(time.Now())
 	changes := 0
 	s := newSelfSigned(t, ns, clock, func() { changes++ })
@@ -243,7 +243,7 @@ func TestSelfSignedRotatesCAWithOverlap(t *testing.T) {
 }
 
 func TestSelfSignedRefusesToOverwriteABrokenCA(t *testing.T) {
-	ns := newNamespace(t, "tls")
+	ns := cluster.NewNamespace(t, "tls")
 	secret := &corev1.Secret{}
 	secret.Namespace, secret.Name = ns, DefaultCASecretName
 	secret.Data = map[string][]byte{KeyCACert: []byte("garbage")}

@@ -29,7 +29,7 @@ func wantCode(t *testing.T, what string, err error, want codes.Code) {
 // or heartbeat tasks of namespace B, while B's own worker can.
 func TestNamespaceIsolation(t *testing.T) {
 	srv := startServer(t)
-	nsA, nsB := newNamespace(t, "team-a"), newNamespace(t, "team-b")
+	nsA, nsB := cluster.NewNamespace(t, "team-a"), cluster.NewNamespace(t, "team-b")
 	newServiceAccount(t, nsA, "worker")
 	newServiceAccount(t, nsB, "worker")
 	a := dial(t, srv.addr, srv.caFile, requestToken(t, nsA, "worker", auth.DefaultAudience, nil))
@@ -110,7 +110,7 @@ func TestNamespaceIsolation(t *testing.T) {
 // TestBadTokensAreUnauthenticated: no token, a forged one, one for another audience.
 func TestBadTokensAreUnauthenticated(t *testing.T) {
 	srv := startServer(t)
-	ns := newNamespace(t, "team")
+	ns := cluster.NewNamespace(t, "team")
 	newServiceAccount(t, ns, "worker")
 	ctx := callCtx(t)
 	describe := func(c matchingv1.MatchingServiceClient) error {
@@ -136,7 +136,7 @@ func TestBadTokensAreUnauthenticated(t *testing.T) {
 // without a restart. A garbage token swapped in between proves the file is really re-read.
 func TestRotatedTokenKeepsWorking(t *testing.T) {
 	srv := startServer(t)
-	ns := newNamespace(t, "team")
+	ns := cluster.NewNamespace(t, "team")
 	newServiceAccount(t, ns, "worker")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -25,7 +25,7 @@ import (
 // none, or talking plaintext gets nowhere.
 func TestClientWithoutTheCAIsRefused(t *testing.T) {
 	srv := startServer(t)
-	ns := newNamespace(t, "team")
+	ns := cluster.NewNamespace(t, "team")
 	newServiceAccount(t, ns, "worker")
 	token := requestToken(t, ns, "worker", auth.DefaultAudience, nil)
 	ctx := callCtx(t)
@@ -71,7 +71,7 @@ func servingSerial(t *testing.T, srv *matchingServer) string {
 // the new certificate.
 func TestCertificateRotationKeepsLongPollsAndTasks(t *testing.T) {
 	srv := startServer(t)
-	ns := newNamespace(t, "team")
+	ns := cluster.NewNamespace(t, "team")
 	newServiceAccount(t, ns, "worker")
 	token := requestToken(t, ns, "worker", auth.DefaultAudience, nil)
 	producer := dial(t, srv.addr, srv.caFile, token)

@@ -55,7 +55,7 @@ func TestManagerRunsAndStops(t *testing.T) {
 	}
 	defer func() { _ = env.Stop() }()
 
-	probe, metrics := freeAddr(t), freeAddr(t)
+	probe, metrics, matching := freeAddr(t), freeAddr(t), freeAddr(t)
 	opts := &options{}
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	opts.bind(fs)
@@ -66,9 +66,12 @@ func TestManagerRunsAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Defaults: auth enforced, self-signed TLS with the CA Secret in this namespace.
+	// Defaults: auth enforced, self-signed TLS with the CA Secret in this namespace. The
+	// matching service gets a free port and a temporary store, not :7233 and /var/lib.
 	securityOpts.namespace = "default"
-	defer func() { securityOpts.namespace = "" }()
+	savedMatching := matchingOpts
+	matchingOpts.bindAddress, matchingOpts.dataDir = matching, t.TempDir()
+	defer func() { securityOpts.namespace, matchingOpts = "", savedMatching }()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -77,6 +80,11 @@ func TestManagerRunsAndStops(t *testing.T) {
 
 	for _, path := range []string{"/healthz", "/readyz"} {
 		waitFor(t, path, 20*time.Second, func() bool {
+			select {
+			case err := <-done: // a manager that failed to start will never answer
+				t.Fatalf("manager stopped before %s answered: %v", path, err)
+			default:
+			}
 			resp, err := http.Get(fmt.Sprintf("http://%s%s", probe, path))
 			if err != nil {
 				return false

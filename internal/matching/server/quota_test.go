@@ -169,9 +169,10 @@ func TestQuotaIsolation(t *testing.T) {
 	}
 	c, _, _ := authServer(t, t.TempDir(), matching.Quotas{Default: matching.Quota{MaxBacklog: 500, AddRate: 2000, AddBurst: 1000}})
 	ctx := ctxT(t, 2*time.Minute)
-	const samples = 300
-	measure := func(round string) (p50, p99 time.Duration) {
-		var lat []time.Duration
+
+	// measure returns B's sync-match latencies: add -> task in a waiting poller's hands.
+	measure := func(round string, samples int) []time.Duration {
+		lat := make([]time.Duration, 0, samples)
 		for i := range samples {
 			id := fmt.Sprintf("%s-%d", round, i)
 			got := make(chan time.Time, 1)
@@ -195,55 +196,76 @@ func TestQuotaIsolation(t *testing.T) {
 			}
 			lat = append(lat, at.Sub(start))
 		}
+		return lat
+	}
+
+	// whileFlooding runs fn while namespace A floods adds from 3 goroutines.
+	var refused, accepted atomic.Int64
+	whileFlooding := func(round int, fn func()) {
+		stopFlood := make(chan struct{})
+		var wg sync.WaitGroup
+		for g := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				deadline := time.Now().Add(time.Minute) // bounded even if the measurement hangs
+				for i := 0; time.Now().Before(deadline); i++ {
+					select {
+					case <-stopFlood:
+						return
+					default:
+					}
+					tasks := make([]*matchingv1.TaskSpec, 20)
+					for j := range tasks {
+						tasks[j] = &matchingv1.TaskSpec{Namespace: "team-a", Queue: fmt.Sprintf("q%d", j%4), TaskId: fmt.Sprintf("%d-%d-%d-%d", round, g, i, j), TaskType: "t"}
+					}
+					_, err := c.AddTasks(ctx, &matchingv1.AddTasksRequest{Tasks: tasks})
+					switch status.Code(err) {
+					case codes.OK:
+						accepted.Add(1)
+					case codes.ResourceExhausted:
+						refused.Add(1)
+					default:
+						t.Errorf("A add: %v", err)
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(200 * time.Millisecond) // A reaches its backlog quota
+		fn()
+		close(stopFlood)
+		wg.Wait()
+	}
+
+	// Unloaded and flooded rounds alternate, so load from outside the test (other
+	// packages share these 2 cores in CI) falls on both sides alike; each side pools its
+	// rounds before taking percentiles.
+	const rounds, samples = 3, 200
+	measure("warm", samples)
+	var unloaded, loaded []time.Duration
+	for r := range rounds {
+		unloaded = append(unloaded, measure(fmt.Sprintf("unloaded%d", r), samples)...)
+		whileFlooding(r, func() { loaded = append(loaded, measure(fmt.Sprintf("loaded%d", r), samples)...) })
+	}
+	percentiles := func(lat []time.Duration) (p50, p99 time.Duration) {
 		slices.Sort(lat)
 		return lat[len(lat)/2], lat[len(lat)*99/100]
 	}
-	measure("warm")
-	u50, u99 := measure("unloaded")
-
-	var refused, accepted atomic.Int64
-	stopFlood := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			deadline := time.Now().Add(time.Minute) // bounded even if the measurement hangs
-			for i := 0; time.Now().Before(deadline); i++ {
-				select {
-				case <-stopFlood:
-					return
-				default:
-				}
-				tasks := make([]*matchingv1.TaskSpec, 20)
-				for j := range tasks {
-					tasks[j] = &matchingv1.TaskSpec{Namespace: "team-a", Queue: fmt.Sprintf("q%d", j%4), TaskId: fmt.Sprintf("%d-%d-%d", g, i, j), TaskType: "t"}
-				}
-				_, err := c.AddTasks(ctx, &matchingv1.AddTasksRequest{Tasks: tasks})
-				switch status.Code(err) {
-				case codes.OK:
-					accepted.Add(1)
-				case codes.ResourceExhausted:
-					refused.Add(1)
-				default:
-					t.Errorf("A add: %v", err)
-					return
-				}
-			}
-		}()
-	}
-	time.Sleep(200 * time.Millisecond) // A reaches its backlog quota
-	l50, l99 := measure("loaded")
-	close(stopFlood)
-	wg.Wait()
+	u50, u99 := percentiles(unloaded)
+	l50, l99 := percentiles(loaded)
 
 	t.Logf("B sync-match latency unloaded p50=%v p99=%v; while A floods p50=%v p99=%v; A batches accepted=%d refused=%d",
 		u50, u99, l50, l99, accepted.Load(), refused.Load())
 	if refused.Load() == 0 {
 		t.Fatalf("A was never refused")
 	}
-	floor := func(d time.Duration) time.Duration { return max(d, 500*time.Microsecond) }
-	if l50 > 2*floor(u50) || l99 > 2*floor(u99) {
+	// Below these floors a difference is scheduler jitter on 2 cores, not interference: the
+	// p99 floor is the service's own p99 sync-match target (1 ms, docs/benchmarks.md).
+	// hack/test.sh runs this test alone, after the parallel suites, for the same reason.
+	floor50 := func(d time.Duration) time.Duration { return max(d, 500*time.Microsecond) }
+	floor99 := func(d time.Duration) time.Duration { return max(d, time.Millisecond) }
+	if l50 > 2*floor50(u50) || l99 > 2*floor99(u99) {
 		t.Fatalf("B's latency under A's flood exceeds 2x unloaded: p50 %v vs %v, p99 %v vs %v", l50, u50, l99, u99)
 	}
 }

@@ -17,19 +17,16 @@ func newDescribeCommand(g *globals) *cobra.Command {
 		Short:   "Show a queue's backlog, rates, rate limit and pollers",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			d, err := c.DescribeQueue(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if g.output == "json" {
-				return writeJSON(g.stdout, d)
-			}
-			return writeQueue(g.stdout, d, g.now())
+			return g.withClient(cmd, func(c *client.Client) error {
+				d, err := c.DescribeQueue(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return writeJSON(g.stdout, d)
+				}
+				return writeQueue(g.stdout, d, g.now())
+			})
 		},
 	})
 	return cmd
@@ -47,22 +44,19 @@ func newListCommand(g *globals) *cobra.Command {
 		Short:   "List the namespace's queues that hold tasks, pollers or configuration",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			qs, err := c.ListQueues(cmd.Context(), limit)
-			if err != nil {
-				return err
-			}
-			if qs == nil {
-				qs = []client.QueueSummary{}
-			}
-			if g.output == "json" {
-				return writeJSON(g.stdout, qs)
-			}
-			return writeQueueList(g.stdout, qs)
+			return g.withClient(cmd, func(c *client.Client) error {
+				qs, err := c.ListQueues(cmd.Context(), limit)
+				if err != nil {
+					return err
+				}
+				if qs == nil {
+					qs = []client.QueueSummary{}
+				}
+				if g.output == "json" {
+					return writeJSON(g.stdout, qs)
+				}
+				return writeQueueList(g.stdout, qs)
+			})
 		},
 	}
 	queues.Flags().IntVar(&limit, "limit", 0, "list at most this many queues (0 = all)")
@@ -74,19 +68,16 @@ func newListCommand(g *globals) *cobra.Command {
 		Short:   "List the workers that polled a queue recently",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			d, err := c.DescribeQueue(cmd.Context(), queue)
-			if err != nil {
-				return err
-			}
-			if g.output == "json" {
-				return writeJSON(g.stdout, d.Pollers)
-			}
-			return writePollers(g.stdout, d.Pollers, g.now())
+			return g.withClient(cmd, func(c *client.Client) error {
+				d, err := c.DescribeQueue(cmd.Context(), queue)
+				if err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return writeJSON(g.stdout, d.Pollers)
+				}
+				return writePollers(g.stdout, d.Pollers, g.now())
+			})
 		},
 	}
 	pollers.Flags().StringVarP(&queue, "queue", "q", "", "queue name (required)")

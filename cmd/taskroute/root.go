@@ -109,6 +109,16 @@ func (g *globals) dial(ctx context.Context) (*client.Client, error) {
 	return client.Dial(ctx, g.address, opts...)
 }
 
+// withClient dials with the global flags, runs fn and closes the connection.
+func (g *globals) withClient(cmd *cobra.Command, fn func(*client.Client) error) error {
+	c, err := g.dial(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c)
+}
+
 // callContext bounds a command by --timeout.
 func (g *globals) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if g.timeout <= 0 {

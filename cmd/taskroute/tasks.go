@@ -121,16 +121,13 @@ func newGetCommand(g *globals) *cobra.Command {
 		Short: "Show a task's state and outcome",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			info, err := c.GetTask(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return g.printTask(info)
+			return g.withClient(cmd, func(c *client.Client) error {
+				info, err := c.GetTask(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				return g.printTask(info)
+			})
 		},
 	}
 }
@@ -144,12 +141,9 @@ or until --timeout (0 waits forever). It exits 0 when the task Completed, 1 when
 otherwise, and 2 when the wait timed out.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return g.waitAndPrint(cmd.Context(), c, args[0])
+			return g.withClient(cmd, func(c *client.Client) error {
+				return g.waitAndPrint(cmd.Context(), c, args[0])
+			})
 		},
 	}
 }
@@ -189,20 +183,17 @@ func newCancelCommand(g *globals) *cobra.Command {
 heartbeat and ends as Canceled when its handler returns.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			state, err := c.CancelTask(cmd.Context(), args[0], reason)
-			if err != nil {
-				return err
-			}
-			if g.output == "json" {
-				return writeJSON(g.stdout, map[string]any{"id": args[0], "state": state})
-			}
-			fmt.Fprintf(g.stdout, "Requested cancellation of task %s (now %s)\n", args[0], state)
-			return nil
+			return g.withClient(cmd, func(c *client.Client) error {
+				state, err := c.CancelTask(cmd.Context(), args[0], reason)
+				if err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return writeJSON(g.stdout, map[string]any{"id": args[0], "state": state})
+				}
+				fmt.Fprintf(g.stdout, "Requested cancellation of task %s (now %s)\n", args[0], state)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded with the task)")

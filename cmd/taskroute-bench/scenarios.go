@@ -436,7 +436,7 @@ func benchRestart(cfg config, s *serverProc) error {
 	case <-ctx.Done():
 		return fmt.Errorf("no dispatch within 5 minutes of restart")
 	}
-	ready := firstAt.Sub(s.started)
+	ready := firstAt.Sub(s.startedAt())
 	d, err := c.DescribeQueue(context.Background(), "restart")
 	if err != nil {
 		return err
@@ -451,5 +451,5 @@ func processCPU(s *serverProc) float64 {
 	if s.inProcess {
 		return 0 // counted in the driver's own CPU
 	}
-	return cpuSeconds(s.cmd.Process.Pid)
+	return cpuSeconds(s.proc.Pid())
 }

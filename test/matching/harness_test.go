@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taskroute/taskroute/internal/matching/standalone"
 	"github.com/taskroute/taskroute/pkg/client"
 	"github.com/taskroute/taskroute/pkg/workerenv"
 )
@@ -60,15 +61,11 @@ func freeAddr(t testing.TB) string {
 	return addr
 }
 
-// server is a standalone manager process.
+// server is a standalone manager process, failing its test when it cannot start.
 type server struct {
-	t       testing.TB
-	addr    string
-	dataDir string
-	args    []string
-	cmd     *exec.Cmd
-	logPath string
-	exited  chan struct{}
+	standalone.Process
+	t    testing.TB
+	addr string
 }
 
 // startServer runs `manager --standalone` on a fresh loopback port and data dir (or the
@@ -78,8 +75,11 @@ func startServer(t testing.TB, dataDir string, extraArgs ...string) *server {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	s := &server{t: t, addr: freeAddr(t), dataDir: dataDir, args: extraArgs}
-	s.logPath = filepath.Join(t.TempDir(), "manager.log")
+	addr := freeAddr(t)
+	s := &server{t: t, addr: addr, Process: standalone.Process{
+		Bin: managerBin, Addr: addr, DataDir: dataDir, Args: extraArgs,
+		LogPath: filepath.Join(t.TempDir(), "manager.log"),
+	}}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -87,63 +87,18 @@ func startServer(t testing.TB, dataDir string, extraArgs ...string) *server {
 
 func (s *server) start() {
 	s.t.Helper()
-	args := append([]string{
-		"--standalone",
-		// No Kubernetes here: the development settings must be asked for by name.
-		"--matching-auth=disabled", "--matching-tls=disabled",
-		"--matching-bind-address", s.addr,
-		"--data-dir", s.dataDir,
-		"--metrics-bind-address", "0",
-		"--health-probe-bind-address", "0",
-	}, s.args...)
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
+	if err := s.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	s.cmd = exec.Command(managerBin, args...)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	s.exited = make(chan struct{})
-	go func() {
-		_ = s.cmd.Wait()
-		_ = logf.Close()
-		close(s.exited)
-	}()
-	s.waitReady(60 * time.Second)
-}
-
-// waitReady waits until the service answers a ListQueues call.
-func (s *server) waitReady(timeout time.Duration) {
-	s.t.Helper()
 	c := s.client()
 	defer c.Close()
-	deadline := time.Now().Add(timeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := c.ListQueues(ctx, 1)
-		cancel()
-		if err == nil {
-			return
-		}
-		select {
-		case <-s.exited:
-			s.t.Fatalf("manager exited before it was ready: %v\n%s", err, s.logTail())
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("manager not ready after %v: %v\n%s", timeout, err, s.logTail())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := s.WaitReady(c, 60*time.Second); err != nil {
+		s.t.Fatalf("%v\n%s", err, s.logTail())
 	}
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
-func (s *server) kill() {
-	_ = syscall.Kill(s.cmd.Process.Pid, syscall.SIGKILL)
-	<-s.exited
-}
+func (s *server) kill() { s.Kill() }
 
 // restart starts a new process on the same port and data dir.
 func (s *server) restart() {
@@ -151,22 +106,10 @@ func (s *server) restart() {
 	s.start()
 }
 
-func (s *server) stop() {
-	select {
-	case <-s.exited:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(15 * time.Second):
-		s.kill()
-	}
-}
+func (s *server) stop() { s.Stop(15 * time.Second) }
 
 func (s *server) logTail() string {
-	b, _ := os.ReadFile(s.logPath)
+	b, _ := os.ReadFile(s.LogPath)
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
 	}

@@ -1,15 +1,10 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net/http"
-	"os"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	ctrl "sigs.k8s.io/controller-runtime"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -37,7 +32,7 @@ func (o *matchingOptions) bind(fs *flag.FlagSet) {
 	d := server.DefaultLimits()
 	fs.StringVar(&o.bindAddress, "matching-bind-address", ":7233", "Address the matching service's gRPC endpoint binds to.")
 	fs.StringVar(&o.dataDir, "data-dir", "/var/lib/taskroute", "Directory of the matching service's durable store (Pebble).")
-	fs.BoolVar(&o.standalone, "standalone", false, "Run only the matching service, without Kubernetes (no kubeconfig needed), for development; needs --matching-auth=disabled and --matching-tls=disabled or files.")
+	fs.BoolVar(&o.standalone, "standalone", false, "Run only the matching service, without Kubernetes (no kubeconfig needed), for development; needs --matching-auth=disabled and --matching-tls=disabled or files. Metrics and probes then bind to 127.0.0.1 unless their flags are given.")
 	fs.IntVar(&o.maxPayloadBytes, "matching-max-payload-bytes", d.MaxPayloadBytes, "Largest task payload, result or details accepted.")
 	fs.IntVar(&o.maxNameLength, "matching-max-name-length", d.MaxNameLength, "Longest task id, task type, worker identity, pool or version accepted.")
 	fs.IntVar(&o.maxHeaderBytes, "matching-max-header-bytes", d.MaxHeaderBytes, "Largest total size of a task's headers.")
@@ -78,43 +73,4 @@ func setupMatching(mgr ctrl.Manager, opts *options) (queueconfig.Registry, error
 		return nil, err
 	}
 	return svc.Engine(), nil
-}
-
-// runStandaloneIfRequested runs only the matching service (plus /metrics) when
-// --standalone is set, and reports whether it did. main calls it before loading a
-// kubeconfig.
-func runStandaloneIfRequested(opts *options) bool {
-	if !matchingOpts.standalone {
-		return false
-	}
-	if err := securityOpts.validateStandalone(flag.CommandLine); err != nil {
-		ctrl.Log.Error(err, "Refused to start the matching service")
-		os.Exit(2)
-	}
-	if err := runStandalone(ctrl.SetupSignalHandler(), opts); err != nil {
-		ctrl.Log.Error(err, "Matching service failed")
-		os.Exit(1)
-	}
-	return true
-}
-
-func runStandalone(ctx context.Context, opts *options) error {
-	sec, err := securityOpts.standaloneSecurity(ctrl.Log.WithName("matching-security"))
-	if err != nil {
-		return err
-	}
-	svc, err := server.Open(matchingOpts.config(sec))
-	if err != nil {
-		return err
-	}
-	if opts.metricsAddr != "" && opts.metricsAddr != "0" {
-		srv := &http.Server{Addr: opts.metricsAddr, Handler: promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
-		go func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				ctrl.Log.Error(err, "Metrics endpoint failed")
-			}
-		}()
-		defer srv.Close()
-	}
-	return svc.Start(ctx)
 }

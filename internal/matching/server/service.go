@@ -3,10 +3,13 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -54,6 +57,7 @@ type Service struct {
 
 	stopOnce sync.Once
 	served   chan struct{}
+	serving  atomic.Bool
 }
 
 // Open opens the store, starts the engine and listens, so Addr is known before Start.
@@ -136,6 +140,7 @@ func (s *Service) NeedLeaderElection() bool { return false }
 // Start serves until ctx ends, then stops gracefully.
 func (s *Service) Start(ctx context.Context) error {
 	errc := make(chan error, 1)
+	s.serving.Store(true)
 	go func() {
 		defer close(s.served)
 		errc <- s.grpc.Serve(s.lis)
@@ -151,9 +156,19 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 }
 
+// ReadyCheck fails unless the service is serving: between Start and Stop. It has the
+// shape of a controller-runtime healthz.Checker.
+func (s *Service) ReadyCheck(*http.Request) error {
+	if !s.serving.Load() {
+		return errors.New("matching service is not serving")
+	}
+	return nil
+}
+
 // Stop returns waiting long polls empty, stops the gRPC server (gracefully within the
 // shutdown timeout), commits pending writes and closes the store. Safe to call twice.
 func (s *Service) Stop() {
+	s.serving.Store(false)
 	s.stopOnce.Do(func() {
 		s.engine.Close()
 		done := make(chan struct{})
@@ -177,6 +192,7 @@ func (s *Service) Stop() {
 // Abandon stops serving without closing the store or committing anything more, to
 // simulate a crash in tests: the directory is left as a killed process leaves it.
 func (s *Service) Abandon() {
+	s.serving.Store(false)
 	s.stopOnce.Do(func() {
 		s.grpc.Stop()
 		s.lis.Close()

@@ -6,6 +6,9 @@
 FROM --platform=$BUILDPLATFORM golang:1.26 AS builder
 ARG TARGETOS
 ARG TARGETARCH
+# Printed by --version and in the startup logs (make docker-build passes both).
+ARG VERSION=devel
+ARG COMMIT=
 WORKDIR /src
 
 # Dependencies first, so source edits do not invalidate the module download layer.
@@ -19,13 +22,15 @@ COPY controllers/ controllers/
 COPY internal/ internal/
 COPY pkg/ pkg/
 
-# Static, reproducible binaries: no cgo, no local paths, no VCS stamping (no .git here).
+# Static, reproducible binaries: no cgo, no local paths, no VCS stamping (no .git here):
+# the version and commit come from the build arguments.
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
+    LDFLAGS="-s -w -X github.com/taskroute/taskroute/internal/version.version=${VERSION} -X github.com/taskroute/taskroute/internal/version.commit=${COMMIT}" && \
     CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
-    go build -trimpath -buildvcs=false -ldflags="-s -w" -o /out/manager ./cmd/manager && \
+    go build -trimpath -buildvcs=false -ldflags="$LDFLAGS" -o /out/manager ./cmd/manager && \
     CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
-    go build -trimpath -buildvcs=false -ldflags="-s -w" -o /out/taskroute ./cmd/taskroute
+    go build -trimpath -buildvcs=false -ldflags="$LDFLAGS" -o /out/taskroute ./cmd/taskroute
 
 FROM gcr.io/distroless/static:nonroot
 LABEL org.opencontainers.image.source="https://github.com/taskroute/taskroute" \

@@ -5,6 +5,13 @@ SHELL := /usr/bin/env bash -o pipefail
 TOOLS_BIN = $(shell hack/tools.sh)
 CONTROLLER_GEN = $(TOOLS_BIN)/controller-gen
 IMG ?= ghcr.io/taskroute/taskroute:dev
+BIN_DIR ?= bin
+
+# Stamped into the binaries (internal/version): printed by --version and in startup logs.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+VERSION_PKG = github.com/taskroute/taskroute/internal/version
+LDFLAGS = -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT)
 
 .PHONY: all
 all: build
@@ -68,13 +75,13 @@ dev: ## Start a local cluster with fake GPU/CPU nodes, install taskroute, apply 
 	hack/dev.sh
 
 .PHONY: build
-build: ## Build the manager and the taskroute CLI into bin/.
-	CGO_ENABLED=0 go build -trimpath -o bin/manager ./cmd/manager
-	CGO_ENABLED=0 go build -trimpath -o bin/taskroute ./cmd/taskroute
+build: ## Build the manager and the taskroute CLI into bin/, stamped with VERSION and COMMIT.
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN_DIR)/manager ./cmd/manager
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN_DIR)/taskroute ./cmd/taskroute
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a container engine).
-	docker build -t $(IMG) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMG) .
 
 .PHONY: help
 help:

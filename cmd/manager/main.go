@@ -20,6 +20,7 @@ import (
 
 	"github.com/taskroute/taskroute/api/v1alpha1"
 	"github.com/taskroute/taskroute/controllers"
+	"github.com/taskroute/taskroute/internal/version"
 )
 
 // options are the manager's command-line flags.
@@ -35,6 +36,7 @@ type options struct {
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
 	gracefulShutdown        time.Duration
+	showVersion             bool
 }
 
 func (o *options) bind(fs *flag.FlagSet) {
@@ -49,6 +51,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 50, "Sustained requests per second of the manager's Kubernetes client.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100, "Burst of requests of the manager's Kubernetes client.")
 	fs.DurationVar(&o.gracefulShutdown, "graceful-shutdown-timeout", 30*time.Second, "How long the manager waits for controllers and the matching service to stop.")
+	fs.BoolVar(&o.showVersion, "version", false, "Print the version and commit, and exit.")
 }
 
 func main() {
@@ -61,6 +64,10 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if opts.showVersion {
+		fmt.Println("manager", version.String())
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	if runStandaloneIfRequested(opts) {
 		return
@@ -118,7 +125,7 @@ func run(ctx context.Context, cfg *rest.Config, opts *options) error {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
 
-	log.Info("Starting manager", "matchingAddress", opts.matchingAddress, "leaderElect", opts.leaderElect)
+	log.Info("Starting manager", "version", version.String(), "matchingAddress", opts.matchingAddress, "leaderElect", opts.leaderElect)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/taskroute/taskroute/internal/version"
 	"github.com/taskroute/taskroute/pkg/client"
 	"github.com/taskroute/taskroute/pkg/workerenv"
 )
@@ -56,6 +57,7 @@ TASKROUTE_TOKEN_FILE; from outside the cluster use "kubectl create token <sa>
 TASKROUTE_CA_FILE, else the system roots). --insecure (TASKROUTE_INSECURE=true) talks
 plaintext to a development server started with --matching-auth=disabled
 --matching-tls=disabled.`,
+		Version:       version.String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

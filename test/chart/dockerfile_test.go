@@ -103,6 +103,13 @@ func TestDockerfile(t *testing.T) {
 				}
 			}
 		}
+		if strings.Contains(in, "go build") {
+			for _, want := range []string{"internal/version.version=${VERSION}", "internal/version.commit=${COMMIT}"} {
+				if !strings.Contains(in, want) {
+					t.Errorf("go build does not stamp %s (see Makefile LDFLAGS): %q", want, in)
+				}
+			}
+		}
 		if strings.Contains(in, "go build") || strings.Contains(in, "go mod download") {
 			if !strings.Contains(in, "--mount=type=cache,target=/go/pkg/mod") {
 				t.Errorf("module cache mount missing: %q", in)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,4 +41,24 @@ func httpGetUntilOK(t *testing.T, url string, timeout time.Duration) (int, strin
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestStandaloneReportsVersion: --version prints the build's version, and the service
+// logs it when it starts.
+func TestStandaloneReportsVersion(t *testing.T) {
+	out, err := exec.Command(managerBin, "--version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "manager ") || strings.Contains(string(out), "(devel)") {
+		t.Errorf("manager --version = %q (%v), want \"manager <version>\"", out, err)
+	}
+	want := strings.TrimPrefix(strings.TrimSpace(string(out)), "manager ")
+	s := startServer(t, "")
+	for _, line := range strings.Split(s.logTail(), "\n") {
+		if strings.Contains(line, `"msg":"Started matching service"`) {
+			if !strings.Contains(line, `"version":"`+want+`"`) {
+				t.Errorf("startup log lacks version %q: %s", want, line)
+			}
+			return
+		}
+	}
+	t.Errorf("no startup log line:\n%s", s.logTail())
 }

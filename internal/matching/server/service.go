@@ -20,6 +20,7 @@ import (
 
 	"github.com/taskroute/taskroute/internal/matching"
 	"github.com/taskroute/taskroute/internal/storage/pebblestore"
+	"github.com/taskroute/taskroute/internal/version"
 )
 
 // Config configures a matching Service.
@@ -145,7 +146,7 @@ func (s *Service) Start(ctx context.Context) error {
 		defer close(s.served)
 		errc <- s.grpc.Serve(s.lis)
 	}()
-	s.cfg.Logger.Info("Started matching service", "address", s.Addr(), "dataDir", s.cfg.DataDir, "tls", s.cfg.TLSMode)
+	s.cfg.Logger.Info("Started matching service", "version", version.String(), "address", s.Addr(), "dataDir", s.cfg.DataDir, "tls", s.cfg.TLSMode)
 	select {
 	case <-ctx.Done():
 		s.Stop()

@@ -31,9 +31,20 @@ func (o *quotaOptions) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&o.maxBacklog, "quota-max-backlog", 1_000_000, "Most tasks waiting for dispatch per namespace, over all its queues (0 = unlimited).")
 	fs.IntVar(&o.maxPayloadBytes, "quota-max-payload-bytes", 1<<20, "Largest task payload per namespace, below --matching-max-payload-bytes (0 = only that limit).")
 	fs.IntVar(&o.maxQueues, "quota-max-queues", 1000, "Most queues holding waiting tasks per namespace (0 = unlimited).")
-	fs.Float64Var(&o.addRate, "quota-add-rate", 5000, "Tasks per second a namespace may add, token bucket (0 = unlimited).")
+	fs.Float64Var(&o.addRate, "quota-add-rate", 5000, "Tasks per second a namespace may add, token bucket (0 = unlimited). With --standalone the default is 0.")
 	fs.IntVar(&o.addBurst, "quota-add-burst", 10000, "Burst of --quota-add-rate; also the largest batch a namespace can add at once.")
 	fs.StringVar(&o.overrides, "quota-overrides", "", `Per-namespace overrides as JSON, e.g. {"team-a":{"maxBacklog":5000000,"addRate":0}}; key "_default" overrides the flags for every namespace; fields not given keep the defaults. The ConfigMap taskroute-quotas, when present, overrides these.`)
+}
+
+// standaloneDefaults drops the add-rate quota in --standalone mode unless
+// --quota-add-rate was given: it guards a shared cluster against one runaway namespace,
+// while a development service should add as fast as its disk allows.
+func (o *quotaOptions) standaloneDefaults(fs *flag.FlagSet) {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "quota-add-rate" })
+	if !given {
+		o.addRate = 0
+	}
 }
 
 // base returns the flags' quota configuration, or an error naming the flag.

@@ -34,6 +34,7 @@ func runStandaloneIfRequested(opts *options) bool {
 		ctrl.Log.Error(err, "Refused to start the matching service")
 		os.Exit(2)
 	}
+	quotaOpts.standaloneDefaults(flag.CommandLine)
 	if err := runStandalone(ctrl.SetupSignalHandler(), standaloneAddresses(opts, flag.CommandLine)); err != nil {
 		ctrl.Log.Error(err, "Matching service failed")
 		os.Exit(1)

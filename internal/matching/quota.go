@@ -238,14 +238,14 @@ func (e *Engine) admit(a *admission, specs []*matchingv1.TaskSpec) error {
 		for i, s := range specs {
 			if s.GetNamespace() == u.name && len(s.GetPayload()) > q.MaxPayloadBytes {
 				return u.exhausted("maxPayloadBytes", "--quota-max-payload-bytes",
-					"is over its payload quota of %d bytes: task %d has %d bytes", q.MaxPayloadBytes, i, len(s.GetPayload()))
+					"is over its payload quota of %d bytes: %s has %d bytes", q.MaxPayloadBytes, payloadField(specs, i), len(s.GetPayload()))
 			}
 		}
 	}
 	e.recoverUsageLocked(u)
 	if q.MaxBacklog > 0 && u.backlog+u.reserved+a.n > q.MaxBacklog {
 		return u.exhausted("maxBacklog", "--quota-max-backlog",
-			"is at its backlog quota of %d tasks: %d waiting, %d being added, batch of %d", q.MaxBacklog, u.backlog, u.reserved, a.n)
+			"is at its backlog quota of %d tasks: %d waiting, %d being added, %s", q.MaxBacklog, u.backlog, u.reserved, adding(a.n))
 	}
 	if q.MaxQueues > 0 {
 		fresh := 0
@@ -262,12 +262,29 @@ func (e *Engine) admit(a *admission, specs []*matchingv1.TaskSpec) error {
 	if q.AddRate > 0 {
 		if u.bucket.available(e.now().UnixNano()) < int(a.n) {
 			return u.exhausted("addRate", "--quota-add-rate",
-				"is over its add rate quota of %g tasks/s (burst %d): batch of %d", q.AddRate, u.addBurst(), a.n)
+				"is over its add rate quota of %g tasks/s (burst %d): %s", q.AddRate, u.addBurst(), adding(a.n))
 		}
 		u.bucket.take(int(a.n))
 	}
 	u.reserved += a.n
 	return nil
+}
+
+// payloadField names the payload of specs[i] as the caller sent it: a single add's
+// payload, or a batch's tasks[i].payload.
+func payloadField(specs []*matchingv1.TaskSpec, i int) string {
+	if len(specs) == 1 {
+		return "the task's payload"
+	}
+	return fmt.Sprintf("tasks[%d].payload", i)
+}
+
+// adding words what a refused call adds: one task, or a batch.
+func adding(n int64) string {
+	if n == 1 {
+		return "adding 1 task"
+	}
+	return fmt.Sprintf("batch of %d tasks", n)
 }
 
 // undo returns the reservation; refund also gives the rate tokens back (the batch was

@@ -105,7 +105,7 @@ func TestQuotaPayloadWithOverride(t *testing.T) {
 		Overrides: map[string]Quota{"big": {MaxPayloadBytes: 100}},
 	}})
 	big := func(s *matchingv1.TaskSpec) { s.Payload = make([]byte, 9) }
-	wantExhausted(t, admitAdd(v.e, tspec("a", big)), `namespace "ns" is over its payload quota of 8 bytes: task 0 has 9 bytes`, "--quota-max-payload-bytes")
+	wantExhausted(t, admitAdd(v.e, tspec("a", big)), `namespace "ns" is over its payload quota of 8 bytes: the task's payload has 9 bytes`, "--quota-max-payload-bytes")
 	if err := admitAdd(v.e, tspec("a", big, inNS("big"))); err != nil {
 		t.Fatalf("override: %v", err)
 	}
@@ -154,7 +154,7 @@ func TestQuotaAddRate(t *testing.T) {
 	if err := admitAdd(e, specs("a", 4)...); err != nil {
 		t.Fatal(err)
 	}
-	wantExhausted(t, admitAdd(e, specs("b", 2)...), "add rate quota of 10 tasks/s (burst 5): batch of 2", "--quota-add-rate")
+	wantExhausted(t, admitAdd(e, specs("b", 2)...), "add rate quota of 10 tasks/s (burst 5): batch of 2 tasks", "--quota-add-rate")
 	if err := admitAdd(e, specs("c", 1)...); err != nil {
 		t.Fatal(err)
 	}

@@ -63,6 +63,8 @@ type Task struct {
 	Queue    string
 	Kind     Kind
 	Type     string
+	// Payload is at most 1 MiB by default: the namespace quota --quota-max-payload-bytes
+	// (1 MiB) is below the service's cap --matching-max-payload-bytes (2 MiB).
 	Payload  []byte
 	Priority int // 0 = the queue's default
 	// Timeouts; 0 means the queue's default.

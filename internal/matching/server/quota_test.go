@@ -147,8 +147,12 @@ func TestQuotaErrorsOverGRPC(t *testing.T) {
 	big := spec("big")
 	big.Payload = make([]byte, 17)
 	_, err = c.AddTask(ctx, &matchingv1.AddTaskRequest{Task: big})
-	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "payload quota of 16 bytes") {
-		t.Fatalf("payload: %v", err)
+	if want := `namespace "default" is over its payload quota of 16 bytes: the task's payload has 17 bytes (--quota-max-payload-bytes)`; status.Code(err) != codes.ResourceExhausted || status.Convert(err).Message() != want {
+		t.Fatalf("payload of a single add: %v, want ResourceExhausted %q", err, want)
+	}
+	_, err = c.AddTasks(ctx, &matchingv1.AddTasksRequest{Tasks: []*matchingv1.TaskSpec{spec("small"), big}})
+	if want := "payload quota of 16 bytes: tasks[1].payload has 17 bytes"; status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), want) {
+		t.Fatalf("payload in a batch: %v, want ResourceExhausted naming %q", err, want)
 	}
 	if _, err := c.AddTasks(ctx, &matchingv1.AddTasksRequest{Tasks: batch[:2]}); err != nil {
 		t.Fatal(err)

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/taskroute/taskroute/internal/matching/testserver"
 	"github.com/taskroute/taskroute/pkg/client"
+	"github.com/taskroute/taskroute/pkg/credentials"
 	"github.com/taskroute/taskroute/pkg/worker"
 )
 
@@ -165,5 +167,27 @@ func TestCommandsNeedCredentialsUnlessInsecure(t *testing.T) {
 	err := cmd.ExecuteContext(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "TASKROUTE_TOKEN_FILE") {
 		t.Fatalf("want an error naming TASKROUTE_TOKEN_FILE, got %v", err)
+	}
+}
+
+// TestMissingTokenSaysWhatToDo: a user who forgets --insecure against a plaintext
+// development service is told to pass it (or a token), in the CLI's flags.
+func TestMissingTokenSaysWhatToDo(t *testing.T) {
+	if _, err := os.Stat(credentials.DefaultTokenFile); err == nil {
+		t.Skipf("%s exists here", credentials.DefaultTokenFile)
+	}
+	addr, _ := testserver.Start(t, testserver.Options{})
+	for _, name := range []string{"TASKROUTE_TOKEN_FILE", "TASKROUTE_CA_FILE", "TASKROUTE_INSECURE"} {
+		t.Setenv(name, "") // restored afterwards; the CLI copies its flags into these
+	}
+	var out, errOut bytes.Buffer
+	cmd := newRootCommand(&out, &errOut)
+	cmd.SetArgs([]string{"--address", addr, "add", "-q", "q", "-t", "echo"})
+	err := cmd.ExecuteContext(context.Background())
+	msg := describeError(err)
+	for _, want := range []string{"no --token-file given", credentials.DefaultTokenFile, "pass --insecure", "--token-file with a ServiceAccount token", "kubectl create token"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
 	}
 }

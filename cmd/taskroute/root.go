@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/taskroute/taskroute/internal/version"
 	"github.com/taskroute/taskroute/pkg/client"
+	"github.com/taskroute/taskroute/pkg/credentials"
 	"github.com/taskroute/taskroute/pkg/workerenv"
 )
 
@@ -132,6 +134,10 @@ func (g *globals) callContext(ctx context.Context) (context.Context, context.Can
 // describeError makes a gRPC error read like a sentence: the code in words and the
 // service's message (which names the field at fault).
 func describeError(err error) string {
+	var noToken *credentials.NoTokenError
+	if errors.As(err, &noToken) {
+		return describeNoToken(noToken)
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		return err.Error()
@@ -143,4 +149,20 @@ func describeError(err error) string {
 		return "timed out: " + st.Message() + " (raise --timeout?)"
 	}
 	return fmt.Sprintf("%s: %s", st.Code(), st.Message())
+}
+
+// describeNoToken words a missing token with the CLI's flags (--token-file, which the CLI
+// passes on as TASKROUTE_TOKEN_FILE, and --insecure).
+func describeNoToken(e *credentials.NoTokenError) string {
+	where := fmt.Sprintf("no --token-file given and %s (where the operator mounts the token in worker pods) is missing", e.Path)
+	if e.FromEnv {
+		where = fmt.Sprintf("--token-file %s: %v", e.Path, e.Err)
+	}
+	if e.Insecure {
+		return "no token to authenticate with: " + where
+	}
+	return "no token to authenticate with: " + where + `.
+  For a development service (manager --standalone --matching-auth=disabled --matching-tls=disabled), pass --insecure (or set TASKROUTE_INSECURE=true).
+  For a cluster, pass --token-file with a ServiceAccount token:
+    kubectl create token <service-account> --audience=taskroute.dev/matching > token`
 }

@@ -27,7 +27,7 @@ const (
 //   - TLS verified against TASKROUTE_CA_FILE (default DefaultCAFile; when neither the
 //     variable is set nor the default file exists, the system roots are used);
 //   - the token of TASKROUTE_TOKEN_FILE (default DefaultTokenFile) on every call; a
-//     missing token file is an error unless TASKROUTE_INSECURE=true;
+//     missing token file is a *NoTokenError unless TASKROUTE_INSECURE=true;
 //   - TASKROUTE_INSECURE=true: plaintext (development).
 func DialOptions() ([]grpc.DialOption, error) {
 	allowInsecure := false
@@ -49,7 +49,8 @@ func DialOptions() ([]grpc.DialOption, error) {
 		opts = append(opts, grpc.WithTransportCredentials(tc))
 	}
 
-	tokenFile, explicit := os.LookupEnv(EnvTokenFile)
+	tokenFile := os.Getenv(EnvTokenFile)
+	explicit := tokenFile != "" // set but empty counts as unset
 	if !explicit {
 		tokenFile = DefaultTokenFile
 	}
@@ -60,14 +61,14 @@ func DialOptions() ([]grpc.DialOption, error) {
 	case allowInsecure && !explicit:
 		// Development without auth: no token to send.
 	default:
-		return nil, fmt.Errorf("%s: %w", EnvTokenFile, err)
+		return nil, &NoTokenError{Path: tokenFile, FromEnv: explicit, Err: err, Insecure: allowInsecure}
 	}
 	return opts, nil
 }
 
 func transportFromEnvironment() (credentials.TransportCredentials, error) {
-	caFile, explicit := os.LookupEnv(EnvCAFile)
-	if !explicit {
+	caFile := os.Getenv(EnvCAFile)
+	if caFile == "" { // unset, or set but empty
 		if _, err := os.Stat(DefaultCAFile); err != nil {
 			return credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12}), nil
 		}

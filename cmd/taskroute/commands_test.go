@@ -48,7 +48,7 @@ func TestCommandsAgainstTheRealService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Queue:          cli/cli-q", "Backlog:        1 tasks", "Activity  4         1", "Pollers: none"} {
+	for _, want := range []string{"Queue:          cli/cli-q", "Backlog:        1 task\n", "Activity  4         1", "Pollers: none"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("describe lacks %q:\n%s", want, out)
 		}
@@ -71,6 +71,9 @@ func TestCommandsAgainstTheRealService(t *testing.T) {
 	}
 	w.Register("echo", func(_ context.Context, task *worker.Task) ([]byte, error) {
 		return append([]byte("re: "), task.Payload...), nil
+	})
+	w.Register("fail", func(context.Context, *worker.Task) ([]byte, error) {
+		return nil, errors.New("always fails")
 	})
 	w.Register("block", func(ctx context.Context, _ *worker.Task) ([]byte, error) {
 		<-ctx.Done()
@@ -100,11 +103,27 @@ func TestCommandsAgainstTheRealService(t *testing.T) {
 		t.Fatalf("get -o json: %q %v", out, err)
 	}
 
+	// Adding an existing id with --wait: the outcome, and that nothing new was created.
+	out, _, err = runCLI(t, addr, "add", "-q", "cli-q", "-t", "echo", "--id", "t1", "--wait", "-o", "json")
+	var again map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &again) != nil || again["created"] != false || again["state"] != "Completed" {
+		t.Fatalf("add --wait -o json of an existing id: %q %v, want created false", out, err)
+	}
+
+	// Retry flags: one attempt only, so the failing handler ends the task Failed at once.
+	out, _, err = runCLI(t, addr, "add", "-q", "cli-q", "-t", "fail", "--id", "t-once", "--retry-max-attempts", "1",
+		"--retry-initial-interval", "1h", "--wait", "--timeout", "20s", "-o", "json")
+	var failed map[string]any
+	var ec exitCode
+	if !errors.As(err, &ec) || ec != 1 || json.Unmarshal([]byte(out), &failed) != nil || failed["state"] != "Failed" || failed["attempt"] != 1.0 || failed["created"] != true {
+		t.Fatalf("add --retry-max-attempts 1 of a failing task: %q %v, want Failed after attempt 1", out, err)
+	}
+
 	out, _, err = runCLI(t, addr, "list", "pollers", "--queue", "cli-q")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "IDENTITY") || !strings.Contains(out, "cli-worker-1") || !strings.Contains(out, "pool-a") || !strings.Contains(out, "v7") || !strings.Contains(out, "block,echo") {
+	if !strings.Contains(out, "IDENTITY") || !strings.Contains(out, "cli-worker-1") || !strings.Contains(out, "pool-a") || !strings.Contains(out, "v7") || !strings.Contains(out, "block,echo,fail") {
 		t.Errorf("list pollers:\n%s", out)
 	}
 
@@ -128,7 +147,6 @@ func TestCommandsAgainstTheRealService(t *testing.T) {
 		t.Fatalf("cancel: %q %v", out, err)
 	}
 	out, _, err = runCLI(t, addr, "wait", "t2", "--timeout", "15s")
-	var ec exitCode
 	if !errors.As(err, &ec) || ec != 1 || !strings.Contains(out, "State:      Canceled") {
 		t.Errorf("wait on a canceled task: %v\n%s", err, out)
 	}

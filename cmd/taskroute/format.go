@@ -113,6 +113,14 @@ func thousands(n int64) string {
 	return b.String()
 }
 
+// count renders n with its noun, plural unless n is 1: "1 task", "1,512 tasks".
+func count(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return thousands(n) + " " + noun + "s"
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -173,7 +181,7 @@ func writeTask(w io.Writer, t *client.TaskInfo, now time.Time) error {
 func writeQueue(w io.Writer, d *client.QueueDescription, now time.Time) error {
 	tw := newTable(w)
 	fmt.Fprintf(tw, "Queue:\t%s/%s\n", d.Namespace, d.Queue)
-	fmt.Fprintf(tw, "Backlog:\t%s tasks\n", thousands(d.BacklogCount()))
+	fmt.Fprintf(tw, "Backlog:\t%s\n", count(d.BacklogCount(), "task"))
 	fmt.Fprintf(tw, "Add rate:\t%s\n", humanRate(d.AddRate))
 	fmt.Fprintf(tw, "Dispatch rate:\t%s\n", humanRate(d.DispatchRate))
 	rl := "unlimited"

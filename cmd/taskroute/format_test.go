@@ -107,7 +107,7 @@ func TestWriteQueueEmpty(t *testing.T) {
 	if err := writeQueue(&b, d, now); err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range []string{"Backlog:        0 tasks", "Rate limit:     unlimited (Unlimited)", "Backlog: empty", "Pollers: none"} {
+	for _, line := range []string{"Backlog:        0 tasks\n", "Rate limit:     unlimited (Unlimited)", "Backlog: empty", "Pollers: none"} {
 		if !strings.Contains(b.String(), line) {
 			t.Errorf("missing %q in:\n%s", line, b.String())
 		}

@@ -23,6 +23,7 @@ func newAddCommand(g *globals) *cobra.Command {
 		payloadFile string
 		headers     []string
 		wait        bool
+		retry       client.RetryPolicy
 	)
 	cmd := &cobra.Command{
 		Use:   "add --queue QUEUE --type TYPE [--payload DATA]",
@@ -64,6 +65,10 @@ func newAddCommand(g *globals) *cobra.Command {
 					t.Headers[k] = v
 				}
 			}
+			if cmd.Flags().Changed("retry-max-attempts") || cmd.Flags().Changed("retry-initial-interval") ||
+				cmd.Flags().Changed("retry-backoff") || cmd.Flags().Changed("retry-max-interval") || cmd.Flags().Changed("non-retryable") {
+				t.Retry = &retry
+			}
 			ctx := cmd.Context()
 			c, err := g.dial(ctx)
 			if err != nil {
@@ -82,7 +87,7 @@ func newAddCommand(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			return g.waitAndPrint(ctx, c, res.ID)
+			return g.waitAndPrint(ctx, c, res.ID, &res.Created)
 		},
 	}
 	f := cmd.Flags()
@@ -98,6 +103,11 @@ func newAddCommand(g *globals) *cobra.Command {
 	f.DurationVar(&t.HeartbeatTimeout, "heartbeat-timeout", 0, "retry an attempt that does not heartbeat within this (0 = queue default)")
 	f.StringArrayVar(&headers, "header", nil, "header KEY=VALUE passed to the worker (repeatable)")
 	f.BoolVarP(&wait, "wait", "w", false, "wait for the task's outcome (bounded by --timeout)")
+	f.IntVar(&retry.MaximumAttempts, "retry-max-attempts", 0, "most attempts, the first included (0 = queue default)")
+	f.DurationVar(&retry.InitialInterval, "retry-initial-interval", 0, "wait before the first retry (0 = queue default)")
+	f.Float64Var(&retry.BackoffCoefficient, "retry-backoff", 0, "factor the wait grows by per retry (0 = queue default)")
+	f.DurationVar(&retry.MaximumInterval, "retry-max-interval", 0, "longest wait between retries (0 = queue default)")
+	f.StringSliceVar(&retry.NonRetryableErrorTypes, "non-retryable", nil, "error types that end the task Failed without retry (comma-separated or repeated)")
 	_ = cmd.MarkFlagRequired("queue")
 	_ = cmd.MarkFlagRequired("type")
 	return cmd
@@ -142,14 +152,16 @@ otherwise, and 2 when the wait timed out.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(cmd, func(c *client.Client) error {
-				return g.waitAndPrint(cmd.Context(), c, args[0])
+				return g.waitAndPrint(cmd.Context(), c, args[0], nil)
 			})
 		},
 	}
 }
 
 // waitAndPrint waits for the outcome, prints it, and turns it into the exit status.
-func (g *globals) waitAndPrint(ctx context.Context, c *client.Client, id string) error {
+// created is the add's answer for add --wait (nil for wait), so its JSON says whether the
+// task already existed.
+func (g *globals) waitAndPrint(ctx context.Context, c *client.Client, id string, created *bool) error {
 	wctx, cancel := g.callContext(ctx)
 	defer cancel()
 	info, err := c.WaitForResult(wctx, id)
@@ -157,7 +169,7 @@ func (g *globals) waitAndPrint(ctx context.Context, c *client.Client, id string)
 		if errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
 			state := client.State("unfinished")
 			if info != nil {
-				_ = g.printTask(info)
+				_ = g.printTaskAdded(info, created)
 				state = info.State
 			}
 			fmt.Fprintf(g.stderr, "Task %s is still %s after %s\n", id, state, g.timeout)
@@ -165,7 +177,7 @@ func (g *globals) waitAndPrint(ctx context.Context, c *client.Client, id string)
 		}
 		return err
 	}
-	if err := g.printTask(info); err != nil {
+	if err := g.printTaskAdded(info, created); err != nil {
 		return err
 	}
 	if info.State != client.StateCompleted {
@@ -201,9 +213,14 @@ heartbeat and ends as Canceled when its handler returns.`,
 }
 
 // printTask prints a TaskInfo as key/value lines or JSON.
-func (g *globals) printTask(info *client.TaskInfo) error {
+func (g *globals) printTask(info *client.TaskInfo) error { return g.printTaskAdded(info, nil) }
+
+// printTaskAdded is printTask with the add's "created" in the JSON when created is set.
+func (g *globals) printTaskAdded(info *client.TaskInfo, created *bool) error {
 	if g.output == "json" {
-		return writeJSON(g.stdout, taskJSON(info))
+		v := taskJSON(info)
+		v.Created = created
+		return writeJSON(g.stdout, v)
 	}
 	return writeTask(g.stdout, info, g.now())
 }
@@ -214,6 +231,8 @@ type taskJSONView struct {
 	*client.TaskInfo
 	ResultText           *string `json:"resultText,omitempty"`
 	HeartbeatDetailsText *string `json:"heartbeatDetailsText,omitempty"`
+	// Created is add --wait's answer: false when the task id existed already.
+	Created *bool `json:"created,omitempty"`
 }
 
 func taskJSON(info *client.TaskInfo) taskJSONView {

@@ -209,3 +209,24 @@ func TestMissingTokenSaysWhatToDo(t *testing.T) {
 		}
 	}
 }
+
+// TestInvalidUTF8IsInvalidArgument: a string that is not UTF-8 (it cannot be sent as a
+// protobuf string) is refused as InvalidArgument naming the field, not as an Internal
+// marshaling error.
+func TestInvalidUTF8IsInvalidArgument(t *testing.T) {
+	addr, _ := testserver.Start(t, testserver.Options{})
+	for _, tc := range []struct {
+		args  []string
+		field string
+	}{
+		{[]string{"add", "-q", "q", "-t", "bad\xff"}, "task.task_type"},
+		{[]string{"add", "-q", "q", "-t", "echo", "--header", "trace=\xc3"}, "task.headers[trace]"},
+		{[]string{"get", "id\xfe"}, "task_id"},
+	} {
+		_, _, err := runCLI(t, addr, tc.args...)
+		want := "InvalidArgument: " + tc.field + ": must be valid UTF-8"
+		if msg := describeError(err); msg != want {
+			t.Errorf("%q: %q, want %q", tc.args, msg, want)
+		}
+	}
+}

@@ -112,6 +112,7 @@ func Dial(ctx context.Context, address string, opts ...Option) (*Client, error) 
 		grpc.WithTransportCredentials(creds),
 		// Results and payloads may be large; the server enforces its own limits.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
+		grpc.WithChainUnaryInterceptor(checkUTF8),
 	}
 	if o.fromEnv {
 		// Later transport credentials replace the ones above.

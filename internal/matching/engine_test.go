@@ -440,14 +440,11 @@ func TestIdleQueuesUnloadAndCostLittle(t *testing.T) {
 	req := &matchingv1.PollTasksRequest{Namespace: "ns", WorkerIdentity: "w", MaxTasks: 1}
 	for i := 0; i < n; i++ {
 		// What a polled queue holds: its manager, the default levels of one kind, a poller.
-		q := v.e.lockQueue("ns", fmt.Sprintf("queue-%d", i))
-		sq := q.sub(kindActivity)
-		for p := 1; p <= q.cfg.PriorityLevels; p++ {
-			q.levelLocked(sq, kindActivity, uint8(p))
+		req.Queue = fmt.Sprintf("queue-%d", i)
+		pr := newPollRequest(req, Owner{Identity: req.WorkerIdentity})
+		if got, _, _ := v.e.queue("ns", req.Queue).claim(pr, v.e.now().UnixNano(), nil); len(got) != 0 {
+			t.Fatalf("claimed %d tasks from an empty queue", len(got))
 		}
-		req.Queue = q.ref.Queue
-		q.pollerLocked(req, kindActivity, v.e.now().UnixNano())
-		q.mu.Unlock()
 	}
 	runtime.GC()
 	runtime.GC()

@@ -65,6 +65,7 @@ type task struct {
 	attempt         int32
 	lease           uint64
 	seq             uint64 // backlog sequence while in the backlog, else 0
+	firstSeq        uint64 // sequence of the first scheduling: a retry's place in the backlog
 	scheduledAt     int64  // first scheduling, unix nanos
 	readyAt         int64  // when the current scheduling became dispatchable
 	startedAt       int64
@@ -156,6 +157,8 @@ func (t *task) encode(dst []byte) []byte {
 	// The lease owner was appended later; records without it decode with an empty owner.
 	dst = appendString(dst, t.owner.Principal)
 	dst = appendString(dst, t.owner.Identity)
+	// The first sequence was appended later still; records without it decode with 0.
+	dst = binary.AppendUvarint(dst, t.firstSeq)
 	return dst
 }
 
@@ -204,6 +207,9 @@ func decodeTask(b []byte) (*task, error) {
 	t.cancelReason = d.string()
 	if len(d.b) > 0 {
 		t.owner.Principal, t.owner.Identity = d.string(), d.string()
+	}
+	if len(d.b) > 0 {
+		t.firstSeq = d.uvarint()
 	}
 	if d.err {
 		return nil, errCorrupt

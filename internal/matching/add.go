@@ -112,6 +112,7 @@ func newTask(spec *matchingv1.TaskSpec, cfg queueconfig.Config, now int64) *task
 	if t.id == "" {
 		t.id = uuid.NewString()
 	}
+	t.requires, t.route = requirementsOf(spec.GetRequires())
 	if spec.GetKind() == matchingv1.TaskKind_TASK_KIND_WORKFLOW {
 		t.kind = kindWorkflow
 	}

@@ -9,13 +9,16 @@ import (
 	"github.com/taskroute/taskroute/internal/storage"
 )
 
-// backlog is the backlog of one kind of a loaded queue: one level per priority, each a
-// buffer of tasks in memory over the durable backlog index. Guarded by its queue's lock.
+// backlog is one partition of the backlog of one kind of a loaded queue: the tasks with
+// one set of requirements (none for the plain partition). It has one level per priority,
+// each a buffer of tasks in memory over the durable backlog index. Guarded by its queue's
+// lock.
 type backlog struct {
-	q          *queueManager
-	kind       uint8
-	levels     [maxLevels + 1]*level // index = priority
-	dispatched int                   // dispatches so far, for the anti-starvation rule
+	q        *queueManager
+	kind     uint8
+	ref      storage.QueueRef // the queue and partition in storage
+	requires []capability
+	levels   [maxLevels + 1]*level // index = priority
 }
 
 // level is the backlog of one kind and priority: a buffer of tasks in memory, ordered by
@@ -43,7 +46,7 @@ func (b *backlog) level(prio uint8) *level {
 		// scan once, when the queue is first touched after a restart or an unload.
 		q := b.q
 		l = &level{diskTail: true}
-		n, oldest, err := q.e.store.CountBacklog(q.ref, b.kind, prio)
+		n, oldest, err := q.e.store.CountBacklog(b.ref, b.kind, prio)
 		if err != nil {
 			q.e.log.Error(err, "Failed to count backlog", "queue", q.key, "priority", prio)
 		}
@@ -112,46 +115,6 @@ func (b *backlog) forget(t *task) {
 	}
 }
 
-// pick chooses the level to dispatch from: the highest non-empty level in mask, except
-// that every StarvationInterval-th dispatch takes the level (below the highest) whose head
-// task is oldest, so low priorities keep moving under sustained high-priority load.
-func (b *backlog) pick(mask uint16) *level {
-	var top *level
-	topPrio := 0
-	for p := maxLevels; p >= 1; p-- {
-		l := b.levels[p]
-		if mask&(1<<p) == 0 || l == nil {
-			continue
-		}
-		b.maybePage(uint8(p), l)
-		if l.live() {
-			top, topPrio = l, p
-			break
-		}
-	}
-	if top == nil {
-		return nil
-	}
-	if (b.dispatched+1)%b.q.e.opts.StarvationInterval != 0 {
-		return top
-	}
-	var oldest *level
-	for p := topPrio - 1; p >= 1; p-- {
-		l := b.levels[p]
-		if mask&(1<<p) == 0 || l == nil {
-			continue
-		}
-		b.maybePage(uint8(p), l)
-		if l.live() && (oldest == nil || l.headSeq() < oldest.headSeq()) {
-			oldest = l
-		}
-	}
-	if oldest != nil {
-		return oldest
-	}
-	return top
-}
-
 // busy reports whether the backlog holds tasks in memory or is paging: such a queue stays
 // loaded.
 func (b *backlog) busy() bool {
@@ -185,7 +148,8 @@ func (b *backlog) stats(now int64, configured int, dst []*matchingv1.BacklogStat
 		if l.count == 0 {
 			continue
 		}
-		dst = append(dst, &matchingv1.BacklogStats{Kind: kindProto(b.kind), Priority: int32(p), Count: l.count, OldestAge: durationpb.New(l.age(now))})
+		dst = append(dst, &matchingv1.BacklogStats{Kind: kindProto(b.kind), Priority: int32(p), Count: l.count,
+			OldestAge: durationpb.New(l.age(now)), Requires: capabilitiesProto(b.requires)})
 	}
 	return dst
 }
@@ -317,7 +281,7 @@ func (b *backlog) pageIn(prio uint8, l *level) {
 	// record is read again.
 	evictions := e.tasks.evictionCounts()
 	seen := 0
-	err := e.store.ScanBacklog(q.ref, b.kind, prio, cursor, limit, func(ent storage.BacklogEntry) bool {
+	err := e.store.ScanBacklog(b.ref, b.kind, prio, cursor, limit, func(ent storage.BacklogEntry) bool {
 		seen++
 		key := taskKey(q.ref.Namespace, ent.TaskID)
 		s, si := e.tasks.shard(key)

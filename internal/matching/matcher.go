@@ -3,8 +3,18 @@ package matching
 import matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 
 // matcher holds the polls of one kind of a queue that wait for a task and pairs them with
-// tasks as they arrive. Guarded by its queue's lock.
+// tasks as they arrive. Polls are grouped by their worker's capability set, and each route
+// key (a task's requirement set) maps to the groups that meet it, so matching a task looks
+// only at polls that can take it, never at every poll. Guarded by its queue's lock.
 type matcher struct {
+	groups []*pollGroup
+	compat map[string][]*pollGroup // route key -> groups that meet it; reset when groups change
+}
+
+// pollGroup is the waiting polls of workers with one capability set.
+type pollGroup struct {
+	caps    capabilitySet
+	key     string
 	waiting []*poller
 }
 
@@ -16,7 +26,7 @@ type poller struct {
 	got      []gotTask
 	done     chan struct{}
 	signaled bool
-	waiting  bool
+	group    *pollGroup // set while waiting
 	worker   *pollerInfo
 	owner    Owner // becomes the owner of the leases this poll gets
 }
@@ -28,9 +38,6 @@ type gotTask struct {
 	out *matchingv1.Task
 }
 
-// serves reports whether p may be given t.
-func (p *poller) serves(t *task) bool { return p.mask&(1<<t.priority) != 0 }
-
 // full reports whether p holds as many tasks as it asked for.
 func (p *poller) full() bool { return len(p.got) >= p.max }
 
@@ -41,34 +48,74 @@ func (p *poller) signal() {
 	}
 }
 
-// park adds p to the waiting polls.
+// park adds p to the waiting polls of its worker's capability set.
 func (m *matcher) park(p *poller) {
-	p.waiting = true
-	m.waiting = append(m.waiting, p)
+	g := m.group(p.worker.caps, p.worker.capsKey)
+	p.group = g
+	g.waiting = append(g.waiting, p)
+}
+
+func (m *matcher) group(caps capabilitySet, key string) *pollGroup {
+	for _, g := range m.groups {
+		if g.key == key {
+			return g
+		}
+	}
+	g := &pollGroup{caps: caps, key: key}
+	m.groups = append(m.groups, g)
+	m.compat = nil
+	return g
 }
 
 // unpark removes p from the waiting polls if it is still there.
 func (m *matcher) unpark(p *poller) {
-	if !p.waiting {
+	g := p.group
+	if g == nil {
 		return
 	}
-	p.waiting = false
-	for i, w := range m.waiting {
+	p.group = nil
+	for i, w := range g.waiting {
 		if w == p {
-			m.removeAt(i)
+			copy(g.waiting[i:], g.waiting[i+1:])
+			g.waiting[len(g.waiting)-1] = nil
+			g.waiting = g.waiting[:len(g.waiting)-1]
 			return
 		}
 	}
 }
 
-// match returns the first waiting poll that serves t, or nil.
+// match returns a waiting poll that may take t (its worker meets t's requirements and it
+// serves t's priority), or nil.
 func (m *matcher) match(t *task) *poller {
-	for _, p := range m.waiting {
-		if p.serves(t) {
-			return p
+	for _, g := range m.compatible(t) {
+		for _, p := range g.waiting {
+			if p.mask&(1<<t.priority) != 0 {
+				return p
+			}
 		}
 	}
 	return nil
+}
+
+// compatible returns the groups whose capabilities meet t's requirements.
+func (m *matcher) compatible(t *task) []*pollGroup {
+	if t.route == "" {
+		return m.groups
+	}
+	if gs, ok := m.compat[t.route]; ok {
+		return gs
+	}
+	var gs []*pollGroup
+	for _, g := range m.groups {
+		if g.caps.meetsAll(t.requires) {
+			gs = append(gs, g)
+		}
+	}
+	if m.compat == nil {
+		m.compat = map[string][]*pollGroup{}
+	}
+	m.compat[t.route] = gs
+	return gs
 }
 
 // handed records that p was given a task: a full poll stops waiting, and p is woken.
@@ -79,31 +126,50 @@ func (m *matcher) handed(p *poller) {
 	p.signal()
 }
 
+// each calls fn for every waiting poll until fn returns false.
+func (m *matcher) each(fn func(p *poller) bool) {
+	for _, g := range m.groups {
+		for _, p := range g.waiting {
+			if !fn(p) {
+				return
+			}
+		}
+	}
+}
+
 // dropFull removes the polls that are full (after a pass that handed out several tasks).
 func (m *matcher) dropFull() {
-	out := m.waiting[:0]
-	for _, p := range m.waiting {
-		if p.full() {
-			p.waiting = false
-			continue
+	for _, g := range m.groups {
+		out := g.waiting[:0]
+		for _, p := range g.waiting {
+			if p.full() {
+				p.group = nil
+				continue
+			}
+			out = append(out, p)
 		}
-		out = append(out, p)
+		clear(g.waiting[len(out):])
+		g.waiting = out
 	}
-	clear(m.waiting[len(out):])
-	m.waiting = out
 }
 
-func (m *matcher) removeAt(i int) {
-	copy(m.waiting[i:], m.waiting[i+1:])
-	m.waiting[len(m.waiting)-1] = nil
-	m.waiting = m.waiting[:len(m.waiting)-1]
+// waiting reports whether any poll waits.
+func (m *matcher) waiting() bool {
+	for _, g := range m.groups {
+		if len(g.waiting) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
-// wakeAll returns every waiting poll (engine shutdown, worker shutdown).
+// wakeAll returns every waiting poll (engine shutdown).
 func (m *matcher) wakeAll() {
-	for _, p := range m.waiting {
-		p.waiting = false
-		p.signal()
+	for _, g := range m.groups {
+		for _, p := range g.waiting {
+			p.group = nil
+			p.signal()
+		}
+		g.waiting = nil
 	}
-	m.waiting = nil
 }

@@ -37,6 +37,8 @@ type pollerInfo struct {
 	lastAccess              int64
 	tps                     float64
 	bucket                  tokenBucket
+	caps                    capabilitySet
+	capsKey                 string // caps.key(), the poller's matcher group
 }
 
 // pollerLocked records the poller and returns its per-identity state.
@@ -52,6 +54,10 @@ func (q *queueManager) pollerLocked(pr *pollRequest, now int64) *pollerInfo {
 		q.pollers[id] = w
 	}
 	w.pool, w.version, w.kind, w.lastAccess = req.GetPool(), req.GetVersion(), pr.kind, now
+	if !w.caps.sameAs(req.GetCapabilities()) {
+		w.caps = capabilitySetOf(req.GetCapabilities())
+		w.capsKey = w.caps.key()
+	}
 	if len(req.GetTaskTypes()) != len(w.taskTypes) {
 		w.taskTypes = append([]string(nil), req.GetTaskTypes()...)
 	}

@@ -40,12 +40,6 @@ type queueManager struct {
 	qm         *queueMetrics // the namespace's series; set at load, never changed
 }
 
-// subqueue is one kind of a queue: the polls waiting for it and its backlog.
-type subqueue struct {
-	matcher matcher
-	backlog backlog
-}
-
 func kindIndex(k uint8) int {
 	if k == kindWorkflow {
 		return 1
@@ -79,7 +73,7 @@ func (q *queueManager) lock() bool {
 func (q *queueManager) sub(kind uint8) *subqueue {
 	i := kindIndex(kind)
 	if q.kind[i] == nil {
-		q.kind[i] = &subqueue{backlog: backlog{q: q, kind: kind}}
+		q.kind[i] = newSubqueue(q, kind)
 	}
 	return q.kind[i]
 }
@@ -104,16 +98,14 @@ func (q *queueManager) schedule(t *task, seq uint64, at time.Time) (loaded, matc
 		return true, true
 	}
 	t.seq = seq
-	sq.backlog.add(t)
+	sq.partition(t.route, t.requires).add(t)
 	q.dispatchWaitingLocked(t.kind)
 	return true, false
 }
 
 // handLocked gives p one task, charging the worker's own rate.
 func (q *queueManager) handLocked(p *poller, g gotTask, now int64) {
-	if p.worker != nil {
-		p.worker.bucket.take(1)
-	}
+	p.worker.bucket.take(1)
 	q.rates.countDispatch(now)
 	p.got = append(p.got, g)
 }
@@ -136,8 +128,11 @@ func (q *queueManager) claim(pr *pollRequest, now int64, dst []gotTask) (got []g
 		return dst, max(w.bucket.wait(now), time.Millisecond), true
 	}
 	sq := q.sub(pr.kind)
-	sq.backlog.ensureLevels(pr.mask, q.cfg.PriorityLevels)
-	return q.takeLocked(pr.kind, pr.mask, allowed, w, dst), 0, true
+	if len(w.caps) > 0 {
+		sq.listPartitions()
+	}
+	ensureLevels(sq.servable(w.caps, w.capsKey), pr.mask, q.cfg.PriorityLevels)
+	return q.takeLocked(sq, pr.mask, allowed, w, dst), 0, true
 }
 
 // park makes p wait for tasks, unless tasks arrived since its claim: then p gets them at
@@ -147,13 +142,16 @@ func (q *queueManager) park(p *poller) (loaded bool) {
 		return false
 	}
 	defer q.mu.Unlock()
-	p.worker = q.pollers[p.owner.Identity]
-	p.got = q.takeLocked(p.kind, p.mask, p.max, p.worker, p.got)
+	if p.worker = q.pollers[p.owner.Identity]; p.worker == nil {
+		p.worker = &pollerInfo{identity: p.owner.Identity}
+	}
+	sq := q.sub(p.kind)
+	p.got = q.takeLocked(sq, p.mask, p.max, p.worker, p.got)
 	if len(p.got) > 0 {
 		p.signal()
 		return true
 	}
-	q.sub(p.kind).matcher.park(p)
+	sq.matcher.park(p)
 	return true
 }
 
@@ -173,7 +171,7 @@ func (q *queueManager) giveBack(t *task) bool {
 		return false
 	}
 	defer q.mu.Unlock()
-	q.sub(t.kind).backlog.giveBack(t)
+	q.sub(t.kind).partition(t.route, t.requires).giveBack(t)
 	q.dispatchWaitingLocked(t.kind)
 	return true
 }
@@ -183,7 +181,7 @@ func (q *queueManager) backlogCommitted(t *task) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if sq := q.kind[kindIndex(t.kind)]; sq != nil {
-		sq.backlog.committed(t)
+		sq.partition(t.route, t.requires).committed(t)
 	}
 }
 
@@ -192,7 +190,7 @@ func (q *queueManager) forget(t *task) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if sq := q.kind[kindIndex(t.kind)]; sq != nil {
-		sq.backlog.forget(t)
+		sq.partition(t.route, t.requires).forget(t)
 	}
 }
 
@@ -235,16 +233,14 @@ func (q *queueManager) globalTokenLocked(now int64) bool {
 	return true
 }
 
-// takeLocked claims up to n buffered tasks of kind for priorities in mask, honoring the
-// global rate limit and the anti-starvation rule. The caller starts them.
-func (q *queueManager) takeLocked(kind uint8, mask uint16, n int, worker *pollerInfo, dst []gotTask) []gotTask {
-	sq := q.kind[kindIndex(kind)]
-	if sq == nil {
-		return dst
-	}
+// takeLocked claims up to n buffered tasks of sq for worker w (from the partitions its
+// capabilities meet) and priorities in mask, honoring the global rate limit and the
+// anti-starvation rule. The caller starts them.
+func (q *queueManager) takeLocked(sq *subqueue, mask uint16, n int, w *pollerInfo, dst []gotTask) []gotTask {
+	bs := sq.servable(w.caps, w.capsKey)
 	now := q.e.now().UnixNano()
 	for len(dst) < n {
-		l := sq.backlog.pick(mask)
+		l := sq.pick(bs, mask)
 		if l == nil {
 			break
 		}
@@ -258,10 +254,8 @@ func (q *queueManager) takeLocked(kind uint8, mask uint16, n int, worker *poller
 			continue
 		}
 		q.limiter.take(1)
-		if worker != nil {
-			worker.bucket.take(1)
-		}
-		sq.backlog.dispatched++
+		w.bucket.take(1)
+		sq.dispatched++
 		q.rates.countDispatch(now)
 		dst = append(dst, gotTask{t: t})
 	}
@@ -273,19 +267,17 @@ func (q *queueManager) takeLocked(kind uint8, mask uint16, n int, worker *poller
 // removes itself, so one wake-up can carry several tasks.
 func (q *queueManager) dispatchWaitingLocked(kind uint8) {
 	sq := q.kind[kindIndex(kind)]
-	if sq == nil || len(sq.matcher.waiting) == 0 {
+	if sq == nil {
 		return
 	}
-	for _, p := range sq.matcher.waiting {
+	sq.matcher.each(func(p *poller) bool {
 		before := len(p.got)
-		p.got = q.takeLocked(kind, p.mask, p.max, p.worker, p.got)
+		p.got = q.takeLocked(sq, p.mask, p.max, p.worker, p.got)
 		if len(p.got) > before {
 			p.signal()
 		}
-		if q.limiter.rate != 0 && q.limiter.tokens < 1 {
-			break
-		}
-	}
+		return q.limiter.rate == 0 || q.limiter.tokens >= 1
+	})
 	sq.matcher.dropFull()
 }
 
@@ -319,7 +311,7 @@ func (q *queueManager) unloadIfIdle(now int64) bool {
 		return false
 	}
 	for _, sq := range q.kind {
-		if sq != nil && (len(sq.matcher.waiting) > 0 || sq.backlog.busy()) {
+		if sq != nil && (sq.matcher.waiting() || sq.busy()) {
 			return false
 		}
 	}

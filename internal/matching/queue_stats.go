@@ -32,7 +32,16 @@ func (q *queueManager) describe(now int64) *matchingv1.DescribeQueueResponse {
 		}
 	}
 	for _, kind := range [...]uint8{kindActivity, kindWorkflow} {
-		resp.Backlog = q.sub(kind).backlog.stats(now, max(cfg.PriorityLevels, 1), resp.Backlog)
+		sq := q.sub(kind)
+		sq.listPartitions()
+		sq.each(func(b *backlog) {
+			from := len(resp.Backlog)
+			resp.Backlog = b.stats(now, max(cfg.PriorityLevels, 1), resp.Backlog)
+			routable, unmet := q.routableLocked(b.requires, now)
+			for _, st := range resp.Backlog[from:] {
+				st.Routable, st.Unmet = routable, unmet
+			}
+		})
 	}
 	ids := make([]string, 0, len(q.pollers))
 	for id := range q.pollers {
@@ -45,7 +54,8 @@ func (q *queueManager) describe(now int64) *matchingv1.DescribeQueueResponse {
 			continue
 		}
 		resp.Pollers = append(resp.Pollers, &matchingv1.PollerInfo{Identity: p.identity, Pool: p.pool, Version: p.version,
-			Kind: kindProto(p.kind), LastAccessTime: timestamppb.New(time.Unix(0, p.lastAccess)), TaskTypes: p.taskTypes, TasksPerSecond: p.tps})
+			Kind: kindProto(p.kind), LastAccessTime: timestamppb.New(time.Unix(0, p.lastAccess)), TaskTypes: p.taskTypes, TasksPerSecond: p.tps,
+			Capabilities: capabilitiesProto(parseRouteKey(p.capsKey))})
 	}
 	return resp
 }
@@ -56,7 +66,7 @@ func (q *queueManager) summarize(now int64, s *matchingv1.QueueSummary) {
 	defer q.mu.Unlock()
 	for _, sq := range q.kind {
 		if sq != nil {
-			s.BacklogCount += sq.backlog.total()
+			sq.each(func(b *backlog) { s.BacklogCount += b.total() })
 		}
 	}
 	for _, p := range q.pollers {
@@ -66,8 +76,41 @@ func (q *queueManager) summarize(now int64, s *matchingv1.QueueSummary) {
 	}
 }
 
-// backlogGauges calls fn for every non-empty level with its count and the age of its
-// oldest task (for the metrics collector).
+// routableLocked reports whether a live poller meets every requirement, and if none does,
+// the requirements that no live poller meets on its own. Tasks that require nothing are
+// routable to any worker, connected or not yet.
+func (q *queueManager) routableLocked(reqs []capability, now int64) (bool, []*matchingv1.Capability) {
+	if len(reqs) == 0 {
+		return true, nil
+	}
+	met := make([]bool, len(reqs))
+	for _, p := range q.pollers {
+		if !q.livePollerLocked(p, now) {
+			continue
+		}
+		all := true
+		for i, r := range reqs {
+			if p.caps.meets(r) {
+				met[i] = true
+			} else {
+				all = false
+			}
+		}
+		if all {
+			return true, nil
+		}
+	}
+	var unmet []capability
+	for i, r := range reqs {
+		if !met[i] {
+			unmet = append(unmet, r)
+		}
+	}
+	return false, capabilitiesProto(unmet)
+}
+
+// backlogGauges calls fn for every kind and priority with waiting tasks, with their count
+// over all partitions and the age of the oldest (for the metrics collector).
 func (q *queueManager) backlogGauges(now int64, fn func(kind uint8, prio int, count int64, age time.Duration)) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -75,9 +118,19 @@ func (q *queueManager) backlogGauges(now int64, fn func(kind uint8, prio int, co
 		if sq == nil {
 			continue
 		}
-		for p, l := range sq.backlog.levels {
-			if l != nil && l.count > 0 {
-				fn(sq.backlog.kind, p, l.count, l.age(now))
+		var counts [maxLevels + 1]int64
+		var ages [maxLevels + 1]time.Duration
+		sq.each(func(b *backlog) {
+			for p, l := range b.levels {
+				if l != nil && l.count > 0 {
+					counts[p] += l.count
+					ages[p] = max(ages[p], l.age(now))
+				}
+			}
+		})
+		for p, n := range counts {
+			if n > 0 {
+				fn(sq.kind, p, n, ages[p])
 			}
 		}
 	}

@@ -144,14 +144,28 @@ func (e *Engine) ListQueues(ns string, pageSize int, after string) ([]*matchingv
 		if q := e.loadedQueue(ns, n); q != nil {
 			q.summarize(e.now().UnixNano(), s)
 		} else {
-			for _, k := range [...]uint8{kindActivity, kindWorkflow} {
-				for p := uint8(1); p <= maxLevels; p++ {
-					c, _, _ := e.store.CountBacklog(storage.QueueRef{Namespace: ns, Queue: n}, k, p)
-					s.BacklogCount += c
-				}
-			}
+			s.BacklogCount = e.storedBacklog(storage.QueueRef{Namespace: ns, Queue: n})
 		}
 		out = append(out, s)
 	}
 	return out, next, nil
+}
+
+// storedBacklog counts the backlog of an unloaded queue on disk, over its partitions.
+func (e *Engine) storedBacklog(ref storage.QueueRef) int64 {
+	refs := []storage.QueueRef{ref}
+	_ = e.store.BacklogPartitions(ref, func(p string) bool {
+		refs = append(refs, storage.QueueRef{Namespace: ref.Namespace, Queue: ref.Queue, Partition: p})
+		return true
+	})
+	var n int64
+	for _, r := range refs {
+		for _, k := range [...]uint8{kindActivity, kindWorkflow} {
+			for p := uint8(1); p <= maxLevels; p++ {
+				c, _, _ := e.store.CountBacklog(r, k, p)
+				n += c
+			}
+		}
+	}
+	return n
 }

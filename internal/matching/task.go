@@ -66,8 +66,9 @@ type task struct {
 	lease           uint64
 	seq             uint64 // backlog sequence while in the backlog, else 0
 	firstSeq        uint64 // sequence of the first scheduling: a retry's place in the backlog
-	scheduledAt     int64  // first scheduling, unix nanos
-	readyAt         int64  // when the current scheduling became dispatchable
+	requires        []capability
+	scheduledAt     int64 // first scheduling, unix nanos
+	readyAt         int64 // when the current scheduling became dispatchable
 	startedAt       int64
 	closedAt        int64
 	s2cDeadline     int64
@@ -83,7 +84,8 @@ type task struct {
 	owner           Owner // who holds the current lease (owner.go)
 
 	// memory only
-	counted bool // counted in its namespace's backlog usage (quota.go)
+	route   string // routeKey(requires): the backlog partition
+	counted bool   // counted in its namespace's backlog usage (quota.go)
 	inq     atomic.Uint32
 	pending int32 // writes enqueued and not yet durable
 	waiters []chan struct{}
@@ -159,6 +161,12 @@ func (t *task) encode(dst []byte) []byte {
 	dst = appendString(dst, t.owner.Identity)
 	// The first sequence was appended later still; records without it decode with 0.
 	dst = binary.AppendUvarint(dst, t.firstSeq)
+	// Requirements were appended later again; records without them require nothing.
+	dst = binary.AppendUvarint(dst, uint64(len(t.requires)))
+	for _, c := range t.requires {
+		dst = appendString(dst, c.name)
+		dst = appendString(dst, c.value)
+	}
 	return dst
 }
 
@@ -210,6 +218,15 @@ func decodeTask(b []byte) (*task, error) {
 	}
 	if len(d.b) > 0 {
 		t.firstSeq = d.uvarint()
+	}
+	if len(d.b) > 0 {
+		if n := d.uvarint(); n > 0 && n <= 64 {
+			t.requires = make([]capability, n)
+			for i := range t.requires {
+				t.requires[i] = capability{d.string(), d.string()}
+			}
+			t.route = routeKey(t.requires)
+		}
 	}
 	if d.err {
 		return nil, errCorrupt

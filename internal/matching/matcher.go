@@ -8,7 +8,15 @@ import matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 // only at polls that can take it, never at every poll. Guarded by its queue's lock.
 type matcher struct {
 	groups []*pollGroup
-	compat map[string][]*pollGroup // route key -> groups that meet it; reset when groups change
+	byCap  map[capability][]*pollGroup // groups by each capability they have, and by name alone
+	gen    uint64                      // bumped when a group is added
+	compat map[string]compatibleGroups // route key -> the groups that meet it
+}
+
+// compatibleGroups is the poll groups that meet a route, as of generation gen.
+type compatibleGroups struct {
+	gen uint64
+	gs  []*pollGroup
 }
 
 // pollGroup is the waiting polls of workers with one capability set.
@@ -63,7 +71,16 @@ func (m *matcher) group(caps capabilitySet, key string) *pollGroup {
 	}
 	g := &pollGroup{caps: caps, key: key}
 	m.groups = append(m.groups, g)
-	m.compat = nil
+	if m.byCap == nil {
+		m.byCap = map[capability][]*pollGroup{}
+	}
+	for name, value := range caps {
+		m.byCap[capability{name, value}] = append(m.byCap[capability{name, value}], g)
+		if value != "" {
+			m.byCap[capability{name, ""}] = append(m.byCap[capability{name, ""}], g)
+		}
+	}
+	m.gen++
 	return g
 }
 
@@ -102,19 +119,20 @@ func (m *matcher) compatible(t *task) []*pollGroup {
 	if t.route == "" {
 		return m.groups
 	}
-	if gs, ok := m.compat[t.route]; ok {
-		return gs
+	if c, ok := m.compat[t.route]; ok && c.gen == m.gen {
+		return c.gs
 	}
+	// Only groups that have the first requirement can meet them all.
 	var gs []*pollGroup
-	for _, g := range m.groups {
-		if g.caps.meetsAll(t.requires) {
+	for _, g := range m.byCap[t.requires[0]] {
+		if g.caps.meetsAll(t.requires[1:]) {
 			gs = append(gs, g)
 		}
 	}
 	if m.compat == nil {
-		m.compat = map[string][]*pollGroup{}
+		m.compat = map[string]compatibleGroups{}
 	}
-	m.compat[t.route] = gs
+	m.compat[t.route] = compatibleGroups{m.gen, gs}
 	return gs
 }
 

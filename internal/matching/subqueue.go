@@ -10,15 +10,25 @@ type subqueue struct {
 	kind       uint8
 	matcher    matcher
 	plain      backlog
-	routed     map[string]*backlog   // by route key
-	listed     bool                  // the routed partitions on disk were loaded
-	compat     map[string][]*backlog // capability key -> plain plus the routed partitions it meets
-	dispatched int                   // dispatches so far, for the anti-starvation rule
+	routed     map[string]*backlog       // by route key
+	byFirst    map[capability][]*backlog // routed partitions by their first requirement
+	gen        uint64                    // bumped when a routed partition is added
+	listed     bool                      // the routed partitions on disk were loaded
+	compat     map[string]servableCache  // capability key -> the partitions it may take from
+	plainOnly  [1]*backlog               // servable when nothing is routed
+	dispatched int                       // dispatches so far, for the anti-starvation rule
+}
+
+// servableCache is the partitions a capability set may take from, as of generation gen.
+type servableCache struct {
+	gen uint64
+	bs  []*backlog
 }
 
 func newSubqueue(q *queueManager, kind uint8) *subqueue {
 	sq := &subqueue{q: q, kind: kind}
 	sq.plain = backlog{q: q, kind: kind, ref: q.ref}
+	sq.plainOnly[0] = &sq.plain
 	return sq
 }
 
@@ -33,10 +43,11 @@ func (sq *subqueue) partition(route string, requires []capability) *backlog {
 	b := &backlog{q: sq.q, kind: sq.kind, ref: sq.q.ref, requires: requires}
 	b.ref.Partition = route
 	if sq.routed == nil {
-		sq.routed = map[string]*backlog{}
+		sq.routed, sq.byFirst = map[string]*backlog{}, map[capability][]*backlog{}
 	}
 	sq.routed[route] = b
-	sq.compat = nil
+	sq.byFirst[requires[0]] = append(sq.byFirst[requires[0]], b)
+	sq.gen++
 	return b
 }
 
@@ -56,25 +67,35 @@ func (sq *subqueue) listPartitions() {
 	}
 }
 
-// servable returns the partitions a worker with caps may take from: the plain one and the
-// routed ones whose requirements caps meets.
+// servable returns the partitions a worker with caps (its key) may take from: the plain
+// one and the routed ones whose requirements caps meets. Routed partitions are found by
+// their first requirement, so a worker's own host or process partition is found among
+// thousands without looking at the others; the result is cached per capability set until
+// a partition is added.
 func (sq *subqueue) servable(caps capabilitySet, key string) []*backlog {
 	if len(sq.routed) == 0 {
-		return []*backlog{&sq.plain}
+		return sq.plainOnly[:]
 	}
-	if bs, ok := sq.compat[key]; ok {
-		return bs
+	if c, ok := sq.compat[key]; ok && c.gen == sq.gen {
+		return c.bs
 	}
 	bs := []*backlog{&sq.plain}
-	for _, b := range sq.routed {
-		if caps.meetsAll(b.requires) {
-			bs = append(bs, b)
+	for name, value := range caps {
+		for _, first := range [...]capability{{name, value}, {name, ""}} {
+			for _, b := range sq.byFirst[first] {
+				if caps.meetsAll(b.requires[1:]) {
+					bs = append(bs, b)
+				}
+			}
+			if value == "" {
+				break
+			}
 		}
 	}
 	if sq.compat == nil {
-		sq.compat = map[string][]*backlog{}
+		sq.compat = map[string]servableCache{}
 	}
-	sq.compat[key] = bs
+	sq.compat[key] = servableCache{sq.gen, bs}
 	return bs
 }
 

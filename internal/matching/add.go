@@ -24,31 +24,70 @@ func (e *Engine) AddTasks(ctx context.Context, specs []*matchingv1.TaskSpec) ([]
 	default:
 	}
 	now := e.now()
-	nowNs := now.UnixNano()
 	results := make([]*matchingv1.AddTaskResponse, len(specs))
 	resps := make([]matchingv1.AddTaskResponse, len(specs)) // one allocation for the batch
 	tasks := make([]*task, len(specs))
 	keys := make([]string, len(specs))
-	var shardSet [numShards]bool
+	var set shardSet
 	for i, spec := range specs {
-		cfg := e.config(spec.GetNamespace(), spec.GetQueue())
-		t := newTask(spec, cfg, nowNs)
-		tasks[i] = t
-		keys[i] = taskKey(t.ns, t.id)
-		shardSet[e.shardIndex(keys[i])] = true
+		t := newTask(spec, e.config(spec.GetNamespace(), spec.GetQueue()), now.UnixNano())
+		tasks[i], keys[i] = t, taskKey(t.ns, t.id)
+		set[e.tasks.index(keys[i])] = true
 		resps[i].TaskId = t.id
 		results[i] = &resps[i]
 	}
-	// Check storage for existing ids before taking locks (a Pebble read per task must not
-	// hold shard locks); under the locks only the in-memory table and, if the shard evicted
-	// something meanwhile, storage again are consulted.
-	exists := make([]bool, len(specs))
+	exists, evictions, err := e.existingIDs(specs, tasks, &set)
+	if err != nil {
+		return nil, err
+	}
+	// Lock every shard the batch touches, in index order, for the whole staging: other
+	// calls about these tasks (a completion by the poller that got one, a cancel) then
+	// reach storage after the add.
+	e.tasks.lockAll(&set)
+	st := staged{ops: make([]op, 0, len(specs))}
+	for i, t := range tasks {
+		s, si := e.tasks.shard(keys[i])
+		if _, ok := s.tasks[keys[i]]; ok || exists[i] {
+			continue
+		}
+		if specs[i].GetTaskId() != "" && s.mayHaveEvicted(keys[i], evictions[si]) {
+			if _, err := e.store.GetTask(nil, t.ns, t.id); err == nil {
+				continue
+			} else if err != storage.ErrNotFound {
+				e.tasks.unlockAll(&set)
+				return nil, status.Errorf(codes.Internal, "reading task %s: %v", t.id, err)
+			}
+		}
+		s.tasks[keys[i]] = t
+		results[i].Created = true
+		t.firstSeq = e.nextSeq()
+		q, matched := e.schedule(t, t.firstSeq, now)
+		o := e.prepare(t)
+		if matched {
+			e.metrics.syncMatched(q)
+		} else {
+			o.putBacklog = t.seq
+		}
+		st.add(keys[i], o)
+		e.metrics.added1(q)
+	}
+	if err := e.commitAndWait(&st, func() { e.tasks.unlockAll(&set) }); err != nil {
+		return nil, status.Errorf(codes.Unavailable, "writing tasks: %v", err)
+	}
+	return results, nil
+}
+
+// existingIDs checks storage for caller-given ids before any lock is taken (a Pebble read
+// per task must not hold shard locks). Under the locks only the in-memory table and, for a
+// shard that evicted something since the returned counts, storage again are consulted.
+func (e *Engine) existingIDs(specs []*matchingv1.TaskSpec, tasks []*task, set *shardSet) ([]bool, [numShards]uint64, error) {
 	var evictions [numShards]uint64
-	for i := range shardSet {
-		if shardSet[i] {
-			evictions[i] = e.shards[i].evictions.Load()
+	for i := range set {
+		if set[i] {
+			evictions[i] = e.tasks.shards[i].evictions.Load()
 		}
 	}
+	exists := make([]bool, len(specs))
 	for i, t := range tasks {
 		if specs[i].GetTaskId() == "" {
 			continue // a fresh service-generated id cannot exist yet
@@ -56,82 +95,10 @@ func (e *Engine) AddTasks(ctx context.Context, specs []*matchingv1.TaskSpec) ([]
 		if _, err := e.store.GetTask(nil, t.ns, t.id); err == nil {
 			exists[i] = true
 		} else if err != storage.ErrNotFound {
-			return nil, status.Errorf(codes.Internal, "reading task %s: %v", t.id, err)
+			return nil, evictions, status.Errorf(codes.Internal, "reading task %s: %v", t.id, err)
 		}
 	}
-	// Lock every shard the batch touches, in index order, for the whole staging: other
-	// calls about these tasks (a completion by the poller that got one, a cancel) then
-	// reach storage after the add.
-	for i := range shardSet {
-		if shardSet[i] {
-			e.shards[i].mu.Lock()
-		}
-	}
-	ops := make([]op, 0, len(specs))
-	var created []int
-	for i, t := range tasks {
-		s := e.shardOf(keys[i])
-		if _, ok := s.tasks[keys[i]]; ok {
-			continue
-		}
-		if exists[i] {
-			continue
-		}
-		if si := e.shardIndex(keys[i]); specs[i].GetTaskId() != "" && e.shards[si].mayHaveEvicted(keys[i], evictions[si]) {
-			if _, err := e.store.GetTask(nil, t.ns, t.id); err == nil {
-				continue
-			} else if err != storage.ErrNotFound {
-				e.unlockShards(&shardSet)
-				return nil, status.Errorf(codes.Internal, "reading task %s: %v", t.id, err)
-			}
-		}
-		s.tasks[keys[i]] = t
-		results[i].Created = true
-		created = append(created, i)
-		q := e.lockQueue(t.ns, t.queue)
-		matched := q.offerLocked(t, nowNs, func(t *task) *matchingv1.Task { return e.startLocked(t, now, q) })
-		if matched {
-			e.metrics.syncMatched(q)
-			q.mu.Unlock()
-			ops = append(ops, e.prepare(t))
-		} else {
-			t.seq = e.nextSeq()
-			q.bufferLocked(t)
-			q.mu.Unlock()
-			o := e.prepare(t)
-			o.putBacklog = t.seq
-			ops = append(ops, o)
-		}
-		e.metrics.added1(q)
-	}
-	var g *storage.Group
-	if len(ops) > 0 {
-		g = e.commit(ops...)
-	}
-	e.unlockShards(&shardSet)
-	if g == nil {
-		return results, nil
-	}
-	err := g.Wait()
-	for _, i := range created {
-		e.writeDone(keys[i], tasks[i])
-	}
-	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "writing tasks: %v", err)
-	}
-	return results, nil
-}
-
-func (e *Engine) shardIndex(key string) int {
-	return int(hashString(e, key) % numShards)
-}
-
-func (e *Engine) unlockShards(set *[numShards]bool) {
-	for i := range set {
-		if set[i] {
-			e.shards[i].mu.Unlock()
-		}
-	}
+	return exists, evictions, nil
 }
 
 // newTask builds a scheduled task from a validated spec and the queue's defaults.
@@ -145,6 +112,7 @@ func newTask(spec *matchingv1.TaskSpec, cfg queueconfig.Config, now int64) *task
 	if t.id == "" {
 		t.id = uuid.NewString()
 	}
+	t.requires, t.route = requirementsOf(spec.GetRequires())
 	if spec.GetKind() == matchingv1.TaskKind_TASK_KIND_WORKFLOW {
 		t.kind = kindWorkflow
 	}
@@ -211,7 +179,9 @@ func (e *Engine) startLocked(t *task, now time.Time, q *queueManager) *matchingv
 }
 
 // readyLocked makes a scheduled task (after a retry wait or a release) dispatchable again:
-// to a waiting poller or into the backlog. Call with the shard locked; commit the op.
+// to a waiting poller or back into the backlog at its original place (its first sequence),
+// so a retry does not wait behind tasks added after it. Call with the shard locked; commit
+// the op.
 func (e *Engine) readyLocked(t *task, now time.Time) op {
 	nowNs := now.UnixNano()
 	t.state = stateScheduled
@@ -221,16 +191,15 @@ func (e *Engine) readyLocked(t *task, now time.Time) op {
 	if t.scheduleToStart > 0 {
 		t.s2sDeadline = nowNs + int64(t.scheduleToStart)
 	}
-	q := e.lockQueue(t.ns, t.queue)
-	if q.offerLocked(t, nowNs, func(t *task) *matchingv1.Task { return e.startLocked(t, now, q) }) {
-		e.metrics.syncMatched(q)
-		q.mu.Unlock()
-		return e.prepare(t)
+	if t.firstSeq == 0 {
+		t.firstSeq = e.nextSeq() // a record written before tasks kept their first sequence
 	}
-	t.seq = e.nextSeq()
-	q.bufferLocked(t)
-	q.mu.Unlock()
+	q, matched := e.schedule(t, t.firstSeq, now)
 	o := e.prepare(t)
-	o.putBacklog = t.seq
+	if matched {
+		e.metrics.syncMatched(q)
+	} else {
+		o.putBacklog = t.seq
+	}
 	return o
 }

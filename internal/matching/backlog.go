@@ -1,14 +1,34 @@
 package matching
 
-import "github.com/taskroute/taskroute/internal/storage"
+import (
+	"time"
 
-// level is the backlog of one kind and priority of a loaded queue: a FIFO buffer of tasks
-// in memory over the durable backlog index. Tasks that do not fit (or arrive while older
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/internal/storage"
+)
+
+// backlog is one partition of the backlog of one kind of a loaded queue: the tasks with
+// one set of requirements (none for the plain partition). It has one level per priority,
+// each a buffer of tasks in memory over the durable backlog index. Guarded by its queue's
+// lock.
+type backlog struct {
+	q        *queueManager
+	kind     uint8
+	ref      storage.QueueRef // the queue and partition in storage
+	requires []capability
+	levels   [maxLevels + 1]*level // index = priority
+}
+
+// level is the backlog of one kind and priority: a buffer of tasks in memory, ordered by
+// backlog sequence, over the durable index. Tasks that do not fit (or arrive while newer
 // ones still wait on disk) stay on disk only and are paged in by sequence number.
 type level struct {
 	buf      []*task
-	head     int32 // < BufferSize plus a page: fits, and keeps a level at 64 bytes
-	diskTail bool  // entries with seq > cursor may exist on disk only
+	head     int32  // < BufferSize plus a page: fits, and keeps a level at 64 bytes
+	rewinds  uint16 // bumped when the cursor moves back, so a page load in flight keeps it there
+	diskTail bool   // entries with seq > cursor may exist on disk only
 	loading  bool
 	count    int64  // tasks waiting: buffered plus on disk only
 	cursor   uint64 // every backlog entry with seq <= cursor is buffered or gone
@@ -16,17 +36,182 @@ type level struct {
 	oldest   uint64 // seq of the oldest entry on disk at load, for the age when unbuffered
 }
 
+// level returns the level of prio, creating it: a new level assumes the disk may hold tasks
+// for it (diskTail), counts them and pages the first ones in.
+func (b *backlog) level(prio uint8) *level {
+	l := b.levels[prio]
+	if l == nil {
+		// Counting under the queue lock is exact (no add of this level can be in flight) and
+		// costs one seek for an empty level; a level with a large backlog pays a key-only
+		// scan once, when the queue is first touched after a restart or an unload.
+		q := b.q
+		l = &level{diskTail: true}
+		n, oldest, err := q.e.store.CountBacklog(b.ref, b.kind, prio)
+		if err != nil {
+			q.e.log.Error(err, "Failed to count backlog", "queue", q.key, "priority", prio)
+		}
+		l.count, l.oldest = n, oldest
+		if n == 0 && err == nil {
+			l.diskTail = false
+		}
+		b.levels[prio] = l
+		b.startPageLoad(prio, l)
+	}
+	return l
+}
+
+// ensureLevels creates the levels a poll may take from, so their disk backlog is counted
+// and paged in: every level in mask up to the queue's configured number.
+func (b *backlog) ensureLevels(mask uint16, configured int) {
+	for p := 1; p <= max(configured, 1); p++ {
+		if mask&(1<<p) != 0 && b.levels[p] == nil {
+			b.level(uint8(p))
+		}
+	}
+}
+
+// add puts a scheduled task (t.seq set, its backlog entry being written) into the backlog:
+// in memory, in sequence order, when the buffer has room and no older entry waits on disk
+// only; otherwise on disk only, to be paged in.
+func (b *backlog) add(t *task) {
+	l := b.level(t.priority)
+	l.count++
+	if (!l.diskTail || t.seq <= l.cursor) && l.len() < b.q.e.opts.BufferSize {
+		t.inq.Store(inqBuffer)
+		l.insert(t)
+		if !l.diskTail {
+			l.cursor = max(l.cursor, t.seq)
+		}
+		return
+	}
+	l.markDiskOnly(t.seq)
+}
+
+// giveBack returns a claimed task that its poll could not deliver to its place.
+func (b *backlog) giveBack(t *task) {
+	if t.inq.CompareAndSwap(inqClaimed, inqBuffer) {
+		l := b.level(t.priority)
+		l.count++
+		l.insert(t)
+	}
+}
+
+// committed notes that t's disk-only backlog entry became durable: a page load that ran
+// before the commit could not see it, so the level's tail is marked again.
+func (b *backlog) committed(t *task) {
+	if l := b.levels[t.priority]; l != nil {
+		l.diskTail = true
+		l.tailGen++
+		l.rewind(t.seq)
+		b.maybePage(t.priority, l)
+	}
+}
+
+// forget takes a task that left the backlog without a dispatch (canceled, timed out) out of
+// the count; a buffered one is dropped from the buffer lazily (live, pop).
+func (b *backlog) forget(t *task) {
+	if l := b.levels[t.priority]; l != nil && l.count > 0 {
+		l.count--
+	}
+}
+
+// busy reports whether the backlog holds tasks in memory or is paging: such a queue stays
+// loaded.
+func (b *backlog) busy() bool {
+	for _, l := range b.levels {
+		if l != nil && (l.len() > 0 || l.loading) {
+			return true
+		}
+	}
+	return false
+}
+
+// total is the number of waiting tasks over all levels.
+func (b *backlog) total() int64 {
+	var n int64
+	for _, l := range b.levels {
+		if l != nil {
+			n += l.count
+		}
+	}
+	return n
+}
+
+// stats appends a BacklogStats for every non-empty level. Levels up to configured are
+// created (and so counted from disk) if they are not loaded yet.
+func (b *backlog) stats(now int64, configured int, dst []*matchingv1.BacklogStats) []*matchingv1.BacklogStats {
+	for p := 1; p <= maxLevels; p++ {
+		if b.levels[p] == nil && p > configured {
+			continue
+		}
+		l := b.level(uint8(p))
+		if l.count == 0 {
+			continue
+		}
+		dst = append(dst, &matchingv1.BacklogStats{Kind: kindProto(b.kind), Priority: int32(p), Count: l.count,
+			OldestAge: durationpb.New(l.age(now)), Requires: capabilitiesProto(b.requires)})
+	}
+	return dst
+}
+
+// age is how long the level's oldest waiting task has waited.
+func (l *level) age(now int64) time.Duration {
+	l.live()
+	if hs := l.headSeq(); hs != 0 && int64(hs) < now {
+		return time.Duration(now - int64(hs))
+	}
+	return 0
+}
+
 func (l *level) len() int { return len(l.buf) - int(l.head) }
 
-func (l *level) push(t *task) {
+// insert adds t to the buffer in sequence order. New tasks have the highest sequence and
+// are appended; a retried or given-back task keeps its original sequence and goes to its
+// place among the older ones.
+func (l *level) insert(t *task) {
 	if l.head > 64 && int(l.head) > len(l.buf)/2 {
 		n := copy(l.buf, l.buf[l.head:])
-		for i := n; i < len(l.buf); i++ {
-			l.buf[i] = nil
-		}
+		clear(l.buf[n:])
 		l.buf, l.head = l.buf[:n], 0
 	}
-	l.buf = append(l.buf, t)
+	n := len(l.buf)
+	if n == int(l.head) || l.buf[n-1].seq <= t.seq {
+		l.buf = append(l.buf, t)
+		return
+	}
+	i := int(l.head)
+	for lo, hi := int(l.head), n; lo < hi; {
+		mid := int(uint(lo+hi) >> 1)
+		if l.buf[mid].seq <= t.seq {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+		i = lo
+	}
+	l.buf = append(l.buf, nil)
+	copy(l.buf[i+1:], l.buf[i:n])
+	l.buf[i] = t
+}
+
+// markDiskOnly records a backlog entry with sequence seq that is on disk and not in the
+// buffer: the next page load must start at or before it.
+func (l *level) markDiskOnly(seq uint64) {
+	if !l.diskTail {
+		l.cursor = seq - 1 // nothing on disk only yet, and no page load in flight
+	}
+	l.diskTail = true
+	l.tailGen++
+	l.rewind(seq)
+}
+
+// rewind moves the cursor back before seq, if it is past it: an entry older than the
+// cursor (a retry keeps its first sequence) is on disk only and must be paged in.
+func (l *level) rewind(seq uint64) {
+	if seq <= l.cursor {
+		l.cursor = seq - 1
+		l.rewinds++
+	}
 }
 
 // live drops heads that were taken by a canceler and reports whether a task is buffered.
@@ -63,27 +248,29 @@ func (l *level) headSeq() uint64 {
 	return l.oldest
 }
 
-// maybePageLocked starts a page load when the buffer runs low and tasks wait on disk.
-func (q *queueManager) maybePageLocked(kind, prio uint8, l *level) {
-	if l.diskTail && !l.loading && l.len() < q.e.opts.BufferSize/2 {
-		q.startPageLoad(kind, prio, l)
+// maybePage starts a page load when the buffer runs low and tasks wait on disk.
+func (b *backlog) maybePage(prio uint8, l *level) {
+	if l.diskTail && !l.loading && l.len() < b.q.e.opts.BufferSize/2 {
+		b.startPageLoad(prio, l)
 	}
 }
 
-// startPageLoad loads the next page of a level from disk in the background. Call with q.mu
-// held. The goroutine exists only while a page loads.
-func (q *queueManager) startPageLoad(kind, prio uint8, l *level) {
+// startPageLoad loads the next page of a level from disk in the background. The goroutine
+// exists only while a page loads.
+func (b *backlog) startPageLoad(prio uint8, l *level) {
 	if l.loading || !l.diskTail {
 		return
 	}
 	l.loading = true
-	go q.pageIn(kind, prio, l)
+	go b.pageIn(prio, l)
 }
 
-func (q *queueManager) pageIn(kind, prio uint8, l *level) {
-	e := q.e
+// pageIn reads the next page of a level from disk into its buffer and hands what it found
+// to waiting polls. It takes the queue's lock itself (shard locks before it, as everywhere).
+func (b *backlog) pageIn(prio uint8, l *level) {
+	q, e := b.q, b.q.e
 	q.mu.Lock()
-	cursor, gen := l.cursor, l.tailGen
+	cursor, gen, rewinds := l.cursor, l.tailGen, l.rewinds
 	limit := max(e.opts.BufferSize-l.len(), 1)
 	q.mu.Unlock()
 
@@ -92,32 +279,20 @@ func (q *queueManager) pageIn(kind, prio uint8, l *level) {
 	// memory and it stays there until the write is durable, so such a task's durable state
 	// is what the scan sees (its entry and record are written in one batch). Otherwise the
 	// record is read again.
-	var evictions [numShards]uint64
-	for i := range e.shards {
-		evictions[i] = e.shards[i].evictions.Load()
-	}
+	evictions := e.tasks.evictionCounts()
 	seen := 0
-	err := e.store.ScanBacklog(q.ref, kind, prio, cursor, limit, func(ent storage.BacklogEntry) bool {
+	err := e.store.ScanBacklog(b.ref, b.kind, prio, cursor, limit, func(ent storage.BacklogEntry) bool {
 		seen++
 		key := taskKey(q.ref.Namespace, ent.TaskID)
-		si := e.shardIndex(key)
-		s := &e.shards[si]
+		s, si := e.tasks.shard(key)
 		s.mu.Lock()
-		var t *task
-		var err error
-		if _, inMemory := s.tasks[key]; !inMemory && ent.Record != nil && !s.mayHaveEvicted(key, evictions[si]) {
-			if t, err = decodeTask(ent.Record); err == nil {
-				s.tasks[key] = t
-			}
-		} else {
-			t, err = e.lookup(s, key, q.ref.Namespace, ent.TaskID)
-		}
+		t, err := e.tasks.loadForScan(s, key, q.ref.Namespace, ent, evictions[si])
 		q.mu.Lock()
-		if ent.Seq > l.cursor {
-			l.cursor = ent.Seq
+		if ent.Seq > l.cursor && l.rewinds == rewinds {
+			l.cursor = ent.Seq // unless the cursor moved back meanwhile: then the next load starts there
 		}
 		if err == nil && t.state == stateScheduled && t.seq == ent.Seq && t.retryAt == 0 && t.inq.CompareAndSwap(inqNone, inqBuffer) {
-			l.push(t)
+			l.insert(t)
 		}
 		q.mu.Unlock()
 		if err == nil {
@@ -136,6 +311,6 @@ func (q *queueManager) pageIn(kind, prio uint8, l *level) {
 			l.count = 0
 		}
 	}
-	q.dispatchWaitingLocked(kind)
+	q.dispatchWaitingLocked(b.kind)
 	q.mu.Unlock()
 }

@@ -9,8 +9,6 @@ package matching
 import (
 	"context"
 	"errors"
-	"fmt"
-	"hash/maphash"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/taskroute/taskroute/internal/clock"
 	"github.com/taskroute/taskroute/internal/queueconfig"
 	"github.com/taskroute/taskroute/internal/storage"
 )
@@ -43,8 +42,9 @@ type Options struct {
 	// Quotas limit each namespace's adds (quota.go); the zero value is unlimited.
 	Quotas Quotas
 	Logger logr.Logger
-	// Now is the clock (tests); nil means time.Now.
-	Now func() time.Time
+	// Clock is the source of time and timers; nil means the wall clock. Tests pass a
+	// clock.Fake and step it.
+	Clock clock.Clock
 }
 
 func (o *Options) setDefaults() {
@@ -69,48 +69,9 @@ func (o *Options) setDefaults() {
 	if o.MaxPollWait == 0 {
 		o.MaxPollWait = 60 * time.Second
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.Real()
 	}
-}
-
-const numShards = 64
-
-// shard guards the tasks the engine holds in memory: running tasks, buffered backlog tasks,
-// tasks with writes in flight or with waiters. Everything else lives only in storage.
-type shard struct {
-	mu    sync.Mutex
-	tasks map[string]*task // key: namespace \x00 id
-	// evictions counts tasks dropped from memory and evicted remembers the key hashes of
-	// the last ones: a storage read made before locking (AddTasks' existence check, a
-	// backlog page's record copies) is current for a task that is not in memory now and
-	// was not evicted since (see mayHaveEvicted).
-	evictions atomic.Uint64
-	evicted   [evictedRing]uint64
-}
-
-const evictedRing = 64
-
-var evictSeed = maphash.MakeSeed()
-
-// mayHaveEvicted reports whether key may have been dropped from memory since the shard's
-// eviction count was since: true when it is among the evictions remembered since then or
-// when more happened than are remembered. Call with the shard locked.
-func (s *shard) mayHaveEvicted(key string, since uint64) bool {
-	n := s.evictions.Load()
-	if n == since {
-		return false
-	}
-	if n-since > evictedRing {
-		return true
-	}
-	h := maphash.String(evictSeed, key)
-	for i := since; i < n; i++ {
-		if s.evicted[i%evictedRing] == h {
-			return true
-		}
-	}
-	return false
 }
 
 // Engine is the matching engine. It implements queueconfig.Registry.
@@ -121,10 +82,10 @@ type Engine struct {
 	log       logr.Logger
 	metrics   *metrics
 
-	seed   maphash.Seed
-	shards [numShards]shard
+	clock clock.Clock
+	tasks *taskTable
 
-	qmu     sync.Mutex
+	qmu     sync.Mutex               // guards queues and configs; taken after shard locks, before queue locks
 	queues  map[string]*queueManager // key: namespace \x00 queue
 	configs map[string]queueconfig.Config
 
@@ -150,16 +111,14 @@ func New(store storage.Store, opts Options) (*Engine, error) {
 		store:     store,
 		committer: storage.NewGroupCommitter(store),
 		log:       opts.Logger,
-		seed:      maphash.MakeSeed(),
+		clock:     opts.Clock,
+		tasks:     newTaskTable(store),
 		queues:    map[string]*queueManager{},
 		configs:   map[string]queueconfig.Config{},
 		closing:   make(chan struct{}),
 	}
 	e.metrics = newMetrics(e)
 	e.quotas = newQuotaTracker(e, opts.Quotas)
-	for i := range e.shards {
-		e.shards[i].tasks = map[string]*task{}
-	}
 	if err := e.loadConfigs(); err != nil {
 		e.committer.Close()
 		return nil, err
@@ -201,7 +160,42 @@ func (e *Engine) Closing() <-chan struct{} { return e.closing }
 // CommitStats returns the synced commits and mutations so far (for benchmarks).
 func (e *Engine) CommitStats() (commits, mutations uint64) { return e.committer.Stats() }
 
-func (e *Engine) now() time.Time { return e.opts.Now() }
+func (e *Engine) now() time.Time { return e.clock.Now() }
+
+// queue returns the loaded manager of a queue, loading it on demand.
+func (e *Engine) queue(ns, name string) *queueManager {
+	key := ns + "\x00" + name
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	q, ok := e.queues[key]
+	if !ok {
+		cfg := defaultConfig
+		if c, ok := e.configs[key]; ok {
+			cfg = &c
+		}
+		q = newQueueManager(e, ns, name, cfg, e.now().UnixNano())
+		e.queues[key] = q
+	}
+	return q
+}
+
+// loadedQueue returns the manager if the queue is loaded.
+func (e *Engine) loadedQueue(ns, name string) *queueManager {
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	return e.queues[ns+"\x00"+name]
+}
+
+// schedule hands a scheduled task (its shard locked) to its queue: to a waiting poll or
+// into the backlog under the sequence seq (see queueManager.schedule).
+func (e *Engine) schedule(t *task, seq uint64, now time.Time) (q *queueManager, matched bool) {
+	for {
+		q = e.queue(t.ns, t.queue)
+		if loaded, matched := q.schedule(t, seq, now); loaded {
+			return q, matched
+		}
+	}
+}
 
 // nextSeq returns a unique, increasing number close to the wall clock in nanoseconds, so
 // backlog sequence numbers also tell a task's age and stay ordered across restarts.
@@ -216,152 +210,6 @@ func (e *Engine) nextSeq() uint64 {
 		if e.lastSeq.CompareAndSwap(last, next) {
 			return next
 		}
-	}
-}
-
-func taskKey(ns, id string) string { return ns + "\x00" + id }
-
-func (e *Engine) shardOf(key string) *shard { return &e.shards[e.shardIndex(key)] }
-
-func hashString(e *Engine, key string) uint64 { return maphash.String(e.seed, key) }
-
-// lookup returns the task from memory or loads it from storage into memory. Call with
-// the shard locked; a task loaded only to be read must be passed to evict afterwards.
-func (e *Engine) lookup(s *shard, key, ns, id string) (*task, error) {
-	if t, ok := s.tasks[key]; ok {
-		return t, nil
-	}
-	rec, err := e.store.GetTask(nil, ns, id)
-	if err != nil {
-		return nil, err
-	}
-	t, err := decodeTask(rec)
-	if err != nil {
-		return nil, fmt.Errorf("task %s/%s: %w", ns, id, err)
-	}
-	s.tasks[key] = t
-	return t, nil
-}
-
-// evict drops a task from memory when nothing needs it there: no write in flight, not in a
-// backlog buffer, not running, nobody waiting for it. Call with the shard locked.
-func (s *shard) evict(key string, t *task) {
-	if t.pending == 0 && t.inq.Load() == inqNone && t.state != stateStarted && len(t.waiters) == 0 {
-		if cur, ok := s.tasks[key]; ok && cur == t {
-			delete(s.tasks, key)
-			s.evicted[s.evictions.Load()%evictedRing] = maphash.String(evictSeed, key)
-			s.evictions.Add(1)
-		}
-	}
-}
-
-// op is one task's staged write: its encoded record plus index changes.
-type op struct {
-	t          *task
-	buf        *byteBuf
-	oldTimer   int64
-	newTimer   int64
-	putBacklog uint64 // seq of a backlog entry to add, 0 none
-	delBacklog uint64 // seq of a backlog entry to remove, 0 none
-	expiry     int64  // retention expiry to add, 0 none
-}
-
-// prepare stages the durable record of t, keeping the timer index in step with t's next
-// deadline. Call with t's shard locked (the order of prepare+commit under that lock is the
-// order writes of t reach storage); release the lock before waiting on the commit.
-func (e *Engine) prepare(t *task) op {
-	e.trackBacklog(t)
-	o := op{t: t, oldTimer: t.timerAt, newTimer: t.nextTimer()}
-	t.timerAt = o.newTimer
-	t.pending++
-	o.buf = getBuf()
-	o.buf.b = t.encode(o.buf.b[:0])
-	if o.oldTimer != o.newTimer {
-		e.timers.set(t, o.newTimer)
-	}
-	return o
-}
-
-func (o *op) apply(b storage.Batch) {
-	t := o.t
-	b.PutTask(t.ns, t.id, o.buf.b)
-	if o.putBacklog != 0 {
-		b.PutBacklog(storage.QueueRef{Namespace: t.ns, Queue: t.queue}, storage.BacklogKey{Kind: t.kind, Priority: t.priority, Seq: o.putBacklog}, t.id, o.buf.b)
-	}
-	putBuf(o.buf)
-	o.buf = nil
-	if o.oldTimer != o.newTimer {
-		if o.oldTimer != 0 {
-			b.DeleteTimer(time.Unix(0, o.oldTimer), t.ns, t.id)
-		}
-		if o.newTimer != 0 {
-			b.PutTimer(time.Unix(0, o.newTimer), t.ns, t.id)
-		}
-	}
-	if o.delBacklog != 0 {
-		b.DeleteBacklog(storage.QueueRef{Namespace: t.ns, Queue: t.queue}, storage.BacklogKey{Kind: t.kind, Priority: t.priority, Seq: o.delBacklog})
-	}
-	if o.expiry != 0 {
-		b.PutExpiry(time.Unix(0, o.expiry), t.ns, t.id)
-	}
-}
-
-// commit enqueues staged writes as one batch of the group committer.
-func (e *Engine) commit(ops ...op) *storage.Group {
-	return e.committer.Write(func(b storage.Batch) {
-		for i := range ops {
-			ops[i].apply(b)
-		}
-	})
-}
-
-// commitAsync enqueues one staged write without waiting; t is released once durable.
-func (e *Engine) commitAsync(o op) {
-	t := o.t
-	e.committer.WriteThen(o.apply, func(error) { e.writeDone(taskKey(t.ns, t.id), t) })
-}
-
-// writeDone marks one write of t as durable and evicts t when it is no longer needed.
-func (e *Engine) writeDone(key string, t *task) {
-	s := e.shardOf(key)
-	s.mu.Lock()
-	t.pending--
-	if t.state == stateScheduled && t.seq != 0 && t.retryAt == 0 && t.inq.Load() == inqNone {
-		// A disk-only backlog entry became durable: a page load that ran before this commit
-		// could not see it, so mark the level's tail again.
-		e.tailCommitted(t)
-	}
-	s.evict(key, t)
-	s.mu.Unlock()
-}
-
-func (e *Engine) tailCommitted(t *task) {
-	q := e.loadedQueue(t.ns, t.queue)
-	if q == nil {
-		return
-	}
-	q.mu.Lock()
-	if sq := q.kind[kindIndex(t.kind)]; sq != nil {
-		if l := sq.levels[t.priority]; l != nil {
-			l.diskTail = true
-			l.tailGen++
-			if t.seq <= l.cursor {
-				l.cursor = t.seq - 1
-			}
-			q.maybePageLocked(t.kind, t.priority, l)
-		}
-	}
-	q.mu.Unlock()
-}
-
-type byteBuf struct{ b []byte }
-
-var bufPool = sync.Pool{New: func() any { return &byteBuf{b: make([]byte, 0, 512)} }}
-
-func getBuf() *byteBuf { return bufPool.Get().(*byteBuf) }
-func putBuf(b *byteBuf) {
-	if cap(b.b) <= 64<<10 {
-		bufPool.Put(b)
 	}
 }
 
@@ -408,12 +256,12 @@ func (e *Engine) config(ns, queue string) queueconfig.Config {
 	return queueconfig.Default()
 }
 
-// run wraps a background loop with the engine's wait group.
+// sleep waits d on the engine's clock; it reports false when ctx ends or the engine closes.
 func (e *Engine) sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
+	t := e.clock.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 		return true
 	case <-ctx.Done():
 		return false

@@ -322,7 +322,8 @@ func TestGlobalRateLimitHolds(t *testing.T) {
 	}
 	add(t, v.e, specs...)
 	const run = 2 * time.Second
-	deadline := time.Now().Add(run)
+	start := time.Now()
+	deadline := start.Add(run)
 	var mu sync.Mutex
 	count := 0
 	var wg sync.WaitGroup
@@ -341,8 +342,11 @@ func TestGlobalRateLimitHolds(t *testing.T) {
 		}(w)
 	}
 	wg.Wait()
-	limit := int(50*run.Seconds()) + 5
-	t.Logf("dispatched %d in %s with rate 50/s burst 5 (limit %d)", count, run, limit)
+	// The bound is the burst plus the rate over the time polls ran: a poll's deadline can
+	// fire a little late on a loaded machine, and what it delivers until then counts.
+	elapsed := time.Since(start)
+	limit := int(50*elapsed.Seconds()) + 5
+	t.Logf("dispatched %d in %s with rate 50/s burst 5 (limit %d)", count, elapsed, limit)
 	if count > limit || count < limit*7/10 {
 		t.Fatalf("dispatched %d, want about %d and never more", count, limit)
 	}
@@ -440,14 +444,11 @@ func TestIdleQueuesUnloadAndCostLittle(t *testing.T) {
 	req := &matchingv1.PollTasksRequest{Namespace: "ns", WorkerIdentity: "w", MaxTasks: 1}
 	for i := 0; i < n; i++ {
 		// What a polled queue holds: its manager, the default levels of one kind, a poller.
-		q := v.e.lockQueue("ns", fmt.Sprintf("queue-%d", i))
-		sq := q.sub(kindActivity)
-		for p := 1; p <= q.cfg.PriorityLevels; p++ {
-			q.levelLocked(sq, kindActivity, uint8(p))
+		req.Queue = fmt.Sprintf("queue-%d", i)
+		pr := newPollRequest(req, Owner{Identity: req.WorkerIdentity})
+		if got, _, _ := v.e.queue("ns", req.Queue).claim(pr, v.e.now().UnixNano(), nil); len(got) != 0 {
+			t.Fatalf("claimed %d tasks from an empty queue", len(got))
 		}
-		req.Queue = q.ref.Queue
-		q.pollerLocked(req, kindActivity, v.e.now().UnixNano())
-		q.mu.Unlock()
 	}
 	runtime.GC()
 	runtime.GC()

@@ -34,7 +34,7 @@ func internalErr(err error) error {
 
 // lookupOrErr is lookup with protocol errors. Call with the shard locked.
 func (e *Engine) lookupOrErr(s *shard, key, ns, id string) (*task, error) {
-	t, err := e.lookup(s, key, ns, id)
+	t, err := e.tasks.lookup(s, key, ns, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, notFound(ns, id)
 	}
@@ -69,7 +69,7 @@ func (e *Engine) attemptLocked(s *shard, key, ns, id, leaseID string, by Owner) 
 // waits until it is durable.
 func (e *Engine) mutate(ns, id string, fn func(s *shard, key string) (*task, *op, error)) error {
 	key := taskKey(ns, id)
-	s := e.shardOf(key)
+	s, _ := e.tasks.shard(key)
 	s.mu.Lock()
 	t, o, err := fn(s, key)
 	if err != nil || o == nil {
@@ -79,12 +79,10 @@ func (e *Engine) mutate(ns, id string, fn func(s *shard, key string) (*task, *op
 		s.mu.Unlock()
 		return err
 	}
-	g := e.commit(*o)
-	s.mu.Unlock()
-	werr := g.Wait()
-	e.writeDone(key, t)
-	if werr != nil {
-		return internalErr(werr)
+	st := staged{ops: make([]op, 0, 1)}
+	st.add(key, *o)
+	if err := e.commitAndWait(&st, s.mu.Unlock); err != nil {
+		return internalErr(err)
 	}
 	return nil
 }
@@ -107,53 +105,37 @@ func (e *Engine) CompleteAs(ns, id, leaseID string, by Owner, result []byte) err
 func (e *Engine) CompleteManyAs(reqs []*matchingv1.CompleteTaskRequest, principal string) []*matchingv1.ItemError {
 	errs := make([]*matchingv1.ItemError, len(reqs))
 	keys := make([]string, len(reqs))
-	var set [numShards]bool
+	var set shardSet
 	for i, r := range reqs {
 		keys[i] = taskKey(r.GetNamespace(), r.GetTaskId())
-		set[e.shardIndex(keys[i])] = true
+		set[e.tasks.index(keys[i])] = true
 	}
-	for i := range set {
-		if set[i] {
-			e.shards[i].mu.Lock()
-		}
-	}
+	e.tasks.lockAll(&set)
 	now := e.now()
-	ops := make([]op, 0, len(reqs))
-	var done []*task
-	var doneKeys []string
+	st := staged{ops: make([]op, 0, len(reqs))}
 	for i, r := range reqs {
-		s := e.shardOf(keys[i])
+		s, _ := e.tasks.shard(keys[i])
 		t, err := e.attemptLocked(s, keys[i], r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), Owner{Principal: principal, Identity: r.GetWorkerIdentity()})
 		if err != nil {
-			st := status.Convert(err)
-			errs[i] = &matchingv1.ItemError{Code: int32(st.Code()), Message: st.Message()}
+			errs[i] = itemError(err)
 			continue
 		}
 		t.result = r.GetResult()
-		ops = append(ops, e.finish(t, stateCompleted, now))
-		done, doneKeys = append(done, t), append(doneKeys, keys[i])
+		st.add(keys[i], e.finish(t, stateCompleted, now))
 	}
-	var g *storage.Group
-	if len(ops) > 0 {
-		g = e.commit(ops...)
-	}
-	e.unlockShards(&set)
-	if g == nil {
-		return errs
-	}
-	werr := g.Wait()
-	for i, t := range done {
-		e.writeDone(doneKeys[i], t)
-	}
-	if werr != nil {
-		st := status.Convert(internalErr(werr))
+	if werr := e.commitAndWait(&st, func() { e.tasks.unlockAll(&set) }); werr != nil {
 		for i := range errs {
 			if errs[i] == nil {
-				errs[i] = &matchingv1.ItemError{Code: int32(st.Code()), Message: st.Message()}
+				errs[i] = itemError(internalErr(werr))
 			}
 		}
 	}
 	return errs
+}
+
+func itemError(err error) *matchingv1.ItemError {
+	st := status.Convert(err)
+	return &matchingv1.ItemError{Code: int32(st.Code()), Message: st.Message()}
 }
 
 // retryable reports whether a failed or timed-out attempt may be retried.
@@ -281,17 +263,9 @@ func (e *Engine) unbufferLocked(t *task) {
 	if !inBuffer && (t.seq == 0 || t.inq.Load() == inqClaimed) {
 		return
 	}
-	q := e.loadedQueue(t.ns, t.queue)
-	if q == nil {
-		return
+	if q := e.loadedQueue(t.ns, t.queue); q != nil {
+		q.forget(t)
 	}
-	q.mu.Lock()
-	if sq := q.kind[kindIndex(t.kind)]; sq != nil {
-		if l := sq.levels[t.priority]; l != nil && l.count > 0 {
-			l.count--
-		}
-	}
-	q.mu.Unlock()
 }
 
 // Cancel requests cancellation: a scheduled task ends Canceled at once, a started one
@@ -333,7 +307,7 @@ const maxGetWait = time.Minute
 // the task is finished, wait elapses or ctx ends.
 func (e *Engine) Get(ctx context.Context, ns, id string, wait time.Duration) (*matchingv1.TaskInfo, error) {
 	key := taskKey(ns, id)
-	s := e.shardOf(key)
+	s, _ := e.tasks.shard(key)
 	s.mu.Lock()
 	t, err := e.lookupOrErr(s, key, ns, id)
 	if err != nil {
@@ -350,11 +324,11 @@ func (e *Engine) Get(ctx context.Context, ns, id string, wait time.Duration) (*m
 	t.waiters = append(t.waiters, ch)
 	s.mu.Unlock()
 
-	timer := time.NewTimer(min(wait, maxGetWait))
+	timer := e.clock.NewTimer(min(wait, maxGetWait))
 	defer timer.Stop()
 	select {
 	case <-ch:
-	case <-timer.C:
+	case <-timer.C():
 	case <-ctx.Done():
 	case <-e.closing:
 	}

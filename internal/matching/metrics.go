@@ -76,18 +76,11 @@ func (m *metrics) namespace(ns string) *queueMetrics {
 	return v.(*queueMetrics)
 }
 
-func (q *queueManager) metrics() *queueMetrics {
-	if q.qm == nil {
-		q.qm = q.e.metrics.namespace(q.ref.Namespace)
-	}
-	return q.qm
-}
-
-// The hooks below are called with the queue's lock held where q is given.
-func (m *metrics) added1(q *queueManager)      { q.metrics().added.Inc() }
-func (m *metrics) syncMatched(q *queueManager) { q.metrics().syncMatched.Inc() }
+// The hooks below use the series of q's namespace, resolved once when q was loaded.
+func (m *metrics) added1(q *queueManager)      { q.qm.added.Inc() }
+func (m *metrics) syncMatched(q *queueManager) { q.qm.syncMatched.Inc() }
 func (m *metrics) dispatched(q *queueManager, s2s time.Duration) {
-	qm := q.metrics()
+	qm := q.qm
 	qm.dispatched.Inc()
 	qm.s2s.Observe(s2s.Seconds())
 }
@@ -131,29 +124,13 @@ func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(loadedDesc, prometheus.GaugeValue, float64(len(qs)))
 	now := e.now().UnixNano()
 	for _, q := range qs {
-		q.mu.Lock()
-		for ki, sq := range q.kind {
-			if sq == nil {
-				continue
+		q.backlogGauges(now, func(kind uint8, prio int, count int64, age time.Duration) {
+			k, p := "Activity", strconv.Itoa(prio)
+			if kind == kindWorkflow {
+				k = "Workflow"
 			}
-			kind := "Activity"
-			if ki == 1 {
-				kind = "Workflow"
-			}
-			for p, l := range sq.levels {
-				if l == nil || l.count == 0 {
-					continue
-				}
-				prio := strconv.Itoa(p)
-				ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(l.count), q.ref.Namespace, q.ref.Queue, kind, prio)
-				l.live()
-				age := 0.0
-				if hs := int64(l.headSeq()); hs != 0 && hs < now {
-					age = float64(now-hs) / 1e9
-				}
-				ch <- prometheus.MustNewConstMetric(backlogAgeDesc, prometheus.GaugeValue, age, q.ref.Namespace, q.ref.Queue, kind, prio)
-			}
-		}
-		q.mu.Unlock()
+			ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(count), q.ref.Namespace, q.ref.Queue, k, p)
+			ch <- prometheus.MustNewConstMetric(backlogAgeDesc, prometheus.GaugeValue, age.Seconds(), q.ref.Namespace, q.ref.Queue, k, p)
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/internal/clock"
 )
 
 // pollReturnMargin is how long before the call's deadline an empty poll returns, so the
@@ -23,7 +24,7 @@ func (e *Engine) pollWait(ctx context.Context) time.Duration {
 	if !ok {
 		return e.opts.MaxPollWait
 	}
-	left := time.Until(dl)
+	left := time.Until(dl) // the deadline is the caller's, on the wall clock
 	w := left - pollReturnMargin - time.Duration(rand.Int64N(int64(pollJitter)))
 	if w < left/2 {
 		// Short deadlines (tests, impatient clients) keep half of their time as margin.
@@ -35,112 +36,107 @@ func (e *Engine) pollWait(ctx context.Context) time.Duration {
 // Poll long-polls a validated request for up to MaxTasks tasks. It returns an empty list
 // shortly before the deadline, and an error only when the caller went away or the engine
 // stopped serving (then the list is empty too).
+//
+// A poll is three steps, repeated until it has tasks or time is up: claim buffered tasks
+// from the queue; if there are none, park until a task is handed over; deliver what it got
+// by starting the attempts, or give the tasks back if the caller is gone.
 func (e *Engine) Poll(ctx context.Context, req *matchingv1.PollTasksRequest) ([]*matchingv1.Task, error) {
-	kind := kindActivity
-	if req.GetKind() == matchingv1.TaskKind_TASK_KIND_WORKFLOW {
-		kind = kindWorkflow
-	}
-	var mask uint16
-	for _, p := range req.GetPriorities() {
-		mask |= 1 << uint(p)
-	}
-	if mask == 0 {
-		mask = 0xffff
-	}
-	var q *queueManager
-	owner := Owner{Principal: principalFrom(ctx), Identity: req.GetWorkerIdentity()}
-	timer := time.NewTimer(e.pollWait(ctx))
-	defer timer.Stop()
-
-	var out []*matchingv1.Task
+	pr := newPollRequest(req, Owner{Principal: principalFrom(ctx), Identity: req.GetWorkerIdentity()})
+	deadline := e.clock.NewTimer(e.pollWait(ctx))
+	defer deadline.Stop()
 	var got []gotTask
+	var out []*matchingv1.Task
+	var rateWait time.Duration
+	var loaded bool
+	var err error
 	for {
-		now := e.now()
-		nowNs := now.UnixNano()
-		q = e.lockQueue(req.GetNamespace(), req.GetQueue())
-		q.touchLocked(nowNs)
-		w := q.pollerLocked(req, kind, nowNs)
-		allowed := int(req.GetMaxTasks())
-		if w.tps > 0 {
-			allowed = min(allowed, w.bucket.available(nowNs))
-		}
-		if allowed == 0 {
+		q := e.queue(pr.ns, pr.queue)
+		got, rateWait, loaded = q.claim(pr, e.now().UnixNano(), got[:0])
+		switch {
+		case !loaded:
+			continue
+		case rateWait > 0:
 			// The worker is over its own declared rate: hold the poll until a token is due.
-			wait := w.bucket.wait(nowNs)
-			q.mu.Unlock()
-			tw := time.NewTimer(wait)
-			select {
-			case <-tw.C:
-				continue
-			case <-timer.C:
-				tw.Stop()
-				return nil, nil
-			case <-ctx.Done():
-				tw.Stop()
-				return nil, status.FromContextError(ctx.Err()).Err()
-			case <-e.closing:
-				tw.Stop()
-				return nil, nil
+			if end := e.waitFor(ctx, rateWait, deadline); end != nil {
+				return nil, end.err
 			}
-		}
-		sq := q.sub(kind)
-		// Make sure the levels exist (and their disk backlog is counted and paged in).
-		for p := 1; p <= maxLevels; p++ {
-			if mask&(1<<p) != 0 && sq.levels[p] == nil && p <= max(q.cfg.PriorityLevels, 1) {
-				q.levelLocked(sq, kind, uint8(p))
-			}
-		}
-		got = q.takeLocked(kind, mask, allowed, w, got[:0])
-		if len(got) == 0 {
-			p := &poller{kind: kind, mask: mask, max: allowed, done: make(chan struct{}), worker: w, waiting: true, owner: owner}
-			sq.waiting = append(sq.waiting, p)
-			q.mu.Unlock()
-			var expired, canceled bool
-			select {
-			case <-p.done:
-			case <-timer.C:
-				expired = true
-			case <-ctx.Done():
-				canceled = true
-			case <-e.closing:
-				expired = true
-			}
-			q.mu.Lock()
-			q.removeWaitingLocked(p)
-			got = append(got[:0], p.got...)
-			p.got = nil
-			q.mu.Unlock()
-			if canceled {
-				e.requeue(got)
-				return nil, status.FromContextError(ctx.Err()).Err()
+			continue
+		case len(got) == 0:
+			var end *pollEnd
+			if got, end = e.park(ctx, q, pr, deadline); end != nil && len(got) == 0 {
+				return nil, end.err
 			}
 			if len(got) == 0 {
-				if expired {
-					return nil, nil
-				}
-				continue
+				continue // woken without tasks (they went to another poll): claim again
 			}
-		} else {
-			q.mu.Unlock()
 		}
-		if ctx.Err() != nil {
-			// The caller went away while the tasks were being handed over (a wake-up can
-			// race the deadline, and a poll that found tasks at once never looked): the
-			// answer would be dropped and the tasks would wait for their start-to-close
-			// timeout, so they go back to the queue now.
-			e.requeue(got)
-			return nil, status.FromContextError(ctx.Err()).Err()
-		}
-		out = e.startClaimed(got, now, q, owner, out[:0])
-		if len(out) > 0 {
-			if ctx.Err() != nil {
-				// Same, for a caller that went away while the attempts were being started.
-				e.releaseStarted(out, e.now())
-				return nil, status.FromContextError(ctx.Err()).Err()
-			}
-			return out, nil
+		out, err = e.deliver(ctx, got, q, pr.owner, out[:0])
+		if err != nil || len(out) > 0 {
+			return out, err
 		}
 	}
+}
+
+// pollEnd says why a poll stops waiting: err is nil when its time is up or the engine
+// closes (an empty answer), the context's error when the caller went away.
+type pollEnd struct{ err error }
+
+var pollExpired = &pollEnd{}
+
+// waitFor waits d, or less when the poll ends first.
+func (e *Engine) waitFor(ctx context.Context, d time.Duration, deadline clock.Timer) *pollEnd {
+	t := e.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-deadline.C():
+		return pollExpired
+	case <-ctx.Done():
+		return &pollEnd{status.FromContextError(ctx.Err()).Err()}
+	case <-e.closing:
+		return pollExpired
+	}
+}
+
+// park makes the poll wait in q's matcher until tasks are handed to it or the poll ends.
+// Tasks handed over while it was ending are returned with the end; the caller gives them
+// back if it cannot deliver them.
+func (e *Engine) park(ctx context.Context, q *queueManager, pr *pollRequest, deadline clock.Timer) ([]gotTask, *pollEnd) {
+	p := &poller{kind: pr.kind, mask: pr.mask, max: pr.maxTasks, done: make(chan struct{}), owner: pr.owner}
+	if !q.park(p) {
+		return nil, nil
+	}
+	var end *pollEnd
+	select {
+	case <-p.done:
+	case <-deadline.C():
+		end = pollExpired
+	case <-ctx.Done():
+		end = &pollEnd{status.FromContextError(ctx.Err()).Err()}
+	case <-e.closing:
+		end = pollExpired
+	}
+	return q.unpark(p), end
+}
+
+// deliver starts the attempts of the tasks a poll got, unless the caller is gone: then they
+// go back to the queue (the answer would be dropped, and the tasks would wait for their
+// start-to-close timeout).
+func (e *Engine) deliver(ctx context.Context, got []gotTask, q *queueManager, owner Owner, out []*matchingv1.Task) ([]*matchingv1.Task, error) {
+	if ctx.Err() != nil {
+		// A wake-up can race the deadline, and a poll that found tasks at once never looked.
+		e.giveBack(got)
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	now := e.now()
+	out = e.startClaimed(got, now, q, owner, out)
+	if len(out) > 0 && ctx.Err() != nil {
+		// Same, for a caller that went away while the attempts were being started.
+		e.releaseStarted(out, e.now())
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	return out, nil
 }
 
 // releaseStarted hands back attempts a poll started but cannot deliver.
@@ -162,7 +158,7 @@ func (e *Engine) startClaimed(got []gotTask, now time.Time, q *queueManager, own
 		}
 		t := g.t
 		key := taskKey(t.ns, t.id)
-		s := e.shardOf(key)
+		s, _ := e.tasks.shard(key)
 		s.mu.Lock()
 		if t.state != stateScheduled || !t.inq.CompareAndSwap(inqClaimed, inqNone) {
 			t.inq.CompareAndSwap(inqClaimed, inqNone)
@@ -182,46 +178,16 @@ func (e *Engine) startClaimed(got []gotTask, now time.Time, q *queueManager, own
 	return out
 }
 
-// requeue gives tasks handed to a poll that went away back to the queue. Started ones are
+// giveBack returns tasks handed to a poll that went away to their queue. Started ones are
 // released as if the worker called ReleaseTask.
-func (e *Engine) requeue(got []gotTask) {
+func (e *Engine) giveBack(got []gotTask) {
 	now := e.now()
 	for _, g := range got {
-		if g.out == nil {
-			t := g.t
-			q := e.lockQueue(t.ns, t.queue)
-			if t.inq.CompareAndSwap(inqClaimed, inqBuffer) {
-				l := q.levelLocked(q.sub(t.kind), t.kind, t.priority)
-				l.count++
-				l.push(t)
-				q.dispatchWaitingLocked(t.kind)
-			}
-			q.mu.Unlock()
+		if g.out != nil {
+			e.releaseStarted([]*matchingv1.Task{g.out}, now)
 			continue
 		}
-		e.releaseStarted([]*matchingv1.Task{g.out}, now)
+		for !e.queue(g.t.ns, g.t.queue).giveBack(g.t) {
+		}
 	}
-}
-
-// pollerLocked records the poller and returns its per-identity state.
-func (q *queueManager) pollerLocked(req *matchingv1.PollTasksRequest, kind uint8, now int64) *pollerInfo {
-	if q.pollers == nil {
-		q.pollers = map[string]*pollerInfo{}
-	}
-	id := req.GetWorkerIdentity()
-	w := q.pollers[id]
-	if w == nil {
-		w = &pollerInfo{identity: id}
-		q.pollers[id] = w
-	}
-	w.pool, w.version, w.kind, w.lastAccess = req.GetPool(), req.GetVersion(), kind, now
-	if len(req.GetTaskTypes()) != len(w.taskTypes) {
-		w.taskTypes = append([]string(nil), req.GetTaskTypes()...)
-	}
-	if tps := req.GetTasksPerSecond(); tps != w.tps {
-		w.tps = tps
-		burst := max(1, int(tps/10))
-		w.bucket.configure(tps, burst, now)
-	}
-	return w
 }

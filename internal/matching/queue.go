@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/internal/clock"
 	"github.com/taskroute/taskroute/internal/queueconfig"
 	"github.com/taskroute/taskroute/internal/storage"
 )
@@ -15,75 +15,29 @@ const maxLevels = 10
 // defaultConfig is shared by every queue without a configuration of its own.
 var defaultConfig = func() *queueconfig.Config { c := queueconfig.Default(); return &c }()
 
-// queueManager is one queue (both kinds) while it is loaded. An idle queue is a struct and
-// a map entry: no goroutine, no timer; its sub-queues and poller table are allocated when
-// first used and dropped when the queue unloads.
+// queueManager is one queue (both kinds) while it is loaded. It owns its state: the engine
+// calls its methods, each of which takes the queue's lock, and never edits its fields. An
+// idle queue is a struct and a map entry: no goroutine, no timer; its sub-queues and poller
+// table are allocated when first used and dropped when the queue unloads.
 type queueManager struct {
-	e    *Engine
-	key  string
-	ref  storage.QueueRef
-	mu   sync.Mutex
+	e   *Engine
+	key string
+	ref storage.QueueRef
+
+	mu   sync.Mutex          // guards the fields below
 	cfg  *queueconfig.Config // shared defaultConfig unless the queue is configured; never mutated
 	kind [2]*subqueue
 
 	limiter       tokenBucket
-	throttleTimer *time.Timer
+	throttleTimer clock.Timer
 	throttledAt   int64 // last time dispatch waited for a token
 
 	pollers map[string]*pollerInfo
+	rates   rateWindow
 
-	lastActive   int64
-	rateStart    int64
-	adds         int64
-	dispatches   int64
-	addRate      float64
-	dispatchRate float64
-	unloaded     bool
-	qm           *queueMetrics
-}
-
-// subqueue is one kind of a queue: its waiting pollers (the matcher) and its backlog.
-type subqueue struct {
-	waiting    []*poller
-	levels     [maxLevels + 1]*level // index = priority
-	dispatched int                   // for the anti-starvation rule
-}
-
-// pollerInfo is what DescribeQueue reports about a worker, plus its own rate limit.
-type pollerInfo struct {
-	identity, pool, version string
-	kind                    uint8
-	taskTypes               []string
-	lastAccess              int64
-	tps                     float64
-	bucket                  tokenBucket
-}
-
-// poller is one waiting PollTasks call.
-type poller struct {
-	kind     uint8
-	mask     uint16 // bit p set: serves priority p
-	max      int
-	got      []gotTask
-	done     chan struct{}
-	signaled bool
-	waiting  bool
-	worker   *pollerInfo
-	owner    Owner // becomes the owner of the leases this poll gets
-}
-
-// gotTask is a task handed to a poller: either already started by the adder (out set) or
-// claimed from the backlog for the poller to start (t set).
-type gotTask struct {
-	t   *task
-	out *matchingv1.Task
-}
-
-func (p *poller) signal() {
-	if !p.signaled {
-		p.signaled = true
-		close(p.done)
-	}
+	lastActive int64
+	unloaded   bool
+	qm         *queueMetrics // the namespace's series; set at load, never changed
 }
 
 func kindIndex(k uint8) int {
@@ -93,86 +47,179 @@ func kindIndex(k uint8) int {
 	return 0
 }
 
+func newQueueManager(e *Engine, ns, name string, cfg *queueconfig.Config, now int64) *queueManager {
+	key := ns + "\x00" + name
+	// The names are slices of the key: one allocation, and no request memory retained.
+	q := &queueManager{e: e, key: key, ref: storage.QueueRef{Namespace: key[:len(ns)], Queue: key[len(ns)+1:]}}
+	q.cfg = cfg
+	q.limiter.configure(cfg.RateLimit, cfg.Burst, now)
+	q.lastActive = now
+	q.rates.begin(now)
+	q.qm = e.metrics.namespace(q.ref.Namespace)
+	return q
+}
+
+// lock takes the queue's lock and reports whether the queue is still loaded; an unloaded
+// manager is left unlocked, and the caller looks the queue up again.
+func (q *queueManager) lock() bool {
+	q.mu.Lock()
+	if q.unloaded {
+		q.mu.Unlock()
+		return false
+	}
+	return true
+}
+
 func (q *queueManager) sub(kind uint8) *subqueue {
 	i := kindIndex(kind)
 	if q.kind[i] == nil {
-		q.kind[i] = &subqueue{}
+		q.kind[i] = newSubqueue(q, kind)
 	}
 	return q.kind[i]
 }
 
-// queue returns the loaded manager of a queue, loading it on demand.
-func (e *Engine) queue(ns, name string) *queueManager {
-	key := ns + "\x00" + name
-	e.qmu.Lock()
-	q, ok := e.queues[key]
-	if !ok {
-		// The names are slices of the key: one allocation, and no request memory retained.
-		q = &queueManager{e: e, key: key, ref: storage.QueueRef{Namespace: key[:len(ns)], Queue: key[len(ns)+1:]}}
-		q.cfg = defaultConfig
-		if c, ok := e.configs[key]; ok {
-			q.cfg = &c
-		}
-		now := e.now().UnixNano()
-		q.limiter.configure(q.cfg.RateLimit, q.cfg.Burst, now)
-		q.lastActive, q.rateStart = now, now
-		e.queues[key] = q
+// schedule makes a scheduled task (its shard locked by the caller) dispatchable: it goes
+// straight to a waiting poll when one serves it and tokens allow (sync match: the attempt
+// starts now), otherwise into the backlog with the sequence seq. loaded is false for an
+// unloaded manager (nothing done).
+func (q *queueManager) schedule(t *task, seq uint64, at time.Time) (loaded, matched bool) {
+	if !q.lock() {
+		return false, false
 	}
-	e.qmu.Unlock()
-	return q
+	defer q.mu.Unlock()
+	now := at.UnixNano()
+	q.touchLocked(now)
+	q.rates.countAdd(now)
+	sq := q.sub(t.kind)
+	if p := sq.matcher.match(t); p != nil && q.globalTokenLocked(now) {
+		t.owner = p.owner
+		q.handLocked(p, gotTask{out: q.e.startLocked(t, at, q)}, now)
+		sq.matcher.handed(p)
+		return true, true
+	}
+	t.seq = seq
+	sq.partition(t.route, t.requires).add(t)
+	q.dispatchWaitingLocked(t.kind)
+	return true, false
 }
 
-// lockQueue returns the loaded manager of a queue with its lock held. A manager that was
-// unloaded between lookup and lock is skipped, so nothing is ever added to a detached one.
-func (e *Engine) lockQueue(ns, name string) *queueManager {
-	for {
-		q := e.queue(ns, name)
-		q.mu.Lock()
-		if !q.unloaded {
-			return q
-		}
-		q.mu.Unlock()
+// handLocked gives p one task, charging the worker's own rate.
+func (q *queueManager) handLocked(p *poller, g gotTask, now int64) {
+	p.worker.bucket.take(1)
+	q.rates.countDispatch(now)
+	p.got = append(p.got, g)
+}
+
+// claim records the poll's worker and claims up to the poll's allowance of buffered tasks.
+// With nothing claimed, rateWait > 0 says the worker is over its own declared rate and may
+// poll again after that long. loaded is false for an unloaded manager.
+func (q *queueManager) claim(pr *pollRequest, now int64, dst []gotTask) (got []gotTask, rateWait time.Duration, loaded bool) {
+	if !q.lock() {
+		return dst, 0, false
+	}
+	defer q.mu.Unlock()
+	q.touchLocked(now)
+	w := q.pollerLocked(pr, now)
+	allowed := pr.maxTasks
+	if w.tps > 0 {
+		allowed = min(allowed, w.bucket.available(now))
+	}
+	if allowed == 0 {
+		return dst, max(w.bucket.wait(now), time.Millisecond), true
+	}
+	sq := q.sub(pr.kind)
+	if len(w.caps) > 0 {
+		sq.listPartitions()
+	}
+	ensureLevels(sq.servable(w.caps, w.capsKey), pr.mask, q.cfg.PriorityLevels)
+	return q.takeLocked(sq, pr.mask, allowed, w, dst), 0, true
+}
+
+// park makes p wait for tasks, unless tasks arrived since its claim: then p gets them at
+// once (p.got) and is signalled. loaded is false for an unloaded manager.
+func (q *queueManager) park(p *poller) (loaded bool) {
+	if !q.lock() {
+		return false
+	}
+	defer q.mu.Unlock()
+	if p.worker = q.pollers[p.owner.Identity]; p.worker == nil {
+		p.worker = &pollerInfo{identity: p.owner.Identity}
+	}
+	sq := q.sub(p.kind)
+	p.got = q.takeLocked(sq, p.mask, p.max, p.worker, p.got)
+	if len(p.got) > 0 {
+		p.signal()
+		return true
+	}
+	sq.matcher.park(p)
+	return true
+}
+
+// unpark ends p's wait and returns what it was given.
+func (q *queueManager) unpark(p *poller) []gotTask {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.sub(p.kind).matcher.unpark(p)
+	got := p.got
+	p.got = nil
+	return got
+}
+
+// giveBack returns tasks claimed from the backlog that their poll could not deliver.
+func (q *queueManager) giveBack(t *task) bool {
+	if !q.lock() {
+		return false
+	}
+	defer q.mu.Unlock()
+	q.sub(t.kind).partition(t.route, t.requires).giveBack(t)
+	q.dispatchWaitingLocked(t.kind)
+	return true
+}
+
+// backlogCommitted notes that t's disk-only backlog entry is durable (see backlog.committed).
+func (q *queueManager) backlogCommitted(t *task) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if sq := q.kind[kindIndex(t.kind)]; sq != nil {
+		sq.partition(t.route, t.requires).committed(t)
 	}
 }
 
-// loadedQueue returns the manager if the queue is loaded.
-func (e *Engine) loadedQueue(ns, name string) *queueManager {
-	e.qmu.Lock()
-	defer e.qmu.Unlock()
-	return e.queues[ns+"\x00"+name]
+// forget takes a task that left the backlog without a dispatch out of the counts.
+func (q *queueManager) forget(t *task) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if sq := q.kind[kindIndex(t.kind)]; sq != nil {
+		sq.partition(t.route, t.requires).forget(t)
+	}
 }
 
-// levelLocked returns a backlog level, creating it; a new level assumes the disk may hold
-// tasks for it (diskTail) and counts them in the background.
-func (q *queueManager) levelLocked(sq *subqueue, kind, prio uint8) *level {
-	l := sq.levels[prio]
-	if l == nil {
-		// Counting under the queue lock is exact (no add of this level can be in flight) and
-		// costs one seek for an empty level; a level with a large backlog pays a key-only
-		// scan once, when the queue is first touched after a restart or an unload.
-		l = &level{diskTail: true}
-		n, oldest, err := q.e.store.CountBacklog(q.ref, kind, prio)
-		if err != nil {
-			q.e.log.Error(err, "Failed to count backlog", "queue", q.key, "priority", prio)
-		}
-		l.count, l.oldest = n, oldest
-		if n == 0 && err == nil {
-			l.diskTail = false
-		}
-		sq.levels[prio] = l
-		q.startPageLoad(kind, prio, l)
+// configure applies a new configuration and hands out what the new limits allow.
+func (q *queueManager) configure(cfg *queueconfig.Config, now int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.cfg = cfg
+	q.limiter.configure(cfg.RateLimit, cfg.Burst, now)
+	for k := kindActivity; k <= kindWorkflow; k++ {
+		q.dispatchWaitingLocked(k)
 	}
-	return l
+}
+
+// wakeAll returns every waiting poll (engine shutdown).
+func (q *queueManager) wakeAll() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, sq := range q.kind {
+		if sq != nil {
+			sq.matcher.wakeAll()
+		}
+	}
 }
 
 // touchLocked records activity and rolls the rate window.
 func (q *queueManager) touchLocked(now int64) {
 	q.lastActive = now
-	if el := now - q.rateStart; el >= int64(10*time.Second) {
-		sec := float64(el) / 1e9
-		q.addRate, q.dispatchRate = float64(q.adds)/sec, float64(q.dispatches)/sec
-		q.adds, q.dispatches, q.rateStart = 0, 0, now
-	}
+	q.rates.roll(now)
 }
 
 // globalTokenLocked reports whether the queue's rate limit allows one more dispatch now
@@ -186,71 +233,14 @@ func (q *queueManager) globalTokenLocked(now int64) bool {
 	return true
 }
 
-// offerLocked hands t (locked by the caller's shard lock, state scheduled) to a waiting
-// poller if one serves its priority and tokens allow, starting it with start; otherwise
-// it leaves t for the backlog and returns false.
-func (q *queueManager) offerLocked(t *task, now int64, start func(*task) *matchingv1.Task) bool {
-	q.touchLocked(now)
-	q.adds++
-	sq := q.sub(t.kind)
-	for i, p := range sq.waiting {
-		if p.mask&(1<<t.priority) == 0 {
-			continue
-		}
-		if !q.globalTokenLocked(now) {
-			return false
-		}
-		if p.worker != nil {
-			p.worker.bucket.take(1)
-		}
-		q.dispatches++
-		t.owner = p.owner
-		p.got = append(p.got, gotTask{out: start(t)})
-		if len(p.got) >= p.max {
-			p.waiting = false
-			sq.waiting = append(sq.waiting[:i], sq.waiting[i+1:]...)
-		}
-		p.signal()
-		return true
-	}
-	return false
-}
-
-// bufferLocked puts a scheduled task (t.seq set, backlog key being written) into the
-// backlog: in memory when the level's buffer has room and no older tasks wait on disk,
-// otherwise on disk only (paged in later).
-func (q *queueManager) bufferLocked(t *task) {
-	sq := q.sub(t.kind)
-	l := q.levelLocked(sq, t.kind, t.priority)
-	l.count++
-	if !l.diskTail && l.len() < q.e.opts.BufferSize {
-		t.inq.Store(inqBuffer)
-		l.push(t)
-		l.cursor = max(l.cursor, t.seq)
-		q.dispatchWaitingLocked(t.kind)
-		return
-	}
-	if !l.diskTail {
-		l.cursor = t.seq - 1
-	}
-	l.diskTail = true
-	l.tailGen++
-	if t.seq <= l.cursor {
-		l.cursor = t.seq - 1
-	}
-	q.dispatchWaitingLocked(t.kind)
-}
-
-// takeLocked claims up to n buffered tasks of kind for priorities in mask, honoring the
-// global rate limit and the anti-starvation rule. The caller starts them.
-func (q *queueManager) takeLocked(kind uint8, mask uint16, n int, worker *pollerInfo, dst []gotTask) []gotTask {
-	sq := q.kind[kindIndex(kind)]
-	if sq == nil {
-		return dst
-	}
+// takeLocked claims up to n buffered tasks of sq for worker w (from the partitions its
+// capabilities meet) and priorities in mask, honoring the global rate limit and the
+// anti-starvation rule. The caller starts them.
+func (q *queueManager) takeLocked(sq *subqueue, mask uint16, n int, w *pollerInfo, dst []gotTask) []gotTask {
+	bs := sq.servable(w.caps, w.capsKey)
 	now := q.e.now().UnixNano()
 	for len(dst) < n {
-		l := q.pickLevelLocked(sq, kind, mask)
+		l := sq.pick(bs, mask)
 		if l == nil {
 			break
 		}
@@ -264,88 +254,34 @@ func (q *queueManager) takeLocked(kind uint8, mask uint16, n int, worker *poller
 			continue
 		}
 		q.limiter.take(1)
-		if worker != nil {
-			worker.bucket.take(1)
-		}
+		w.bucket.take(1)
 		sq.dispatched++
-		q.dispatches++
+		q.rates.countDispatch(now)
 		dst = append(dst, gotTask{t: t})
 	}
 	return dst
 }
 
-// pickLevelLocked chooses the level to dispatch from: the highest non-empty level, except
-// that every StarvationInterval-th dispatch takes the level (below the highest) whose head
-// task is oldest, so low priorities keep moving under sustained high-priority load.
-func (q *queueManager) pickLevelLocked(sq *subqueue, kind uint8, mask uint16) *level {
-	var top *level
-	topPrio := 0
-	for p := maxLevels; p >= 1; p-- {
-		if mask&(1<<p) == 0 || sq.levels[p] == nil {
-			continue
-		}
-		l := sq.levels[p]
-		q.maybePageLocked(kind, uint8(p), l)
-		if l.live() {
-			top, topPrio = l, p
-			break
-		}
-	}
-	if top == nil {
-		return nil
-	}
-	if (sq.dispatched+1)%q.e.opts.StarvationInterval != 0 {
-		return top
-	}
-	var oldest *level
-	for p := topPrio - 1; p >= 1; p-- {
-		l := sq.levels[p]
-		if mask&(1<<p) == 0 || l == nil {
-			continue
-		}
-		q.maybePageLocked(kind, uint8(p), l)
-		if l.live() && (oldest == nil || l.headSeq() < oldest.headSeq()) {
-			oldest = l
-		}
-	}
-	if oldest != nil {
-		return oldest
-	}
-	return top
-}
-
-// dispatchWaitingLocked hands buffered tasks to waiting pollers (after tasks were buffered
-// or paged in, or tokens came back). A poller stays in the list until it is full or wakes
-// and removes itself, so one wake-up can carry several tasks.
+// dispatchWaitingLocked hands buffered tasks to waiting polls (after tasks were buffered
+// or paged in, or tokens came back). A poll stays waiting until it is full or wakes and
+// removes itself, so one wake-up can carry several tasks.
 func (q *queueManager) dispatchWaitingLocked(kind uint8) {
 	sq := q.kind[kindIndex(kind)]
-	if sq == nil || len(sq.waiting) == 0 {
+	if sq == nil {
 		return
 	}
-	out := sq.waiting[:0]
-	blocked := false
-	for _, p := range sq.waiting {
-		if !blocked {
-			before := len(p.got)
-			p.got = q.takeLocked(kind, p.mask, p.max, p.worker, p.got)
-			if len(p.got) > before {
-				p.signal()
-			}
-			blocked = q.limiter.rate != 0 && q.limiter.tokens < 1
+	sq.matcher.each(func(p *poller) bool {
+		before := len(p.got)
+		p.got = q.takeLocked(sq, p.mask, p.max, p.worker, p.got)
+		if len(p.got) > before {
+			p.signal()
 		}
-		if len(p.got) >= p.max {
-			p.waiting = false
-			continue
-		}
-		out = append(out, p)
-	}
-	for i := len(out); i < len(sq.waiting); i++ {
-		sq.waiting[i] = nil
-	}
-	sq.waiting = out
+		return q.limiter.rate == 0 || q.limiter.tokens >= 1
+	})
+	sq.matcher.dropFull()
 }
 
-// armThrottleLocked wakes the queue when the next token is due, if pollers are waiting.
+// armThrottleLocked wakes the queue when the next token is due, if polls are waiting.
 func (q *queueManager) armThrottleLocked(now int64) {
 	if q.throttleTimer != nil {
 		return
@@ -354,65 +290,35 @@ func (q *queueManager) armThrottleLocked(now int64) {
 	if d <= 0 {
 		d = time.Millisecond
 	}
-	q.throttleTimer = time.AfterFunc(d, func() {
+	q.throttleTimer = q.e.clock.AfterFunc(d, func() {
 		q.mu.Lock()
+		defer q.mu.Unlock()
 		q.throttleTimer = nil
-		for k := uint8(1); k <= 2; k++ {
+		for k := kindActivity; k <= kindWorkflow; k++ {
 			q.dispatchWaitingLocked(k)
 		}
-		q.mu.Unlock()
 	})
 }
 
-// removeWaitingLocked removes p from the waiting list if it is still there.
-func (q *queueManager) removeWaitingLocked(p *poller) {
-	if !p.waiting {
-		return
-	}
-	p.waiting = false
-	sq := q.sub(p.kind)
-	for i, w := range sq.waiting {
-		if w == p {
-			sq.waiting = append(sq.waiting[:i], sq.waiting[i+1:]...)
-			return
-		}
-	}
-}
-
-// wakeAll returns every waiting poll (engine shutdown).
-func (q *queueManager) wakeAll() {
+// unloadIfIdle forgets expired pollers and, when the queue is idle, marks it unloaded and
+// reports true: nothing buffered, nobody waiting, no page load running, no activity for
+// the idle timeout.
+func (q *queueManager) unloadIfIdle(now int64) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for _, sq := range q.kind {
-		if sq == nil {
-			continue
-		}
-		for _, p := range sq.waiting {
-			p.waiting = false
-			p.signal()
-		}
-		sq.waiting = nil
-	}
-}
-
-// idleLocked reports whether the queue can be unloaded: nothing buffered, nobody waiting,
-// no page load running, no activity for the idle timeout.
-func (q *queueManager) idleLocked(now int64) bool {
+	q.expirePollersLocked(now)
 	if now-q.lastActive < int64(q.e.opts.IdleQueueTimeout) {
 		return false
 	}
 	for _, sq := range q.kind {
-		if sq == nil {
-			continue
-		}
-		if len(sq.waiting) > 0 {
+		if sq != nil && (sq.matcher.waiting() || sq.busy()) {
 			return false
 		}
-		for _, l := range sq.levels {
-			if l != nil && (l.len() > 0 || l.loading) {
-				return false
-			}
-		}
+	}
+	q.unloaded = true
+	if q.throttleTimer != nil {
+		q.throttleTimer.Stop()
+		q.throttleTimer = nil
 	}
 	return true
 }

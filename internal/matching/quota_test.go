@@ -3,7 +3,6 @@ package matching
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/internal/clock"
 )
 
 // admitAdd is the handler's path: quota admission, then the add.
@@ -139,10 +139,8 @@ func TestQuotaQueues(t *testing.T) {
 }
 
 func TestQuotaAddRate(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Unix(1_700_000_000, 0)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	v := open(t, t.TempDir(), Options{Now: clock, Quotas: Quotas{Default: Quota{AddRate: 10, AddBurst: 5}}})
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	v := open(t, t.TempDir(), Options{Clock: clk, Quotas: Quotas{Default: Quota{AddRate: 10, AddBurst: 5}}})
 	e := v.e
 	specs := func(prefix string, n int, mods ...func(*matchingv1.TaskSpec)) []*matchingv1.TaskSpec {
 		var out []*matchingv1.TaskSpec
@@ -162,9 +160,7 @@ func TestQuotaAddRate(t *testing.T) {
 	if err := admitAdd(e, specs("d", 5, inNS("other"))...); err != nil {
 		t.Fatalf("other namespace: %v", err)
 	}
-	mu.Lock()
-	now = now.Add(200 * time.Millisecond) // 2 tokens
-	mu.Unlock()
+	clk.Advance(200 * time.Millisecond) // 2 tokens
 	if err := admitAdd(e, specs("e", 2)...); err != nil {
 		t.Fatalf("after refill: %v", err)
 	}

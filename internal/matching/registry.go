@@ -6,10 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
-
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 	"github.com/taskroute/taskroute/internal/queueconfig"
@@ -67,16 +63,9 @@ func (e *Engine) setConfig(key queueconfig.Key, cfg queueconfig.Config, keep boo
 	}
 	q := e.queues[k]
 	e.qmu.Unlock()
-	if q == nil {
-		return
+	if q != nil {
+		q.configure(&cfg, e.now().UnixNano())
 	}
-	q.mu.Lock()
-	q.cfg = &cfg
-	q.limiter.configure(cfg.RateLimit, cfg.Burst, e.now().UnixNano())
-	for k := uint8(1); k <= 2; k++ {
-		q.dispatchWaitingLocked(k)
-	}
-	q.mu.Unlock()
 }
 
 // Config returns the configuration that applies to a queue.
@@ -108,65 +97,10 @@ func (e *Engine) Stats(_ context.Context, key queueconfig.Key) (queueconfig.Stat
 	return st, nil
 }
 
-// throttleWindow: a queue that waited for a token this recently reports Throttling.
-const throttleWindow = time.Second
-
 // Describe returns live statistics of a queue, loading it (and counting its disk backlog)
 // if needed.
 func (e *Engine) Describe(ns, name string) *matchingv1.DescribeQueueResponse {
-	q := e.lockQueue(ns, name)
-	defer q.mu.Unlock()
-	now := e.now()
-	nowNs := now.UnixNano()
-	q.touchLocked(nowNs)
-	levels := max(q.cfg.PriorityLevels, 1)
-	resp := &matchingv1.DescribeQueueResponse{
-		Namespace: ns, Queue: name, AddRate: q.addRate, DispatchRate: q.dispatchRate,
-		PriorityLevels: int32(q.cfg.PriorityLevels), DefaultPriority: int32(q.cfg.DefaultPriority),
-		RateLimit: &matchingv1.RateLimitInfo{TasksPerSecond: q.cfg.RateLimit, Burst: int32(q.cfg.Burst), State: matchingv1.RateLimitState_RATE_LIMIT_STATE_UNLIMITED},
-	}
-	// Before the first rate window closes, report the rate so far.
-	if el := nowNs - q.rateStart; resp.AddRate == 0 && resp.DispatchRate == 0 && el > int64(time.Second) {
-		resp.AddRate, resp.DispatchRate = float64(q.adds)/(float64(el)/1e9), float64(q.dispatches)/(float64(el)/1e9)
-	}
-	if q.cfg.RateLimit > 0 {
-		resp.RateLimit.State = matchingv1.RateLimitState_RATE_LIMIT_STATE_OPEN
-		if nowNs-q.throttledAt < int64(throttleWindow) {
-			resp.RateLimit.State = matchingv1.RateLimitState_RATE_LIMIT_STATE_THROTTLING
-		}
-	}
-	for _, kind := range [...]uint8{kindActivity, kindWorkflow} {
-		sq := q.sub(kind)
-		for p := 1; p <= maxLevels; p++ {
-			if sq.levels[p] == nil && p > levels {
-				continue
-			}
-			l := q.levelLocked(sq, kind, uint8(p))
-			if l.count == 0 {
-				continue
-			}
-			l.live()
-			age := time.Duration(0)
-			if hs := l.headSeq(); hs != 0 && int64(hs) < nowNs {
-				age = time.Duration(nowNs - int64(hs))
-			}
-			resp.Backlog = append(resp.Backlog, &matchingv1.BacklogStats{Kind: kindProto(kind), Priority: int32(p), Count: l.count, OldestAge: durationpb.New(age)})
-		}
-	}
-	ids := make([]string, 0, len(q.pollers))
-	for id := range q.pollers {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		p := q.pollers[id]
-		if nowNs-p.lastAccess > int64(e.opts.PollerExpiry) {
-			continue
-		}
-		resp.Pollers = append(resp.Pollers, &matchingv1.PollerInfo{Identity: p.identity, Pool: p.pool, Version: p.version,
-			Kind: kindProto(p.kind), LastAccessTime: timestamppb.New(time.Unix(0, p.lastAccess)), TaskTypes: p.taskTypes, TasksPerSecond: p.tps})
-	}
-	return resp
+	return e.queue(ns, name).describe(e.now().UnixNano())
 }
 
 // ListQueues lists the queues of a namespace that hold backlog, pollers or configuration,
@@ -208,32 +142,30 @@ func (e *Engine) ListQueues(ns string, pageSize int, after string) ([]*matchingv
 	for _, n := range sorted {
 		s := &matchingv1.QueueSummary{Namespace: ns, Queue: n}
 		if q := e.loadedQueue(ns, n); q != nil {
-			q.mu.Lock()
-			for _, sq := range q.kind {
-				if sq == nil {
-					continue
-				}
-				for _, l := range sq.levels {
-					if l != nil {
-						s.BacklogCount += l.count
-					}
-				}
-			}
-			for _, p := range q.pollers {
-				if e.now().UnixNano()-p.lastAccess <= int64(e.opts.PollerExpiry) {
-					s.PollerCount++
-				}
-			}
-			q.mu.Unlock()
+			q.summarize(e.now().UnixNano(), s)
 		} else {
-			for _, k := range [...]uint8{kindActivity, kindWorkflow} {
-				for p := uint8(1); p <= maxLevels; p++ {
-					c, _, _ := e.store.CountBacklog(storage.QueueRef{Namespace: ns, Queue: n}, k, p)
-					s.BacklogCount += c
-				}
-			}
+			s.BacklogCount = e.storedBacklog(storage.QueueRef{Namespace: ns, Queue: n})
 		}
 		out = append(out, s)
 	}
 	return out, next, nil
+}
+
+// storedBacklog counts the backlog of an unloaded queue on disk, over its partitions.
+func (e *Engine) storedBacklog(ref storage.QueueRef) int64 {
+	refs := []storage.QueueRef{ref}
+	_ = e.store.BacklogPartitions(ref, func(p string) bool {
+		refs = append(refs, storage.QueueRef{Namespace: ref.Namespace, Queue: ref.Queue, Partition: p})
+		return true
+	})
+	var n int64
+	for _, r := range refs {
+		for _, k := range [...]uint8{kindActivity, kindWorkflow} {
+			for p := uint8(1); p <= maxLevels; p++ {
+				c, _, _ := e.store.CountBacklog(r, k, p)
+				n += c
+			}
+		}
+	}
+	return n
 }

@@ -35,7 +35,7 @@ func (e *Engine) SweepExpired(limit int) (int, error) {
 	var g *storage.Group
 	for _, te := range entries {
 		key := taskKey(te.Namespace, te.TaskID)
-		s := e.shardOf(key)
+		s, _ := e.tasks.shard(key)
 		s.mu.Lock()
 		if _, inMemory := s.tasks[key]; inMemory {
 			// A task in memory is busy (a write in flight or a waiter); the next sweep gets it.
@@ -82,21 +82,9 @@ func (e *Engine) unloadIdle(now int64) int {
 	e.qmu.Lock()
 	defer e.qmu.Unlock()
 	for key, q := range e.queues {
-		q.mu.Lock()
-		for id, p := range q.pollers {
-			if now-p.lastAccess > int64(e.opts.PollerExpiry) {
-				delete(q.pollers, id)
-			}
-		}
-		if q.idleLocked(now) {
-			q.unloaded = true
-			if q.throttleTimer != nil {
-				q.throttleTimer.Stop()
-				q.throttleTimer = nil
-			}
+		if q.unloadIfIdle(now) {
 			delete(e.queues, key)
 		}
-		q.mu.Unlock()
 	}
 	return len(e.queues)
 }

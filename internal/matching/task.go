@@ -65,8 +65,10 @@ type task struct {
 	attempt         int32
 	lease           uint64
 	seq             uint64 // backlog sequence while in the backlog, else 0
-	scheduledAt     int64  // first scheduling, unix nanos
-	readyAt         int64  // when the current scheduling became dispatchable
+	firstSeq        uint64 // sequence of the first scheduling: a retry's place in the backlog
+	requires        []capability
+	scheduledAt     int64 // first scheduling, unix nanos
+	readyAt         int64 // when the current scheduling became dispatchable
 	startedAt       int64
 	closedAt        int64
 	s2cDeadline     int64
@@ -82,7 +84,8 @@ type task struct {
 	owner           Owner // who holds the current lease (owner.go)
 
 	// memory only
-	counted bool // counted in its namespace's backlog usage (quota.go)
+	route   string // routeKey(requires): the backlog partition
+	counted bool   // counted in its namespace's backlog usage (quota.go)
 	inq     atomic.Uint32
 	pending int32 // writes enqueued and not yet durable
 	waiters []chan struct{}
@@ -156,6 +159,14 @@ func (t *task) encode(dst []byte) []byte {
 	// The lease owner was appended later; records without it decode with an empty owner.
 	dst = appendString(dst, t.owner.Principal)
 	dst = appendString(dst, t.owner.Identity)
+	// The first sequence was appended later still; records without it decode with 0.
+	dst = binary.AppendUvarint(dst, t.firstSeq)
+	// Requirements were appended later again; records without them require nothing.
+	dst = binary.AppendUvarint(dst, uint64(len(t.requires)))
+	for _, c := range t.requires {
+		dst = appendString(dst, c.name)
+		dst = appendString(dst, c.value)
+	}
 	return dst
 }
 
@@ -204,6 +215,18 @@ func decodeTask(b []byte) (*task, error) {
 	t.cancelReason = d.string()
 	if len(d.b) > 0 {
 		t.owner.Principal, t.owner.Identity = d.string(), d.string()
+	}
+	if len(d.b) > 0 {
+		t.firstSeq = d.uvarint()
+	}
+	if len(d.b) > 0 {
+		if n := d.uvarint(); n > 0 && n <= 64 {
+			t.requires = make([]capability, n)
+			for i := range t.requires {
+				t.requires[i] = capability{d.string(), d.string()}
+			}
+			t.route = routeKey(t.requires)
+		}
 	}
 	if d.err {
 		return nil, errCorrupt

@@ -113,10 +113,10 @@ func (s *timerService) loadPage() error {
 func (s *timerService) loop() {
 	defer s.e.wg.Done()
 	var due []*timerItem
-	tm := time.NewTimer(time.Hour)
+	tm := s.e.clock.NewTimer(time.Hour)
 	defer tm.Stop()
 	for {
-		now := time.Now().UnixNano()
+		now := s.e.now().UnixNano()
 		s.mu.Lock()
 		due = due[:0]
 		for len(s.h) > 0 && s.h[0].at <= now {
@@ -149,15 +149,15 @@ func (s *timerService) loop() {
 		}
 		wait := time.Hour
 		if next != math.MaxInt64 {
-			wait = max(time.Duration(next-time.Now().UnixNano()), time.Millisecond)
+			wait = max(time.Duration(next-s.e.now().UnixNano()), time.Millisecond)
 		}
 		tm.Reset(wait)
 		select {
-		case <-tm.C:
+		case <-tm.C():
 		case <-s.wake:
 			if !tm.Stop() {
 				select {
-				case <-tm.C:
+				case <-tm.C():
 				default:
 				}
 			}
@@ -173,9 +173,9 @@ func (e *Engine) fire(key string, at int64) {
 	if !ok {
 		return
 	}
-	s := e.shardOf(key)
+	s, _ := e.tasks.shard(key)
 	s.mu.Lock()
-	t, err := e.lookup(s, key, ns, id)
+	t, err := e.tasks.lookup(s, key, ns, id)
 	if err != nil {
 		s.mu.Unlock()
 		return

@@ -16,9 +16,13 @@ import (
 var ErrNotFound = errors.New("storage: not found")
 
 // QueueRef names a queue: namespace and queue name. Neither may contain a zero byte.
+// Partition names one backlog of the queue (tasks with the same routing requirements);
+// empty is the queue's plain backlog. It matters to backlog keys only and may not contain
+// a zero byte.
 type QueueRef struct {
 	Namespace string
 	Queue     string
+	Partition string
 }
 
 // BacklogKey locates one waiting task of a queue.
@@ -59,9 +63,12 @@ type Store interface {
 	// CountBacklog counts the backlog entries of q/kind/priority and returns the smallest Seq
 	// (0 when empty).
 	CountBacklog(q QueueRef, kind, priority uint8) (count int64, oldest uint64, err error)
-	// BacklogQueues calls fn with each queue of namespace that has backlog entries, in name
-	// order, starting after the queue name after.
+	// BacklogQueues calls fn with each queue of namespace that has backlog entries (in any
+	// partition), in name order, starting after the queue name after.
 	BacklogQueues(namespace, after string, fn func(queue string) bool) error
+	// BacklogPartitions calls fn with each non-empty partition of q that has backlog
+	// entries, in order (q.Partition is ignored).
+	BacklogPartitions(q QueueRef, fn func(partition string) bool) error
 	// ScanTimers calls fn for timer entries with At >= from in deadline order.
 	ScanTimers(from time.Time, limit int, fn func(TimerEntry) bool) error
 	// ScanExpiries calls fn for expiry entries with At < before in order.

@@ -73,6 +73,10 @@ type Task struct {
 	HeartbeatTimeout       time.Duration
 	Retry                  *RetryPolicy
 	Headers                map[string]string
+	// Requires is the capabilities a worker must have to run the task (at most 16): the
+	// task goes only to workers whose capabilities meet every one, and waits in the backlog
+	// while none is connected.
+	Requires Capabilities
 }
 
 // AddResult is the outcome of adding one task.
@@ -107,27 +111,39 @@ type TaskInfo struct {
 	ScheduledTime    *time.Time `json:"scheduledTime,omitempty"`
 	StartedTime      *time.Time `json:"startedTime,omitempty"`
 	ClosedTime       *time.Time `json:"closedTime,omitempty"`
+	// Requires is the capabilities the task requires.
+	Requires Capabilities `json:"requires,omitempty"`
 }
 
-// Backlog is the waiting tasks of one kind and priority level.
+// Backlog is the waiting tasks of one kind, priority level and requirement set.
 type Backlog struct {
 	Kind      Kind
 	Priority  int
 	Count     int64
 	OldestAge time.Duration // of the oldest waiting task
+	// Requires is the capabilities these tasks require (nil: none).
+	Requires Capabilities
+	// Routable tells whether a live worker of the queue has every required capability;
+	// when not, Unmet is the requirements that no live worker has on its own (empty when
+	// each is met by some worker but no single worker meets them all).
+	Routable bool
+	Unmet    Capabilities
 }
 
 type backlogJSON struct {
-	Kind             Kind    `json:"kind"`
-	Priority         int     `json:"priority"`
-	Count            int64   `json:"count"`
-	OldestAge        string  `json:"oldestAge"`
-	OldestAgeSeconds float64 `json:"oldestAgeSeconds"`
+	Kind             Kind         `json:"kind"`
+	Priority         int          `json:"priority"`
+	Count            int64        `json:"count"`
+	OldestAge        string       `json:"oldestAge"`
+	OldestAgeSeconds float64      `json:"oldestAgeSeconds"`
+	Requires         Capabilities `json:"requires,omitempty"`
+	Routable         bool         `json:"routable"`
+	Unmet            Capabilities `json:"unmet,omitempty"`
 }
 
 // MarshalJSON gives the age both as a Go duration string and in seconds.
 func (b Backlog) MarshalJSON() ([]byte, error) {
-	return json.Marshal(backlogJSON{b.Kind, b.Priority, b.Count, b.OldestAge.String(), b.OldestAge.Seconds()})
+	return json.Marshal(backlogJSON{b.Kind, b.Priority, b.Count, b.OldestAge.String(), b.OldestAge.Seconds(), b.Requires, b.Routable, b.Unmet})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -136,7 +152,8 @@ func (b *Backlog) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return err
 	}
-	*b = Backlog{Kind: j.Kind, Priority: j.Priority, Count: j.Count, OldestAge: time.Duration(j.OldestAgeSeconds * float64(time.Second))}
+	*b = Backlog{Kind: j.Kind, Priority: j.Priority, Count: j.Count, OldestAge: time.Duration(j.OldestAgeSeconds * float64(time.Second)),
+		Requires: j.Requires, Routable: j.Routable, Unmet: j.Unmet}
 	return nil
 }
 
@@ -149,6 +166,8 @@ type Poller struct {
 	LastAccessTime time.Time `json:"lastAccessTime"`
 	TaskTypes      []string  `json:"taskTypes,omitempty"`
 	TasksPerSecond float64   `json:"tasksPerSecond,omitempty"`
+	// Capabilities the worker advertises.
+	Capabilities Capabilities `json:"capabilities,omitempty"`
 }
 
 // RateLimit is a queue's global dispatch limit and whether it throttles now.
@@ -306,6 +325,7 @@ func (c *Client) specToProto(t *Task) *matchingv1.TaskSpec {
 		StartToCloseTimeout:    durationOrNil(t.StartToCloseTimeout),
 		HeartbeatTimeout:       durationOrNil(t.HeartbeatTimeout),
 		Headers:                headers,
+		Requires:               t.Requires.Proto(),
 	}
 	if r := t.Retry; r != nil {
 		spec.RetryPolicy = &matchingv1.RetryPolicy{
@@ -340,6 +360,7 @@ func TaskInfoFromProto(t *matchingv1.TaskInfo) *TaskInfo {
 		ScheduledTime:    timeOrNil(t.GetScheduledTime()),
 		StartedTime:      timeOrNil(t.GetStartedTime()),
 		ClosedTime:       timeOrNil(t.GetClosedTime()),
+		Requires:         CapabilitiesFromProto(t.GetRequires()),
 	}
 }
 
@@ -360,6 +381,9 @@ func describeFromProto(r *matchingv1.DescribeQueueResponse) *QueueDescription {
 			Priority:  int(b.GetPriority()),
 			Count:     b.GetCount(),
 			OldestAge: b.GetOldestAge().AsDuration(),
+			Requires:  CapabilitiesFromProto(b.GetRequires()),
+			Routable:  b.GetRoutable(),
+			Unmet:     CapabilitiesFromProto(b.GetUnmet()),
 		})
 	}
 	for _, p := range r.GetPollers() {
@@ -371,6 +395,7 @@ func describeFromProto(r *matchingv1.DescribeQueueResponse) *QueueDescription {
 			LastAccessTime: p.GetLastAccessTime().AsTime(),
 			TaskTypes:      p.GetTaskTypes(),
 			TasksPerSecond: p.GetTasksPerSecond(),
+			Capabilities:   CapabilitiesFromProto(p.GetCapabilities()),
 		})
 	}
 	if rl := r.GetRateLimit(); rl != nil {

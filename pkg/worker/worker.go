@@ -64,6 +64,10 @@ type Options struct {
 	MaxTasksPerPoll int
 	// Priorities served; empty means all levels.
 	Priorities []int
+	// Capabilities this worker advertises: it is given tasks that require nothing and
+	// tasks whose requirements these meet (see client.Capabilities). In a WorkerPool they
+	// come from spec.capabilities through TASKROUTE_CAPABILITIES.
+	Capabilities client.Capabilities
 	// PollTimeout is the deadline of one long poll (default 60s); the service answers
 	// empty shortly before it when nothing comes.
 	PollTimeout time.Duration
@@ -99,6 +103,8 @@ type Worker struct {
 	identity string
 	log      logr.Logger
 
+	capabilities []*matchingv1.Capability // opts.Capabilities in every poll
+
 	mu       sync.RWMutex
 	handlers map[string]Handler
 	running  map[*Task]struct{}
@@ -133,14 +139,15 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 	}
 	setDefaults(&opts)
 	w := &Worker{
-		client:   c,
-		rpc:      c.Service(),
-		opts:     opts,
-		identity: opts.Identity,
-		log:      opts.Logger,
-		handlers: map[string]Handler{},
-		running:  map[*Task]struct{}{},
-		slots:    make(chan struct{}, opts.Slots),
+		client:       c,
+		rpc:          c.Service(),
+		opts:         opts,
+		identity:     opts.Identity,
+		log:          opts.Logger,
+		handlers:     map[string]Handler{},
+		running:      map[*Task]struct{}{},
+		slots:        make(chan struct{}, opts.Slots),
+		capabilities: opts.Capabilities.Proto(),
 	}
 	if opts.TasksPerSecond > 0 {
 		w.limiter = newBucket(opts.TasksPerSecond, time.Now())
@@ -230,6 +237,7 @@ func FromEnvironment(tune func(*Options), clientOpts ...client.Option) (*Worker,
 		Slots:          env.Slots,
 		TasksPerSecond: env.TasksPerSecond,
 		Priorities:     env.Priorities,
+		Capabilities:   env.Capabilities,
 	}
 	if tune != nil {
 		tune(&opts)
@@ -517,6 +525,7 @@ func (w *Worker) poll(n int) ([]*matchingv1.Task, error) {
 		TaskTypes:      w.taskTypes(),
 		Priorities:     prios,
 		TasksPerSecond: w.opts.TasksPerSecond,
+		Capabilities:   w.capabilities,
 	})
 	if err != nil {
 		return nil, err

@@ -143,6 +143,7 @@ type workerConfig struct {
 	tasksPerSecond float64
 	shutdown       time.Duration
 	id             string
+	capabilities   string // TASKROUTE_CAPABILITIES, e.g. "gpu=a100"
 }
 
 func startWorker(t testing.TB, addr string, cfg workerConfig) *workerProc {
@@ -169,6 +170,9 @@ func startWorker(t testing.TB, addr string, cfg workerConfig) *workerProc {
 	}
 	if cfg.shutdown > 0 {
 		env = append(env, "TESTWORKER_SHUTDOWN="+cfg.shutdown.String())
+	}
+	if cfg.capabilities != "" {
+		env = append(env, workerenv.Capabilities+"="+cfg.capabilities)
 	}
 	w.cmd = exec.Command(workerBin)
 	w.cmd.Env = env

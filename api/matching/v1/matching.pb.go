@@ -277,6 +277,64 @@ func (x *RetryPolicy) GetNonRetryableErrorTypes() []string {
 	return nil
 }
 
+// Capability is a property of a worker (advertised in its polls) or a requirement of a
+// task. The name is in label-key syntax ("gpu", "arch", "example.com/fpga": an optional DNS
+// prefix and '/', then 1..63 of [A-Za-z0-9-_.] starting and ending alphanumeric); the value
+// in label-value syntax, up to 63 characters, may be empty. A requirement with a value is
+// met by a worker with that capability and an equal value; a requirement without a value
+// by a worker with that capability and any value.
+type Capability struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Capability) Reset() {
+	*x = Capability{}
+	mi := &file_matching_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Capability) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Capability) ProtoMessage() {}
+
+func (x *Capability) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Capability.ProtoReflect.Descriptor instead.
+func (*Capability) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Capability) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Capability) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
 // TaskSpec is what a caller schedules.
 type TaskSpec struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -298,14 +356,19 @@ type TaskSpec struct {
 	HeartbeatTimeout       *durationpb.Duration `protobuf:"bytes,10,opt,name=heartbeat_timeout,json=heartbeatTimeout,proto3" json:"heartbeat_timeout,omitempty"`
 	RetryPolicy            *RetryPolicy         `protobuf:"bytes,11,opt,name=retry_policy,json=retryPolicy,proto3" json:"retry_policy,omitempty"`
 	// Free-form metadata passed to the worker (tracing, the parent task).
-	Headers       map[string]string `protobuf:"bytes,12,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Headers map[string]string `protobuf:"bytes,12,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Capabilities the worker must have, at most 16, names unique: the task is dispatched
+	// only to a poll whose capabilities meet every one. Tasks with the same requirements
+	// share a backlog partition of the queue, so tasks no poller can serve do not hold up
+	// the others.
+	Requires      []*Capability `protobuf:"bytes,20,rep,name=requires,proto3" json:"requires,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskSpec) Reset() {
 	*x = TaskSpec{}
-	mi := &file_matching_proto_msgTypes[1]
+	mi := &file_matching_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +380,7 @@ func (x *TaskSpec) String() string {
 func (*TaskSpec) ProtoMessage() {}
 
 func (x *TaskSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[1]
+	mi := &file_matching_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +393,7 @@ func (x *TaskSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskSpec.ProtoReflect.Descriptor instead.
 func (*TaskSpec) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{1}
+	return file_matching_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TaskSpec) GetNamespace() string {
@@ -417,6 +480,13 @@ func (x *TaskSpec) GetHeaders() map[string]string {
 	return nil
 }
 
+func (x *TaskSpec) GetRequires() []*Capability {
+	if x != nil {
+		return x.Requires
+	}
+	return nil
+}
+
 type AddTaskRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Task          *TaskSpec              `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
@@ -426,7 +496,7 @@ type AddTaskRequest struct {
 
 func (x *AddTaskRequest) Reset() {
 	*x = AddTaskRequest{}
-	mi := &file_matching_proto_msgTypes[2]
+	mi := &file_matching_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +508,7 @@ func (x *AddTaskRequest) String() string {
 func (*AddTaskRequest) ProtoMessage() {}
 
 func (x *AddTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[2]
+	mi := &file_matching_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +521,7 @@ func (x *AddTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTaskRequest.ProtoReflect.Descriptor instead.
 func (*AddTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{2}
+	return file_matching_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *AddTaskRequest) GetTask() *TaskSpec {
@@ -472,7 +542,7 @@ type AddTaskResponse struct {
 
 func (x *AddTaskResponse) Reset() {
 	*x = AddTaskResponse{}
-	mi := &file_matching_proto_msgTypes[3]
+	mi := &file_matching_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -484,7 +554,7 @@ func (x *AddTaskResponse) String() string {
 func (*AddTaskResponse) ProtoMessage() {}
 
 func (x *AddTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[3]
+	mi := &file_matching_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -497,7 +567,7 @@ func (x *AddTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTaskResponse.ProtoReflect.Descriptor instead.
 func (*AddTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{3}
+	return file_matching_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AddTaskResponse) GetTaskId() string {
@@ -523,7 +593,7 @@ type AddTasksRequest struct {
 
 func (x *AddTasksRequest) Reset() {
 	*x = AddTasksRequest{}
-	mi := &file_matching_proto_msgTypes[4]
+	mi := &file_matching_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +605,7 @@ func (x *AddTasksRequest) String() string {
 func (*AddTasksRequest) ProtoMessage() {}
 
 func (x *AddTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[4]
+	mi := &file_matching_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +618,7 @@ func (x *AddTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTasksRequest.ProtoReflect.Descriptor instead.
 func (*AddTasksRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{4}
+	return file_matching_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AddTasksRequest) GetTasks() []*TaskSpec {
@@ -568,7 +638,7 @@ type AddTasksResponse struct {
 
 func (x *AddTasksResponse) Reset() {
 	*x = AddTasksResponse{}
-	mi := &file_matching_proto_msgTypes[5]
+	mi := &file_matching_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -580,7 +650,7 @@ func (x *AddTasksResponse) String() string {
 func (*AddTasksResponse) ProtoMessage() {}
 
 func (x *AddTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[5]
+	mi := &file_matching_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +663,7 @@ func (x *AddTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTasksResponse.ProtoReflect.Descriptor instead.
 func (*AddTasksResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{5}
+	return file_matching_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AddTasksResponse) GetResults() []*AddTaskResponse {
@@ -623,13 +693,15 @@ type PollTasksRequest struct {
 	// The worker's declared start rate in tasks/second; 0 means none. The server holds a
 	// worker to it even if it polls faster.
 	TasksPerSecond float64 `protobuf:"fixed64,10,opt,name=tasks_per_second,json=tasksPerSecond,proto3" json:"tasks_per_second,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The worker's capabilities, at most 64, names unique (see Capability).
+	Capabilities  []*Capability `protobuf:"bytes,20,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PollTasksRequest) Reset() {
 	*x = PollTasksRequest{}
-	mi := &file_matching_proto_msgTypes[6]
+	mi := &file_matching_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +713,7 @@ func (x *PollTasksRequest) String() string {
 func (*PollTasksRequest) ProtoMessage() {}
 
 func (x *PollTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[6]
+	mi := &file_matching_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +726,7 @@ func (x *PollTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollTasksRequest.ProtoReflect.Descriptor instead.
 func (*PollTasksRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{6}
+	return file_matching_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PollTasksRequest) GetNamespace() string {
@@ -727,6 +799,13 @@ func (x *PollTasksRequest) GetTasksPerSecond() float64 {
 	return 0
 }
 
+func (x *PollTasksRequest) GetCapabilities() []*Capability {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
 // Task is a started attempt handed to a worker.
 type Task struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -756,7 +835,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_matching_proto_msgTypes[7]
+	mi := &file_matching_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +847,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[7]
+	mi := &file_matching_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +860,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{7}
+	return file_matching_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Task) GetNamespace() string {
@@ -905,7 +984,7 @@ type PollTasksResponse struct {
 
 func (x *PollTasksResponse) Reset() {
 	*x = PollTasksResponse{}
-	mi := &file_matching_proto_msgTypes[8]
+	mi := &file_matching_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +996,7 @@ func (x *PollTasksResponse) String() string {
 func (*PollTasksResponse) ProtoMessage() {}
 
 func (x *PollTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[8]
+	mi := &file_matching_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1009,7 @@ func (x *PollTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollTasksResponse.ProtoReflect.Descriptor instead.
 func (*PollTasksResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{8}
+	return file_matching_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PollTasksResponse) GetTasks() []*Task {
@@ -954,7 +1033,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_matching_proto_msgTypes[9]
+	mi := &file_matching_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1045,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[9]
+	mi := &file_matching_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1058,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{9}
+	return file_matching_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Failure) GetMessage() string {
@@ -1023,7 +1102,7 @@ type CompleteTaskRequest struct {
 
 func (x *CompleteTaskRequest) Reset() {
 	*x = CompleteTaskRequest{}
-	mi := &file_matching_proto_msgTypes[10]
+	mi := &file_matching_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1114,7 @@ func (x *CompleteTaskRequest) String() string {
 func (*CompleteTaskRequest) ProtoMessage() {}
 
 func (x *CompleteTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[10]
+	mi := &file_matching_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1127,7 @@ func (x *CompleteTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteTaskRequest.ProtoReflect.Descriptor instead.
 func (*CompleteTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{10}
+	return file_matching_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CompleteTaskRequest) GetNamespace() string {
@@ -1094,7 +1173,7 @@ type CompleteTaskResponse struct {
 
 func (x *CompleteTaskResponse) Reset() {
 	*x = CompleteTaskResponse{}
-	mi := &file_matching_proto_msgTypes[11]
+	mi := &file_matching_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1185,7 @@ func (x *CompleteTaskResponse) String() string {
 func (*CompleteTaskResponse) ProtoMessage() {}
 
 func (x *CompleteTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[11]
+	mi := &file_matching_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1198,7 @@ func (x *CompleteTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteTaskResponse.ProtoReflect.Descriptor instead.
 func (*CompleteTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{11}
+	return file_matching_proto_rawDescGZIP(), []int{12}
 }
 
 type CompleteTasksRequest struct {
@@ -1131,7 +1210,7 @@ type CompleteTasksRequest struct {
 
 func (x *CompleteTasksRequest) Reset() {
 	*x = CompleteTasksRequest{}
-	mi := &file_matching_proto_msgTypes[12]
+	mi := &file_matching_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1222,7 @@ func (x *CompleteTasksRequest) String() string {
 func (*CompleteTasksRequest) ProtoMessage() {}
 
 func (x *CompleteTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[12]
+	mi := &file_matching_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1235,7 @@ func (x *CompleteTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteTasksRequest.ProtoReflect.Descriptor instead.
 func (*CompleteTasksRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{12}
+	return file_matching_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CompleteTasksRequest) GetCompletions() []*CompleteTaskRequest {
@@ -1178,7 +1257,7 @@ type ItemError struct {
 
 func (x *ItemError) Reset() {
 	*x = ItemError{}
-	mi := &file_matching_proto_msgTypes[13]
+	mi := &file_matching_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1269,7 @@ func (x *ItemError) String() string {
 func (*ItemError) ProtoMessage() {}
 
 func (x *ItemError) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[13]
+	mi := &file_matching_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1282,7 @@ func (x *ItemError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemError.ProtoReflect.Descriptor instead.
 func (*ItemError) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{13}
+	return file_matching_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ItemError) GetCode() int32 {
@@ -1230,7 +1309,7 @@ type CompleteTasksResponse struct {
 
 func (x *CompleteTasksResponse) Reset() {
 	*x = CompleteTasksResponse{}
-	mi := &file_matching_proto_msgTypes[14]
+	mi := &file_matching_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1242,7 +1321,7 @@ func (x *CompleteTasksResponse) String() string {
 func (*CompleteTasksResponse) ProtoMessage() {}
 
 func (x *CompleteTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[14]
+	mi := &file_matching_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,7 +1334,7 @@ func (x *CompleteTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteTasksResponse.ProtoReflect.Descriptor instead.
 func (*CompleteTasksResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{14}
+	return file_matching_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CompleteTasksResponse) GetErrors() []*ItemError {
@@ -1278,7 +1357,7 @@ type FailTaskRequest struct {
 
 func (x *FailTaskRequest) Reset() {
 	*x = FailTaskRequest{}
-	mi := &file_matching_proto_msgTypes[15]
+	mi := &file_matching_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1369,7 @@ func (x *FailTaskRequest) String() string {
 func (*FailTaskRequest) ProtoMessage() {}
 
 func (x *FailTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[15]
+	mi := &file_matching_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1382,7 @@ func (x *FailTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTaskRequest.ProtoReflect.Descriptor instead.
 func (*FailTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{15}
+	return file_matching_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FailTaskRequest) GetNamespace() string {
@@ -1353,7 +1432,7 @@ type FailTaskResponse struct {
 
 func (x *FailTaskResponse) Reset() {
 	*x = FailTaskResponse{}
-	mi := &file_matching_proto_msgTypes[16]
+	mi := &file_matching_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1444,7 @@ func (x *FailTaskResponse) String() string {
 func (*FailTaskResponse) ProtoMessage() {}
 
 func (x *FailTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[16]
+	mi := &file_matching_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1457,7 @@ func (x *FailTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTaskResponse.ProtoReflect.Descriptor instead.
 func (*FailTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{16}
+	return file_matching_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FailTaskResponse) GetState() TaskState {
@@ -1408,7 +1487,7 @@ type HeartbeatTaskRequest struct {
 
 func (x *HeartbeatTaskRequest) Reset() {
 	*x = HeartbeatTaskRequest{}
-	mi := &file_matching_proto_msgTypes[17]
+	mi := &file_matching_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1420,7 +1499,7 @@ func (x *HeartbeatTaskRequest) String() string {
 func (*HeartbeatTaskRequest) ProtoMessage() {}
 
 func (x *HeartbeatTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[17]
+	mi := &file_matching_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1433,7 +1512,7 @@ func (x *HeartbeatTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatTaskRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{17}
+	return file_matching_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HeartbeatTaskRequest) GetNamespace() string {
@@ -1480,7 +1559,7 @@ type HeartbeatTaskResponse struct {
 
 func (x *HeartbeatTaskResponse) Reset() {
 	*x = HeartbeatTaskResponse{}
-	mi := &file_matching_proto_msgTypes[18]
+	mi := &file_matching_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +1571,7 @@ func (x *HeartbeatTaskResponse) String() string {
 func (*HeartbeatTaskResponse) ProtoMessage() {}
 
 func (x *HeartbeatTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[18]
+	mi := &file_matching_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +1584,7 @@ func (x *HeartbeatTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatTaskResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{18}
+	return file_matching_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HeartbeatTaskResponse) GetCancelRequested() bool {
@@ -1528,7 +1607,7 @@ type ReportTaskCanceledRequest struct {
 
 func (x *ReportTaskCanceledRequest) Reset() {
 	*x = ReportTaskCanceledRequest{}
-	mi := &file_matching_proto_msgTypes[19]
+	mi := &file_matching_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1619,7 @@ func (x *ReportTaskCanceledRequest) String() string {
 func (*ReportTaskCanceledRequest) ProtoMessage() {}
 
 func (x *ReportTaskCanceledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[19]
+	mi := &file_matching_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1632,7 @@ func (x *ReportTaskCanceledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskCanceledRequest.ProtoReflect.Descriptor instead.
 func (*ReportTaskCanceledRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{19}
+	return file_matching_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReportTaskCanceledRequest) GetNamespace() string {
@@ -1599,7 +1678,7 @@ type ReportTaskCanceledResponse struct {
 
 func (x *ReportTaskCanceledResponse) Reset() {
 	*x = ReportTaskCanceledResponse{}
-	mi := &file_matching_proto_msgTypes[20]
+	mi := &file_matching_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1690,7 @@ func (x *ReportTaskCanceledResponse) String() string {
 func (*ReportTaskCanceledResponse) ProtoMessage() {}
 
 func (x *ReportTaskCanceledResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[20]
+	mi := &file_matching_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1703,7 @@ func (x *ReportTaskCanceledResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskCanceledResponse.ProtoReflect.Descriptor instead.
 func (*ReportTaskCanceledResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{20}
+	return file_matching_proto_rawDescGZIP(), []int{21}
 }
 
 type ReleaseTaskRequest struct {
@@ -1639,7 +1718,7 @@ type ReleaseTaskRequest struct {
 
 func (x *ReleaseTaskRequest) Reset() {
 	*x = ReleaseTaskRequest{}
-	mi := &file_matching_proto_msgTypes[21]
+	mi := &file_matching_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1651,7 +1730,7 @@ func (x *ReleaseTaskRequest) String() string {
 func (*ReleaseTaskRequest) ProtoMessage() {}
 
 func (x *ReleaseTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[21]
+	mi := &file_matching_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1664,7 +1743,7 @@ func (x *ReleaseTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseTaskRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{21}
+	return file_matching_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReleaseTaskRequest) GetNamespace() string {
@@ -1703,7 +1782,7 @@ type ReleaseTaskResponse struct {
 
 func (x *ReleaseTaskResponse) Reset() {
 	*x = ReleaseTaskResponse{}
-	mi := &file_matching_proto_msgTypes[22]
+	mi := &file_matching_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +1794,7 @@ func (x *ReleaseTaskResponse) String() string {
 func (*ReleaseTaskResponse) ProtoMessage() {}
 
 func (x *ReleaseTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[22]
+	mi := &file_matching_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +1807,7 @@ func (x *ReleaseTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseTaskResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{22}
+	return file_matching_proto_rawDescGZIP(), []int{23}
 }
 
 type CancelTaskRequest struct {
@@ -1742,7 +1821,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_matching_proto_msgTypes[23]
+	mi := &file_matching_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1833,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[23]
+	mi := &file_matching_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1846,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{23}
+	return file_matching_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CancelTaskRequest) GetNamespace() string {
@@ -1800,7 +1879,7 @@ type CancelTaskResponse struct {
 
 func (x *CancelTaskResponse) Reset() {
 	*x = CancelTaskResponse{}
-	mi := &file_matching_proto_msgTypes[24]
+	mi := &file_matching_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +1891,7 @@ func (x *CancelTaskResponse) String() string {
 func (*CancelTaskResponse) ProtoMessage() {}
 
 func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[24]
+	mi := &file_matching_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +1904,7 @@ func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskResponse.ProtoReflect.Descriptor instead.
 func (*CancelTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{24}
+	return file_matching_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CancelTaskResponse) GetState() TaskState {
@@ -1848,7 +1927,7 @@ type GetTaskRequest struct {
 
 func (x *GetTaskRequest) Reset() {
 	*x = GetTaskRequest{}
-	mi := &file_matching_proto_msgTypes[25]
+	mi := &file_matching_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +1939,7 @@ func (x *GetTaskRequest) String() string {
 func (*GetTaskRequest) ProtoMessage() {}
 
 func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[25]
+	mi := &file_matching_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +1952,7 @@ func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskRequest.ProtoReflect.Descriptor instead.
 func (*GetTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{25}
+	return file_matching_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetTaskRequest) GetNamespace() string {
@@ -1916,13 +1995,15 @@ type TaskInfo struct {
 	ScheduledTime    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=scheduled_time,json=scheduledTime,proto3" json:"scheduled_time,omitempty"`
 	StartedTime      *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=started_time,json=startedTime,proto3" json:"started_time,omitempty"`
 	ClosedTime       *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=closed_time,json=closedTime,proto3" json:"closed_time,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The capabilities the task requires.
+	Requires      []*Capability `protobuf:"bytes,20,rep,name=requires,proto3" json:"requires,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskInfo) Reset() {
 	*x = TaskInfo{}
-	mi := &file_matching_proto_msgTypes[26]
+	mi := &file_matching_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +2015,7 @@ func (x *TaskInfo) String() string {
 func (*TaskInfo) ProtoMessage() {}
 
 func (x *TaskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[26]
+	mi := &file_matching_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +2028,7 @@ func (x *TaskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskInfo.ProtoReflect.Descriptor instead.
 func (*TaskInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{26}
+	return file_matching_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *TaskInfo) GetNamespace() string {
@@ -2055,6 +2136,13 @@ func (x *TaskInfo) GetClosedTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *TaskInfo) GetRequires() []*Capability {
+	if x != nil {
+		return x.Requires
+	}
+	return nil
+}
+
 type GetTaskResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Task          *TaskInfo              `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
@@ -2064,7 +2152,7 @@ type GetTaskResponse struct {
 
 func (x *GetTaskResponse) Reset() {
 	*x = GetTaskResponse{}
-	mi := &file_matching_proto_msgTypes[27]
+	mi := &file_matching_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2164,7 @@ func (x *GetTaskResponse) String() string {
 func (*GetTaskResponse) ProtoMessage() {}
 
 func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[27]
+	mi := &file_matching_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2177,7 @@ func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskResponse.ProtoReflect.Descriptor instead.
 func (*GetTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{27}
+	return file_matching_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetTaskResponse) GetTask() *TaskInfo {
@@ -2109,7 +2197,7 @@ type DescribeQueueRequest struct {
 
 func (x *DescribeQueueRequest) Reset() {
 	*x = DescribeQueueRequest{}
-	mi := &file_matching_proto_msgTypes[28]
+	mi := &file_matching_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2209,7 @@ func (x *DescribeQueueRequest) String() string {
 func (*DescribeQueueRequest) ProtoMessage() {}
 
 func (x *DescribeQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[28]
+	mi := &file_matching_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2222,7 @@ func (x *DescribeQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeQueueRequest.ProtoReflect.Descriptor instead.
 func (*DescribeQueueRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{28}
+	return file_matching_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DescribeQueueRequest) GetNamespace() string {
@@ -2157,14 +2245,22 @@ type BacklogStats struct {
 	Priority int32                  `protobuf:"varint,2,opt,name=priority,proto3" json:"priority,omitempty"`
 	Count    int64                  `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
 	// Age of the oldest waiting task.
-	OldestAge     *durationpb.Duration `protobuf:"bytes,4,opt,name=oldest_age,json=oldestAge,proto3" json:"oldest_age,omitempty"`
+	OldestAge *durationpb.Duration `protobuf:"bytes,4,opt,name=oldest_age,json=oldestAge,proto3" json:"oldest_age,omitempty"`
+	// The requirements of these tasks (one entry per requirement set); empty for tasks that
+	// require nothing.
+	Requires []*Capability `protobuf:"bytes,5,rep,name=requires,proto3" json:"requires,omitempty"`
+	// Whether a live poller of the queue meets every requirement.
+	Routable bool `protobuf:"varint,6,opt,name=routable,proto3" json:"routable,omitempty"`
+	// When not routable: the requirements that no live poller meets on its own (empty when
+	// each is met by some poller but no single poller meets them all).
+	Unmet         []*Capability `protobuf:"bytes,7,rep,name=unmet,proto3" json:"unmet,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BacklogStats) Reset() {
 	*x = BacklogStats{}
-	mi := &file_matching_proto_msgTypes[29]
+	mi := &file_matching_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2272,7 @@ func (x *BacklogStats) String() string {
 func (*BacklogStats) ProtoMessage() {}
 
 func (x *BacklogStats) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[29]
+	mi := &file_matching_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2285,7 @@ func (x *BacklogStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BacklogStats.ProtoReflect.Descriptor instead.
 func (*BacklogStats) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{29}
+	return file_matching_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *BacklogStats) GetKind() TaskKind {
@@ -2220,6 +2316,27 @@ func (x *BacklogStats) GetOldestAge() *durationpb.Duration {
 	return nil
 }
 
+func (x *BacklogStats) GetRequires() []*Capability {
+	if x != nil {
+		return x.Requires
+	}
+	return nil
+}
+
+func (x *BacklogStats) GetRoutable() bool {
+	if x != nil {
+		return x.Routable
+	}
+	return false
+}
+
+func (x *BacklogStats) GetUnmet() []*Capability {
+	if x != nil {
+		return x.Unmet
+	}
+	return nil
+}
+
 type PollerInfo struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Identity       string                 `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
@@ -2229,13 +2346,14 @@ type PollerInfo struct {
 	LastAccessTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_access_time,json=lastAccessTime,proto3" json:"last_access_time,omitempty"`
 	TaskTypes      []string               `protobuf:"bytes,6,rep,name=task_types,json=taskTypes,proto3" json:"task_types,omitempty"`
 	TasksPerSecond float64                `protobuf:"fixed64,7,opt,name=tasks_per_second,json=tasksPerSecond,proto3" json:"tasks_per_second,omitempty"`
+	Capabilities   []*Capability          `protobuf:"bytes,8,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PollerInfo) Reset() {
 	*x = PollerInfo{}
-	mi := &file_matching_proto_msgTypes[30]
+	mi := &file_matching_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2365,7 @@ func (x *PollerInfo) String() string {
 func (*PollerInfo) ProtoMessage() {}
 
 func (x *PollerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[30]
+	mi := &file_matching_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2378,7 @@ func (x *PollerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollerInfo.ProtoReflect.Descriptor instead.
 func (*PollerInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{30}
+	return file_matching_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PollerInfo) GetIdentity() string {
@@ -2312,6 +2430,13 @@ func (x *PollerInfo) GetTasksPerSecond() float64 {
 	return 0
 }
 
+func (x *PollerInfo) GetCapabilities() []*Capability {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
 type RateLimitInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 0 means unlimited.
@@ -2324,7 +2449,7 @@ type RateLimitInfo struct {
 
 func (x *RateLimitInfo) Reset() {
 	*x = RateLimitInfo{}
-	mi := &file_matching_proto_msgTypes[31]
+	mi := &file_matching_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2336,7 +2461,7 @@ func (x *RateLimitInfo) String() string {
 func (*RateLimitInfo) ProtoMessage() {}
 
 func (x *RateLimitInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[31]
+	mi := &file_matching_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2349,7 +2474,7 @@ func (x *RateLimitInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitInfo.ProtoReflect.Descriptor instead.
 func (*RateLimitInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{31}
+	return file_matching_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RateLimitInfo) GetTasksPerSecond() float64 {
@@ -2391,7 +2516,7 @@ type DescribeQueueResponse struct {
 
 func (x *DescribeQueueResponse) Reset() {
 	*x = DescribeQueueResponse{}
-	mi := &file_matching_proto_msgTypes[32]
+	mi := &file_matching_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2403,7 +2528,7 @@ func (x *DescribeQueueResponse) String() string {
 func (*DescribeQueueResponse) ProtoMessage() {}
 
 func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[32]
+	mi := &file_matching_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2416,7 +2541,7 @@ func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeQueueResponse.ProtoReflect.Descriptor instead.
 func (*DescribeQueueResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{32}
+	return file_matching_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DescribeQueueResponse) GetNamespace() string {
@@ -2494,7 +2619,7 @@ type ListQueuesRequest struct {
 
 func (x *ListQueuesRequest) Reset() {
 	*x = ListQueuesRequest{}
-	mi := &file_matching_proto_msgTypes[33]
+	mi := &file_matching_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2506,7 +2631,7 @@ func (x *ListQueuesRequest) String() string {
 func (*ListQueuesRequest) ProtoMessage() {}
 
 func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[33]
+	mi := &file_matching_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2519,7 +2644,7 @@ func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{33}
+	return file_matching_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListQueuesRequest) GetNamespace() string {
@@ -2555,7 +2680,7 @@ type QueueSummary struct {
 
 func (x *QueueSummary) Reset() {
 	*x = QueueSummary{}
-	mi := &file_matching_proto_msgTypes[34]
+	mi := &file_matching_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2567,7 +2692,7 @@ func (x *QueueSummary) String() string {
 func (*QueueSummary) ProtoMessage() {}
 
 func (x *QueueSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[34]
+	mi := &file_matching_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2580,7 +2705,7 @@ func (x *QueueSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueSummary.ProtoReflect.Descriptor instead.
 func (*QueueSummary) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{34}
+	return file_matching_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *QueueSummary) GetNamespace() string {
@@ -2621,7 +2746,7 @@ type ListQueuesResponse struct {
 
 func (x *ListQueuesResponse) Reset() {
 	*x = ListQueuesResponse{}
-	mi := &file_matching_proto_msgTypes[35]
+	mi := &file_matching_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2633,7 +2758,7 @@ func (x *ListQueuesResponse) String() string {
 func (*ListQueuesResponse) ProtoMessage() {}
 
 func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[35]
+	mi := &file_matching_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2646,7 +2771,7 @@ func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{35}
+	return file_matching_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListQueuesResponse) GetQueues() []*QueueSummary {
@@ -2673,7 +2798,11 @@ const file_matching_proto_rawDesc = "" +
 	"\x13backoff_coefficient\x18\x02 \x01(\x01R\x12backoffCoefficient\x12D\n" +
 	"\x10maximum_interval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0fmaximumInterval\x12)\n" +
 	"\x10maximum_attempts\x18\x04 \x01(\x05R\x0fmaximumAttempts\x129\n" +
-	"\x19non_retryable_error_types\x18\x05 \x03(\tR\x16nonRetryableErrorTypes\"\x9e\x05\n" +
+	"\x19non_retryable_error_types\x18\x05 \x03(\tR\x16nonRetryableErrorTypes\"6\n" +
+	"\n" +
+	"Capability\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xdd\x05\n" +
 	"\bTaskSpec\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -2687,10 +2816,11 @@ const file_matching_proto_rawDesc = "" +
 	"\x11heartbeat_timeout\x18\n" +
 	" \x01(\v2\x19.google.protobuf.DurationR\x10heartbeatTimeout\x12E\n" +
 	"\fretry_policy\x18\v \x01(\v2\".taskroute.matching.v1.RetryPolicyR\vretryPolicy\x12F\n" +
-	"\aheaders\x18\f \x03(\v2,.taskroute.matching.v1.TaskSpec.HeadersEntryR\aheaders\x1a:\n" +
+	"\aheaders\x18\f \x03(\v2,.taskroute.matching.v1.TaskSpec.HeadersEntryR\aheaders\x12=\n" +
+	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x14\x10(\"E\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x15\x10(\"E\n" +
 	"\x0eAddTaskRequest\x123\n" +
 	"\x04task\x18\x01 \x01(\v2\x1f.taskroute.matching.v1.TaskSpecR\x04task\"D\n" +
 	"\x0fAddTaskResponse\x12\x17\n" +
@@ -2699,7 +2829,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x0fAddTasksRequest\x125\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x1f.taskroute.matching.v1.TaskSpecR\x05tasks\"T\n" +
 	"\x10AddTasksResponse\x12@\n" +
-	"\aresults\x18\x01 \x03(\v2&.taskroute.matching.v1.AddTaskResponseR\aresults\"\xde\x02\n" +
+	"\aresults\x18\x01 \x03(\v2&.taskroute.matching.v1.AddTaskResponseR\aresults\"\xa5\x03\n" +
 	"\x10PollTasksRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -2714,7 +2844,8 @@ const file_matching_proto_rawDesc = "" +
 	"priorities\x18\t \x03(\x05R\n" +
 	"priorities\x12(\n" +
 	"\x10tasks_per_second\x18\n" +
-	" \x01(\x01R\x0etasksPerSecondJ\x04\b\x14\x10(\"\x9a\x06\n" +
+	" \x01(\x01R\x0etasksPerSecond\x12E\n" +
+	"\fcapabilities\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilitiesJ\x04\b\x15\x10(\"\x9a\x06\n" +
 	"\x04Task\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -2797,7 +2928,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x0eGetTaskRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x17\n" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12-\n" +
-	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"\x80\x05\n" +
+	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"\xbf\x05\n" +
 	"\bTaskInfo\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -2815,18 +2946,22 @@ const file_matching_proto_rawDesc = "" +
 	"\x0escheduled_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\rscheduledTime\x12=\n" +
 	"\fstarted_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\vstartedTime\x12;\n" +
 	"\vclosed_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"closedTime\"F\n" +
+	"closedTime\x12=\n" +
+	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\"F\n" +
 	"\x0fGetTaskResponse\x123\n" +
 	"\x04task\x18\x01 \x01(\v2\x1f.taskroute.matching.v1.TaskInfoR\x04task\"J\n" +
 	"\x14DescribeQueueRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
-	"\x05queue\x18\x02 \x01(\tR\x05queue\"\xaf\x01\n" +
+	"\x05queue\x18\x02 \x01(\tR\x05queue\"\xc3\x02\n" +
 	"\fBacklogStats\x123\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1f.taskroute.matching.v1.TaskKindR\x04kind\x12\x1a\n" +
 	"\bpriority\x18\x02 \x01(\x05R\bpriority\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\x03R\x05count\x128\n" +
 	"\n" +
-	"oldest_age\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\toldestAge\"\x9a\x02\n" +
+	"oldest_age\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\toldestAge\x12=\n" +
+	"\brequires\x18\x05 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12\x1a\n" +
+	"\broutable\x18\x06 \x01(\bR\broutable\x127\n" +
+	"\x05unmet\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\x05unmet\"\xe1\x02\n" +
 	"\n" +
 	"PollerInfo\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x12\n" +
@@ -2836,7 +2971,8 @@ const file_matching_proto_rawDesc = "" +
 	"\x10last_access_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0elastAccessTime\x12\x1d\n" +
 	"\n" +
 	"task_types\x18\x06 \x03(\tR\ttaskTypes\x12(\n" +
-	"\x10tasks_per_second\x18\a \x01(\x01R\x0etasksPerSecond\"\x8c\x01\n" +
+	"\x10tasks_per_second\x18\a \x01(\x01R\x0etasksPerSecond\x12E\n" +
+	"\fcapabilities\x18\b \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilities\"\x8c\x01\n" +
 	"\rRateLimitInfo\x12(\n" +
 	"\x10tasks_per_second\x18\x01 \x01(\x01R\x0etasksPerSecond\x12\x14\n" +
 	"\x05burst\x18\x02 \x01(\x05R\x05burst\x12;\n" +
@@ -2914,127 +3050,134 @@ func file_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_matching_proto_goTypes = []any{
 	(TaskKind)(0),                      // 0: taskroute.matching.v1.TaskKind
 	(TaskState)(0),                     // 1: taskroute.matching.v1.TaskState
 	(RateLimitState)(0),                // 2: taskroute.matching.v1.RateLimitState
 	(*RetryPolicy)(nil),                // 3: taskroute.matching.v1.RetryPolicy
-	(*TaskSpec)(nil),                   // 4: taskroute.matching.v1.TaskSpec
-	(*AddTaskRequest)(nil),             // 5: taskroute.matching.v1.AddTaskRequest
-	(*AddTaskResponse)(nil),            // 6: taskroute.matching.v1.AddTaskResponse
-	(*AddTasksRequest)(nil),            // 7: taskroute.matching.v1.AddTasksRequest
-	(*AddTasksResponse)(nil),           // 8: taskroute.matching.v1.AddTasksResponse
-	(*PollTasksRequest)(nil),           // 9: taskroute.matching.v1.PollTasksRequest
-	(*Task)(nil),                       // 10: taskroute.matching.v1.Task
-	(*PollTasksResponse)(nil),          // 11: taskroute.matching.v1.PollTasksResponse
-	(*Failure)(nil),                    // 12: taskroute.matching.v1.Failure
-	(*CompleteTaskRequest)(nil),        // 13: taskroute.matching.v1.CompleteTaskRequest
-	(*CompleteTaskResponse)(nil),       // 14: taskroute.matching.v1.CompleteTaskResponse
-	(*CompleteTasksRequest)(nil),       // 15: taskroute.matching.v1.CompleteTasksRequest
-	(*ItemError)(nil),                  // 16: taskroute.matching.v1.ItemError
-	(*CompleteTasksResponse)(nil),      // 17: taskroute.matching.v1.CompleteTasksResponse
-	(*FailTaskRequest)(nil),            // 18: taskroute.matching.v1.FailTaskRequest
-	(*FailTaskResponse)(nil),           // 19: taskroute.matching.v1.FailTaskResponse
-	(*HeartbeatTaskRequest)(nil),       // 20: taskroute.matching.v1.HeartbeatTaskRequest
-	(*HeartbeatTaskResponse)(nil),      // 21: taskroute.matching.v1.HeartbeatTaskResponse
-	(*ReportTaskCanceledRequest)(nil),  // 22: taskroute.matching.v1.ReportTaskCanceledRequest
-	(*ReportTaskCanceledResponse)(nil), // 23: taskroute.matching.v1.ReportTaskCanceledResponse
-	(*ReleaseTaskRequest)(nil),         // 24: taskroute.matching.v1.ReleaseTaskRequest
-	(*ReleaseTaskResponse)(nil),        // 25: taskroute.matching.v1.ReleaseTaskResponse
-	(*CancelTaskRequest)(nil),          // 26: taskroute.matching.v1.CancelTaskRequest
-	(*CancelTaskResponse)(nil),         // 27: taskroute.matching.v1.CancelTaskResponse
-	(*GetTaskRequest)(nil),             // 28: taskroute.matching.v1.GetTaskRequest
-	(*TaskInfo)(nil),                   // 29: taskroute.matching.v1.TaskInfo
-	(*GetTaskResponse)(nil),            // 30: taskroute.matching.v1.GetTaskResponse
-	(*DescribeQueueRequest)(nil),       // 31: taskroute.matching.v1.DescribeQueueRequest
-	(*BacklogStats)(nil),               // 32: taskroute.matching.v1.BacklogStats
-	(*PollerInfo)(nil),                 // 33: taskroute.matching.v1.PollerInfo
-	(*RateLimitInfo)(nil),              // 34: taskroute.matching.v1.RateLimitInfo
-	(*DescribeQueueResponse)(nil),      // 35: taskroute.matching.v1.DescribeQueueResponse
-	(*ListQueuesRequest)(nil),          // 36: taskroute.matching.v1.ListQueuesRequest
-	(*QueueSummary)(nil),               // 37: taskroute.matching.v1.QueueSummary
-	(*ListQueuesResponse)(nil),         // 38: taskroute.matching.v1.ListQueuesResponse
-	nil,                                // 39: taskroute.matching.v1.TaskSpec.HeadersEntry
-	nil,                                // 40: taskroute.matching.v1.Task.HeadersEntry
-	(*durationpb.Duration)(nil),        // 41: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),      // 42: google.protobuf.Timestamp
+	(*Capability)(nil),                 // 4: taskroute.matching.v1.Capability
+	(*TaskSpec)(nil),                   // 5: taskroute.matching.v1.TaskSpec
+	(*AddTaskRequest)(nil),             // 6: taskroute.matching.v1.AddTaskRequest
+	(*AddTaskResponse)(nil),            // 7: taskroute.matching.v1.AddTaskResponse
+	(*AddTasksRequest)(nil),            // 8: taskroute.matching.v1.AddTasksRequest
+	(*AddTasksResponse)(nil),           // 9: taskroute.matching.v1.AddTasksResponse
+	(*PollTasksRequest)(nil),           // 10: taskroute.matching.v1.PollTasksRequest
+	(*Task)(nil),                       // 11: taskroute.matching.v1.Task
+	(*PollTasksResponse)(nil),          // 12: taskroute.matching.v1.PollTasksResponse
+	(*Failure)(nil),                    // 13: taskroute.matching.v1.Failure
+	(*CompleteTaskRequest)(nil),        // 14: taskroute.matching.v1.CompleteTaskRequest
+	(*CompleteTaskResponse)(nil),       // 15: taskroute.matching.v1.CompleteTaskResponse
+	(*CompleteTasksRequest)(nil),       // 16: taskroute.matching.v1.CompleteTasksRequest
+	(*ItemError)(nil),                  // 17: taskroute.matching.v1.ItemError
+	(*CompleteTasksResponse)(nil),      // 18: taskroute.matching.v1.CompleteTasksResponse
+	(*FailTaskRequest)(nil),            // 19: taskroute.matching.v1.FailTaskRequest
+	(*FailTaskResponse)(nil),           // 20: taskroute.matching.v1.FailTaskResponse
+	(*HeartbeatTaskRequest)(nil),       // 21: taskroute.matching.v1.HeartbeatTaskRequest
+	(*HeartbeatTaskResponse)(nil),      // 22: taskroute.matching.v1.HeartbeatTaskResponse
+	(*ReportTaskCanceledRequest)(nil),  // 23: taskroute.matching.v1.ReportTaskCanceledRequest
+	(*ReportTaskCanceledResponse)(nil), // 24: taskroute.matching.v1.ReportTaskCanceledResponse
+	(*ReleaseTaskRequest)(nil),         // 25: taskroute.matching.v1.ReleaseTaskRequest
+	(*ReleaseTaskResponse)(nil),        // 26: taskroute.matching.v1.ReleaseTaskResponse
+	(*CancelTaskRequest)(nil),          // 27: taskroute.matching.v1.CancelTaskRequest
+	(*CancelTaskResponse)(nil),         // 28: taskroute.matching.v1.CancelTaskResponse
+	(*GetTaskRequest)(nil),             // 29: taskroute.matching.v1.GetTaskRequest
+	(*TaskInfo)(nil),                   // 30: taskroute.matching.v1.TaskInfo
+	(*GetTaskResponse)(nil),            // 31: taskroute.matching.v1.GetTaskResponse
+	(*DescribeQueueRequest)(nil),       // 32: taskroute.matching.v1.DescribeQueueRequest
+	(*BacklogStats)(nil),               // 33: taskroute.matching.v1.BacklogStats
+	(*PollerInfo)(nil),                 // 34: taskroute.matching.v1.PollerInfo
+	(*RateLimitInfo)(nil),              // 35: taskroute.matching.v1.RateLimitInfo
+	(*DescribeQueueResponse)(nil),      // 36: taskroute.matching.v1.DescribeQueueResponse
+	(*ListQueuesRequest)(nil),          // 37: taskroute.matching.v1.ListQueuesRequest
+	(*QueueSummary)(nil),               // 38: taskroute.matching.v1.QueueSummary
+	(*ListQueuesResponse)(nil),         // 39: taskroute.matching.v1.ListQueuesResponse
+	nil,                                // 40: taskroute.matching.v1.TaskSpec.HeadersEntry
+	nil,                                // 41: taskroute.matching.v1.Task.HeadersEntry
+	(*durationpb.Duration)(nil),        // 42: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),      // 43: google.protobuf.Timestamp
 }
 var file_matching_proto_depIdxs = []int32{
-	41, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
-	41, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
+	42, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
+	42, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
 	0,  // 2: taskroute.matching.v1.TaskSpec.kind:type_name -> taskroute.matching.v1.TaskKind
-	41, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	41, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
-	41, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
+	42, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	42, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
+	42, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
 	3,  // 6: taskroute.matching.v1.TaskSpec.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	39, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
-	4,  // 8: taskroute.matching.v1.AddTaskRequest.task:type_name -> taskroute.matching.v1.TaskSpec
-	4,  // 9: taskroute.matching.v1.AddTasksRequest.tasks:type_name -> taskroute.matching.v1.TaskSpec
-	6,  // 10: taskroute.matching.v1.AddTasksResponse.results:type_name -> taskroute.matching.v1.AddTaskResponse
-	0,  // 11: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
-	0,  // 12: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
-	42, // 13: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
-	42, // 14: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
-	41, // 15: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
-	41, // 16: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
-	40, // 17: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
-	12, // 18: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
-	10, // 19: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
-	13, // 20: taskroute.matching.v1.CompleteTasksRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
-	16, // 21: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
-	12, // 22: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
-	1,  // 23: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	42, // 24: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
-	1,  // 25: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	41, // 26: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
-	0,  // 27: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	1,  // 28: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
-	12, // 29: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
-	42, // 30: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
-	42, // 31: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
-	42, // 32: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
-	29, // 33: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
-	0,  // 34: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
-	41, // 35: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
-	0,  // 36: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	42, // 37: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
-	2,  // 38: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
-	32, // 39: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
-	33, // 40: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
-	34, // 41: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
-	37, // 42: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
-	5,  // 43: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
-	7,  // 44: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
-	9,  // 45: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
-	13, // 46: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
-	15, // 47: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
-	18, // 48: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
-	20, // 49: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
-	22, // 50: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
-	24, // 51: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
-	26, // 52: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
-	28, // 53: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
-	31, // 54: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
-	36, // 55: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
-	6,  // 56: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
-	8,  // 57: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
-	11, // 58: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
-	14, // 59: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
-	17, // 60: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
-	19, // 61: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
-	21, // 62: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
-	23, // 63: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
-	25, // 64: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
-	27, // 65: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
-	30, // 66: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
-	35, // 67: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
-	38, // 68: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
-	56, // [56:69] is the sub-list for method output_type
-	43, // [43:56] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	40, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
+	4,  // 8: taskroute.matching.v1.TaskSpec.requires:type_name -> taskroute.matching.v1.Capability
+	5,  // 9: taskroute.matching.v1.AddTaskRequest.task:type_name -> taskroute.matching.v1.TaskSpec
+	5,  // 10: taskroute.matching.v1.AddTasksRequest.tasks:type_name -> taskroute.matching.v1.TaskSpec
+	7,  // 11: taskroute.matching.v1.AddTasksResponse.results:type_name -> taskroute.matching.v1.AddTaskResponse
+	0,  // 12: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
+	4,  // 13: taskroute.matching.v1.PollTasksRequest.capabilities:type_name -> taskroute.matching.v1.Capability
+	0,  // 14: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
+	43, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
+	43, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
+	42, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
+	42, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
+	41, // 19: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
+	13, // 20: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
+	11, // 21: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
+	14, // 22: taskroute.matching.v1.CompleteTasksRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
+	17, // 23: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
+	13, // 24: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
+	1,  // 25: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
+	43, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
+	1,  // 27: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
+	42, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
+	0,  // 29: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	1,  // 30: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
+	13, // 31: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
+	43, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
+	43, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
+	43, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
+	4,  // 35: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
+	30, // 36: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
+	0,  // 37: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
+	42, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
+	4,  // 39: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
+	4,  // 40: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
+	0,  // 41: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	43, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
+	4,  // 43: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
+	2,  // 44: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
+	33, // 45: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
+	34, // 46: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
+	35, // 47: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
+	38, // 48: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
+	6,  // 49: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
+	8,  // 50: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
+	10, // 51: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
+	14, // 52: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
+	16, // 53: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
+	19, // 54: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
+	21, // 55: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
+	23, // 56: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
+	25, // 57: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
+	27, // 58: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
+	29, // 59: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
+	32, // 60: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
+	37, // 61: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
+	7,  // 62: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
+	9,  // 63: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
+	12, // 64: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
+	15, // 65: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
+	18, // 66: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
+	20, // 67: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
+	22, // 68: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
+	24, // 69: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
+	26, // 70: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
+	28, // 71: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
+	31, // 72: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
+	36, // 73: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
+	39, // 74: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
+	62, // [62:75] is the sub-list for method output_type
+	49, // [49:62] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_matching_proto_init() }
@@ -3048,7 +3191,7 @@ func file_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_matching_proto_rawDesc), len(file_matching_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   38,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

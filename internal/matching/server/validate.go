@@ -155,6 +155,9 @@ func (l Limits) checkTask(field string, t *matchingv1.TaskSpec, levels priorityL
 	if err := checkBytes(field+".payload", t.GetPayload(), l.MaxPayloadBytes); err != nil {
 		return err
 	}
+	if err := checkCapabilities(field+".requires", t.GetRequires(), maxRequirements); err != nil {
+		return err
+	}
 	if p := t.GetPriority(); p != 0 {
 		n := levels(t.GetNamespace(), t.GetQueue())
 		if p < 1 || int(p) > n {
@@ -225,6 +228,9 @@ func (l Limits) checkPoll(r *matchingv1.PollTasksRequest, levels priorityLevels)
 	}
 	if m := r.GetMaxTasks(); m < 1 || m > 1000 {
 		return invalid("max_tasks", "must be 1..1000, got %d", m)
+	}
+	if err := checkCapabilities("capabilities", r.GetCapabilities(), maxWorkerCapabilities); err != nil {
+		return err
 	}
 	if len(r.GetTaskTypes()) > 1000 {
 		return invalid("task_types", "must list at most 1000 types, got %d", len(r.GetTaskTypes()))

@@ -13,6 +13,7 @@ import (
 //	c <ns> 0 <queue>                                   queue configuration
 //	t <ns> 0 <taskID>                                  task record
 //	b <ns> 0 <queue> 0 <kind:1> <prio:1> <seq:8>       backlog entry -> 0 <len(taskID)> taskID record
+//	b <ns> 0 <queue> 1 <partition> 0 <kind:1> ...      backlog entry of a partition (routed tasks)
 //	d <unixnano:8> <ns> 0 <taskID>                     timer (next deadline of a task)
 //	x <unixnano:8> <ns> 0 <taskID>                     retention expiry of a finished task
 const (
@@ -37,11 +38,19 @@ func configKey(dst []byte, q storage.QueueRef) []byte {
 	return append(dst, q.Queue...)
 }
 
+// partitionSep separates a queue name from a partition in backlog keys: below every name
+// byte, above the zero separator, so a queue's partitions sort right after its plain backlog.
+const partitionSep = 1
+
 func backlogQueuePrefix(dst []byte, q storage.QueueRef) []byte {
 	dst = append(dst, prefixBacklog)
 	dst = append(dst, q.Namespace...)
 	dst = append(dst, 0)
 	dst = append(dst, q.Queue...)
+	if q.Partition != "" {
+		dst = append(dst, partitionSep)
+		dst = append(dst, q.Partition...)
+	}
 	return append(dst, 0)
 }
 

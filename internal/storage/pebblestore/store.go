@@ -2,6 +2,7 @@
 package pebblestore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -152,30 +153,52 @@ func (s *Store) CountBacklog(q storage.QueueRef, kind, prio uint8) (int64, uint6
 	return n, oldest, it.Error()
 }
 
-// BacklogQueues skips from queue to queue of a namespace's backlog by seeking past each.
+// BacklogQueues skips from queue to queue of a namespace's backlog by seeking past each
+// (and past its partitions).
 func (s *Store) BacklogQueues(ns, after string, fn func(string) bool) error {
 	nsPrefix := append([]byte{prefixBacklog}, ns...)
 	nsPrefix = append(nsPrefix, 0)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: nsPrefix, UpperBound: prefixEnd(nsPrefix)})
+	return s.skipNames(nsPrefix, after, func(name []byte) bool { return fn(string(name)) }, partitionSep+1)
+}
+
+// BacklogPartitions skips from partition to partition of one queue's backlog.
+func (s *Store) BacklogPartitions(q storage.QueueRef, fn func(string) bool) error {
+	prefix := append([]byte{prefixBacklog}, q.Namespace...)
+	prefix = append(prefix, 0)
+	prefix = append(prefix, q.Queue...)
+	prefix = append(prefix, partitionSep)
+	return s.skipNames(prefix, "", func(name []byte) bool { return fn(string(name)) }, 1)
+}
+
+// skipNames calls fn with each distinct name (up to the next zero byte) of the keys under
+// prefix, from the first name after after, seeking past each name's keys: the next name
+// starts at name+bump (1 skips the name's zero-separated keys; 2 also its partitions).
+func (s *Store) skipNames(prefix []byte, after string, fn func([]byte) bool, bump byte) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return err
 	}
 	defer it.Close()
-	seek := nsPrefix
+	seek := prefix
 	if after != "" {
-		seek = append(append(append([]byte(nil), nsPrefix...), after...), 1)
+		seek = append(append(append([]byte(nil), prefix...), after...), bump)
 	}
 	for ok := it.SeekGE(seek); ok; {
-		rest := it.Key()[len(nsPrefix):]
-		end := 0
-		for end < len(rest) && rest[end] != 0 {
-			end++
+		rest := it.Key()[len(prefix):]
+		end := bytes.IndexByte(rest, 0)
+		if end < 0 {
+			end = len(rest)
 		}
-		name := string(rest[:end])
+		name := rest[:end]
+		if bump > 1 {
+			if i := bytes.IndexByte(name, partitionSep); i >= 0 {
+				name = name[:i]
+			}
+		}
+		next := append(append(append([]byte(nil), prefix...), name...), bump)
 		if !fn(name) {
 			break
 		}
-		next := append(append(append([]byte(nil), nsPrefix...), name...), 1)
 		ok = it.SeekGE(next)
 	}
 	return it.Error()

@@ -1,0 +1,121 @@
+package matching
+
+import (
+	"slices"
+	"strings"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+)
+
+// capability is a worker's property or a task's requirement (see matchingv1.Capability):
+// a requirement with an empty value is met by the capability with any value.
+type capability struct{ name, value string }
+
+// routeSep joins the requirements of a route key; it cannot occur in names or values.
+const routeSep = "\x1f"
+
+// requirementsOf returns validated requirements sorted by name and their route key: the
+// canonical text of the set ("" for none), which names the task's backlog partition.
+func requirementsOf(in []*matchingv1.Capability) ([]capability, string) {
+	if len(in) == 0 {
+		return nil, ""
+	}
+	reqs := make([]capability, len(in))
+	for i, c := range in {
+		reqs[i] = capability{c.GetName(), c.GetValue()}
+	}
+	slices.SortFunc(reqs, func(a, b capability) int { return strings.Compare(a.name, b.name) })
+	return reqs, routeKey(reqs)
+}
+
+// routeKey is the canonical text of sorted capabilities: name=value joined by routeSep.
+func routeKey(caps []capability) string {
+	var b strings.Builder
+	for i, c := range caps {
+		if i > 0 {
+			b.WriteString(routeSep)
+		}
+		b.WriteString(c.name)
+		b.WriteByte('=')
+		b.WriteString(c.value)
+	}
+	return b.String()
+}
+
+// parseRouteKey is the inverse of routeKey.
+func parseRouteKey(key string) []capability {
+	if key == "" {
+		return nil
+	}
+	parts := strings.Split(key, routeSep)
+	caps := make([]capability, len(parts))
+	for i, p := range parts {
+		caps[i].name, caps[i].value, _ = strings.Cut(p, "=")
+	}
+	return caps
+}
+
+// capabilitySet is a worker's capabilities, by name.
+type capabilitySet map[string]string
+
+func capabilitySetOf(in []*matchingv1.Capability) capabilitySet {
+	if len(in) == 0 {
+		return nil
+	}
+	s := make(capabilitySet, len(in))
+	for _, c := range in {
+		s[c.GetName()] = c.GetValue()
+	}
+	return s
+}
+
+// meets reports whether the set meets one requirement.
+func (s capabilitySet) meets(r capability) bool {
+	v, ok := s[r.name]
+	return ok && (r.value == "" || v == r.value)
+}
+
+// meetsAll reports whether the set meets every requirement.
+func (s capabilitySet) meetsAll(reqs []capability) bool {
+	for _, r := range reqs {
+		if !s.meets(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// key is the canonical text of the set (its route key, as if it were a requirement set).
+func (s capabilitySet) key() string {
+	caps := make([]capability, 0, len(s))
+	for n, v := range s {
+		caps = append(caps, capability{n, v})
+	}
+	slices.SortFunc(caps, func(a, b capability) int { return strings.Compare(a.name, b.name) })
+	return routeKey(caps)
+}
+
+// sameCapabilities reports whether a poll lists exactly the capabilities of s (so a
+// poller's cached set can be reused without building a new one per poll).
+func (s capabilitySet) sameAs(in []*matchingv1.Capability) bool {
+	if len(in) != len(s) {
+		return false
+	}
+	for _, c := range in {
+		if v, ok := s[c.GetName()]; !ok || v != c.GetValue() {
+			return false
+		}
+	}
+	return true
+}
+
+func capabilitiesProto(caps []capability) []*matchingv1.Capability {
+	if len(caps) == 0 {
+		return nil
+	}
+	out := make([]*matchingv1.Capability, len(caps))
+	for i, c := range caps {
+		out[i] = &matchingv1.Capability{Name: c.name, Value: c.value}
+	}
+	return out
+}

@@ -1,0 +1,183 @@
+package matching
+
+// subqueue is one kind of a queue: the polls waiting for it (matcher) and its backlog,
+// partitioned by requirement set: the plain partition holds tasks that require nothing,
+// each routed partition the tasks of one requirement set. A poll takes from the partitions
+// its worker's capabilities meet, so tasks that no poller can serve wait in their own
+// partition without holding up the others. Guarded by its queue's lock.
+type subqueue struct {
+	q          *queueManager
+	kind       uint8
+	matcher    matcher
+	plain      backlog
+	routed     map[string]*backlog       // by route key
+	byFirst    map[capability][]*backlog // routed partitions by their first requirement
+	gen        uint64                    // bumped when a routed partition is added
+	listed     bool                      // the routed partitions on disk were loaded
+	compat     map[string]servableCache  // capability key -> the partitions it may take from
+	plainOnly  [1]*backlog               // servable when nothing is routed
+	dispatched int                       // dispatches so far, for the anti-starvation rule
+}
+
+// servableCache is the partitions a capability set may take from, as of generation gen.
+type servableCache struct {
+	gen uint64
+	bs  []*backlog
+}
+
+func newSubqueue(q *queueManager, kind uint8) *subqueue {
+	sq := &subqueue{q: q, kind: kind}
+	sq.plain = backlog{q: q, kind: kind, ref: q.ref}
+	sq.plainOnly[0] = &sq.plain
+	return sq
+}
+
+// partition returns the backlog of a route key, creating it.
+func (sq *subqueue) partition(route string, requires []capability) *backlog {
+	if route == "" {
+		return &sq.plain
+	}
+	if b := sq.routed[route]; b != nil {
+		return b
+	}
+	b := &backlog{q: sq.q, kind: sq.kind, ref: sq.q.ref, requires: requires}
+	b.ref.Partition = route
+	if sq.routed == nil {
+		sq.routed, sq.byFirst = map[string]*backlog{}, map[capability][]*backlog{}
+	}
+	sq.routed[route] = b
+	sq.byFirst[requires[0]] = append(sq.byFirst[requires[0]], b)
+	sq.gen++
+	return b
+}
+
+// listPartitions loads the routed partitions that have entries on disk (once per load of
+// the queue): tasks added before a restart or an unload are found again.
+func (sq *subqueue) listPartitions() {
+	if sq.listed {
+		return
+	}
+	sq.listed = true
+	q := sq.q
+	if err := q.e.store.BacklogPartitions(q.ref, func(route string) bool {
+		sq.partition(route, parseRouteKey(route))
+		return true
+	}); err != nil {
+		q.e.log.Error(err, "Failed to list backlog partitions", "queue", q.key)
+	}
+}
+
+// servable returns the partitions a worker with caps (its key) may take from: the plain
+// one and the routed ones whose requirements caps meets. Routed partitions are found by
+// their first requirement, so a worker's own host or process partition is found among
+// thousands without looking at the others; the result is cached per capability set until
+// a partition is added.
+func (sq *subqueue) servable(caps capabilitySet, key string) []*backlog {
+	if len(sq.routed) == 0 {
+		return sq.plainOnly[:]
+	}
+	if c, ok := sq.compat[key]; ok && c.gen == sq.gen {
+		return c.bs
+	}
+	bs := []*backlog{&sq.plain}
+	for name, value := range caps {
+		for _, first := range [...]capability{{name, value}, {name, ""}} {
+			for _, b := range sq.byFirst[first] {
+				if caps.meetsAll(b.requires[1:]) {
+					bs = append(bs, b)
+				}
+			}
+			if value == "" {
+				break
+			}
+		}
+	}
+	if sq.compat == nil {
+		sq.compat = map[string]servableCache{}
+	}
+	sq.compat[key] = servableCache{sq.gen, bs}
+	return bs
+}
+
+// ensureLevels creates the levels a poll may take from in the partitions bs, so their disk
+// backlog is counted and paged in: every level in mask up to the queue's configured number.
+func ensureLevels(bs []*backlog, mask uint16, configured int) {
+	for _, b := range bs {
+		for p := 1; p <= max(configured, 1); p++ {
+			if mask&(1<<p) != 0 && b.levels[p] == nil {
+				b.level(uint8(p))
+			}
+		}
+	}
+}
+
+// pick chooses the level to dispatch from among the partitions bs: the highest priority in
+// mask with a waiting task, and at that priority the partition whose head task is oldest;
+// except that every StarvationInterval-th dispatch takes the oldest head task among the
+// lower priorities, so low priorities keep moving under sustained high-priority load.
+func (sq *subqueue) pick(bs []*backlog, mask uint16) *level {
+	var top *level
+	topPrio := 0
+	for p := maxLevels; p >= 1 && top == nil; p-- {
+		if mask&(1<<p) != 0 {
+			top, topPrio = oldestHead(bs, p), p
+		}
+	}
+	if top == nil {
+		return nil
+	}
+	if (sq.dispatched+1)%sq.q.e.opts.StarvationInterval != 0 {
+		return top
+	}
+	var oldest *level
+	for p := topPrio - 1; p >= 1; p-- {
+		if mask&(1<<p) == 0 {
+			continue
+		}
+		if l := oldestHead(bs, p); l != nil && (oldest == nil || l.headSeq() < oldest.headSeq()) {
+			oldest = l
+		}
+	}
+	if oldest != nil {
+		return oldest
+	}
+	return top
+}
+
+// oldestHead returns, among the levels of priority p of the partitions bs that hold a
+// buffered task, the one whose head task is oldest (paging levels in as it looks).
+func oldestHead(bs []*backlog, p int) *level {
+	var best *level
+	for _, b := range bs {
+		l := b.levels[p]
+		if l == nil {
+			continue
+		}
+		b.maybePage(uint8(p), l)
+		if l.live() && (best == nil || l.headSeq() < best.headSeq()) {
+			best = l
+		}
+	}
+	return best
+}
+
+// busy reports whether a partition holds tasks in memory or is paging.
+func (sq *subqueue) busy() bool {
+	if sq.plain.busy() {
+		return true
+	}
+	for _, b := range sq.routed {
+		if b.busy() {
+			return true
+		}
+	}
+	return false
+}
+
+// each calls fn for every partition, the plain one first.
+func (sq *subqueue) each(fn func(b *backlog)) {
+	fn(&sq.plain)
+	for _, b := range sq.routed {
+		fn(b)
+	}
+}

@@ -1,0 +1,147 @@
+package matching
+
+import (
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+
+	"github.com/taskroute/taskroute/internal/storage"
+)
+
+const numShards = 64
+
+// taskTable holds the tasks the engine keeps in memory, in shards by key: running tasks,
+// buffered backlog tasks, tasks with writes in flight or with waiters. Everything else
+// lives only in storage. A task's fields are guarded by its shard's lock.
+type taskTable struct {
+	store  storage.Store
+	seed   maphash.Seed
+	shards [numShards]shard
+}
+
+// shard is one lock's worth of the task table.
+type shard struct {
+	mu    sync.Mutex
+	tasks map[string]*task // key: namespace \x00 id
+	// evictions counts tasks dropped from memory and evicted remembers the key hashes of
+	// the last ones: a storage read made before locking (AddTasks' existence check, a
+	// backlog page's record copies) is current for a task that is not in memory now and
+	// was not evicted since (see mayHaveEvicted).
+	evictions atomic.Uint64
+	evicted   [evictedRing]uint64
+}
+
+const evictedRing = 64
+
+var evictSeed = maphash.MakeSeed()
+
+func newTaskTable(store storage.Store) *taskTable {
+	tt := &taskTable{store: store, seed: maphash.MakeSeed()}
+	for i := range tt.shards {
+		tt.shards[i].tasks = map[string]*task{}
+	}
+	return tt
+}
+
+func taskKey(ns, id string) string { return ns + "\x00" + id }
+
+func (tt *taskTable) index(key string) int { return int(maphash.String(tt.seed, key) % numShards) }
+
+// shard returns the shard of key and its index.
+func (tt *taskTable) shard(key string) (*shard, int) {
+	i := tt.index(key)
+	return &tt.shards[i], i
+}
+
+// shardSet is a set of shard indexes, locked and unlocked in index order (the lock order
+// for several shards).
+type shardSet [numShards]bool
+
+func (tt *taskTable) lockAll(set *shardSet) {
+	for i := range set {
+		if set[i] {
+			tt.shards[i].mu.Lock()
+		}
+	}
+}
+
+func (tt *taskTable) unlockAll(set *shardSet) {
+	for i := range set {
+		if set[i] {
+			tt.shards[i].mu.Unlock()
+		}
+	}
+}
+
+// evictionCounts snapshots every shard's eviction count (see shard.mayHaveEvicted).
+func (tt *taskTable) evictionCounts() (c [numShards]uint64) {
+	for i := range tt.shards {
+		c[i] = tt.shards[i].evictions.Load()
+	}
+	return c
+}
+
+// lookup returns the task from memory or loads it from storage into memory. Call with
+// the shard locked; a task loaded only to be read must be passed to evict afterwards.
+func (tt *taskTable) lookup(s *shard, key, ns, id string) (*task, error) {
+	if t, ok := s.tasks[key]; ok {
+		return t, nil
+	}
+	rec, err := tt.store.GetTask(nil, ns, id)
+	if err != nil {
+		return nil, err
+	}
+	t, err := decodeTask(rec)
+	if err != nil {
+		return nil, fmt.Errorf("task %s/%s: %w", ns, id, err)
+	}
+	s.tasks[key] = t
+	return t, nil
+}
+
+// loadForScan returns the task of a backlog entry read by a scan that began when the shard's
+// eviction count was since: from memory, from the entry's record copy when that is current,
+// or from storage. Call with the shard locked.
+func (tt *taskTable) loadForScan(s *shard, key, ns string, ent storage.BacklogEntry, since uint64) (*task, error) {
+	if _, inMemory := s.tasks[key]; !inMemory && ent.Record != nil && !s.mayHaveEvicted(key, since) {
+		t, err := decodeTask(ent.Record)
+		if err == nil {
+			s.tasks[key] = t
+		}
+		return t, err
+	}
+	return tt.lookup(s, key, ns, ent.TaskID)
+}
+
+// mayHaveEvicted reports whether key may have been dropped from memory since the shard's
+// eviction count was since: true when it is among the evictions remembered since then or
+// when more happened than are remembered. Call with the shard locked.
+func (s *shard) mayHaveEvicted(key string, since uint64) bool {
+	n := s.evictions.Load()
+	if n == since {
+		return false
+	}
+	if n-since > evictedRing {
+		return true
+	}
+	h := maphash.String(evictSeed, key)
+	for i := since; i < n; i++ {
+		if s.evicted[i%evictedRing] == h {
+			return true
+		}
+	}
+	return false
+}
+
+// evict drops a task from memory when nothing needs it there: no write in flight, not in a
+// backlog buffer, not running, nobody waiting for it. Call with the shard locked.
+func (s *shard) evict(key string, t *task) {
+	if t.pending == 0 && t.inq.Load() == inqNone && t.state != stateStarted && len(t.waiters) == 0 {
+		if cur, ok := s.tasks[key]; ok && cur == t {
+			delete(s.tasks, key)
+			s.evicted[s.evictions.Load()%evictedRing] = maphash.String(evictSeed, key)
+			s.evictions.Add(1)
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package matching
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/taskroute/taskroute/pkg/client"
+)
+
+// TestCapabilityRoutingWithWorkerProcesses: worker processes configured only by the
+// environment a WorkerPool injects (TASKROUTE_CAPABILITIES). GPU tasks added first do not
+// hold up CPU tasks while no GPU worker is connected; they wait, visibly unroutable, and a
+// GPU worker that connects later runs them. No GPU task ever runs on the CPU worker.
+func TestCapabilityRoutingWithWorkerProcesses(t *testing.T) {
+	s := startServer(t, "")
+	c := s.client()
+	defer c.Close()
+	ctx := context.Background()
+
+	const n = 200
+	var gpuIDs, cpuIDs []string
+	tasks := make([]client.Task, 0, 2*n)
+	for i := range n { // GPU tasks first: a FIFO queue would put them in front
+		id := fmt.Sprintf("gpu-%03d", i)
+		gpuIDs = append(gpuIDs, id)
+		tasks = append(tasks, client.Task{ID: id, Queue: "mixed", Type: "echo", Payload: []byte(id), Requires: client.Capabilities{"gpu": ""}})
+	}
+	for i := range n {
+		id := fmt.Sprintf("cpu-%03d", i)
+		cpuIDs = append(cpuIDs, id)
+		tasks = append(tasks, client.Task{ID: id, Queue: "mixed", Type: "echo", Payload: []byte(id)})
+	}
+	if _, err := c.AddTasks(ctx, tasks); err != nil {
+		t.Fatal(err)
+	}
+
+	cpu := startWorker(t, s.addr, workerConfig{queue: "mixed", types: "echo", slots: 16, id: "cpu-worker"})
+	waitAll(t, c, cpuIDs, 60*time.Second)
+	for _, id := range gpuIDs[:5] {
+		if info, err := c.GetTask(ctx, id); err != nil || info.State != client.StateScheduled {
+			t.Fatalf("GPU task %s with only a CPU worker: %+v, %v", id, info, err)
+		}
+	}
+	d, err := c.DescribeQueue(ctx, "mixed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gpuBacklog *client.Backlog
+	for i := range d.Backlog {
+		if _, ok := d.Backlog[i].Requires["gpu"]; ok {
+			gpuBacklog = &d.Backlog[i]
+		}
+	}
+	if gpuBacklog == nil || gpuBacklog.Count != n || gpuBacklog.Routable || gpuBacklog.Unmet.String() != "gpu" {
+		t.Fatalf("GPU backlog with only a CPU worker = %+v, want %d tasks, not routable, unmet gpu", gpuBacklog, n)
+	}
+
+	gpu := startWorker(t, s.addr, workerConfig{queue: "mixed", types: "echo", slots: 16, id: "gpu-worker", capabilities: "gpu=a100,arch=amd64"})
+	for id, info := range waitAll(t, c, gpuIDs, 60*time.Second) {
+		if info.State != client.StateCompleted || string(info.Result) != id {
+			t.Fatalf("GPU task %s: %s %q", id, info.State, info.Result)
+		}
+	}
+	cpu.terminate(10 * time.Second)
+	gpu.terminate(10 * time.Second)
+	for id := range cpu.executions() {
+		if strings.HasPrefix(id, "gpu-") {
+			t.Errorf("GPU task %s ran on the CPU worker", id)
+		}
+	}
+	ranOnGPU := gpu.executions()
+	for _, id := range gpuIDs {
+		if len(ranOnGPU[id]) != 1 {
+			t.Errorf("GPU task %s ran %d times on the GPU worker", id, len(ranOnGPU[id]))
+		}
+	}
+}

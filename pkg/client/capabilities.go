@@ -53,3 +53,14 @@ func (c Capabilities) String() string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// Capabilities every worker advertises by itself, so tasks can be routed to a host or to
+// one worker process without queue names to invent. Use the worker SDK's
+// Task.SameHost and Task.SameProcess rather than spelling them out.
+const (
+	// CapabilityHost is the worker's host: the node name in a cluster
+	// (TASKROUTE_NODE_NAME), otherwise the host name. Up to 253 characters.
+	CapabilityHost = "taskroute.dev/host"
+	// CapabilityProcess is a random id of the worker process, new at every start.
+	CapabilityProcess = "taskroute.dev/process"
+)

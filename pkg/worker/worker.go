@@ -66,8 +66,12 @@ type Options struct {
 	Priorities []int
 	// Capabilities this worker advertises: it is given tasks that require nothing and
 	// tasks whose requirements these meet (see client.Capabilities). In a WorkerPool they
-	// come from spec.capabilities through TASKROUTE_CAPABILITIES.
+	// come from spec.capabilities through TASKROUTE_CAPABILITIES. The worker adds its host
+	// and process (client.CapabilityHost, CapabilityProcess) itself.
 	Capabilities client.Capabilities
+	// Host is the host the worker advertises for host routing (Task.SameHost). Default:
+	// the node name (TASKROUTE_NODE_NAME) in a WorkerPool, otherwise the host name.
+	Host string
 	// PollTimeout is the deadline of one long poll (default 60s); the service answers
 	// empty shortly before it when nothing comes.
 	PollTimeout time.Duration
@@ -103,7 +107,8 @@ type Worker struct {
 	identity string
 	log      logr.Logger
 
-	capabilities []*matchingv1.Capability // opts.Capabilities in every poll
+	capabilities []*matchingv1.Capability // opts.Capabilities, host and process, in every poll
+	processID    string
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
@@ -138,6 +143,11 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 		return nil, fmt.Errorf("worker: Options.Kind: unknown kind %q", opts.Kind)
 	}
 	setDefaults(&opts)
+	processID := newProcessID()
+	caps, err := routingCapabilities(&opts, processID)
+	if err != nil {
+		return nil, err
+	}
 	w := &Worker{
 		client:       c,
 		rpc:          c.Service(),
@@ -147,7 +157,8 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 		handlers:     map[string]Handler{},
 		running:      map[*Task]struct{}{},
 		slots:        make(chan struct{}, opts.Slots),
-		capabilities: opts.Capabilities.Proto(),
+		capabilities: caps.Proto(),
+		processID:    processID,
 	}
 	if opts.TasksPerSecond > 0 {
 		w.limiter = newBucket(opts.TasksPerSecond, time.Now())
@@ -196,6 +207,9 @@ func setDefaults(o *Options) {
 	if o.Identity == "" {
 		o.Identity = DefaultIdentity()
 	}
+	if o.Host == "" {
+		o.Host = defaultHost()
+	}
 }
 
 // DefaultIdentity is TASKROUTE_WORKER_ID (the pod name) or the host name, followed by a
@@ -238,6 +252,7 @@ func FromEnvironment(tune func(*Options), clientOpts ...client.Option) (*Worker,
 		TasksPerSecond: env.TasksPerSecond,
 		Priorities:     env.Priorities,
 		Capabilities:   env.Capabilities,
+		Host:           env.NodeName,
 	}
 	if tune != nil {
 		tune(&opts)

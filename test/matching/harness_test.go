@@ -144,6 +144,7 @@ type workerConfig struct {
 	shutdown       time.Duration
 	id             string
 	capabilities   string // TASKROUTE_CAPABILITIES, e.g. "gpu=a100"
+	node           string // TASKROUTE_NODE_NAME: the host it advertises
 }
 
 func startWorker(t testing.TB, addr string, cfg workerConfig) *workerProc {
@@ -170,6 +171,9 @@ func startWorker(t testing.TB, addr string, cfg workerConfig) *workerProc {
 	}
 	if cfg.shutdown > 0 {
 		env = append(env, "TESTWORKER_SHUTDOWN="+cfg.shutdown.String())
+	}
+	if cfg.node != "" {
+		env = append(env, workerenv.NodeName+"="+cfg.node)
 	}
 	if cfg.capabilities != "" {
 		env = append(env, workerenv.Capabilities+"="+cfg.capabilities)

@@ -78,3 +78,62 @@ func TestCapabilityRoutingWithWorkerProcesses(t *testing.T) {
 		}
 	}
 }
+
+// TestHostAndProcessRouting: a task learns where it runs (Task.SameHost, SameProcess) and
+// follow-ups that require that host or that process run only there, among worker
+// processes on two hosts (two processes on host-a).
+func TestHostAndProcessRouting(t *testing.T) {
+	s := startServer(t, "")
+	c := s.client()
+	defer c.Close()
+	ctx := context.Background()
+	workers := []*workerProc{
+		startWorker(t, s.addr, workerConfig{queue: "files", types: "whereami,echo", slots: 4, id: "a1", node: "host-a"}),
+		startWorker(t, s.addr, workerConfig{queue: "files", types: "whereami,echo", slots: 4, id: "a2", node: "host-a"}),
+		startWorker(t, s.addr, workerConfig{queue: "files", types: "whereami,echo", slots: 4, id: "b1", node: "host-b"}),
+	}
+	if _, err := c.AddTask(ctx, client.Task{ID: "download", Queue: "files", Type: "whereami"}); err != nil {
+		t.Fatal(err)
+	}
+	info := waitState(t, c, "download", client.StateCompleted, 30*time.Second)
+	host, process, _ := strings.Cut(string(info.Result), "\n")
+	if host != "host-a" && host != "host-b" {
+		t.Fatalf("download ran on host %q", host)
+	}
+	const n = 30
+	var sameHost, sameProcess []string
+	var tasks []client.Task
+	for i := range n {
+		sameHost = append(sameHost, fmt.Sprintf("process-%02d", i))
+		tasks = append(tasks, client.Task{ID: sameHost[i], Queue: "files", Type: "echo", Requires: client.Capabilities{client.CapabilityHost: host}})
+		sameProcess = append(sameProcess, fmt.Sprintf("cached-%02d", i))
+		tasks = append(tasks, client.Task{ID: sameProcess[i], Queue: "files", Type: "echo", Requires: client.Capabilities{client.CapabilityProcess: process}})
+	}
+	if _, err := c.AddTasks(ctx, tasks); err != nil {
+		t.Fatal(err)
+	}
+	waitAll(t, c, append(append([]string(nil), sameHost...), sameProcess...), 60*time.Second)
+	for _, w := range workers {
+		w.terminate(10 * time.Second) // flushes the execution logs
+	}
+	ranDownload := ""
+	for _, w := range workers {
+		if len(w.executions()["download"]) > 0 {
+			ranDownload = w.id
+		}
+	}
+	for _, w := range workers {
+		ran := w.executions()
+		onHost := (host == "host-a") == (w.id != "b1")
+		for _, id := range sameHost {
+			if len(ran[id]) > 0 && !onHost {
+				t.Errorf("%s (requires host %s) ran on %s", id, host, w.id)
+			}
+		}
+		for _, id := range sameProcess {
+			if len(ran[id]) > 0 && w.id != ranDownload {
+				t.Errorf("%s (requires the download's process on %s) ran on %s", id, ranDownload, w.id)
+			}
+		}
+	}
+}

@@ -13,6 +13,7 @@ const (
 	maxCapabilityPrefix   = 253
 	maxCapabilityNamePart = 63
 	maxCapabilityValue    = 63
+	maxHostName           = 253
 )
 
 // checkCapabilities validates a list of capabilities: at most max, each name in label-key
@@ -27,7 +28,7 @@ func checkCapabilities(field string, caps []*matchingv1.Capability, max int) err
 		if err := checkCapabilityName(f+".name", c.GetName()); err != nil {
 			return err
 		}
-		if err := checkCapabilityValue(f+".value", c.GetValue()); err != nil {
+		if err := checkCapabilityValue(f+".value", c.GetName(), c.GetValue()); err != nil {
 			return err
 		}
 		if _, dup := seen[c.GetName()]; dup {
@@ -63,16 +64,24 @@ func checkCapabilityName(field, s string) error {
 }
 
 // checkCapabilityValue: empty, or up to 63 characters of [A-Za-z0-9-_.] starting and
-// ending alphanumeric (a Kubernetes label value).
-func checkCapabilityValue(field, s string) error {
+// ending alphanumeric (a Kubernetes label value); the host capability takes a host or node
+// name, up to 253 characters of the same.
+func checkCapabilityValue(field, name, s string) error {
 	if s == "" {
 		return nil
 	}
-	if len(s) > maxCapabilityValue || !labelChars(s) {
-		return invalid(field, "must be a label value: up to %d alphanumerics, '-', '_' or '.', starting and ending alphanumeric, got %q", maxCapabilityValue, s)
+	maxLen := maxCapabilityValue
+	if name == capabilityHost {
+		maxLen = maxHostName
+	}
+	if len(s) > maxLen || !labelChars(s) {
+		return invalid(field, "must be a label value: up to %d alphanumerics, '-', '_' or '.', starting and ending alphanumeric, got %q", maxLen, s)
 	}
 	return nil
 }
+
+// capabilityHost is client.CapabilityHost: its value is a node or host name.
+const capabilityHost = "taskroute.dev/host"
 
 func labelChars(s string) bool {
 	for i := 0; i < len(s); i++ {

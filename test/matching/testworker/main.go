@@ -14,6 +14,8 @@
 //	progress  on a first attempt heartbeats "step-1".."step-3" then waits until killed or
 //	          cancelled; on a retry returns "resumed:<last details>"
 //	block     waits until its context ends (cancellation, shutdown)
+//	whereami  returns the requirements that route a follow-up to this host and to this
+//	          process: "<host>\n<process>" (Task.SameHost, Task.SameProcess)
 package main
 
 import (
@@ -29,6 +31,7 @@ import (
 
 	"github.com/go-logr/logr/funcr"
 
+	"github.com/taskroute/taskroute/pkg/client"
 	"github.com/taskroute/taskroute/pkg/worker"
 )
 
@@ -68,6 +71,10 @@ func run() error {
 		"echo": func(_ context.Context, t *worker.Task) ([]byte, error) {
 			log.record(t)
 			return t.Payload, nil
+		},
+		"whereami": func(_ context.Context, t *worker.Task) ([]byte, error) {
+			log.record(t)
+			return []byte(t.SameHost()[client.CapabilityHost] + "\n" + t.SameProcess()[client.CapabilityProcess]), nil
 		},
 		"sleep": func(ctx context.Context, t *worker.Task) ([]byte, error) {
 			log.record(t)

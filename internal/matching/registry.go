@@ -111,10 +111,18 @@ func (e *Engine) Stats(_ context.Context, key queueconfig.Key) (queueconfig.Stat
 // throttleWindow: a queue that waited for a token this recently reports Throttling.
 const throttleWindow = time.Second
 
-// Describe returns live statistics of a queue, loading it (and counting its disk backlog)
-// if needed.
+// Describe returns live statistics of a queue. A queue that is not loaded is described
+// from storage and stays unloaded (describeStored).
 func (e *Engine) Describe(ns, name string) *matchingv1.DescribeQueueResponse {
-	q := e.lockQueue(ns, name)
+	q := e.loadedQueue(ns, name)
+	if q == nil {
+		return e.describeStored(ns, name)
+	}
+	q.mu.Lock()
+	if q.unloaded {
+		q.mu.Unlock()
+		return e.describeStored(ns, name)
+	}
 	defer q.mu.Unlock()
 	now := e.now()
 	nowNs := now.UnixNano()

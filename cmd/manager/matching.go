@@ -15,6 +15,7 @@ import (
 
 	"github.com/taskroute/taskroute/internal/matching/server"
 	"github.com/taskroute/taskroute/internal/queueconfig"
+	"github.com/taskroute/taskroute/internal/storage/pebblestore"
 )
 
 // matchingOptions are the matching service's flags. They register themselves on the
@@ -27,6 +28,7 @@ type matchingOptions struct {
 	maxNameLength   int
 	maxHeaderBytes  int
 	shutdownTimeout time.Duration
+	memTableSize    byteSize
 }
 
 var matchingOpts matchingOptions
@@ -42,6 +44,8 @@ func (o *matchingOptions) bind(fs *flag.FlagSet) {
 	fs.IntVar(&o.maxNameLength, "matching-max-name-length", d.MaxNameLength, "Longest task id, task type, worker identity, pool or version accepted.")
 	fs.IntVar(&o.maxHeaderBytes, "matching-max-header-bytes", d.MaxHeaderBytes, "Largest total size of a task's headers.")
 	fs.DurationVar(&o.shutdownTimeout, "matching-shutdown-timeout", 10*time.Second, "How long in-flight calls may take to finish when the matching service stops.")
+	o.memTableSize = byteSize{bytes: pebblestore.DefaultMemTableBytes, min: minMemTableBytes, max: maxMemTableBytes}
+	fs.Var(&o.memTableSize, "store-memtable-size", "Memtable size of the matching store (1Mi..1Gi). Pebble preallocates each WAL file at 110% of it and keeps up to six (the live one and five for reuse), so WAL files take up to 6.6x this size on disk; larger values flush less often under heavy write load.")
 }
 
 // config is the matching server's configuration; sec brings its TLS credentials and the
@@ -49,6 +53,7 @@ func (o *matchingOptions) bind(fs *flag.FlagSet) {
 func (o *matchingOptions) config(sec *matchingSecurity) server.Config {
 	return server.Config{
 		Address: o.bindAddress, DataDir: o.dataDir,
+		Store:         pebblestore.Options{MemTableBytes: o.memTableSize.bytes},
 		ServerOptions: sec.serverOptions, TLSMode: sec.tlsMode,
 		Limits:          server.Limits{MaxPayloadBytes: o.maxPayloadBytes, MaxNameLength: o.maxNameLength, MaxHeaderBytes: o.maxHeaderBytes},
 		ShutdownTimeout: o.shutdownTimeout,

@@ -13,7 +13,7 @@ import (
 // describeStored describes a queue that is not loaded, from its configuration and its
 // durable backlog, without loading it: a read must not create a queue (a mistyped name
 // would otherwise show up in ListQueues until it unloads). An unloaded queue has no
-// waiting pollers and no recent rates.
+// waiting pollers and no recent rates; unknown task types are kept outside the queue.
 func (e *Engine) describeStored(ns, name string) *matchingv1.DescribeQueueResponse {
 	cfg := e.config(ns, name)
 	resp := &matchingv1.DescribeQueueResponse{
@@ -40,6 +40,7 @@ func (e *Engine) describeStored(ns, name string) *matchingv1.DescribeQueueRespon
 			resp.Backlog = append(resp.Backlog, &matchingv1.BacklogStats{Kind: kindProto(kind), Priority: int32(p), Count: n, OldestAge: durationpb.New(age)})
 		}
 	}
+	resp.UnknownTaskTypes = e.unknownTypes.describe(ns, name, now)
 	return resp
 }
 

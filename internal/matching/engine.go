@@ -42,7 +42,12 @@ type Options struct {
 	MaxPollWait time.Duration
 	// Quotas limit each namespace's adds (quota.go); the zero value is unlimited.
 	Quotas Quotas
-	Logger logr.Logger
+	// UnknownTaskTypeMaxAttempts ends a task Failed when an attempt fails with
+	// ErrorTypeUnknownTaskType and the task has made this many attempts, although the
+	// failure is retryable (unknowntypes.go); 0 means DefaultUnknownTaskTypeMaxAttempts,
+	// a negative value retries such tasks per their retry policy only.
+	UnknownTaskTypeMaxAttempts int32
+	Logger                     logr.Logger
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 }
@@ -71,6 +76,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.UnknownTaskTypeMaxAttempts == 0 {
+		o.UnknownTaskTypeMaxAttempts = DefaultUnknownTaskTypeMaxAttempts
 	}
 }
 
@@ -128,8 +136,9 @@ type Engine struct {
 	queues  map[string]*queueManager // key: namespace \x00 queue
 	configs map[string]queueconfig.Config
 
-	timers *timerService
-	quotas *quotaTracker
+	timers       *timerService
+	quotas       *quotaTracker
+	unknownTypes unknownTypes
 
 	lastSeq atomic.Uint64 // time-ordered sequence for backlog keys and leases
 

@@ -174,6 +174,7 @@ func (e *Engine) Describe(ns, name string) *matchingv1.DescribeQueueResponse {
 		resp.Pollers = append(resp.Pollers, &matchingv1.PollerInfo{Identity: p.identity, Pool: p.pool, Version: p.version,
 			Kind: kindProto(p.kind), LastAccessTime: timestamppb.New(time.Unix(0, p.lastAccess)), TaskTypes: p.taskTypes, TasksPerSecond: p.tps})
 	}
+	resp.UnknownTaskTypes = e.unknownTypes.describe(ns, name, nowNs)
 	return resp
 }
 

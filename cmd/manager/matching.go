@@ -8,8 +8,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/taskroute/taskroute/internal/matching"
 	"github.com/taskroute/taskroute/internal/matching/server"
 	"github.com/taskroute/taskroute/internal/queueconfig"
+	"github.com/taskroute/taskroute/internal/storage/pebblestore"
 )
 
 // matchingOptions are the matching service's flags. They register themselves on the
@@ -22,6 +24,9 @@ type matchingOptions struct {
 	maxNameLength   int
 	maxHeaderBytes  int
 	shutdownTimeout time.Duration
+	memTableSize    byteSize
+	// unknownTypeMaxAttempts bounds the attempts of a task no worker has registered.
+	unknownTypeMaxAttempts int
 }
 
 var matchingOpts matchingOptions
@@ -37,6 +42,9 @@ func (o *matchingOptions) bind(fs *flag.FlagSet) {
 	fs.IntVar(&o.maxNameLength, "matching-max-name-length", d.MaxNameLength, "Longest task id, task type, worker identity, pool or version accepted.")
 	fs.IntVar(&o.maxHeaderBytes, "matching-max-header-bytes", d.MaxHeaderBytes, "Largest total size of a task's headers.")
 	fs.DurationVar(&o.shutdownTimeout, "matching-shutdown-timeout", 10*time.Second, "How long in-flight calls may take to finish when the matching service stops.")
+	o.memTableSize = byteSize{bytes: pebblestore.DefaultMemTableBytes, min: minMemTableBytes, max: maxMemTableBytes}
+	fs.IntVar(&o.unknownTypeMaxAttempts, "matching-unknown-task-type-max-attempts", matching.DefaultUnknownTaskTypeMaxAttempts, "A task whose attempt failed with UnknownTaskType (the worker had not registered its type) ends Failed once it has made this many attempts; 0 or less retries such tasks per their retry policy only.")
+	fs.Var(&o.memTableSize, "store-memtable-size", "Memtable size of the matching store (1Mi..1Gi). Pebble preallocates each WAL file at 110% of it and keeps up to six (the live one and five for reuse), so WAL files take up to 6.6x this size on disk; larger values flush less often under heavy write load.")
 }
 
 // config is the matching server's configuration; sec brings its TLS credentials and the
@@ -44,13 +52,24 @@ func (o *matchingOptions) bind(fs *flag.FlagSet) {
 func (o *matchingOptions) config(sec *matchingSecurity) server.Config {
 	return server.Config{
 		Address: o.bindAddress, DataDir: o.dataDir,
+		Store:         pebblestore.Options{MemTableBytes: o.memTableSize.bytes},
 		ServerOptions: sec.serverOptions, TLSMode: sec.tlsMode,
 		Limits:          server.Limits{MaxPayloadBytes: o.maxPayloadBytes, MaxNameLength: o.maxNameLength, MaxHeaderBytes: o.maxHeaderBytes},
 		ShutdownTimeout: o.shutdownTimeout,
-		Engine:          quotaOpts.engineOptions(),
+		Engine:          o.engineOptions(),
 		Registerer:      ctrlmetrics.Registry,
 		Logger:          ctrl.Log.WithName("matching"),
 	}
+}
+
+// engineOptions are the quota flags' engine options plus the matching flags'.
+func (o *matchingOptions) engineOptions() matching.Options {
+	eng := quotaOpts.engineOptions()
+	eng.UnknownTaskTypeMaxAttempts = int32(o.unknownTypeMaxAttempts)
+	if o.unknownTypeMaxAttempts == 0 {
+		eng.UnknownTaskTypeMaxAttempts = -1 // 0 attempts cannot be a bound: read it as none
+	}
+	return eng
 }
 
 // setupMatching opens the matching service, adds it to mgr as a Runnable and returns its

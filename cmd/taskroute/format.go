@@ -221,12 +221,33 @@ func writeQueue(w io.Writer, d *client.QueueDescription, now time.Time) error {
 		}
 	}
 
+	if err := writeUnknownTaskTypes(w, d.UnknownTaskTypes, now); err != nil {
+		return err
+	}
+
 	fmt.Fprintln(w)
 	if len(d.Pollers) == 0 {
 		fmt.Fprintln(w, "Pollers: none")
 		return nil
 	}
 	return writePollers(w, d.Pollers, now)
+}
+
+// writeUnknownTaskTypes shows task types the queue's workers had not registered, if any:
+// tasks of such a type fail and end Failed after a few attempts.
+func writeUnknownTaskTypes(w io.Writer, types []client.UnknownTaskType, now time.Time) error {
+	if len(types) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Unknown task types (failed by workers that did not register them, last hour):")
+	tw := newTable(w)
+	fmt.Fprintln(tw, "TASK TYPE	FAILED ATTEMPTS	TASKS FAILED	LAST WORKER	LAST SEEN")
+	for _, u := range types {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.TaskType, thousands(u.Failures), thousands(u.TasksFailed),
+			dash(u.LastWorkerIdentity), ago(u.LastSeenTime, now))
+	}
+	return tw.Flush()
 }
 
 func writePollers(w io.Writer, pollers []client.Poller, now time.Time) error {

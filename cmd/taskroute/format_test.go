@@ -178,3 +178,25 @@ func TestJSONIsStable(t *testing.T) {
 		t.Errorf("task JSON = %s", b.String())
 	}
 }
+
+func TestWriteQueueUnknownTaskTypes(t *testing.T) {
+	var b bytes.Buffer
+	d := sampleQueue()
+	d.Pollers = nil
+	d.UnknownTaskTypes = []client.UnknownTaskType{{TaskType: "rezise", Failures: 10, TasksFailed: 2,
+		LastWorkerIdentity: "gpu-pool-7c9-x2-1a2b", LastSeenTime: now.Add(-4 * time.Second)}}
+	if err := writeQueue(&b, d, now); err != nil {
+		t.Fatal(err)
+	}
+	want := `Workflow  3         0      -
+
+Unknown task types (failed by workers that did not register them, last hour):
+TASK TYPE  FAILED ATTEMPTS  TASKS FAILED  LAST WORKER           LAST SEEN
+rezise     10               2             gpu-pool-7c9-x2-1a2b  4s ago
+
+Pollers: none
+`
+	if got := b.String(); !strings.HasSuffix(got, want) {
+		t.Errorf("describe output:\n%s\nwant it to end with:\n%s", got, want)
+	}
+}

@@ -41,7 +41,12 @@ type Options struct {
 	MaxPollWait time.Duration
 	// Quotas limit each namespace's adds (quota.go); the zero value is unlimited.
 	Quotas Quotas
-	Logger logr.Logger
+	// UnknownTaskTypeMaxAttempts ends a task Failed when an attempt fails with
+	// ErrorTypeUnknownTaskType and the task has made this many attempts, although the
+	// failure is retryable (unknowntypes.go); 0 means DefaultUnknownTaskTypeMaxAttempts,
+	// a negative value retries such tasks per their retry policy only.
+	UnknownTaskTypeMaxAttempts int32
+	Logger                     logr.Logger
 	// Clock is the source of time and timers; nil means the wall clock. Tests pass a
 	// clock.Fake and step it.
 	Clock clock.Clock
@@ -72,6 +77,9 @@ func (o *Options) setDefaults() {
 	if o.Clock == nil {
 		o.Clock = clock.Real()
 	}
+	if o.UnknownTaskTypeMaxAttempts == 0 {
+		o.UnknownTaskTypeMaxAttempts = DefaultUnknownTaskTypeMaxAttempts
+	}
 }
 
 // Engine is the matching engine. It implements queueconfig.Registry.
@@ -89,8 +97,9 @@ type Engine struct {
 	queues  map[string]*queueManager // key: namespace \x00 queue
 	configs map[string]queueconfig.Config
 
-	timers *timerService
-	quotas *quotaTracker
+	timers       *timerService
+	quotas       *quotaTracker
+	unknownTypes unknownTypes
 
 	lastSeq atomic.Uint64 // time-ordered sequence for backlog keys and leases
 

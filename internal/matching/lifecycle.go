@@ -156,6 +156,9 @@ func (e *Engine) endAttemptLocked(t *task, f *failure, finalState uint8, now tim
 	if !retryable(t, f) {
 		return e.finish(t, finalState, now)
 	}
+	if e.unknownTypeExhausted(t, f) {
+		return e.endUnknownTypeLocked(t, f, now)
+	}
 	wait := backoff(t.retry, t.attempt)
 	if wait <= 0 {
 		return e.readyLocked(t, now)
@@ -175,7 +178,12 @@ func (e *Engine) FailAs(ns, id, leaseID string, by Owner, f *matchingv1.Failure)
 			return nil, nil, err
 		}
 		e.metrics.failedAttempt(t, "Failed")
-		o := e.endAttemptLocked(t, failureFrom(f), stateFailed, e.now())
+		now := e.now()
+		fl := failureFrom(f)
+		o := e.endAttemptLocked(t, fl, stateFailed, now)
+		if fl.errorType == ErrorTypeUnknownTaskType {
+			e.unknownTypes.record(t, by.Identity, t.finished(), now.UnixNano())
+		}
 		resp.State = matchingv1.TaskState(t.state)
 		if t.state == stateScheduled {
 			at := t.retryAt

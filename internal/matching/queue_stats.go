@@ -12,14 +12,16 @@ import (
 // throttleWindow: a queue whose dispatch waited for a token this recently is Throttling.
 const throttleWindow = time.Second
 
-// describe reports the queue's configuration, rates, backlog per kind and priority and live
-// pollers.
-func (q *queueManager) describe(now int64) *matchingv1.DescribeQueueResponse {
-	q.mu.Lock()
+// describe reports the queue's configuration, rates, backlog per kind, priority and
+// requirement set, and live pollers; loaded is false for an unloaded manager.
+func (q *queueManager) describe(now int64) (resp *matchingv1.DescribeQueueResponse, loaded bool) {
+	if !q.lock() {
+		return nil, false
+	}
 	defer q.mu.Unlock()
 	q.touchLocked(now)
 	cfg := q.cfg
-	resp := &matchingv1.DescribeQueueResponse{
+	resp = &matchingv1.DescribeQueueResponse{
 		Namespace: q.ref.Namespace, Queue: q.ref.Queue,
 		PriorityLevels: int32(cfg.PriorityLevels), DefaultPriority: int32(cfg.DefaultPriority),
 		RateLimit: &matchingv1.RateLimitInfo{TasksPerSecond: cfg.RateLimit, Burst: int32(cfg.Burst), State: matchingv1.RateLimitState_RATE_LIMIT_STATE_UNLIMITED},
@@ -57,7 +59,7 @@ func (q *queueManager) describe(now int64) *matchingv1.DescribeQueueResponse {
 			Kind: kindProto(p.kind), LastAccessTime: timestamppb.New(time.Unix(0, p.lastAccess)), TaskTypes: p.taskTypes, TasksPerSecond: p.tps,
 			Capabilities: capabilitiesProto(parseRouteKey(p.capsKey))})
 	}
-	return resp
+	return resp, true
 }
 
 // summarize fills the backlog and poller counts of a queue summary.

@@ -97,10 +97,17 @@ func (e *Engine) Stats(_ context.Context, key queueconfig.Key) (queueconfig.Stat
 	return st, nil
 }
 
-// Describe returns live statistics of a queue, loading it (and counting its disk backlog)
-// if needed.
+// Describe returns live statistics of a queue. A queue that is not loaded is described
+// from storage and stays unloaded (describeStored): a read never creates a queue.
 func (e *Engine) Describe(ns, name string) *matchingv1.DescribeQueueResponse {
-	return e.queue(ns, name).describe(e.now().UnixNano())
+	now := e.now().UnixNano()
+	if q := e.loadedQueue(ns, name); q != nil {
+		if resp, loaded := q.describe(now); loaded {
+			resp.UnknownTaskTypes = e.unknownTypes.describe(ns, name, now)
+			return resp
+		}
+	}
+	return e.describeStored(ns, name)
 }
 
 // ListQueues lists the queues of a namespace that hold backlog, pollers or configuration,
@@ -151,15 +158,22 @@ func (e *Engine) ListQueues(ns string, pageSize int, after string) ([]*matchingv
 	return out, next, nil
 }
 
-// storedBacklog counts the backlog of an unloaded queue on disk, over its partitions.
-func (e *Engine) storedBacklog(ref storage.QueueRef) int64 {
+// storedPartitions is the plain partition of a queue plus its routed partitions on disk.
+func (e *Engine) storedPartitions(ref storage.QueueRef) []storage.QueueRef {
 	refs := []storage.QueueRef{ref}
-	_ = e.store.BacklogPartitions(ref, func(p string) bool {
+	if err := e.store.BacklogPartitions(ref, func(p string) bool {
 		refs = append(refs, storage.QueueRef{Namespace: ref.Namespace, Queue: ref.Queue, Partition: p})
 		return true
-	})
+	}); err != nil {
+		e.log.Error(err, "Failed to list backlog partitions", "namespace", ref.Namespace, "queue", ref.Queue)
+	}
+	return refs
+}
+
+// storedBacklog counts the backlog of an unloaded queue on disk, over its partitions.
+func (e *Engine) storedBacklog(ref storage.QueueRef) int64 {
 	var n int64
-	for _, r := range refs {
+	for _, r := range e.storedPartitions(ref) {
 		for _, k := range [...]uint8{kindActivity, kindWorkflow} {
 			for p := uint8(1); p <= maxLevels; p++ {
 				c, _, _ := e.store.CountBacklog(r, k, p)

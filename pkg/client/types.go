@@ -188,6 +188,20 @@ type QueueDescription struct {
 	RateLimit       RateLimit `json:"rateLimit"`
 	PriorityLevels  int       `json:"priorityLevels"`
 	DefaultPriority int       `json:"defaultPriority"`
+	// UnknownTaskTypes are task types that workers failed with UnknownTaskType in the
+	// last hour (they had not registered the type), by name.
+	UnknownTaskTypes []UnknownTaskType `json:"unknownTaskTypes,omitempty"`
+}
+
+// UnknownTaskType counts attempts of one task type that workers failed because they had
+// not registered it. A task makes at most the service's bound of such attempts (default
+// 5) before it ends Failed.
+type UnknownTaskType struct {
+	TaskType           string    `json:"taskType"`
+	Failures           int64     `json:"failures"`    // attempts failed with UnknownTaskType
+	TasksFailed        int64     `json:"tasksFailed"` // tasks that ended Failed at the bound
+	LastSeenTime       time.Time `json:"lastSeenTime"`
+	LastWorkerIdentity string    `json:"lastWorkerIdentity,omitempty"`
 }
 
 // BacklogCount sums the backlog over kinds and priorities.
@@ -396,6 +410,15 @@ func describeFromProto(r *matchingv1.DescribeQueueResponse) *QueueDescription {
 			TaskTypes:      p.GetTaskTypes(),
 			TasksPerSecond: p.GetTasksPerSecond(),
 			Capabilities:   CapabilitiesFromProto(p.GetCapabilities()),
+		})
+	}
+	for _, u := range r.GetUnknownTaskTypes() {
+		d.UnknownTaskTypes = append(d.UnknownTaskTypes, UnknownTaskType{
+			TaskType:           u.GetTaskType(),
+			Failures:           u.GetFailures(),
+			TasksFailed:        u.GetTasksFailed(),
+			LastSeenTime:       u.GetLastSeenTime().AsTime(),
+			LastWorkerIdentity: u.GetLastWorkerIdentity(),
 		})
 	}
 	if rl := r.GetRateLimit(); rl != nil {

@@ -8,7 +8,9 @@ import (
 // Error types the worker reports on its own.
 const (
 	// ErrorTypeUnknownTaskType: the worker received a task type it did not register. The
-	// failure is retryable, so a worker that knows the type can still run the task.
+	// failure is retryable, so a worker that knows the type can still run the task; the
+	// service ends the task Failed after a bounded number of attempts (5 by default) so a
+	// type no worker knows does not retry forever.
 	ErrorTypeUnknownTaskType = "UnknownTaskType"
 	// ErrorTypePanic: the handler panicked.
 	ErrorTypePanic = "Panic"

@@ -2510,8 +2510,11 @@ type DescribeQueueResponse struct {
 	RateLimit       *RateLimitInfo `protobuf:"bytes,7,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
 	PriorityLevels  int32          `protobuf:"varint,8,opt,name=priority_levels,json=priorityLevels,proto3" json:"priority_levels,omitempty"`
 	DefaultPriority int32          `protobuf:"varint,9,opt,name=default_priority,json=defaultPriority,proto3" json:"default_priority,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Task types that workers of this queue failed with error type UnknownTaskType (the
+	// worker had not registered the type) within the last hour, by type name.
+	UnknownTaskTypes []*UnknownTaskTypeStats `protobuf:"bytes,10,rep,name=unknown_task_types,json=unknownTaskTypes,proto3" json:"unknown_task_types,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *DescribeQueueResponse) Reset() {
@@ -2607,6 +2610,96 @@ func (x *DescribeQueueResponse) GetDefaultPriority() int32 {
 	return 0
 }
 
+func (x *DescribeQueueResponse) GetUnknownTaskTypes() []*UnknownTaskTypeStats {
+	if x != nil {
+		return x.UnknownTaskTypes
+	}
+	return nil
+}
+
+// UnknownTaskTypeStats counts, for one task type, attempts that workers failed because
+// they had not registered the type. Such a failure is retryable, so a worker that knows
+// the type can run the task, but a task makes at most the engine's bound of attempts
+// (default 5) before it ends Failed with that failure.
+type UnknownTaskTypeStats struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TaskType string                 `protobuf:"bytes,1,opt,name=task_type,json=taskType,proto3" json:"task_type,omitempty"`
+	// Attempts that failed with UnknownTaskType.
+	Failures int64 `protobuf:"varint,2,opt,name=failures,proto3" json:"failures,omitempty"`
+	// Tasks that ended Failed because their attempts reached the bound.
+	TasksFailed  int64                  `protobuf:"varint,3,opt,name=tasks_failed,json=tasksFailed,proto3" json:"tasks_failed,omitempty"`
+	LastSeenTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_seen_time,json=lastSeenTime,proto3" json:"last_seen_time,omitempty"`
+	// The worker that failed the latest such attempt.
+	LastWorkerIdentity string `protobuf:"bytes,5,opt,name=last_worker_identity,json=lastWorkerIdentity,proto3" json:"last_worker_identity,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *UnknownTaskTypeStats) Reset() {
+	*x = UnknownTaskTypeStats{}
+	mi := &file_matching_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnknownTaskTypeStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnknownTaskTypeStats) ProtoMessage() {}
+
+func (x *UnknownTaskTypeStats) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnknownTaskTypeStats.ProtoReflect.Descriptor instead.
+func (*UnknownTaskTypeStats) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *UnknownTaskTypeStats) GetTaskType() string {
+	if x != nil {
+		return x.TaskType
+	}
+	return ""
+}
+
+func (x *UnknownTaskTypeStats) GetFailures() int64 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *UnknownTaskTypeStats) GetTasksFailed() int64 {
+	if x != nil {
+		return x.TasksFailed
+	}
+	return 0
+}
+
+func (x *UnknownTaskTypeStats) GetLastSeenTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeenTime
+	}
+	return nil
+}
+
+func (x *UnknownTaskTypeStats) GetLastWorkerIdentity() string {
+	if x != nil {
+		return x.LastWorkerIdentity
+	}
+	return ""
+}
+
 type ListQueuesRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -2619,7 +2712,7 @@ type ListQueuesRequest struct {
 
 func (x *ListQueuesRequest) Reset() {
 	*x = ListQueuesRequest{}
-	mi := &file_matching_proto_msgTypes[34]
+	mi := &file_matching_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2631,7 +2724,7 @@ func (x *ListQueuesRequest) String() string {
 func (*ListQueuesRequest) ProtoMessage() {}
 
 func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[34]
+	mi := &file_matching_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2644,7 +2737,7 @@ func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{34}
+	return file_matching_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListQueuesRequest) GetNamespace() string {
@@ -2680,7 +2773,7 @@ type QueueSummary struct {
 
 func (x *QueueSummary) Reset() {
 	*x = QueueSummary{}
-	mi := &file_matching_proto_msgTypes[35]
+	mi := &file_matching_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2692,7 +2785,7 @@ func (x *QueueSummary) String() string {
 func (*QueueSummary) ProtoMessage() {}
 
 func (x *QueueSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[35]
+	mi := &file_matching_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2705,7 +2798,7 @@ func (x *QueueSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueSummary.ProtoReflect.Descriptor instead.
 func (*QueueSummary) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{35}
+	return file_matching_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *QueueSummary) GetNamespace() string {
@@ -2746,7 +2839,7 @@ type ListQueuesResponse struct {
 
 func (x *ListQueuesResponse) Reset() {
 	*x = ListQueuesResponse{}
-	mi := &file_matching_proto_msgTypes[36]
+	mi := &file_matching_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2758,7 +2851,7 @@ func (x *ListQueuesResponse) String() string {
 func (*ListQueuesResponse) ProtoMessage() {}
 
 func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[36]
+	mi := &file_matching_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2771,7 +2864,7 @@ func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{36}
+	return file_matching_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListQueuesResponse) GetQueues() []*QueueSummary {
@@ -2976,7 +3069,7 @@ const file_matching_proto_rawDesc = "" +
 	"\rRateLimitInfo\x12(\n" +
 	"\x10tasks_per_second\x18\x01 \x01(\x01R\x0etasksPerSecond\x12\x14\n" +
 	"\x05burst\x18\x02 \x01(\x05R\x05burst\x12;\n" +
-	"\x05state\x18\x03 \x01(\x0e2%.taskroute.matching.v1.RateLimitStateR\x05state\"\xa0\x03\n" +
+	"\x05state\x18\x03 \x01(\x0e2%.taskroute.matching.v1.RateLimitStateR\x05state\"\xfb\x03\n" +
 	"\x15DescribeQueueResponse\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x12=\n" +
@@ -2987,7 +3080,15 @@ const file_matching_proto_rawDesc = "" +
 	"\n" +
 	"rate_limit\x18\a \x01(\v2$.taskroute.matching.v1.RateLimitInfoR\trateLimit\x12'\n" +
 	"\x0fpriority_levels\x18\b \x01(\x05R\x0epriorityLevels\x12)\n" +
-	"\x10default_priority\x18\t \x01(\x05R\x0fdefaultPriority\"m\n" +
+	"\x10default_priority\x18\t \x01(\x05R\x0fdefaultPriority\x12Y\n" +
+	"\x12unknown_task_types\x18\n" +
+	" \x03(\v2+.taskroute.matching.v1.UnknownTaskTypeStatsR\x10unknownTaskTypes\"\xe6\x01\n" +
+	"\x14UnknownTaskTypeStats\x12\x1b\n" +
+	"\ttask_type\x18\x01 \x01(\tR\btaskType\x12\x1a\n" +
+	"\bfailures\x18\x02 \x01(\x03R\bfailures\x12!\n" +
+	"\ftasks_failed\x18\x03 \x01(\x03R\vtasksFailed\x12@\n" +
+	"\x0elast_seen_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x120\n" +
+	"\x14last_worker_identity\x18\x05 \x01(\tR\x12lastWorkerIdentity\"m\n" +
 	"\x11ListQueuesRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -3050,7 +3151,7 @@ func file_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_matching_proto_goTypes = []any{
 	(TaskKind)(0),                      // 0: taskroute.matching.v1.TaskKind
 	(TaskState)(0),                     // 1: taskroute.matching.v1.TaskState
@@ -3089,23 +3190,24 @@ var file_matching_proto_goTypes = []any{
 	(*PollerInfo)(nil),                 // 34: taskroute.matching.v1.PollerInfo
 	(*RateLimitInfo)(nil),              // 35: taskroute.matching.v1.RateLimitInfo
 	(*DescribeQueueResponse)(nil),      // 36: taskroute.matching.v1.DescribeQueueResponse
-	(*ListQueuesRequest)(nil),          // 37: taskroute.matching.v1.ListQueuesRequest
-	(*QueueSummary)(nil),               // 38: taskroute.matching.v1.QueueSummary
-	(*ListQueuesResponse)(nil),         // 39: taskroute.matching.v1.ListQueuesResponse
-	nil,                                // 40: taskroute.matching.v1.TaskSpec.HeadersEntry
-	nil,                                // 41: taskroute.matching.v1.Task.HeadersEntry
-	(*durationpb.Duration)(nil),        // 42: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),      // 43: google.protobuf.Timestamp
+	(*UnknownTaskTypeStats)(nil),       // 37: taskroute.matching.v1.UnknownTaskTypeStats
+	(*ListQueuesRequest)(nil),          // 38: taskroute.matching.v1.ListQueuesRequest
+	(*QueueSummary)(nil),               // 39: taskroute.matching.v1.QueueSummary
+	(*ListQueuesResponse)(nil),         // 40: taskroute.matching.v1.ListQueuesResponse
+	nil,                                // 41: taskroute.matching.v1.TaskSpec.HeadersEntry
+	nil,                                // 42: taskroute.matching.v1.Task.HeadersEntry
+	(*durationpb.Duration)(nil),        // 43: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),      // 44: google.protobuf.Timestamp
 }
 var file_matching_proto_depIdxs = []int32{
-	42, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
-	42, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
+	43, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
+	43, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
 	0,  // 2: taskroute.matching.v1.TaskSpec.kind:type_name -> taskroute.matching.v1.TaskKind
-	42, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	42, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
-	42, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
+	43, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	43, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
+	43, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
 	3,  // 6: taskroute.matching.v1.TaskSpec.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	40, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
+	41, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
 	4,  // 8: taskroute.matching.v1.TaskSpec.requires:type_name -> taskroute.matching.v1.Capability
 	5,  // 9: taskroute.matching.v1.AddTaskRequest.task:type_name -> taskroute.matching.v1.TaskSpec
 	5,  // 10: taskroute.matching.v1.AddTasksRequest.tasks:type_name -> taskroute.matching.v1.TaskSpec
@@ -3113,71 +3215,73 @@ var file_matching_proto_depIdxs = []int32{
 	0,  // 12: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
 	4,  // 13: taskroute.matching.v1.PollTasksRequest.capabilities:type_name -> taskroute.matching.v1.Capability
 	0,  // 14: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
-	43, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
-	43, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
-	42, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
-	42, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
-	41, // 19: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
+	44, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
+	44, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
+	43, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
+	43, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
+	42, // 19: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
 	13, // 20: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
 	11, // 21: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
 	14, // 22: taskroute.matching.v1.CompleteTasksRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
 	17, // 23: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
 	13, // 24: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
 	1,  // 25: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	43, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
+	44, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
 	1,  // 27: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	42, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
+	43, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
 	0,  // 29: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
 	1,  // 30: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
 	13, // 31: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
-	43, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
-	43, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
-	43, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
+	44, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
+	44, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
+	44, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
 	4,  // 35: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
 	30, // 36: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
 	0,  // 37: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
-	42, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
+	43, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
 	4,  // 39: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
 	4,  // 40: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
 	0,  // 41: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	43, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
+	44, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
 	4,  // 43: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
 	2,  // 44: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
 	33, // 45: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
 	34, // 46: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
 	35, // 47: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
-	38, // 48: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
-	6,  // 49: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
-	8,  // 50: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
-	10, // 51: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
-	14, // 52: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
-	16, // 53: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
-	19, // 54: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
-	21, // 55: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
-	23, // 56: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
-	25, // 57: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
-	27, // 58: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
-	29, // 59: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
-	32, // 60: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
-	37, // 61: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
-	7,  // 62: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
-	9,  // 63: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
-	12, // 64: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
-	15, // 65: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
-	18, // 66: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
-	20, // 67: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
-	22, // 68: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
-	24, // 69: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
-	26, // 70: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
-	28, // 71: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
-	31, // 72: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
-	36, // 73: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
-	39, // 74: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
-	62, // [62:75] is the sub-list for method output_type
-	49, // [49:62] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	37, // 48: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
+	44, // 49: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
+	39, // 50: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
+	6,  // 51: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
+	8,  // 52: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
+	10, // 53: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
+	14, // 54: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
+	16, // 55: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
+	19, // 56: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
+	21, // 57: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
+	23, // 58: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
+	25, // 59: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
+	27, // 60: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
+	29, // 61: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
+	32, // 62: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
+	38, // 63: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
+	7,  // 64: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
+	9,  // 65: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
+	12, // 66: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
+	15, // 67: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
+	18, // 68: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
+	20, // 69: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
+	22, // 70: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
+	24, // 71: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
+	26, // 72: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
+	28, // 73: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
+	31, // 74: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
+	36, // 75: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
+	40, // 76: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
+	64, // [64:77] is the sub-list for method output_type
+	51, // [51:64] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_matching_proto_init() }
@@ -3191,7 +3295,7 @@ func file_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_matching_proto_rawDesc), len(file_matching_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   39,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,8 @@ type Config struct {
 	Address string
 	// DataDir holds the Pebble database.
 	DataDir string
+	// Store tunes the Pebble database (memtable and cache sizes); the zero value is fine.
+	Store pebblestore.Options
 	// TLS serving certificate and key; plaintext when both are empty (and ServerOptions
 	// bring no credentials).
 	TLSCertFile, TLSKeyFile string
@@ -98,7 +100,7 @@ func Open(cfg Config) (*Service, error) {
 	if cfg.TLSMode == "" {
 		cfg.TLSMode = "disabled"
 	}
-	store, err := pebblestore.Open(cfg.DataDir, pebblestore.Options{})
+	store, err := pebblestore.Open(cfg.DataDir, cfg.Store)
 	if err != nil {
 		return nil, err
 	}

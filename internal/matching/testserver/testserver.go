@@ -7,6 +7,7 @@ import (
 
 	"github.com/taskroute/taskroute/internal/matching"
 	"github.com/taskroute/taskroute/internal/matching/server"
+	"github.com/taskroute/taskroute/internal/storage/pebblestore"
 )
 
 // Options configure a test server. The zero value is fine.
@@ -16,6 +17,7 @@ type Options struct {
 	DataDir string
 	Limits  server.Limits
 	Engine  matching.Options
+	Store   pebblestore.Options
 }
 
 // Start runs the matching service on 127.0.0.1 with a free port and returns its address
@@ -32,7 +34,7 @@ func StartService(t testing.TB, opts Options) *server.Service {
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	svc, err := server.Open(server.Config{Address: "127.0.0.1:0", DataDir: opts.DataDir, Limits: opts.Limits, Engine: opts.Engine})
+	svc, err := server.Open(server.Config{Address: "127.0.0.1:0", DataDir: opts.DataDir, Limits: opts.Limits, Engine: opts.Engine, Store: opts.Store})
 	if err != nil {
 		t.Fatalf("starting matching test server: %v", err)
 	}

@@ -20,18 +20,22 @@ type Store struct {
 
 var _ storage.Store = (*Store)(nil)
 
-const (
-	memTableSize = 64 << 20
-	// memTableReserve is the memtable memory counted against the block cache in steady state
-	// (one mutable memtable and one flushing); beyond that, blocks are evicted for memtables.
-	memTableReserve = 2 * memTableSize
-)
+// DefaultMemTableBytes is the memtable size unless Options say otherwise. Pebble
+// preallocates every WAL file at 110% of the memtable size and keeps up to
+// MemTableStopWritesThreshold+1 old ones for reuse, so the memtable size, not the data,
+// decides the floor of the directory's disk use: at 64 MiB an almost empty store took
+// 423 MB. 4 MiB keeps that floor near 25 MB (docs/benchmarks.md, "Disk use").
+const DefaultMemTableBytes = 4 << 20
 
 // Options tune the database; the zero value is fine.
 type Options struct {
 	// CacheBytes is the block cache size for data, index and filter blocks (memtables are
 	// accounted on top); 0 means 64 MiB.
 	CacheBytes int64
+	// MemTableBytes is the size of a memtable and so of each preallocated WAL file;
+	// 0 means DefaultMemTableBytes. Larger values flush less often under heavy write
+	// load and cost about 6.6x their size in disk.
+	MemTableBytes int64
 }
 
 // Open opens (creating if needed) the database in dir. Pebble replays its WAL on open, so a
@@ -40,6 +44,12 @@ func Open(dir string, o Options) (*Store, error) {
 	if o.CacheBytes == 0 {
 		o.CacheBytes = 64 << 20
 	}
+	if o.MemTableBytes == 0 {
+		o.MemTableBytes = DefaultMemTableBytes
+	}
+	// The memtable memory counted against the block cache in steady state (one mutable
+	// memtable and one flushing); beyond that, blocks are evicted for memtables.
+	memTableReserve := 2 * o.MemTableBytes
 	// Pebble charges every live memtable (the mutable one and those waiting to flush)
 	// against the block cache's capacity. Sized at CacheBytes alone, the memtables took the
 	// whole cache and no block was ever cached: every read decompressed its filter and index
@@ -49,7 +59,7 @@ func Open(dir string, o Options) (*Store, error) {
 	defer cache.Unref()
 	opts := &pebble.Options{
 		Cache:                       cache,
-		MemTableSize:                memTableSize,
+		MemTableSize:                uint64(o.MemTableBytes),
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,

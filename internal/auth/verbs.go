@@ -14,7 +14,7 @@ const (
 // listing RPC names.
 const (
 	VerbAdd    = "add"    // AddTask, AddTasks
-	VerbPoll   = "poll"   // PollTasks and the lease operations of a worker
+	VerbPoll   = "poll"   // PollTasks, the lease operations and liveness heartbeats of a worker
 	VerbGet    = "get"    // GetTask, DescribeQueue
 	VerbList   = "list"   // ListQueues
 	VerbCancel = "cancel" // CancelTask
@@ -23,19 +23,20 @@ const (
 
 // methodVerbs maps full gRPC method names to the verb they need.
 var methodVerbs = map[string]string{
-	matchingv1.MatchingService_AddTask_FullMethodName:            VerbAdd,
-	matchingv1.MatchingService_AddTasks_FullMethodName:           VerbAdd,
-	matchingv1.MatchingService_PollTasks_FullMethodName:          VerbPoll,
-	matchingv1.MatchingService_CompleteTask_FullMethodName:       VerbPoll,
-	matchingv1.MatchingService_CompleteTasks_FullMethodName:      VerbPoll,
-	matchingv1.MatchingService_FailTask_FullMethodName:           VerbPoll,
-	matchingv1.MatchingService_HeartbeatTask_FullMethodName:      VerbPoll,
-	matchingv1.MatchingService_ReportTaskCanceled_FullMethodName: VerbPoll,
-	matchingv1.MatchingService_ReleaseTask_FullMethodName:        VerbPoll,
-	matchingv1.MatchingService_CancelTask_FullMethodName:         VerbCancel,
-	matchingv1.MatchingService_GetTask_FullMethodName:            VerbGet,
-	matchingv1.MatchingService_DescribeQueue_FullMethodName:      VerbGet,
-	matchingv1.MatchingService_ListQueues_FullMethodName:         VerbList,
+	matchingv1.MatchingService_AddTask_FullMethodName:               VerbAdd,
+	matchingv1.MatchingService_AddTasks_FullMethodName:              VerbAdd,
+	matchingv1.MatchingService_PollTasks_FullMethodName:             VerbPoll,
+	matchingv1.MatchingService_CompleteTask_FullMethodName:          VerbPoll,
+	matchingv1.MatchingService_CompleteTasks_FullMethodName:         VerbPoll,
+	matchingv1.MatchingService_FailTask_FullMethodName:              VerbPoll,
+	matchingv1.MatchingService_HeartbeatTask_FullMethodName:         VerbPoll,
+	matchingv1.MatchingService_ReportTaskCanceled_FullMethodName:    VerbPoll,
+	matchingv1.MatchingService_ReleaseTask_FullMethodName:           VerbPoll,
+	matchingv1.MatchingService_CancelTask_FullMethodName:            VerbCancel,
+	matchingv1.MatchingService_GetTask_FullMethodName:               VerbGet,
+	matchingv1.MatchingService_DescribeQueue_FullMethodName:         VerbGet,
+	matchingv1.MatchingService_ListQueues_FullMethodName:            VerbList,
+	matchingv1.MatchingService_RecordWorkerHeartbeat_FullMethodName: VerbPoll,
 }
 
 // VerbFor returns the verb a method needs on queues of a foreign namespace.

@@ -28,6 +28,10 @@ type Options struct {
 	IdleQueueTimeout time.Duration
 	// PollerExpiry forgets a poller not seen for this long; 0 means 2 minutes.
 	PollerExpiry time.Duration
+	// WorkerLivenessTimeout: a worker with no open poll and no poll or heartbeat for this
+	// long is gone (pollers.go); host- and process-routed tasks waiting for gone workers
+	// fail with TargetWorkerLost (lost.go). 0 means 10s.
+	WorkerLivenessTimeout time.Duration
 	// BufferSize is how many backlog tasks of one kind and priority a loaded queue keeps in
 	// memory; the rest stays on disk and is paged in. 0 means 1024.
 	BufferSize int
@@ -58,6 +62,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.PollerExpiry == 0 {
 		o.PollerExpiry = 2 * time.Minute
+	}
+	if o.WorkerLivenessTimeout == 0 {
+		o.WorkerLivenessTimeout = 10 * time.Second
 	}
 	if o.BufferSize == 0 {
 		o.BufferSize = 1024
@@ -137,10 +144,11 @@ func New(store storage.Store, opts Options) (*Engine, error) {
 		e.committer.Close()
 		return nil, err
 	}
-	e.wg.Add(3)
+	e.wg.Add(4)
 	go e.timers.loop()
 	go e.sweepLoop()
 	go e.idleLoop()
+	go e.lostTargetLoop()
 	return e, nil
 }
 
@@ -149,13 +157,7 @@ func New(store storage.Store, opts Options) (*Engine, error) {
 func (e *Engine) Close() {
 	e.closeOnce.Do(func() {
 		close(e.closing)
-		e.qmu.Lock()
-		qs := make([]*queueManager, 0, len(e.queues))
-		for _, q := range e.queues {
-			qs = append(qs, q)
-		}
-		e.qmu.Unlock()
-		for _, q := range qs {
+		for _, q := range e.loadedQueues() {
 			q.wakeAll()
 		}
 		e.wg.Wait()
@@ -186,6 +188,17 @@ func (e *Engine) queue(ns, name string) *queueManager {
 		e.queues[key] = q
 	}
 	return q
+}
+
+// loadedQueues returns the managers loaded now.
+func (e *Engine) loadedQueues() []*queueManager {
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	qs := make([]*queueManager, 0, len(e.queues))
+	for _, q := range e.queues {
+		qs = append(qs, q)
+	}
+	return qs
 }
 
 // loadedQueue returns the manager if the queue is loaded.

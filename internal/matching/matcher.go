@@ -34,7 +34,8 @@ type poller struct {
 	got      []gotTask
 	done     chan struct{}
 	signaled bool
-	group    *pollGroup // set while waiting
+	group    *pollGroup // set while waiting in the matcher
+	parked   bool       // counted in worker.openPolls until unparked
 	worker   *pollerInfo
 	owner    Owner // becomes the owner of the leases this poll gets
 }

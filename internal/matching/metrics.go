@@ -115,12 +115,7 @@ func (backlogCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
 	e := c.e
-	e.qmu.Lock()
-	qs := make([]*queueManager, 0, len(e.queues))
-	for _, q := range e.queues {
-		qs = append(qs, q)
-	}
-	e.qmu.Unlock()
+	qs := e.loadedQueues()
 	ch <- prometheus.MustNewConstMetric(loadedDesc, prometheus.GaugeValue, float64(len(qs)))
 	now := e.now().UnixNano()
 	for _, q := range qs {

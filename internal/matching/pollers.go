@@ -1,6 +1,8 @@
 package matching
 
 import (
+	"time"
+
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 )
 
@@ -39,25 +41,16 @@ type pollerInfo struct {
 	bucket                  tokenBucket
 	caps                    capabilitySet
 	capsKey                 string // caps.key(), the poller's matcher group
+	openPolls               int32  // polls of this worker waiting now
+	lastSeen                int64  // last poll start or end, or heartbeat
+	gone                    bool   // the worker said it stopped (ShutdownWorker)
 }
 
 // pollerLocked records the poller and returns its per-identity state.
 func (q *queueManager) pollerLocked(pr *pollRequest, now int64) *pollerInfo {
-	if q.pollers == nil {
-		q.pollers = map[string]*pollerInfo{}
-	}
 	req := pr.req
-	id := req.GetWorkerIdentity()
-	w := q.pollers[id]
-	if w == nil {
-		w = &pollerInfo{identity: id}
-		q.pollers[id] = w
-	}
-	w.pool, w.version, w.kind, w.lastAccess = req.GetPool(), req.GetVersion(), pr.kind, now
-	if !w.caps.sameAs(req.GetCapabilities()) {
-		w.caps = capabilitySetOf(req.GetCapabilities())
-		w.capsKey = w.caps.key()
-	}
+	w := q.workerLocked(req.GetWorkerIdentity(), req.GetPool(), req.GetVersion(), req.GetCapabilities(), now)
+	w.kind, w.lastAccess = pr.kind, now
 	if len(req.GetTaskTypes()) != len(w.taskTypes) {
 		w.taskTypes = append([]string(nil), req.GetTaskTypes()...)
 	}
@@ -69,16 +62,59 @@ func (q *queueManager) pollerLocked(pr *pollRequest, now int64) *pollerInfo {
 	return w
 }
 
-// livePollerLocked reports whether a poller was seen within the poller expiry.
+// workerLocked returns the state of a worker identity, creating it, and records that the
+// worker was seen now with these properties.
+func (q *queueManager) workerLocked(identity, pool, version string, caps []*matchingv1.Capability, now int64) *pollerInfo {
+	if q.pollers == nil {
+		q.pollers = map[string]*pollerInfo{}
+	}
+	w := q.pollers[identity]
+	if w == nil {
+		w = &pollerInfo{identity: identity}
+		q.pollers[identity] = w
+	}
+	w.pool, w.version, w.lastSeen, w.gone = pool, version, now, false
+	if !w.caps.sameAs(caps) {
+		w.caps = capabilitySetOf(caps)
+		w.capsKey = w.caps.key()
+	}
+	return w
+}
+
+// livePollerLocked reports whether a worker is alive: it has a poll open now, or it polled
+// or sent a liveness heartbeat within the liveness timeout, and it did not say it stopped.
+// A killed worker's open polls end when its connection drops, so it is gone one liveness
+// timeout later.
 func (q *queueManager) livePollerLocked(p *pollerInfo, now int64) bool {
-	return now-p.lastAccess <= int64(q.e.opts.PollerExpiry)
+	return !p.gone && (p.openPolls > 0 || now-p.lastSeen <= int64(q.e.opts.WorkerLivenessTimeout))
 }
 
 // expirePollersLocked forgets pollers not seen within the poller expiry.
 func (q *queueManager) expirePollersLocked(now int64) {
 	for id, p := range q.pollers {
-		if !q.livePollerLocked(p, now) {
+		if p.openPolls == 0 && now-p.lastSeen > int64(q.e.opts.PollerExpiry) {
 			delete(q.pollers, id)
 		}
 	}
+}
+
+// heartbeat records a worker's liveness heartbeat (RecordWorkerHeartbeat): the worker is
+// listed, with its capabilities, also before and between its polls.
+func (q *queueManager) heartbeat(req *matchingv1.RecordWorkerHeartbeatRequest, now int64) bool {
+	if !q.lock() {
+		return false
+	}
+	defer q.mu.Unlock()
+	q.touchLocked(now)
+	q.workerLocked(req.GetWorkerIdentity(), req.GetPool(), req.GetVersion(), req.GetCapabilities(), now)
+	return true
+}
+
+// RecordWorkerHeartbeat records that a worker is alive (validated request) and returns the
+// interval at which it should send the next heartbeat.
+func (e *Engine) RecordWorkerHeartbeat(req *matchingv1.RecordWorkerHeartbeatRequest) time.Duration {
+	now := e.now().UnixNano()
+	for !e.queue(req.GetNamespace(), req.GetQueue()).heartbeat(req, now) {
+	}
+	return e.opts.WorkerLivenessTimeout / 3
 }

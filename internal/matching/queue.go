@@ -152,6 +152,8 @@ func (q *queueManager) park(p *poller) (loaded bool) {
 		return true
 	}
 	sq.matcher.park(p)
+	p.parked = true
+	p.worker.openPolls++
 	return true
 }
 
@@ -159,6 +161,11 @@ func (q *queueManager) park(p *poller) (loaded bool) {
 func (q *queueManager) unpark(p *poller) []gotTask {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if p.parked {
+		p.parked = false
+		p.worker.openPolls--
+		p.worker.lastSeen = q.e.now().UnixNano()
+	}
 	q.sub(p.kind).matcher.unpark(p)
 	got := p.got
 	p.got = nil

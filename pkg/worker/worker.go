@@ -109,6 +109,7 @@ type Worker struct {
 
 	capabilities []*matchingv1.Capability // opts.Capabilities, host and process, in every poll
 	processID    string
+	stopLiveness func() // set by Start
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
@@ -333,6 +334,7 @@ func (w *Worker) Start() error {
 		w.pollWG.Add(1)
 		go w.pollLoop()
 	}
+	w.startLiveness()
 	w.log.Info("Started worker", "queue", w.opts.Queue, "identity", w.identity,
 		"slots", w.opts.Slots, "tasksPerSecond", w.opts.TasksPerSecond, "pollers", w.opts.Pollers)
 	return nil
@@ -381,6 +383,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		}
 	}
 	w.completer.close()
+	w.stopLiveness()
 	w.log.Info("Stopped worker", "identity", w.identity, "released", released)
 	if w.ownsConn {
 		return w.client.Close()

@@ -2881,6 +2881,144 @@ func (x *ListQueuesResponse) GetNextPageToken() string {
 	return ""
 }
 
+type RecordWorkerHeartbeatRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Namespace      string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Queue          string                 `protobuf:"bytes,2,opt,name=queue,proto3" json:"queue,omitempty"`
+	Kind           TaskKind               `protobuf:"varint,3,opt,name=kind,proto3,enum=taskroute.matching.v1.TaskKind" json:"kind,omitempty"`
+	WorkerIdentity string                 `protobuf:"bytes,4,opt,name=worker_identity,json=workerIdentity,proto3" json:"worker_identity,omitempty"`
+	Pool           string                 `protobuf:"bytes,5,opt,name=pool,proto3" json:"pool,omitempty"`
+	Version        string                 `protobuf:"bytes,6,opt,name=version,proto3" json:"version,omitempty"`
+	// The worker's capabilities, as in its polls.
+	Capabilities  []*Capability `protobuf:"bytes,7,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordWorkerHeartbeatRequest) Reset() {
+	*x = RecordWorkerHeartbeatRequest{}
+	mi := &file_matching_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordWorkerHeartbeatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordWorkerHeartbeatRequest) ProtoMessage() {}
+
+func (x *RecordWorkerHeartbeatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordWorkerHeartbeatRequest.ProtoReflect.Descriptor instead.
+func (*RecordWorkerHeartbeatRequest) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *RecordWorkerHeartbeatRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *RecordWorkerHeartbeatRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *RecordWorkerHeartbeatRequest) GetKind() TaskKind {
+	if x != nil {
+		return x.Kind
+	}
+	return TaskKind_TASK_KIND_UNSPECIFIED
+}
+
+func (x *RecordWorkerHeartbeatRequest) GetWorkerIdentity() string {
+	if x != nil {
+		return x.WorkerIdentity
+	}
+	return ""
+}
+
+func (x *RecordWorkerHeartbeatRequest) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *RecordWorkerHeartbeatRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *RecordWorkerHeartbeatRequest) GetCapabilities() []*Capability {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
+type RecordWorkerHeartbeatResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How often the service wants heartbeats: a third of its liveness timeout.
+	Interval      *durationpb.Duration `protobuf:"bytes,1,opt,name=interval,proto3" json:"interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordWorkerHeartbeatResponse) Reset() {
+	*x = RecordWorkerHeartbeatResponse{}
+	mi := &file_matching_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordWorkerHeartbeatResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordWorkerHeartbeatResponse) ProtoMessage() {}
+
+func (x *RecordWorkerHeartbeatResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordWorkerHeartbeatResponse.ProtoReflect.Descriptor instead.
+func (*RecordWorkerHeartbeatResponse) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *RecordWorkerHeartbeatResponse) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
 var File_matching_proto protoreflect.FileDescriptor
 
 const file_matching_proto_rawDesc = "" +
@@ -3101,7 +3239,17 @@ const file_matching_proto_rawDesc = "" +
 	"\fpoller_count\x18\x04 \x01(\x05R\vpollerCount\"y\n" +
 	"\x12ListQueuesResponse\x12;\n" +
 	"\x06queues\x18\x01 \x03(\v2#.taskroute.matching.v1.QueueSummaryR\x06queues\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*U\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa5\x02\n" +
+	"\x1cRecordWorkerHeartbeatRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
+	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1f.taskroute.matching.v1.TaskKindR\x04kind\x12'\n" +
+	"\x0fworker_identity\x18\x04 \x01(\tR\x0eworkerIdentity\x12\x12\n" +
+	"\x04pool\x18\x05 \x01(\tR\x04pool\x12\x18\n" +
+	"\aversion\x18\x06 \x01(\tR\aversion\x12E\n" +
+	"\fcapabilities\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilities\"V\n" +
+	"\x1dRecordWorkerHeartbeatResponse\x125\n" +
+	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval*U\n" +
 	"\bTaskKind\x12\x19\n" +
 	"\x15TASK_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TASK_KIND_ACTIVITY\x10\x01\x12\x16\n" +
@@ -3119,8 +3267,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x1cRATE_LIMIT_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aRATE_LIMIT_STATE_UNLIMITED\x10\x01\x12\x19\n" +
 	"\x15RATE_LIMIT_STATE_OPEN\x10\x02\x12\x1f\n" +
-	"\x1bRATE_LIMIT_STATE_THROTTLING\x10\x032\xb3\n" +
-	"\n" +
+	"\x1bRATE_LIMIT_STATE_THROTTLING\x10\x032\xb8\v\n" +
 	"\x0fMatchingService\x12X\n" +
 	"\aAddTask\x12%.taskroute.matching.v1.AddTaskRequest\x1a&.taskroute.matching.v1.AddTaskResponse\x12[\n" +
 	"\bAddTasks\x12&.taskroute.matching.v1.AddTasksRequest\x1a'.taskroute.matching.v1.AddTasksResponse\x12^\n" +
@@ -3136,7 +3283,8 @@ const file_matching_proto_rawDesc = "" +
 	"\aGetTask\x12%.taskroute.matching.v1.GetTaskRequest\x1a&.taskroute.matching.v1.GetTaskResponse\x12j\n" +
 	"\rDescribeQueue\x12+.taskroute.matching.v1.DescribeQueueRequest\x1a,.taskroute.matching.v1.DescribeQueueResponse\x12a\n" +
 	"\n" +
-	"ListQueues\x12(.taskroute.matching.v1.ListQueuesRequest\x1a).taskroute.matching.v1.ListQueuesResponseB;Z9github.com/taskroute/taskroute/api/matching/v1;matchingv1b\x06proto3"
+	"ListQueues\x12(.taskroute.matching.v1.ListQueuesRequest\x1a).taskroute.matching.v1.ListQueuesResponse\x12\x82\x01\n" +
+	"\x15RecordWorkerHeartbeat\x123.taskroute.matching.v1.RecordWorkerHeartbeatRequest\x1a4.taskroute.matching.v1.RecordWorkerHeartbeatResponseB;Z9github.com/taskroute/taskroute/api/matching/v1;matchingv1b\x06proto3"
 
 var (
 	file_matching_proto_rawDescOnce sync.Once
@@ -3151,63 +3299,65 @@ func file_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_matching_proto_goTypes = []any{
-	(TaskKind)(0),                      // 0: taskroute.matching.v1.TaskKind
-	(TaskState)(0),                     // 1: taskroute.matching.v1.TaskState
-	(RateLimitState)(0),                // 2: taskroute.matching.v1.RateLimitState
-	(*RetryPolicy)(nil),                // 3: taskroute.matching.v1.RetryPolicy
-	(*Capability)(nil),                 // 4: taskroute.matching.v1.Capability
-	(*TaskSpec)(nil),                   // 5: taskroute.matching.v1.TaskSpec
-	(*AddTaskRequest)(nil),             // 6: taskroute.matching.v1.AddTaskRequest
-	(*AddTaskResponse)(nil),            // 7: taskroute.matching.v1.AddTaskResponse
-	(*AddTasksRequest)(nil),            // 8: taskroute.matching.v1.AddTasksRequest
-	(*AddTasksResponse)(nil),           // 9: taskroute.matching.v1.AddTasksResponse
-	(*PollTasksRequest)(nil),           // 10: taskroute.matching.v1.PollTasksRequest
-	(*Task)(nil),                       // 11: taskroute.matching.v1.Task
-	(*PollTasksResponse)(nil),          // 12: taskroute.matching.v1.PollTasksResponse
-	(*Failure)(nil),                    // 13: taskroute.matching.v1.Failure
-	(*CompleteTaskRequest)(nil),        // 14: taskroute.matching.v1.CompleteTaskRequest
-	(*CompleteTaskResponse)(nil),       // 15: taskroute.matching.v1.CompleteTaskResponse
-	(*CompleteTasksRequest)(nil),       // 16: taskroute.matching.v1.CompleteTasksRequest
-	(*ItemError)(nil),                  // 17: taskroute.matching.v1.ItemError
-	(*CompleteTasksResponse)(nil),      // 18: taskroute.matching.v1.CompleteTasksResponse
-	(*FailTaskRequest)(nil),            // 19: taskroute.matching.v1.FailTaskRequest
-	(*FailTaskResponse)(nil),           // 20: taskroute.matching.v1.FailTaskResponse
-	(*HeartbeatTaskRequest)(nil),       // 21: taskroute.matching.v1.HeartbeatTaskRequest
-	(*HeartbeatTaskResponse)(nil),      // 22: taskroute.matching.v1.HeartbeatTaskResponse
-	(*ReportTaskCanceledRequest)(nil),  // 23: taskroute.matching.v1.ReportTaskCanceledRequest
-	(*ReportTaskCanceledResponse)(nil), // 24: taskroute.matching.v1.ReportTaskCanceledResponse
-	(*ReleaseTaskRequest)(nil),         // 25: taskroute.matching.v1.ReleaseTaskRequest
-	(*ReleaseTaskResponse)(nil),        // 26: taskroute.matching.v1.ReleaseTaskResponse
-	(*CancelTaskRequest)(nil),          // 27: taskroute.matching.v1.CancelTaskRequest
-	(*CancelTaskResponse)(nil),         // 28: taskroute.matching.v1.CancelTaskResponse
-	(*GetTaskRequest)(nil),             // 29: taskroute.matching.v1.GetTaskRequest
-	(*TaskInfo)(nil),                   // 30: taskroute.matching.v1.TaskInfo
-	(*GetTaskResponse)(nil),            // 31: taskroute.matching.v1.GetTaskResponse
-	(*DescribeQueueRequest)(nil),       // 32: taskroute.matching.v1.DescribeQueueRequest
-	(*BacklogStats)(nil),               // 33: taskroute.matching.v1.BacklogStats
-	(*PollerInfo)(nil),                 // 34: taskroute.matching.v1.PollerInfo
-	(*RateLimitInfo)(nil),              // 35: taskroute.matching.v1.RateLimitInfo
-	(*DescribeQueueResponse)(nil),      // 36: taskroute.matching.v1.DescribeQueueResponse
-	(*UnknownTaskTypeStats)(nil),       // 37: taskroute.matching.v1.UnknownTaskTypeStats
-	(*ListQueuesRequest)(nil),          // 38: taskroute.matching.v1.ListQueuesRequest
-	(*QueueSummary)(nil),               // 39: taskroute.matching.v1.QueueSummary
-	(*ListQueuesResponse)(nil),         // 40: taskroute.matching.v1.ListQueuesResponse
-	nil,                                // 41: taskroute.matching.v1.TaskSpec.HeadersEntry
-	nil,                                // 42: taskroute.matching.v1.Task.HeadersEntry
-	(*durationpb.Duration)(nil),        // 43: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),      // 44: google.protobuf.Timestamp
+	(TaskKind)(0),                         // 0: taskroute.matching.v1.TaskKind
+	(TaskState)(0),                        // 1: taskroute.matching.v1.TaskState
+	(RateLimitState)(0),                   // 2: taskroute.matching.v1.RateLimitState
+	(*RetryPolicy)(nil),                   // 3: taskroute.matching.v1.RetryPolicy
+	(*Capability)(nil),                    // 4: taskroute.matching.v1.Capability
+	(*TaskSpec)(nil),                      // 5: taskroute.matching.v1.TaskSpec
+	(*AddTaskRequest)(nil),                // 6: taskroute.matching.v1.AddTaskRequest
+	(*AddTaskResponse)(nil),               // 7: taskroute.matching.v1.AddTaskResponse
+	(*AddTasksRequest)(nil),               // 8: taskroute.matching.v1.AddTasksRequest
+	(*AddTasksResponse)(nil),              // 9: taskroute.matching.v1.AddTasksResponse
+	(*PollTasksRequest)(nil),              // 10: taskroute.matching.v1.PollTasksRequest
+	(*Task)(nil),                          // 11: taskroute.matching.v1.Task
+	(*PollTasksResponse)(nil),             // 12: taskroute.matching.v1.PollTasksResponse
+	(*Failure)(nil),                       // 13: taskroute.matching.v1.Failure
+	(*CompleteTaskRequest)(nil),           // 14: taskroute.matching.v1.CompleteTaskRequest
+	(*CompleteTaskResponse)(nil),          // 15: taskroute.matching.v1.CompleteTaskResponse
+	(*CompleteTasksRequest)(nil),          // 16: taskroute.matching.v1.CompleteTasksRequest
+	(*ItemError)(nil),                     // 17: taskroute.matching.v1.ItemError
+	(*CompleteTasksResponse)(nil),         // 18: taskroute.matching.v1.CompleteTasksResponse
+	(*FailTaskRequest)(nil),               // 19: taskroute.matching.v1.FailTaskRequest
+	(*FailTaskResponse)(nil),              // 20: taskroute.matching.v1.FailTaskResponse
+	(*HeartbeatTaskRequest)(nil),          // 21: taskroute.matching.v1.HeartbeatTaskRequest
+	(*HeartbeatTaskResponse)(nil),         // 22: taskroute.matching.v1.HeartbeatTaskResponse
+	(*ReportTaskCanceledRequest)(nil),     // 23: taskroute.matching.v1.ReportTaskCanceledRequest
+	(*ReportTaskCanceledResponse)(nil),    // 24: taskroute.matching.v1.ReportTaskCanceledResponse
+	(*ReleaseTaskRequest)(nil),            // 25: taskroute.matching.v1.ReleaseTaskRequest
+	(*ReleaseTaskResponse)(nil),           // 26: taskroute.matching.v1.ReleaseTaskResponse
+	(*CancelTaskRequest)(nil),             // 27: taskroute.matching.v1.CancelTaskRequest
+	(*CancelTaskResponse)(nil),            // 28: taskroute.matching.v1.CancelTaskResponse
+	(*GetTaskRequest)(nil),                // 29: taskroute.matching.v1.GetTaskRequest
+	(*TaskInfo)(nil),                      // 30: taskroute.matching.v1.TaskInfo
+	(*GetTaskResponse)(nil),               // 31: taskroute.matching.v1.GetTaskResponse
+	(*DescribeQueueRequest)(nil),          // 32: taskroute.matching.v1.DescribeQueueRequest
+	(*BacklogStats)(nil),                  // 33: taskroute.matching.v1.BacklogStats
+	(*PollerInfo)(nil),                    // 34: taskroute.matching.v1.PollerInfo
+	(*RateLimitInfo)(nil),                 // 35: taskroute.matching.v1.RateLimitInfo
+	(*DescribeQueueResponse)(nil),         // 36: taskroute.matching.v1.DescribeQueueResponse
+	(*UnknownTaskTypeStats)(nil),          // 37: taskroute.matching.v1.UnknownTaskTypeStats
+	(*ListQueuesRequest)(nil),             // 38: taskroute.matching.v1.ListQueuesRequest
+	(*QueueSummary)(nil),                  // 39: taskroute.matching.v1.QueueSummary
+	(*ListQueuesResponse)(nil),            // 40: taskroute.matching.v1.ListQueuesResponse
+	(*RecordWorkerHeartbeatRequest)(nil),  // 41: taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	(*RecordWorkerHeartbeatResponse)(nil), // 42: taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	nil,                                   // 43: taskroute.matching.v1.TaskSpec.HeadersEntry
+	nil,                                   // 44: taskroute.matching.v1.Task.HeadersEntry
+	(*durationpb.Duration)(nil),           // 45: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),         // 46: google.protobuf.Timestamp
 }
 var file_matching_proto_depIdxs = []int32{
-	43, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
-	43, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
+	45, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
+	45, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
 	0,  // 2: taskroute.matching.v1.TaskSpec.kind:type_name -> taskroute.matching.v1.TaskKind
-	43, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	43, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
-	43, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
+	45, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	45, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
+	45, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
 	3,  // 6: taskroute.matching.v1.TaskSpec.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	41, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
+	43, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
 	4,  // 8: taskroute.matching.v1.TaskSpec.requires:type_name -> taskroute.matching.v1.Capability
 	5,  // 9: taskroute.matching.v1.AddTaskRequest.task:type_name -> taskroute.matching.v1.TaskSpec
 	5,  // 10: taskroute.matching.v1.AddTasksRequest.tasks:type_name -> taskroute.matching.v1.TaskSpec
@@ -3215,73 +3365,78 @@ var file_matching_proto_depIdxs = []int32{
 	0,  // 12: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
 	4,  // 13: taskroute.matching.v1.PollTasksRequest.capabilities:type_name -> taskroute.matching.v1.Capability
 	0,  // 14: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
-	44, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
-	44, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
-	43, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
-	43, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
-	42, // 19: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
+	46, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
+	46, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
+	45, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
+	45, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
+	44, // 19: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
 	13, // 20: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
 	11, // 21: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
 	14, // 22: taskroute.matching.v1.CompleteTasksRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
 	17, // 23: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
 	13, // 24: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
 	1,  // 25: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	44, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
+	46, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
 	1,  // 27: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	43, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
+	45, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
 	0,  // 29: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
 	1,  // 30: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
 	13, // 31: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
-	44, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
-	44, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
-	44, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
+	46, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
+	46, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
+	46, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
 	4,  // 35: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
 	30, // 36: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
 	0,  // 37: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
-	43, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
+	45, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
 	4,  // 39: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
 	4,  // 40: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
 	0,  // 41: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	44, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
+	46, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
 	4,  // 43: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
 	2,  // 44: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
 	33, // 45: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
 	34, // 46: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
 	35, // 47: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
 	37, // 48: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
-	44, // 49: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
+	46, // 49: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
 	39, // 50: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
-	6,  // 51: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
-	8,  // 52: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
-	10, // 53: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
-	14, // 54: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
-	16, // 55: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
-	19, // 56: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
-	21, // 57: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
-	23, // 58: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
-	25, // 59: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
-	27, // 60: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
-	29, // 61: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
-	32, // 62: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
-	38, // 63: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
-	7,  // 64: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
-	9,  // 65: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
-	12, // 66: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
-	15, // 67: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
-	18, // 68: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
-	20, // 69: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
-	22, // 70: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
-	24, // 71: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
-	26, // 72: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
-	28, // 73: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
-	31, // 74: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
-	36, // 75: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
-	40, // 76: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
-	64, // [64:77] is the sub-list for method output_type
-	51, // [51:64] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	0,  // 51: taskroute.matching.v1.RecordWorkerHeartbeatRequest.kind:type_name -> taskroute.matching.v1.TaskKind
+	4,  // 52: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
+	45, // 53: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
+	6,  // 54: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
+	8,  // 55: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
+	10, // 56: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
+	14, // 57: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
+	16, // 58: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
+	19, // 59: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
+	21, // 60: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
+	23, // 61: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
+	25, // 62: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
+	27, // 63: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
+	29, // 64: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
+	32, // 65: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
+	38, // 66: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
+	41, // 67: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	7,  // 68: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
+	9,  // 69: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
+	12, // 70: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
+	15, // 71: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
+	18, // 72: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
+	20, // 73: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
+	22, // 74: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
+	24, // 75: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
+	26, // 76: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
+	28, // 77: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
+	31, // 78: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
+	36, // 79: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
+	40, // 80: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
+	42, // 81: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	68, // [68:82] is the sub-list for method output_type
+	54, // [54:68] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_matching_proto_init() }
@@ -3295,7 +3450,7 @@ func file_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_matching_proto_rawDesc), len(file_matching_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,19 +25,20 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	MatchingService_AddTask_FullMethodName            = "/taskroute.matching.v1.MatchingService/AddTask"
-	MatchingService_AddTasks_FullMethodName           = "/taskroute.matching.v1.MatchingService/AddTasks"
-	MatchingService_PollTasks_FullMethodName          = "/taskroute.matching.v1.MatchingService/PollTasks"
-	MatchingService_CompleteTask_FullMethodName       = "/taskroute.matching.v1.MatchingService/CompleteTask"
-	MatchingService_CompleteTasks_FullMethodName      = "/taskroute.matching.v1.MatchingService/CompleteTasks"
-	MatchingService_FailTask_FullMethodName           = "/taskroute.matching.v1.MatchingService/FailTask"
-	MatchingService_HeartbeatTask_FullMethodName      = "/taskroute.matching.v1.MatchingService/HeartbeatTask"
-	MatchingService_ReportTaskCanceled_FullMethodName = "/taskroute.matching.v1.MatchingService/ReportTaskCanceled"
-	MatchingService_ReleaseTask_FullMethodName        = "/taskroute.matching.v1.MatchingService/ReleaseTask"
-	MatchingService_CancelTask_FullMethodName         = "/taskroute.matching.v1.MatchingService/CancelTask"
-	MatchingService_GetTask_FullMethodName            = "/taskroute.matching.v1.MatchingService/GetTask"
-	MatchingService_DescribeQueue_FullMethodName      = "/taskroute.matching.v1.MatchingService/DescribeQueue"
-	MatchingService_ListQueues_FullMethodName         = "/taskroute.matching.v1.MatchingService/ListQueues"
+	MatchingService_AddTask_FullMethodName               = "/taskroute.matching.v1.MatchingService/AddTask"
+	MatchingService_AddTasks_FullMethodName              = "/taskroute.matching.v1.MatchingService/AddTasks"
+	MatchingService_PollTasks_FullMethodName             = "/taskroute.matching.v1.MatchingService/PollTasks"
+	MatchingService_CompleteTask_FullMethodName          = "/taskroute.matching.v1.MatchingService/CompleteTask"
+	MatchingService_CompleteTasks_FullMethodName         = "/taskroute.matching.v1.MatchingService/CompleteTasks"
+	MatchingService_FailTask_FullMethodName              = "/taskroute.matching.v1.MatchingService/FailTask"
+	MatchingService_HeartbeatTask_FullMethodName         = "/taskroute.matching.v1.MatchingService/HeartbeatTask"
+	MatchingService_ReportTaskCanceled_FullMethodName    = "/taskroute.matching.v1.MatchingService/ReportTaskCanceled"
+	MatchingService_ReleaseTask_FullMethodName           = "/taskroute.matching.v1.MatchingService/ReleaseTask"
+	MatchingService_CancelTask_FullMethodName            = "/taskroute.matching.v1.MatchingService/CancelTask"
+	MatchingService_GetTask_FullMethodName               = "/taskroute.matching.v1.MatchingService/GetTask"
+	MatchingService_DescribeQueue_FullMethodName         = "/taskroute.matching.v1.MatchingService/DescribeQueue"
+	MatchingService_ListQueues_FullMethodName            = "/taskroute.matching.v1.MatchingService/ListQueues"
+	MatchingService_RecordWorkerHeartbeat_FullMethodName = "/taskroute.matching.v1.MatchingService/RecordWorkerHeartbeat"
 )
 
 // MatchingServiceClient is the client API for MatchingService service.
@@ -80,6 +81,10 @@ type MatchingServiceClient interface {
 	DescribeQueue(ctx context.Context, in *DescribeQueueRequest, opts ...grpc.CallOption) (*DescribeQueueResponse, error)
 	// ListQueues lists the queues of a namespace that hold tasks, pollers or configuration.
 	ListQueues(ctx context.Context, in *ListQueuesRequest, opts ...grpc.CallOption) (*ListQueuesResponse, error)
+	// RecordWorkerHeartbeat tells the service a worker process is alive, also while it is
+	// too busy to poll. Host- and process-routed tasks whose workers are gone (no open poll,
+	// no heartbeat within the service's liveness timeout) fail with TargetWorkerLost.
+	RecordWorkerHeartbeat(ctx context.Context, in *RecordWorkerHeartbeatRequest, opts ...grpc.CallOption) (*RecordWorkerHeartbeatResponse, error)
 }
 
 type matchingServiceClient struct {
@@ -220,6 +225,16 @@ func (c *matchingServiceClient) ListQueues(ctx context.Context, in *ListQueuesRe
 	return out, nil
 }
 
+func (c *matchingServiceClient) RecordWorkerHeartbeat(ctx context.Context, in *RecordWorkerHeartbeatRequest, opts ...grpc.CallOption) (*RecordWorkerHeartbeatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordWorkerHeartbeatResponse)
+	err := c.cc.Invoke(ctx, MatchingService_RecordWorkerHeartbeat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MatchingServiceServer is the server API for MatchingService service.
 // All implementations must embed UnimplementedMatchingServiceServer
 // for forward compatibility.
@@ -260,6 +275,10 @@ type MatchingServiceServer interface {
 	DescribeQueue(context.Context, *DescribeQueueRequest) (*DescribeQueueResponse, error)
 	// ListQueues lists the queues of a namespace that hold tasks, pollers or configuration.
 	ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error)
+	// RecordWorkerHeartbeat tells the service a worker process is alive, also while it is
+	// too busy to poll. Host- and process-routed tasks whose workers are gone (no open poll,
+	// no heartbeat within the service's liveness timeout) fail with TargetWorkerLost.
+	RecordWorkerHeartbeat(context.Context, *RecordWorkerHeartbeatRequest) (*RecordWorkerHeartbeatResponse, error)
 	mustEmbedUnimplementedMatchingServiceServer()
 }
 
@@ -308,6 +327,9 @@ func (UnimplementedMatchingServiceServer) DescribeQueue(context.Context, *Descri
 }
 func (UnimplementedMatchingServiceServer) ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListQueues not implemented")
+}
+func (UnimplementedMatchingServiceServer) RecordWorkerHeartbeat(context.Context, *RecordWorkerHeartbeatRequest) (*RecordWorkerHeartbeatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordWorkerHeartbeat not implemented")
 }
 func (UnimplementedMatchingServiceServer) mustEmbedUnimplementedMatchingServiceServer() {}
 func (UnimplementedMatchingServiceServer) testEmbeddedByValue()                         {}
@@ -564,6 +586,24 @@ func _MatchingService_ListQueues_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MatchingService_RecordWorkerHeartbeat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordWorkerHeartbeatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).RecordWorkerHeartbeat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_RecordWorkerHeartbeat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).RecordWorkerHeartbeat(ctx, req.(*RecordWorkerHeartbeatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MatchingService_ServiceDesc is the grpc.ServiceDesc for MatchingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -622,6 +662,10 @@ var MatchingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListQueues",
 			Handler:    _MatchingService_ListQueues_Handler,
+		},
+		{
+			MethodName: "RecordWorkerHeartbeat",
+			Handler:    _MatchingService_RecordWorkerHeartbeat_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

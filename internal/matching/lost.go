@@ -1,0 +1,139 @@
+package matching
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/taskroute/taskroute/internal/storage"
+)
+
+// ErrorTypeTargetWorkerLost ends a host- or process-routed task whose workers are gone.
+const ErrorTypeTargetWorkerLost = "TargetWorkerLost"
+
+// pinning requirements route to one host or one worker process; when no live worker meets
+// them for a liveness timeout, their tasks can never run and fail instead of waiting.
+var pinningNames = [...]string{"taskroute.dev/host", "taskroute.dev/process"}
+
+// pinned returns the requirements among reqs that pin tasks to a host or process.
+func pinned(reqs []capability) []capability {
+	var out []capability
+	for _, r := range reqs {
+		for _, n := range pinningNames {
+			if r.name == n {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+// lostPartition is a routed partition whose pinned workers are gone.
+type lostPartition struct {
+	ref    storage.QueueRef
+	kind   uint8
+	pinned []capability
+}
+
+func (e *Engine) lostTargetLoop() {
+	defer e.wg.Done()
+	interval := min(time.Second, e.opts.WorkerLivenessTimeout/4)
+	for e.sleep(context.Background(), interval) {
+		e.FailLostTargets()
+	}
+}
+
+// FailLostTargets fails the waiting tasks of host- and process-routed partitions whose
+// workers have been gone for the liveness timeout, and returns how many it failed.
+func (e *Engine) FailLostTargets() int {
+	now := e.now()
+	failed := 0
+	for _, q := range e.loadedQueues() {
+		for _, lost := range q.lostPartitions(now.UnixNano()) {
+			failed += e.failPartition(lost, now)
+		}
+	}
+	return failed
+}
+
+// lostPartitions returns the routed partitions with waiting tasks whose pinned requirements
+// no live worker has met for the liveness timeout. A partition's clock starts when it is
+// loaded, so workers have that long to come back after a restart of the service.
+func (q *queueManager) lostPartitions(now int64) []lostPartition {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var lost []lostPartition
+	for _, sq := range q.kind {
+		if sq == nil {
+			continue
+		}
+		for _, b := range sq.routed {
+			pins := pinned(b.requires)
+			if len(pins) == 0 || b.total() == 0 {
+				continue
+			}
+			if q.anyLiveWorkerMeetsLocked(pins, now) {
+				b.servedAt = now
+				continue
+			}
+			if now-b.servedAt > int64(q.e.opts.WorkerLivenessTimeout) {
+				lost = append(lost, lostPartition{ref: b.ref, kind: b.kind, pinned: pins})
+			}
+		}
+	}
+	return lost
+}
+
+func (q *queueManager) anyLiveWorkerMeetsLocked(reqs []capability, now int64) bool {
+	for _, w := range q.pollers {
+		if q.livePollerLocked(w, now) && w.caps.meetsAll(reqs) {
+			return true
+		}
+	}
+	return false
+}
+
+// lostBatch bounds the tasks one pass reads per partition level; the rest go next pass.
+const lostBatch = 1000
+
+// failPartition ends the waiting tasks of a lost partition Failed with TargetWorkerLost.
+func (e *Engine) failPartition(lost lostPartition, now time.Time) int {
+	var ids []string
+	for p := uint8(1); p <= maxLevels; p++ {
+		err := e.store.ScanBacklog(lost.ref, lost.kind, p, 0, lostBatch, func(ent storage.BacklogEntry) bool {
+			ids = append(ids, ent.TaskID)
+			return true
+		})
+		if err != nil {
+			e.log.Error(err, "Failed to read a lost partition", "namespace", lost.ref.Namespace, "queue", lost.ref.Queue)
+		}
+	}
+	msg := fmt.Sprintf("no live worker has %s: the worker this task was routed to is gone", routeKeyText(lost.pinned))
+	failed := 0
+	for _, id := range ids {
+		err := e.mutate(lost.ref.Namespace, id, func(s *shard, key string) (*task, *op, error) {
+			t, err := e.lookupOrErr(s, key, lost.ref.Namespace, id)
+			if err != nil || t.state != stateScheduled || t.route != lost.ref.Partition || t.seq == 0 || t.retryAt != 0 {
+				return t, nil, err
+			}
+			e.unbufferLocked(t)
+			t.failure = &failure{message: msg, errorType: ErrorTypeTargetWorkerLost, nonRetryable: true}
+			e.metrics.failedAttempt(t, ErrorTypeTargetWorkerLost)
+			o := e.finish(t, stateFailed, now)
+			failed++
+			return t, &o, nil
+		})
+		if err != nil {
+			e.log.Error(err, "Failed to fail a task of a lost worker", "namespace", lost.ref.Namespace, "task", id)
+		}
+	}
+	if failed > 0 {
+		e.log.Info("Failed tasks routed to gone workers", "namespace", lost.ref.Namespace, "queue", lost.ref.Queue,
+			"requires", routeKeyText(lost.pinned), "tasks", failed)
+	}
+	return failed
+}
+
+// routeKeyText renders requirements for messages: name=value joined by commas.
+func routeKeyText(reqs []capability) string { return strings.ReplaceAll(routeKey(reqs), routeSep, ",") }

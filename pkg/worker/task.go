@@ -157,7 +157,7 @@ func (t *Task) sendHeartbeat(ctx context.Context) error {
 		WorkerIdentity: t.w.identity,
 	})
 	if err != nil {
-		if c := status.Code(err); c == codes.FailedPrecondition || c == codes.NotFound {
+		if leaseLost(err) {
 			t.cancel(ErrLeaseLost)
 			return ErrLeaseLost
 		}
@@ -193,4 +193,16 @@ func (t *Task) autoHeartbeat(ctx context.Context, interval time.Duration) {
 		}
 		timer.Reset(interval)
 	}
+}
+
+// leaseLost tells whether the service refused a call because this attempt is no longer
+// ours: its lease is stale (FailedPrecondition: it timed out, was released or re-leased),
+// the task is gone (NotFound), or the current lease is held by another principal
+// (PermissionDenied). Any later report about the attempt would be refused the same way.
+func leaseLost(err error) bool {
+	switch status.Code(err) {
+	case codes.FailedPrecondition, codes.NotFound, codes.PermissionDenied:
+		return true
+	}
+	return false
 }

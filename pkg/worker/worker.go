@@ -2,13 +2,23 @@
 // service only while it has free slots, holds itself to a declared start rate, heartbeats
 // running tasks, reports results in batches, and shuts down gracefully.
 //
-// A worker in a pod made by a WorkerPool is configured by the operator through the
-// environment (package workerenv); FromEnvironment reads it:
+// A Worker polls exactly one queue (Options.Queue) of one kind (Options.Kind). A process
+// that serves several queues runs one Worker per queue; they may share one client.Client
+// (see the example of New).
 //
-//	w, err := worker.FromEnvironment()
-//	if err != nil { ... }
-//	w.Register("resize-image", resize)
-//	err = w.Run(ctx) // until ctx ends (e.g. SIGTERM), then a graceful Stop
+// A worker in a pod made by a WorkerPool is configured by the operator through the
+// environment (package workerenv); FromEnvironment reads it (the Example, in full):
+//
+//	w, err := worker.FromEnvironment(nil)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	w.Register("resize", resize)
+//	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+//	defer stop()
+//	if err := w.Run(ctx); err != nil { // until SIGTERM, then a graceful Stop
+//		log.Fatal(err)
+//	}
 package worker
 
 import (
@@ -41,7 +51,7 @@ type Handler func(ctx context.Context, task *Task) ([]byte, error)
 
 // Options configure a Worker. Only Queue is required.
 type Options struct {
-	// Queue to poll (required).
+	// Queue to poll (required). A Worker polls this one queue only.
 	Queue string
 	// Kind of tasks to poll; "" means Activity.
 	Kind client.Kind
@@ -89,8 +99,9 @@ type Options struct {
 	Logger logr.Logger
 }
 
-// Worker polls one queue and runs registered handlers. Create it with New or
-// FromEnvironment, Register handlers, then Start (or Run) and finally Stop.
+// Worker polls exactly one queue (of one kind) and runs registered handlers; serve
+// several queues with one Worker each. Create it with New or FromEnvironment, Register
+// handlers, then Start (or Run) and finally Stop.
 type Worker struct {
 	client   *client.Client
 	rpc      matchingv1.MatchingServiceClient

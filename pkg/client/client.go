@@ -71,7 +71,8 @@ func WithTLS(cfg *tls.Config) Option {
 // WithEnvironmentCredentials makes Dial authenticate and verify the server as the worker
 // environment says (pkg/credentials.DialOptions): the ServiceAccount token of
 // TASKROUTE_TOKEN_FILE on every call, re-read when the kubelet rotates it, and TLS
-// verified against TASKROUTE_CA_FILE. Plaintext only with TASKROUTE_INSECURE=true.
+// verified against TASKROUTE_CA_FILE. Plaintext only with TASKROUTE_INSECURE=true, and
+// then without the token unless TASKROUTE_INSECURE_TOKEN=true as well (with a warning).
 // It replaces WithTLS.
 func WithEnvironmentCredentials() Option { return func(o *options) { o.fromEnv = true } }
 

@@ -221,7 +221,8 @@ func DefaultIdentity() string {
 // (TASKROUTE_ADDRESS, _NAMESPACE, _QUEUE, _POOL, _VERSION, _SLOTS, _TASKS_PER_SECOND,
 // _PRIORITIES, _WORKER_ID). It dials the service with the pod's credentials
 // (client.WithEnvironmentCredentials: the projected token of TASKROUTE_TOKEN_FILE, TLS
-// verified against TASKROUTE_CA_FILE; plaintext only with TASKROUTE_INSECURE=true); Stop
+// verified against TASKROUTE_CA_FILE; plaintext, without the token, only with
+// TASKROUTE_INSECURE=true); Stop
 // closes that connection. tune, if given, adjusts the Options before use.
 func FromEnvironment(tune func(*Options), clientOpts ...client.Option) (*Worker, error) {
 	env, err := workerenv.FromEnvironment()

@@ -197,8 +197,11 @@ func (c *Client) callContext(ctx context.Context) (context.Context, context.Canc
 }
 
 // IsRetryable tells whether err is a transient failure of the transport or the service
-// (Unavailable, ResourceExhausted, Aborted, or a deadline of the call itself), after which
-// repeating an idempotent call may succeed.
+// (Unavailable, Aborted, a deadline of the call itself, or ResourceExhausted carrying a
+// retry delay: a quota that refills), after which repeating an idempotent call may
+// succeed. ResourceExhausted without a retry delay (a payload over the quota, a batch
+// over the add burst, a message too large) does not fix itself. AddTask and AddTasks
+// already retry within their deadline.
 func IsRetryable(err error) bool {
 	if err == nil {
 		return false
@@ -207,8 +210,11 @@ func IsRetryable(err error) bool {
 		return false
 	}
 	switch status.Code(err) {
-	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.DeadlineExceeded:
+	case codes.Unavailable, codes.Aborted, codes.DeadlineExceeded:
 		return true
+	case codes.ResourceExhausted:
+		_, ok := retryAfter(err)
+		return ok
 	}
 	return false
 }

@@ -60,6 +60,12 @@ func (e *Engine) Poll(ctx context.Context, req *matchingv1.PollTasksRequest) ([]
 		q = e.lockQueue(req.GetNamespace(), req.GetQueue())
 		q.touchLocked(nowNs)
 		w := q.pollerLocked(req, kind, nowNs)
+		if w.stoppedFor(owner, nowNs) {
+			// The worker is shutting down (ShutdownWorker): a poll it sent before, or a
+			// waiting one that was woken, returns without taking tasks.
+			q.mu.Unlock()
+			return nil, nil
+		}
 		allowed := int(req.GetMaxTasks())
 		if w.tps > 0 {
 			allowed = min(allowed, w.bucket.available(nowNs))

@@ -57,6 +57,10 @@ type pollerInfo struct {
 	lastAccess              int64
 	tps                     float64
 	bucket                  tokenBucket
+	// stoppedUntil: the worker called ShutdownWorker; its polls return empty at once
+	// until then (unix nanos), if made by stoppedBy.
+	stoppedUntil int64
+	stoppedBy    Owner
 }
 
 // poller is one waiting PollTasks call.

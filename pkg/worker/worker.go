@@ -119,8 +119,13 @@ type Worker struct {
 	slots   chan struct{}
 	limiter *bucket
 
+	// pollCtx ends when Stop begins: no new polls. The poll calls themselves run on
+	// callCtx, which Stop cancels only when the service cannot return them (see Stop):
+	// cancelling a poll whose answer is already on its way loses the answer.
 	pollCtx    context.Context
 	pollCancel context.CancelFunc
+	callCtx    context.Context
+	callCancel context.CancelFunc
 	pollWG     sync.WaitGroup
 	taskWG     sync.WaitGroup
 
@@ -317,6 +322,7 @@ func (w *Worker) Start() error {
 	}
 	w.started = true
 	w.pollCtx, w.pollCancel = context.WithCancel(context.Background())
+	w.callCtx, w.callCancel = context.WithCancel(context.Background())
 	w.completer = newCompleter(w)
 	for i := 0; i < w.opts.Pollers; i++ {
 		w.pollWG.Add(1)
@@ -339,10 +345,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	return w.Stop(sctx)
 }
 
-// Stop shuts down gracefully: it stops polling, lets running tasks finish until ctx ends,
-// then cancels the rest (cause ErrWorkerStopping) and hands them back to the queue with
-// ReleaseTask, so another worker runs them at once and nothing is lost. It returns after
-// every result that was reached has been reported.
+// Stop shuts down gracefully: it stops polling (ShutdownWorker makes the service return
+// this worker's waiting polls at once; their calls are not cancelled, so no answer is
+// lost on its way), runs what those polls delivered, lets running tasks finish until ctx
+// ends, then cancels the rest (cause ErrWorkerStopping) and hands them back to the queue
+// with ReleaseTask, so another worker runs them at once and nothing is lost. It returns
+// after every result that was reached has been reported.
 func (w *Worker) Stop(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.started || w.stopped {
@@ -353,7 +361,8 @@ func (w *Worker) Stop(ctx context.Context) error {
 	w.mu.Unlock()
 
 	w.pollCancel()
-	w.pollWG.Wait()
+	w.endPolls(ctx)
+	defer w.callCancel()
 
 	done := make(chan struct{})
 	go func() { w.taskWG.Wait(); close(done) }()
@@ -420,7 +429,7 @@ func (w *Worker) release(t *Task) {
 func (w *Worker) pollLoop() {
 	defer w.pollWG.Done()
 	backoff := newBackoff()
-	for {
+	for w.pollCtx.Err() == nil {
 		n, ok := w.acquireSlots()
 		if !ok {
 			return
@@ -453,6 +462,7 @@ func (w *Worker) pollLoop() {
 			continue
 		}
 		backoff.reset()
+		// Tasks delivered while Stop runs are run too (Stop drains or releases them).
 		for i, p := range tasks {
 			if i >= n {
 				// The service never sends more than asked; hand back any surplus.
@@ -512,7 +522,7 @@ func (w *Worker) acquireTokens(n int) (int, bool) {
 }
 
 func (w *Worker) poll(n int) ([]*matchingv1.Task, error) {
-	ctx, cancel := context.WithTimeout(w.pollCtx, w.opts.PollTimeout)
+	ctx, cancel := context.WithTimeout(w.callCtx, w.opts.PollTimeout)
 	defer cancel()
 	prios := make([]int32, len(w.opts.Priorities))
 	for i, p := range w.opts.Priorities {

@@ -1731,6 +1731,112 @@ func (*ReleaseTaskResponse) Descriptor() ([]byte, []int) {
 	return file_matching_proto_rawDescGZIP(), []int{22}
 }
 
+type ShutdownWorkerRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Queue     string                 `protobuf:"bytes,2,opt,name=queue,proto3" json:"queue,omitempty"`
+	// The worker_identity of the stopping worker's polls.
+	WorkerIdentity string `protobuf:"bytes,3,opt,name=worker_identity,json=workerIdentity,proto3" json:"worker_identity,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ShutdownWorkerRequest) Reset() {
+	*x = ShutdownWorkerRequest{}
+	mi := &file_matching_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownWorkerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownWorkerRequest) ProtoMessage() {}
+
+func (x *ShutdownWorkerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownWorkerRequest.ProtoReflect.Descriptor instead.
+func (*ShutdownWorkerRequest) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ShutdownWorkerRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ShutdownWorkerRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *ShutdownWorkerRequest) GetWorkerIdentity() string {
+	if x != nil {
+		return x.WorkerIdentity
+	}
+	return ""
+}
+
+type ShutdownWorkerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Waiting polls that were returned.
+	ReturnedPolls int32 `protobuf:"varint,1,opt,name=returned_polls,json=returnedPolls,proto3" json:"returned_polls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownWorkerResponse) Reset() {
+	*x = ShutdownWorkerResponse{}
+	mi := &file_matching_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownWorkerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownWorkerResponse) ProtoMessage() {}
+
+func (x *ShutdownWorkerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownWorkerResponse.ProtoReflect.Descriptor instead.
+func (*ShutdownWorkerResponse) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ShutdownWorkerResponse) GetReturnedPolls() int32 {
+	if x != nil {
+		return x.ReturnedPolls
+	}
+	return 0
+}
+
 type CancelTaskRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -1742,7 +1848,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_matching_proto_msgTypes[23]
+	mi := &file_matching_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1860,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[23]
+	mi := &file_matching_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1873,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{23}
+	return file_matching_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CancelTaskRequest) GetNamespace() string {
@@ -1800,7 +1906,7 @@ type CancelTaskResponse struct {
 
 func (x *CancelTaskResponse) Reset() {
 	*x = CancelTaskResponse{}
-	mi := &file_matching_proto_msgTypes[24]
+	mi := &file_matching_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +1918,7 @@ func (x *CancelTaskResponse) String() string {
 func (*CancelTaskResponse) ProtoMessage() {}
 
 func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[24]
+	mi := &file_matching_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +1931,7 @@ func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskResponse.ProtoReflect.Descriptor instead.
 func (*CancelTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{24}
+	return file_matching_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CancelTaskResponse) GetState() TaskState {
@@ -1848,7 +1954,7 @@ type GetTaskRequest struct {
 
 func (x *GetTaskRequest) Reset() {
 	*x = GetTaskRequest{}
-	mi := &file_matching_proto_msgTypes[25]
+	mi := &file_matching_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +1966,7 @@ func (x *GetTaskRequest) String() string {
 func (*GetTaskRequest) ProtoMessage() {}
 
 func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[25]
+	mi := &file_matching_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +1979,7 @@ func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskRequest.ProtoReflect.Descriptor instead.
 func (*GetTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{25}
+	return file_matching_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetTaskRequest) GetNamespace() string {
@@ -1922,7 +2028,7 @@ type TaskInfo struct {
 
 func (x *TaskInfo) Reset() {
 	*x = TaskInfo{}
-	mi := &file_matching_proto_msgTypes[26]
+	mi := &file_matching_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +2040,7 @@ func (x *TaskInfo) String() string {
 func (*TaskInfo) ProtoMessage() {}
 
 func (x *TaskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[26]
+	mi := &file_matching_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +2053,7 @@ func (x *TaskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskInfo.ProtoReflect.Descriptor instead.
 func (*TaskInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{26}
+	return file_matching_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TaskInfo) GetNamespace() string {
@@ -2064,7 +2170,7 @@ type GetTaskResponse struct {
 
 func (x *GetTaskResponse) Reset() {
 	*x = GetTaskResponse{}
-	mi := &file_matching_proto_msgTypes[27]
+	mi := &file_matching_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2182,7 @@ func (x *GetTaskResponse) String() string {
 func (*GetTaskResponse) ProtoMessage() {}
 
 func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[27]
+	mi := &file_matching_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2195,7 @@ func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskResponse.ProtoReflect.Descriptor instead.
 func (*GetTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{27}
+	return file_matching_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetTaskResponse) GetTask() *TaskInfo {
@@ -2109,7 +2215,7 @@ type DescribeQueueRequest struct {
 
 func (x *DescribeQueueRequest) Reset() {
 	*x = DescribeQueueRequest{}
-	mi := &file_matching_proto_msgTypes[28]
+	mi := &file_matching_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2227,7 @@ func (x *DescribeQueueRequest) String() string {
 func (*DescribeQueueRequest) ProtoMessage() {}
 
 func (x *DescribeQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[28]
+	mi := &file_matching_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2240,7 @@ func (x *DescribeQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeQueueRequest.ProtoReflect.Descriptor instead.
 func (*DescribeQueueRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{28}
+	return file_matching_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DescribeQueueRequest) GetNamespace() string {
@@ -2164,7 +2270,7 @@ type BacklogStats struct {
 
 func (x *BacklogStats) Reset() {
 	*x = BacklogStats{}
-	mi := &file_matching_proto_msgTypes[29]
+	mi := &file_matching_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2282,7 @@ func (x *BacklogStats) String() string {
 func (*BacklogStats) ProtoMessage() {}
 
 func (x *BacklogStats) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[29]
+	mi := &file_matching_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2295,7 @@ func (x *BacklogStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BacklogStats.ProtoReflect.Descriptor instead.
 func (*BacklogStats) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{29}
+	return file_matching_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BacklogStats) GetKind() TaskKind {
@@ -2235,7 +2341,7 @@ type PollerInfo struct {
 
 func (x *PollerInfo) Reset() {
 	*x = PollerInfo{}
-	mi := &file_matching_proto_msgTypes[30]
+	mi := &file_matching_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2353,7 @@ func (x *PollerInfo) String() string {
 func (*PollerInfo) ProtoMessage() {}
 
 func (x *PollerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[30]
+	mi := &file_matching_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2366,7 @@ func (x *PollerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollerInfo.ProtoReflect.Descriptor instead.
 func (*PollerInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{30}
+	return file_matching_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PollerInfo) GetIdentity() string {
@@ -2324,7 +2430,7 @@ type RateLimitInfo struct {
 
 func (x *RateLimitInfo) Reset() {
 	*x = RateLimitInfo{}
-	mi := &file_matching_proto_msgTypes[31]
+	mi := &file_matching_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2336,7 +2442,7 @@ func (x *RateLimitInfo) String() string {
 func (*RateLimitInfo) ProtoMessage() {}
 
 func (x *RateLimitInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[31]
+	mi := &file_matching_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2349,7 +2455,7 @@ func (x *RateLimitInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitInfo.ProtoReflect.Descriptor instead.
 func (*RateLimitInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{31}
+	return file_matching_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RateLimitInfo) GetTasksPerSecond() float64 {
@@ -2391,7 +2497,7 @@ type DescribeQueueResponse struct {
 
 func (x *DescribeQueueResponse) Reset() {
 	*x = DescribeQueueResponse{}
-	mi := &file_matching_proto_msgTypes[32]
+	mi := &file_matching_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2403,7 +2509,7 @@ func (x *DescribeQueueResponse) String() string {
 func (*DescribeQueueResponse) ProtoMessage() {}
 
 func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[32]
+	mi := &file_matching_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2416,7 +2522,7 @@ func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeQueueResponse.ProtoReflect.Descriptor instead.
 func (*DescribeQueueResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{32}
+	return file_matching_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DescribeQueueResponse) GetNamespace() string {
@@ -2494,7 +2600,7 @@ type ListQueuesRequest struct {
 
 func (x *ListQueuesRequest) Reset() {
 	*x = ListQueuesRequest{}
-	mi := &file_matching_proto_msgTypes[33]
+	mi := &file_matching_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2506,7 +2612,7 @@ func (x *ListQueuesRequest) String() string {
 func (*ListQueuesRequest) ProtoMessage() {}
 
 func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[33]
+	mi := &file_matching_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2519,7 +2625,7 @@ func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{33}
+	return file_matching_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListQueuesRequest) GetNamespace() string {
@@ -2555,7 +2661,7 @@ type QueueSummary struct {
 
 func (x *QueueSummary) Reset() {
 	*x = QueueSummary{}
-	mi := &file_matching_proto_msgTypes[34]
+	mi := &file_matching_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2567,7 +2673,7 @@ func (x *QueueSummary) String() string {
 func (*QueueSummary) ProtoMessage() {}
 
 func (x *QueueSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[34]
+	mi := &file_matching_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2580,7 +2686,7 @@ func (x *QueueSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueSummary.ProtoReflect.Descriptor instead.
 func (*QueueSummary) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{34}
+	return file_matching_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *QueueSummary) GetNamespace() string {
@@ -2621,7 +2727,7 @@ type ListQueuesResponse struct {
 
 func (x *ListQueuesResponse) Reset() {
 	*x = ListQueuesResponse{}
-	mi := &file_matching_proto_msgTypes[35]
+	mi := &file_matching_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2633,7 +2739,7 @@ func (x *ListQueuesResponse) String() string {
 func (*ListQueuesResponse) ProtoMessage() {}
 
 func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[35]
+	mi := &file_matching_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2646,7 +2752,7 @@ func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{35}
+	return file_matching_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListQueuesResponse) GetQueues() []*QueueSummary {
@@ -2787,7 +2893,13 @@ const file_matching_proto_rawDesc = "" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12\x19\n" +
 	"\blease_id\x18\x03 \x01(\tR\aleaseId\x12'\n" +
 	"\x0fworker_identity\x18\x04 \x01(\tR\x0eworkerIdentity\"\x15\n" +
-	"\x13ReleaseTaskResponse\"b\n" +
+	"\x13ReleaseTaskResponse\"t\n" +
+	"\x15ShutdownWorkerRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
+	"\x05queue\x18\x02 \x01(\tR\x05queue\x12'\n" +
+	"\x0fworker_identity\x18\x03 \x01(\tR\x0eworkerIdentity\"?\n" +
+	"\x16ShutdownWorkerResponse\x12%\n" +
+	"\x0ereturned_polls\x18\x01 \x01(\x05R\rreturnedPolls\"b\n" +
 	"\x11CancelTaskRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x17\n" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12\x16\n" +
@@ -2882,8 +2994,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x1cRATE_LIMIT_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aRATE_LIMIT_STATE_UNLIMITED\x10\x01\x12\x19\n" +
 	"\x15RATE_LIMIT_STATE_OPEN\x10\x02\x12\x1f\n" +
-	"\x1bRATE_LIMIT_STATE_THROTTLING\x10\x032\xb3\n" +
-	"\n" +
+	"\x1bRATE_LIMIT_STATE_THROTTLING\x10\x032\xa2\v\n" +
 	"\x0fMatchingService\x12X\n" +
 	"\aAddTask\x12%.taskroute.matching.v1.AddTaskRequest\x1a&.taskroute.matching.v1.AddTaskResponse\x12[\n" +
 	"\bAddTasks\x12&.taskroute.matching.v1.AddTasksRequest\x1a'.taskroute.matching.v1.AddTasksResponse\x12^\n" +
@@ -2893,7 +3004,8 @@ const file_matching_proto_rawDesc = "" +
 	"\bFailTask\x12&.taskroute.matching.v1.FailTaskRequest\x1a'.taskroute.matching.v1.FailTaskResponse\x12j\n" +
 	"\rHeartbeatTask\x12+.taskroute.matching.v1.HeartbeatTaskRequest\x1a,.taskroute.matching.v1.HeartbeatTaskResponse\x12y\n" +
 	"\x12ReportTaskCanceled\x120.taskroute.matching.v1.ReportTaskCanceledRequest\x1a1.taskroute.matching.v1.ReportTaskCanceledResponse\x12d\n" +
-	"\vReleaseTask\x12).taskroute.matching.v1.ReleaseTaskRequest\x1a*.taskroute.matching.v1.ReleaseTaskResponse\x12a\n" +
+	"\vReleaseTask\x12).taskroute.matching.v1.ReleaseTaskRequest\x1a*.taskroute.matching.v1.ReleaseTaskResponse\x12m\n" +
+	"\x0eShutdownWorker\x12,.taskroute.matching.v1.ShutdownWorkerRequest\x1a-.taskroute.matching.v1.ShutdownWorkerResponse\x12a\n" +
 	"\n" +
 	"CancelTask\x12(.taskroute.matching.v1.CancelTaskRequest\x1a).taskroute.matching.v1.CancelTaskResponse\x12X\n" +
 	"\aGetTask\x12%.taskroute.matching.v1.GetTaskRequest\x1a&.taskroute.matching.v1.GetTaskResponse\x12j\n" +
@@ -2914,7 +3026,7 @@ func file_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_matching_proto_goTypes = []any{
 	(TaskKind)(0),                      // 0: taskroute.matching.v1.TaskKind
 	(TaskState)(0),                     // 1: taskroute.matching.v1.TaskState
@@ -2942,68 +3054,70 @@ var file_matching_proto_goTypes = []any{
 	(*ReportTaskCanceledResponse)(nil), // 23: taskroute.matching.v1.ReportTaskCanceledResponse
 	(*ReleaseTaskRequest)(nil),         // 24: taskroute.matching.v1.ReleaseTaskRequest
 	(*ReleaseTaskResponse)(nil),        // 25: taskroute.matching.v1.ReleaseTaskResponse
-	(*CancelTaskRequest)(nil),          // 26: taskroute.matching.v1.CancelTaskRequest
-	(*CancelTaskResponse)(nil),         // 27: taskroute.matching.v1.CancelTaskResponse
-	(*GetTaskRequest)(nil),             // 28: taskroute.matching.v1.GetTaskRequest
-	(*TaskInfo)(nil),                   // 29: taskroute.matching.v1.TaskInfo
-	(*GetTaskResponse)(nil),            // 30: taskroute.matching.v1.GetTaskResponse
-	(*DescribeQueueRequest)(nil),       // 31: taskroute.matching.v1.DescribeQueueRequest
-	(*BacklogStats)(nil),               // 32: taskroute.matching.v1.BacklogStats
-	(*PollerInfo)(nil),                 // 33: taskroute.matching.v1.PollerInfo
-	(*RateLimitInfo)(nil),              // 34: taskroute.matching.v1.RateLimitInfo
-	(*DescribeQueueResponse)(nil),      // 35: taskroute.matching.v1.DescribeQueueResponse
-	(*ListQueuesRequest)(nil),          // 36: taskroute.matching.v1.ListQueuesRequest
-	(*QueueSummary)(nil),               // 37: taskroute.matching.v1.QueueSummary
-	(*ListQueuesResponse)(nil),         // 38: taskroute.matching.v1.ListQueuesResponse
-	nil,                                // 39: taskroute.matching.v1.TaskSpec.HeadersEntry
-	nil,                                // 40: taskroute.matching.v1.Task.HeadersEntry
-	(*durationpb.Duration)(nil),        // 41: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),      // 42: google.protobuf.Timestamp
+	(*ShutdownWorkerRequest)(nil),      // 26: taskroute.matching.v1.ShutdownWorkerRequest
+	(*ShutdownWorkerResponse)(nil),     // 27: taskroute.matching.v1.ShutdownWorkerResponse
+	(*CancelTaskRequest)(nil),          // 28: taskroute.matching.v1.CancelTaskRequest
+	(*CancelTaskResponse)(nil),         // 29: taskroute.matching.v1.CancelTaskResponse
+	(*GetTaskRequest)(nil),             // 30: taskroute.matching.v1.GetTaskRequest
+	(*TaskInfo)(nil),                   // 31: taskroute.matching.v1.TaskInfo
+	(*GetTaskResponse)(nil),            // 32: taskroute.matching.v1.GetTaskResponse
+	(*DescribeQueueRequest)(nil),       // 33: taskroute.matching.v1.DescribeQueueRequest
+	(*BacklogStats)(nil),               // 34: taskroute.matching.v1.BacklogStats
+	(*PollerInfo)(nil),                 // 35: taskroute.matching.v1.PollerInfo
+	(*RateLimitInfo)(nil),              // 36: taskroute.matching.v1.RateLimitInfo
+	(*DescribeQueueResponse)(nil),      // 37: taskroute.matching.v1.DescribeQueueResponse
+	(*ListQueuesRequest)(nil),          // 38: taskroute.matching.v1.ListQueuesRequest
+	(*QueueSummary)(nil),               // 39: taskroute.matching.v1.QueueSummary
+	(*ListQueuesResponse)(nil),         // 40: taskroute.matching.v1.ListQueuesResponse
+	nil,                                // 41: taskroute.matching.v1.TaskSpec.HeadersEntry
+	nil,                                // 42: taskroute.matching.v1.Task.HeadersEntry
+	(*durationpb.Duration)(nil),        // 43: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),      // 44: google.protobuf.Timestamp
 }
 var file_matching_proto_depIdxs = []int32{
-	41, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
-	41, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
+	43, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
+	43, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
 	0,  // 2: taskroute.matching.v1.TaskSpec.kind:type_name -> taskroute.matching.v1.TaskKind
-	41, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	41, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
-	41, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
+	43, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	43, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
+	43, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
 	3,  // 6: taskroute.matching.v1.TaskSpec.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	39, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
+	41, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
 	4,  // 8: taskroute.matching.v1.AddTaskRequest.task:type_name -> taskroute.matching.v1.TaskSpec
 	4,  // 9: taskroute.matching.v1.AddTasksRequest.tasks:type_name -> taskroute.matching.v1.TaskSpec
 	6,  // 10: taskroute.matching.v1.AddTasksResponse.results:type_name -> taskroute.matching.v1.AddTaskResponse
 	0,  // 11: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
 	0,  // 12: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
-	42, // 13: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
-	42, // 14: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
-	41, // 15: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
-	41, // 16: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
-	40, // 17: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
+	44, // 13: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
+	44, // 14: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
+	43, // 15: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
+	43, // 16: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
+	42, // 17: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
 	12, // 18: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
 	10, // 19: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
 	13, // 20: taskroute.matching.v1.CompleteTasksRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
 	16, // 21: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
 	12, // 22: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
 	1,  // 23: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	42, // 24: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
+	44, // 24: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
 	1,  // 25: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	41, // 26: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
+	43, // 26: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
 	0,  // 27: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
 	1,  // 28: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
 	12, // 29: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
-	42, // 30: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
-	42, // 31: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
-	42, // 32: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
-	29, // 33: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
+	44, // 30: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
+	44, // 31: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
+	44, // 32: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
+	31, // 33: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
 	0,  // 34: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
-	41, // 35: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
+	43, // 35: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
 	0,  // 36: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	42, // 37: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
+	44, // 37: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
 	2,  // 38: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
-	32, // 39: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
-	33, // 40: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
-	34, // 41: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
-	37, // 42: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
+	34, // 39: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
+	35, // 40: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
+	36, // 41: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
+	39, // 42: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
 	5,  // 43: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
 	7,  // 44: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
 	9,  // 45: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
@@ -3013,25 +3127,27 @@ var file_matching_proto_depIdxs = []int32{
 	20, // 49: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
 	22, // 50: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
 	24, // 51: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
-	26, // 52: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
-	28, // 53: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
-	31, // 54: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
-	36, // 55: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
-	6,  // 56: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
-	8,  // 57: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
-	11, // 58: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
-	14, // 59: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
-	17, // 60: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
-	19, // 61: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
-	21, // 62: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
-	23, // 63: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
-	25, // 64: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
-	27, // 65: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
-	30, // 66: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
-	35, // 67: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
-	38, // 68: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
-	56, // [56:69] is the sub-list for method output_type
-	43, // [43:56] is the sub-list for method input_type
+	26, // 52: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
+	28, // 53: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
+	30, // 54: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
+	33, // 55: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
+	38, // 56: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
+	6,  // 57: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
+	8,  // 58: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
+	11, // 59: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
+	14, // 60: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
+	17, // 61: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
+	19, // 62: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
+	21, // 63: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
+	23, // 64: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
+	25, // 65: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
+	27, // 66: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
+	29, // 67: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
+	32, // 68: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
+	37, // 69: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
+	40, // 70: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
+	57, // [57:71] is the sub-list for method output_type
+	43, // [43:57] is the sub-list for method input_type
 	43, // [43:43] is the sub-list for extension type_name
 	43, // [43:43] is the sub-list for extension extendee
 	0,  // [0:43] is the sub-list for field type_name
@@ -3048,7 +3164,7 @@ func file_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_matching_proto_rawDesc), len(file_matching_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

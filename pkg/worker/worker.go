@@ -227,8 +227,8 @@ func DefaultIdentity() string {
 // _PRIORITIES, _WORKER_ID). It dials the service with the pod's credentials
 // (client.WithEnvironmentCredentials: the projected token of TASKROUTE_TOKEN_FILE, TLS
 // verified against TASKROUTE_CA_FILE; plaintext, without the token, only with
-// TASKROUTE_INSECURE=true); Stop
-// closes that connection. tune, if given, adjusts the Options before use.
+// TASKROUTE_INSECURE=true); Stop closes that connection. tune, if given, adjusts the
+// Options before use; nil keeps them as the environment gave them.
 func FromEnvironment(tune func(*Options), clientOpts ...client.Option) (*Worker, error) {
 	env, err := workerenv.FromEnvironment()
 	if err != nil {

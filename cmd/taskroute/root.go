@@ -57,7 +57,7 @@ Calls are authenticated like a worker's: a ServiceAccount token (--token-file, e
 TASKROUTE_TOKEN_FILE; from outside the cluster use "kubectl create token <sa>
 --audience=taskroute.dev/matching") over TLS verified against --ca-file (else
 TASKROUTE_CA_FILE, else the system roots). --insecure (TASKROUTE_INSECURE=true) talks
-plaintext to a development server started with --matching-auth=disabled
+plaintext, sending no token, to a development server started with --matching-auth=disabled
 --matching-tls=disabled.`,
 		Version:       version.String(),
 		SilenceUsage:  true,
@@ -82,7 +82,7 @@ plaintext to a development server started with --matching-auth=disabled
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "deadline of each call (wait commands: of the whole wait; 0 = none)")
 	pf.StringVar(&g.tokenFile, "token-file", os.Getenv(workerenv.TokenFile), "file holding the ServiceAccount token sent with every call")
 	pf.StringVar(&g.caFile, "ca-file", os.Getenv(workerenv.CAFile), "CA bundle (PEM) the server's certificate is verified against")
-	pf.BoolVar(&g.insecure, "insecure", os.Getenv(workerenv.Insecure) == "true", "plaintext, for a development server (--matching-tls=disabled)")
+	pf.BoolVar(&g.insecure, "insecure", os.Getenv(workerenv.Insecure) == "true", "plaintext and no token, for a development server (--matching-tls=disabled)")
 
 	root.AddCommand(
 		newAddCommand(g),

@@ -52,6 +52,12 @@ func (echoServer) ReportTaskCanceled(context.Context, *matchingv1.ReportTaskCanc
 func (echoServer) ReleaseTask(context.Context, *matchingv1.ReleaseTaskRequest) (*matchingv1.ReleaseTaskResponse, error) {
 	return &matchingv1.ReleaseTaskResponse{}, nil
 }
+func (echoServer) ShutdownWorker(context.Context, *matchingv1.ShutdownWorkerRequest) (*matchingv1.ShutdownWorkerResponse, error) {
+	return &matchingv1.ShutdownWorkerResponse{}, nil
+}
+func (echoServer) RecordWorkerHeartbeat(context.Context, *matchingv1.RecordWorkerHeartbeatRequest) (*matchingv1.RecordWorkerHeartbeatResponse, error) {
+	return &matchingv1.RecordWorkerHeartbeatResponse{}, nil
+}
 func (echoServer) CancelTask(context.Context, *matchingv1.CancelTaskRequest) (*matchingv1.CancelTaskResponse, error) {
 	return &matchingv1.CancelTaskResponse{}, nil
 }
@@ -144,6 +150,14 @@ var everyRPC = []rpc{
 	}},
 	{"ReleaseTask", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
 		_, err := c.ReleaseTask(ctx, &matchingv1.ReleaseTaskRequest{Namespace: ns, TaskId: "t"})
+		return err
+	}},
+	{"ShutdownWorker", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
+		_, err := c.ShutdownWorker(ctx, &matchingv1.ShutdownWorkerRequest{Namespace: ns, Queue: q, WorkerIdentity: "w"})
+		return err
+	}},
+	{"RecordWorkerHeartbeat", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
+		_, err := c.RecordWorkerHeartbeat(ctx, &matchingv1.RecordWorkerHeartbeatRequest{Namespace: ns, Queue: q, WorkerIdentity: "w"})
 		return err
 	}},
 	{"CancelTask", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {

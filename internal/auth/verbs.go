@@ -14,7 +14,7 @@ const (
 // listing RPC names.
 const (
 	VerbAdd    = "add"    // AddTask, AddTasks
-	VerbPoll   = "poll"   // PollTasks, the lease operations and liveness heartbeats of a worker
+	VerbPoll   = "poll"   // PollTasks, ShutdownWorker, liveness heartbeats and the lease operations of a worker
 	VerbGet    = "get"    // GetTask, DescribeQueue
 	VerbList   = "list"   // ListQueues
 	VerbCancel = "cancel" // CancelTask
@@ -32,6 +32,7 @@ var methodVerbs = map[string]string{
 	matchingv1.MatchingService_HeartbeatTask_FullMethodName:         VerbPoll,
 	matchingv1.MatchingService_ReportTaskCanceled_FullMethodName:    VerbPoll,
 	matchingv1.MatchingService_ReleaseTask_FullMethodName:           VerbPoll,
+	matchingv1.MatchingService_ShutdownWorker_FullMethodName:        VerbPoll,
 	matchingv1.MatchingService_CancelTask_FullMethodName:            VerbCancel,
 	matchingv1.MatchingService_GetTask_FullMethodName:               VerbGet,
 	matchingv1.MatchingService_DescribeQueue_FullMethodName:         VerbGet,

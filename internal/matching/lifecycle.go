@@ -44,23 +44,25 @@ func (e *Engine) lookupOrErr(s *shard, key, ns, id string) (*task, error) {
 	return t, nil
 }
 
-// attemptLocked returns the running task whose current lease is leaseID. Call with the
-// shard locked.
+// attemptLocked returns the running task whose current lease is leaseID and is held by
+// `by`. Call with the shard locked.
 func (e *Engine) attemptLocked(s *shard, key, ns, id, leaseID string, by Owner) (*task, error) {
 	t, err := e.lookupOrErr(s, key, ns, id)
 	if err != nil {
 		return nil, err
 	}
-	if t.state == stateStarted && !t.owner.permits(by) {
-		s.evict(key, t)
-		return nil, leasedToAnother(id)
-	}
+	// The lease decides whether the attempt is still running (FailedPrecondition when not,
+	// whoever asks); only a current lease is checked for its owner (PermissionDenied).
 	lease, ok := parseLease(leaseID)
 	if t.state != stateStarted || !ok || lease != t.lease {
 		s.evict(key, t)
 		return nil, status.Errorf(codes.FailedPrecondition,
 			"lease_id: lease %q is not the current attempt of task %q (state %s, attempt %d)",
 			leaseID, id, matchingv1.TaskState(t.state), t.attempt)
+	}
+	if !t.owner.permits(by) {
+		s.evict(key, t)
+		return nil, leasedToAnother(id)
 	}
 	return t, nil
 }

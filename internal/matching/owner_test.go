@@ -124,3 +124,36 @@ func TestRecordWithoutOwnerDecodes(t *testing.T) {
 		t.Fatalf("old record: %+v, %v", got, err)
 	}
 }
+
+// TestStaleLeaseOfReleasedAttemptIsFailedPrecondition: once an attempt is re-leased to
+// another worker, every call with the old lease is refused because the lease is stale
+// (FailedPrecondition, which the SDK treats as a lost lease), not because of its owner.
+func TestStaleLeaseOfReleasedAttemptIsFailedPrecondition(t *testing.T) {
+	for _, principals := range [][2]string{{"", ""}, {"sa:ns:w/pod-1", "sa:ns:w/pod-2"}} {
+		v := open(t, t.TempDir(), Options{})
+		ids := []string{"Complete", "CompleteMany", "Fail", "Heartbeat", "ReportCanceled", "Release"}
+		for _, id := range ids {
+			add(t, v.e, tspec(id))
+		}
+		first := pollAs(t, v.e, principals[0], "w1", int32(len(ids)))
+		for _, tk := range first {
+			if err := v.e.Release(tk.Namespace, tk.TaskId, tk.LeaseId); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pollAs(t, v.e, principals[1], "w2", int32(len(ids)))
+		late := Owner{Principal: principals[0], Identity: "w1"}
+		for _, tk := range first {
+			if tk.TaskId == "ReportCanceled" {
+				if _, err := v.e.Cancel("ns", tk.TaskId, "stop"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := leaseCalls(v.e, tk, late)[tk.TaskId]()
+			if status.Code(err) != codes.FailedPrecondition {
+				t.Errorf("principals %q: late %s with the re-leased attempt's old lease: %v, want FailedPrecondition", principals, tk.TaskId, err)
+			}
+		}
+		v.close()
+	}
+}

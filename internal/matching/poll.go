@@ -47,14 +47,16 @@ func (e *Engine) Poll(ctx context.Context, req *matchingv1.PollTasksRequest) ([]
 	var got []gotTask
 	var out []*matchingv1.Task
 	var rateWait time.Duration
-	var loaded bool
+	var res claimResult
 	var err error
 	for {
 		q := e.queue(pr.ns, pr.queue)
-		got, rateWait, loaded = q.claim(pr, e.now().UnixNano(), got[:0])
+		got, rateWait, res = q.claim(pr, e.now().UnixNano(), got[:0])
 		switch {
-		case !loaded:
+		case res == unloaded:
 			continue
+		case res == stopped:
+			return nil, nil
 		case rateWait > 0:
 			// The worker is over its own declared rate: hold the poll until a token is due.
 			if end := e.waitFor(ctx, rateWait, deadline); end != nil {
@@ -104,8 +106,11 @@ func (e *Engine) waitFor(ctx context.Context, d time.Duration, deadline clock.Ti
 // back if it cannot deliver them.
 func (e *Engine) park(ctx context.Context, q *queueManager, pr *pollRequest, deadline clock.Timer) ([]gotTask, *pollEnd) {
 	p := &poller{kind: pr.kind, mask: pr.mask, max: pr.maxTasks, done: make(chan struct{}), owner: pr.owner}
-	if !q.park(p) {
+	switch q.park(p) {
+	case unloaded:
 		return nil, nil
+	case stopped:
+		return nil, pollExpired
 	}
 	var end *pollEnd
 	select {

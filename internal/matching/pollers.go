@@ -41,16 +41,24 @@ type pollerInfo struct {
 	bucket                  tokenBucket
 	caps                    capabilitySet
 	capsKey                 string // caps.key(), the poller's matcher group
+	principal               string // the authenticated caller of its polls, if any
 	openPolls               int32  // polls of this worker waiting now
 	lastSeen                int64  // last poll start or end, or heartbeat
 	gone                    bool   // the worker said it stopped (ShutdownWorker)
+	// stoppedUntil: the worker called ShutdownWorker; its polls return empty at once
+	// until then (unix nanos), if made by stoppedBy.
+	stoppedUntil int64
+	stoppedBy    Owner
 }
+
+// owner is who polls as this worker.
+func (w *pollerInfo) owner() Owner { return Owner{Principal: w.principal, Identity: w.identity} }
 
 // pollerLocked records the poller and returns its per-identity state.
 func (q *queueManager) pollerLocked(pr *pollRequest, now int64) *pollerInfo {
 	req := pr.req
 	w := q.workerLocked(req.GetWorkerIdentity(), req.GetPool(), req.GetVersion(), req.GetCapabilities(), now)
-	w.kind, w.lastAccess = pr.kind, now
+	w.kind, w.lastAccess, w.principal = pr.kind, now, pr.owner.Principal
 	if len(req.GetTaskTypes()) != len(w.taskTypes) {
 		w.taskTypes = append([]string(nil), req.GetTaskTypes()...)
 	}

@@ -110,51 +110,66 @@ func (q *queueManager) handLocked(p *poller, g gotTask, now int64) {
 	p.got = append(p.got, g)
 }
 
+// claimResult says what came of a claim or park besides the tasks it got.
+type claimResult uint8
+
+const (
+	claimed  claimResult = iota // tasks, or none to wait for
+	unloaded                    // the manager was unloaded: look the queue up again
+	stopped                     // the worker is shutting down: return empty at once
+)
+
 // claim records the poll's worker and claims up to the poll's allowance of buffered tasks.
 // With nothing claimed, rateWait > 0 says the worker is over its own declared rate and may
-// poll again after that long. loaded is false for an unloaded manager.
-func (q *queueManager) claim(pr *pollRequest, now int64, dst []gotTask) (got []gotTask, rateWait time.Duration, loaded bool) {
+// poll again after that long.
+func (q *queueManager) claim(pr *pollRequest, now int64, dst []gotTask) (got []gotTask, rateWait time.Duration, res claimResult) {
 	if !q.lock() {
-		return dst, 0, false
+		return dst, 0, unloaded
 	}
 	defer q.mu.Unlock()
 	q.touchLocked(now)
+	if w := q.pollers[pr.owner.Identity]; w != nil && w.stoppedFor(pr.owner, now) {
+		return dst, 0, stopped // a poll sent before ShutdownWorker, or one woken by it
+	}
 	w := q.pollerLocked(pr, now)
 	allowed := pr.maxTasks
 	if w.tps > 0 {
 		allowed = min(allowed, w.bucket.available(now))
 	}
 	if allowed == 0 {
-		return dst, max(w.bucket.wait(now), time.Millisecond), true
+		return dst, max(w.bucket.wait(now), time.Millisecond), claimed
 	}
 	sq := q.sub(pr.kind)
 	if len(w.caps) > 0 {
 		sq.listPartitions()
 	}
 	ensureLevels(sq.servable(w.caps, w.capsKey), pr.mask, q.cfg.PriorityLevels)
-	return q.takeLocked(sq, pr.mask, allowed, w, dst), 0, true
+	return q.takeLocked(sq, pr.mask, allowed, w, dst), 0, claimed
 }
 
 // park makes p wait for tasks, unless tasks arrived since its claim: then p gets them at
-// once (p.got) and is signalled. loaded is false for an unloaded manager.
-func (q *queueManager) park(p *poller) (loaded bool) {
+// once (p.got) and is signalled.
+func (q *queueManager) park(p *poller) claimResult {
 	if !q.lock() {
-		return false
+		return unloaded
 	}
 	defer q.mu.Unlock()
 	if p.worker = q.pollers[p.owner.Identity]; p.worker == nil {
 		p.worker = &pollerInfo{identity: p.owner.Identity}
 	}
+	if p.worker.stoppedFor(p.owner, q.e.now().UnixNano()) {
+		return stopped
+	}
 	sq := q.sub(p.kind)
 	p.got = q.takeLocked(sq, p.mask, p.max, p.worker, p.got)
 	if len(p.got) > 0 {
 		p.signal()
-		return true
+		return claimed
 	}
 	sq.matcher.park(p)
 	p.parked = true
 	p.worker.openPolls++
-	return true
+	return claimed
 }
 
 // unpark ends p's wait and returns what it was given.

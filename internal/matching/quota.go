@@ -3,9 +3,12 @@ package matching
 import (
 	"fmt"
 	"sync"
+	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 	"github.com/taskroute/taskroute/internal/storage"
@@ -237,14 +240,14 @@ func (e *Engine) admit(a *admission, specs []*matchingv1.TaskSpec) error {
 	if q.MaxPayloadBytes > 0 {
 		for i, s := range specs {
 			if s.GetNamespace() == u.name && len(s.GetPayload()) > q.MaxPayloadBytes {
-				return u.exhausted("maxPayloadBytes", "--quota-max-payload-bytes",
+				return u.exhausted(0, "maxPayloadBytes", "--quota-max-payload-bytes",
 					"is over its payload quota of %d bytes: %s has %d bytes", q.MaxPayloadBytes, payloadField(specs, i), len(s.GetPayload()))
 			}
 		}
 	}
 	e.recoverUsageLocked(u)
 	if q.MaxBacklog > 0 && u.backlog+u.reserved+a.n > q.MaxBacklog {
-		return u.exhausted("maxBacklog", "--quota-max-backlog",
+		return u.exhausted(backlogRetryDelay, "maxBacklog", "--quota-max-backlog",
 			"is at its backlog quota of %d tasks: %d waiting, %d being added, %s", q.MaxBacklog, u.backlog, u.reserved, adding(a.n))
 	}
 	if q.MaxQueues > 0 {
@@ -255,13 +258,13 @@ func (e *Engine) admit(a *admission, specs []*matchingv1.TaskSpec) error {
 			}
 		}
 		if fresh > 0 && len(u.queues)+fresh > q.MaxQueues {
-			return u.exhausted("maxQueues", "--quota-max-queues",
+			return u.exhausted(backlogRetryDelay, "maxQueues", "--quota-max-queues",
 				"is at its queue quota of %d queues with waiting tasks: %d in use, batch adds %d", q.MaxQueues, len(u.queues), fresh)
 		}
 	}
 	if q.AddRate > 0 {
-		if u.bucket.available(e.now().UnixNano()) < int(a.n) {
-			return u.exhausted("addRate", "--quota-add-rate",
+		if now := e.now().UnixNano(); u.bucket.available(now) < int(a.n) {
+			return u.exhausted(u.bucket.waitFor(int(a.n), now), "addRate", "--quota-add-rate",
 				"is over its add rate quota of %g tasks/s (burst %d): %s", q.AddRate, u.addBurst(), adding(a.n))
 		}
 		u.bucket.take(int(a.n))
@@ -298,13 +301,26 @@ func (a *admission) undo(refund bool) {
 	a.u.mu.Unlock()
 }
 
+// backlogRetryDelay is the retry delay suggested when the backlog or queue quota is full:
+// workers draining the namespace free room at their own pace.
+const backlogRetryDelay = 500 * time.Millisecond
+
 // exhausted is the ResourceExhausted error of a limit: where it comes from (the flag or
-// the namespace's override) is named so an operator knows what to change.
-func (u *nsUsage) exhausted(field, flag, format string, args ...any) error {
+// the namespace's override) is named so an operator knows what to change. A refusal that
+// time can lift (retryAfter > 0) carries a RetryInfo detail with that delay, which the SDK
+// retries on; one that repeating cannot fix (a payload over the quota, a batch over the
+// burst) carries none.
+func (u *nsUsage) exhausted(retryAfter time.Duration, field, flag, format string, args ...any) error {
 	source := flag
 	if u.overridden {
 		source = fmt.Sprintf("%s of namespace %q in ConfigMap taskroute-quotas", field, u.name)
 	}
 	msg := fmt.Sprintf("namespace %q ", u.name) + fmt.Sprintf(format, args...) + " (" + source + ")"
-	return status.Error(codes.ResourceExhausted, msg)
+	st := status.New(codes.ResourceExhausted, msg)
+	if retryAfter > 0 {
+		if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)}); err == nil {
+			st = d
+		}
+	}
+	return st.Err()
 }

@@ -51,6 +51,19 @@ func (b *tokenBucket) take(n int) {
 	}
 }
 
+// waitFor is how long until n tokens are available; 0 when they are now or never will be
+// (n above the burst, or no limit).
+func (b *tokenBucket) waitFor(n int, now int64) time.Duration {
+	if b.rate == 0 || float64(n) > b.burst {
+		return 0
+	}
+	b.refill(now)
+	if b.tokens >= float64(n) {
+		return 0
+	}
+	return time.Duration((float64(n) - b.tokens) / b.rate * 1e9)
+}
+
 // wait is how long until one token is available.
 func (b *tokenBucket) wait(now int64) time.Duration {
 	if b.rate == 0 {

@@ -35,6 +35,11 @@ func credentialsEnv(opts Options) []corev1.EnvVar {
 	}
 	if opts.PlaintextMatching {
 		env = append(env, corev1.EnvVar{Name: workerenv.Insecure, Value: "true"})
+		if !opts.WithoutToken {
+			// The manager checks tokens but serves plaintext: the admin chose to let the
+			// token travel in clear, so the SDK is told so by name.
+			env = append(env, corev1.EnvVar{Name: workerenv.InsecureToken, Value: "true"})
+		}
 	} else {
 		env = append(env, corev1.EnvVar{Name: workerenv.CAFile, Value: CAFile})
 	}

@@ -85,10 +85,10 @@ func TestCredentialsVolumeAndEnv(t *testing.T) {
 		wantSources int
 		wantEnv     map[string]string // "" value: must be absent
 	}{
-		{"secure default", Options{}, 2, map[string]string{workerenv.TokenFile: TokenFile, workerenv.CAFile: CAFile, workerenv.Insecure: ""}},
+		{"secure default", Options{}, 2, map[string]string{workerenv.TokenFile: TokenFile, workerenv.CAFile: CAFile, workerenv.Insecure: "", workerenv.InsecureToken: ""}},
 		{"auth disabled", Options{WithoutToken: true}, 1, map[string]string{workerenv.TokenFile: "", workerenv.CAFile: CAFile}},
-		{"tls disabled", Options{PlaintextMatching: true}, 1, map[string]string{workerenv.TokenFile: TokenFile, workerenv.CAFile: "", workerenv.Insecure: "true"}},
-		{"both disabled", Options{WithoutToken: true, PlaintextMatching: true}, 0, map[string]string{workerenv.TokenFile: "", workerenv.Insecure: "true"}},
+		{"tls disabled", Options{PlaintextMatching: true}, 1, map[string]string{workerenv.TokenFile: TokenFile, workerenv.CAFile: "", workerenv.Insecure: "true", workerenv.InsecureToken: "true"}},
+		{"both disabled", Options{WithoutToken: true, PlaintextMatching: true}, 0, map[string]string{workerenv.TokenFile: "", workerenv.Insecure: "true", workerenv.InsecureToken: ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pool := basePool(func(p *v1alpha1.WorkerPool) {

@@ -22,6 +22,12 @@ const maxWaitPerCall = time.Minute
 // AddTask schedules one task and returns once it is durable. Adding an ID that exists
 // returns Created=false and schedules nothing, so a caller may safely repeat an AddTask
 // whose answer it did not get.
+//
+// Within the call's deadline (ctx's, else the client's call timeout) AddTask backs off and
+// retries a refusal that time lifts: ResourceExhausted from a namespace quota that carries
+// a retry delay (add rate, backlog), and Unavailable (a restart of the service) when the
+// task has an ID. When the deadline leaves no room for another try, the last refusal is
+// returned.
 func (c *Client) AddTask(ctx context.Context, t Task) (AddResult, error) {
 	spec := c.specToProto(&t)
 	if err := checkSpec(spec, ""); err != nil {
@@ -29,7 +35,12 @@ func (c *Client) AddTask(ctx context.Context, t Task) (AddResult, error) {
 	}
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	resp, err := c.rpc.AddTask(ctx, &matchingv1.AddTaskRequest{Task: spec})
+	var resp *matchingv1.AddTaskResponse
+	err := retryAdd(ctx, []*matchingv1.TaskSpec{spec}, func(ctx context.Context) error {
+		var err error
+		resp, err = c.rpc.AddTask(ctx, &matchingv1.AddTaskRequest{Task: spec})
+		return err
+	})
 	if err != nil {
 		return AddResult{}, err
 	}
@@ -40,6 +51,7 @@ func (c *Client) AddTask(ctx context.Context, t Task) (AddResult, error) {
 // MaxBatch tasks. Results are in the order of tasks. A batch is all or nothing; when a
 // later batch fails, the results of the earlier ones are returned with the error (its
 // message names the failing index within the whole slice when the service names one).
+// Each call is retried like AddTask's; Unavailable only when every task of it has an ID.
 func (c *Client) AddTasks(ctx context.Context, tasks []Task) ([]AddResult, error) {
 	results := make([]AddResult, 0, len(tasks))
 	for start := 0; start < len(tasks); start += MaxBatch {
@@ -73,7 +85,13 @@ func (c *Client) AddTasks(ctx context.Context, tasks []Task) ([]AddResult, error
 func (c *Client) addBatch(ctx context.Context, req *matchingv1.AddTasksRequest) (*matchingv1.AddTasksResponse, error) {
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	return c.rpc.AddTasks(ctx, req)
+	var resp *matchingv1.AddTasksResponse
+	err := retryAdd(ctx, req.GetTasks(), func(ctx context.Context) error {
+		var err error
+		resp, err = c.rpc.AddTasks(ctx, req)
+		return err
+	})
+	return resp, err
 }
 
 // checkSpec rejects what cannot be valid before it costs a round trip. The service

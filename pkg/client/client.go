@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -71,7 +72,8 @@ func WithTLS(cfg *tls.Config) Option {
 // WithEnvironmentCredentials makes Dial authenticate and verify the server as the worker
 // environment says (pkg/credentials.DialOptions): the ServiceAccount token of
 // TASKROUTE_TOKEN_FILE on every call, re-read when the kubelet rotates it, and TLS
-// verified against TASKROUTE_CA_FILE. Plaintext only with TASKROUTE_INSECURE=true.
+// verified against TASKROUTE_CA_FILE. Plaintext only with TASKROUTE_INSECURE=true, and
+// then without the token unless TASKROUTE_INSECURE_TOKEN=true as well (with a warning).
 // It replaces WithTLS.
 func WithEnvironmentCredentials() Option { return func(o *options) { o.fromEnv = true } }
 
@@ -94,6 +96,15 @@ func buildOptions(opts []Option) options {
 	return o
 }
 
+// reconnectParams make a lost connection come back within a fraction of a second of the
+// service's return (gRPC's default waits 1s, then 1.6s, ... between attempts, during which
+// every call fails at once): a worker's heartbeats and results ride out a restart of the
+// service instead of missing their deadlines.
+var reconnectParams = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+	MinConnectTimeout: 5 * time.Second,
+}
+
 // Dial connects to the matching service at address (host:port). The connection is made
 // lazily; ctx is checked but not kept. Close the Client when done.
 func Dial(ctx context.Context, address string, opts ...Option) (*Client, error) {
@@ -110,6 +121,7 @@ func Dial(ctx context.Context, address string, opts ...Option) (*Client, error) 
 	}
 	dialOpts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
+		grpc.WithConnectParams(reconnectParams),
 		// Results and payloads may be large; the server enforces its own limits.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
 		grpc.WithChainUnaryInterceptor(checkUTF8),
@@ -197,8 +209,11 @@ func (c *Client) callContext(ctx context.Context) (context.Context, context.Canc
 }
 
 // IsRetryable tells whether err is a transient failure of the transport or the service
-// (Unavailable, ResourceExhausted, Aborted, or a deadline of the call itself), after which
-// repeating an idempotent call may succeed.
+// (Unavailable, Aborted, a deadline of the call itself, or ResourceExhausted carrying a
+// retry delay: a quota that refills), after which repeating an idempotent call may
+// succeed. ResourceExhausted without a retry delay (a payload over the quota, a batch
+// over the add burst, a message too large) does not fix itself. AddTask and AddTasks
+// already retry within their deadline.
 func IsRetryable(err error) bool {
 	if err == nil {
 		return false
@@ -207,8 +222,11 @@ func IsRetryable(err error) bool {
 		return false
 	}
 	switch status.Code(err) {
-	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.DeadlineExceeded:
+	case codes.Unavailable, codes.Aborted, codes.DeadlineExceeded:
 		return true
+	case codes.ResourceExhausted:
+		_, ok := retryAfter(err)
+		return ok
 	}
 	return false
 }

@@ -68,6 +68,7 @@ func TestFromEnvironmentSendsTokenAndVerifiesServer(t *testing.T) {
 	t.Setenv(workerenv.CAFile, caFile)
 	t.Setenv(workerenv.Insecure, "")
 	os.Unsetenv(workerenv.Insecure)
+	t.Setenv(workerenv.InsecureToken, "")
 
 	describe := func(addr string) (string, error) {
 		t.Helper()
@@ -96,12 +97,18 @@ func TestFromEnvironmentSendsTokenAndVerifiesServer(t *testing.T) {
 	if _, err := describe(tlsAddr); err == nil {
 		t.Fatal("a server signed by an untrusted CA was accepted")
 	}
-	// Development: plaintext only when asked for by name.
+	// Development: plaintext only when asked for by name, and then no token travels in
+	// clear, although a token file is configured.
 	t.Setenv(workerenv.Insecure, "true")
-	if got, err := describe(plainAddr); err != nil || got != "Bearer secret-token" {
-		t.Fatalf("with TASKROUTE_INSECURE=true: %q, %v", got, err)
+	if got, err := describe(plainAddr); err != nil || got != "none" {
+		t.Fatalf("with TASKROUTE_INSECURE=true: %q, %v; want no token", got, err)
 	}
-	// A configured but missing token file is an error at dial time, not a silent
+	// The token goes over plaintext only when that is asked for by name too.
+	t.Setenv(workerenv.InsecureToken, "true")
+	if got, err := describe(plainAddr); err != nil || got != "Bearer secret-token" {
+		t.Fatalf("with TASKROUTE_INSECURE_TOKEN=true: %q, %v", got, err)
+	}
+	// A configured but missing token file is then an error at dial time, not a silent
 	// anonymous client.
 	t.Setenv(workerenv.TokenFile, filepath.Join(dir, "missing"))
 	if _, err := describe(plainAddr); err == nil {

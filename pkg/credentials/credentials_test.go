@@ -229,9 +229,15 @@ func TestDialOptionsErrors(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv(EnvTokenFile, filepath.Join(dir, "missing"))
 	t.Setenv(EnvInsecure, "true")
+	t.Setenv(EnvInsecureToken, "true")
 	if _, err := DialOptions(); err == nil {
 		t.Fatal("an explicitly configured but missing token file was accepted")
 	}
+	t.Setenv(EnvInsecureToken, "yes please")
+	if _, err := DialOptions(); err == nil {
+		t.Fatal("a bad TASKROUTE_INSECURE_TOKEN was accepted")
+	}
+	t.Setenv(EnvInsecureToken, "")
 	t.Setenv(EnvInsecure, "maybe")
 	if _, err := DialOptions(); err == nil {
 		t.Fatal("a bad TASKROUTE_INSECURE was accepted")

@@ -7,9 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 	"github.com/taskroute/taskroute/pkg/client"
 )
@@ -66,6 +63,8 @@ type Task struct {
 	details         []byte // latest details recorded in this attempt
 	detailsPending  bool   // recorded but not yet sent
 	lastSent        time.Time
+	lastAcked       time.Time     // start, or the last heartbeat the service accepted
+	retryNow        chan struct{} // a heartbeat failed transiently: retry it at once
 	cancelRequested bool
 }
 
@@ -90,6 +89,8 @@ func newTask(w *Worker, p *matchingv1.Task) *Task {
 		Headers:          p.GetHeaders(),
 		LeaseID:          p.GetLeaseId(),
 		w:                w,
+		lastAcked:        time.Now(),
+		retryNow:         make(chan struct{}, 1),
 	}
 	if ts := p.GetScheduledTime(); ts != nil {
 		t.ScheduledTime = ts.AsTime()
@@ -121,76 +122,4 @@ func (t *Task) CancelRequested() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.cancelRequested
-}
-
-// Heartbeat records progress details (kept for a retry of this task) and tells the service
-// the attempt is alive. When the task has a heartbeat timeout, the worker also heartbeats
-// on its own with the latest details, and calls closer together than a fraction of that
-// timeout only record the details for the next automatic one. When cancellation was
-// requested, Heartbeat cancels the task's context with cause ErrCancelRequested and
-// returns that error; when the lease is lost, it cancels with ErrLeaseLost.
-func (t *Task) Heartbeat(ctx context.Context, details []byte) error {
-	t.mu.Lock()
-	t.details = details
-	t.detailsPending = true
-	throttle := t.w.heartbeatInterval(t) / 2
-	if throttle > 0 && time.Since(t.lastSent) < throttle {
-		t.mu.Unlock()
-		return nil
-	}
-	t.mu.Unlock()
-	return t.sendHeartbeat(ctx)
-}
-
-// sendHeartbeat sends the latest details (possibly none).
-func (t *Task) sendHeartbeat(ctx context.Context) error {
-	t.mu.Lock()
-	details := t.details
-	t.detailsPending = false
-	t.lastSent = time.Now()
-	t.mu.Unlock()
-
-	cctx, cancel := context.WithTimeout(ctx, t.w.callTimeout())
-	defer cancel()
-	resp, err := t.w.rpc.HeartbeatTask(cctx, &matchingv1.HeartbeatTaskRequest{
-		Namespace: t.Namespace, TaskId: t.ID, LeaseId: t.LeaseID, Details: details,
-		WorkerIdentity: t.w.identity,
-	})
-	if err != nil {
-		if c := status.Code(err); c == codes.FailedPrecondition || c == codes.NotFound {
-			t.cancel(ErrLeaseLost)
-			return ErrLeaseLost
-		}
-		return err
-	}
-	if resp.GetCancelRequested() {
-		t.mu.Lock()
-		t.cancelRequested = true
-		t.mu.Unlock()
-		t.cancel(ErrCancelRequested)
-		return ErrCancelRequested
-	}
-	return nil
-}
-
-// autoHeartbeat heartbeats every interval until ctx ends.
-func (t *Task) autoHeartbeat(ctx context.Context, interval time.Duration) {
-	timer := time.NewTimer(interval)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		t.mu.Lock()
-		due := time.Since(t.lastSent) >= interval || t.detailsPending
-		t.mu.Unlock()
-		if due {
-			if err := t.sendHeartbeat(ctx); err != nil && ctx.Err() == nil {
-				t.w.log.V(1).Info("Heartbeat failed", "taskID", t.ID, "error", err.Error())
-			}
-		}
-		timer.Reset(interval)
-	}
 }

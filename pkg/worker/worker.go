@@ -2,13 +2,23 @@
 // service only while it has free slots, holds itself to a declared start rate, heartbeats
 // running tasks, reports results in batches, and shuts down gracefully.
 //
-// A worker in a pod made by a WorkerPool is configured by the operator through the
-// environment (package workerenv); FromEnvironment reads it:
+// A Worker polls exactly one queue (Options.Queue) of one kind (Options.Kind). A process
+// that serves several queues runs one Worker per queue; they may share one client.Client
+// (see the example of New).
 //
-//	w, err := worker.FromEnvironment()
-//	if err != nil { ... }
-//	w.Register("resize-image", resize)
-//	err = w.Run(ctx) // until ctx ends (e.g. SIGTERM), then a graceful Stop
+// A worker in a pod made by a WorkerPool is configured by the operator through the
+// environment (package workerenv); FromEnvironment reads it (the Example, in full):
+//
+//	w, err := worker.FromEnvironment(nil)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	w.Register("resize", resize)
+//	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+//	defer stop()
+//	if err := w.Run(ctx); err != nil { // until SIGTERM, then a graceful Stop
+//		log.Fatal(err)
+//	}
 package worker
 
 import (
@@ -41,7 +51,7 @@ type Handler func(ctx context.Context, task *Task) ([]byte, error)
 
 // Options configure a Worker. Only Queue is required.
 type Options struct {
-	// Queue to poll (required).
+	// Queue to poll (required). A Worker polls this one queue only.
 	Queue string
 	// Kind of tasks to poll; "" means Activity.
 	Kind client.Kind
@@ -97,8 +107,9 @@ type Options struct {
 	Logger logr.Logger
 }
 
-// Worker polls one queue and runs registered handlers. Create it with New or
-// FromEnvironment, Register handlers, then Start (or Run) and finally Stop.
+// Worker polls exactly one queue (of one kind) and runs registered handlers; serve
+// several queues with one Worker each. Create it with New or FromEnvironment, Register
+// handlers, then Start (or Run) and finally Stop.
 type Worker struct {
 	client   *client.Client
 	rpc      matchingv1.MatchingServiceClient
@@ -120,8 +131,13 @@ type Worker struct {
 	slots   chan struct{}
 	limiter *bucket
 
+	// pollCtx ends when Stop begins: no new polls. The poll calls themselves run on
+	// callCtx, which Stop cancels only when the service cannot return them (see Stop):
+	// cancelling a poll whose answer is already on its way loses the answer.
 	pollCtx    context.Context
 	pollCancel context.CancelFunc
+	callCtx    context.Context
+	callCancel context.CancelFunc
 	pollWG     sync.WaitGroup
 	taskWG     sync.WaitGroup
 
@@ -232,8 +248,9 @@ func DefaultIdentity() string {
 // (TASKROUTE_ADDRESS, _NAMESPACE, _QUEUE, _POOL, _VERSION, _SLOTS, _TASKS_PER_SECOND,
 // _PRIORITIES, _WORKER_ID). It dials the service with the pod's credentials
 // (client.WithEnvironmentCredentials: the projected token of TASKROUTE_TOKEN_FILE, TLS
-// verified against TASKROUTE_CA_FILE; plaintext only with TASKROUTE_INSECURE=true); Stop
-// closes that connection. tune, if given, adjusts the Options before use.
+// verified against TASKROUTE_CA_FILE; plaintext, without the token, only with
+// TASKROUTE_INSECURE=true); Stop closes that connection. tune, if given, adjusts the
+// Options before use; nil keeps them as the environment gave them.
 func FromEnvironment(tune func(*Options), clientOpts ...client.Option) (*Worker, error) {
 	env, err := workerenv.FromEnvironment()
 	if err != nil {
@@ -329,6 +346,7 @@ func (w *Worker) Start() error {
 	}
 	w.started = true
 	w.pollCtx, w.pollCancel = context.WithCancel(context.Background())
+	w.callCtx, w.callCancel = context.WithCancel(context.Background())
 	w.completer = newCompleter(w)
 	for i := 0; i < w.opts.Pollers; i++ {
 		w.pollWG.Add(1)
@@ -352,10 +370,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	return w.Stop(sctx)
 }
 
-// Stop shuts down gracefully: it stops polling, lets running tasks finish until ctx ends,
-// then cancels the rest (cause ErrWorkerStopping) and hands them back to the queue with
-// ReleaseTask, so another worker runs them at once and nothing is lost. It returns after
-// every result that was reached has been reported.
+// Stop shuts down gracefully: it stops polling (ShutdownWorker makes the service return
+// this worker's waiting polls at once; their calls are not cancelled, so no answer is
+// lost on its way), runs what those polls delivered, lets running tasks finish until ctx
+// ends, then cancels the rest (cause ErrWorkerStopping) and hands them back to the queue
+// with ReleaseTask, so another worker runs them at once and nothing is lost. It returns
+// after every result that was reached has been reported.
 func (w *Worker) Stop(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.started || w.stopped {
@@ -366,7 +386,8 @@ func (w *Worker) Stop(ctx context.Context) error {
 	w.mu.Unlock()
 
 	w.pollCancel()
-	w.pollWG.Wait()
+	w.endPolls(ctx)
+	defer w.callCancel()
 
 	done := make(chan struct{})
 	go func() { w.taskWG.Wait(); close(done) }()
@@ -434,7 +455,7 @@ func (w *Worker) release(t *Task) {
 func (w *Worker) pollLoop() {
 	defer w.pollWG.Done()
 	backoff := newBackoff()
-	for {
+	for w.pollCtx.Err() == nil {
 		n, ok := w.acquireSlots()
 		if !ok {
 			return
@@ -467,6 +488,7 @@ func (w *Worker) pollLoop() {
 			continue
 		}
 		backoff.reset()
+		// Tasks delivered while Stop runs are run too (Stop drains or releases them).
 		for i, p := range tasks {
 			if i >= n {
 				// The service never sends more than asked; hand back any surplus.
@@ -526,7 +548,7 @@ func (w *Worker) acquireTokens(n int) (int, bool) {
 }
 
 func (w *Worker) poll(n int) ([]*matchingv1.Task, error) {
-	ctx, cancel := context.WithTimeout(w.pollCtx, w.opts.PollTimeout)
+	ctx, cancel := context.WithTimeout(w.callCtx, w.opts.PollTimeout)
 	defer cancel()
 	prios := make([]int32, len(w.opts.Priorities))
 	for i, p := range w.opts.Priorities {

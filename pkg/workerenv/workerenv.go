@@ -30,6 +30,9 @@ const (
 	TokenFile = "TASKROUTE_TOKEN_FILE" // projected ServiceAccount token, audience taskroute.dev/matching
 	CAFile    = "TASKROUTE_CA_FILE"    // CA bundle the server's certificate is verified against
 	Insecure  = "TASKROUTE_INSECURE"   // "true": plaintext, for a server with --matching-tls=disabled
+	// "true" (with Insecure): send the token over plaintext anyway, for a server with
+	// --matching-tls=disabled but authentication on. Without it a plaintext client sends no token.
+	InsecureToken = "TASKROUTE_INSECURE_TOKEN"
 )
 
 // Contract is the parsed worker environment.

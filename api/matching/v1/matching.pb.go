@@ -1810,6 +1810,112 @@ func (*ReleaseTaskResponse) Descriptor() ([]byte, []int) {
 	return file_matching_proto_rawDescGZIP(), []int{23}
 }
 
+type ShutdownWorkerRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Queue     string                 `protobuf:"bytes,2,opt,name=queue,proto3" json:"queue,omitempty"`
+	// The worker_identity of the stopping worker's polls.
+	WorkerIdentity string `protobuf:"bytes,3,opt,name=worker_identity,json=workerIdentity,proto3" json:"worker_identity,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ShutdownWorkerRequest) Reset() {
+	*x = ShutdownWorkerRequest{}
+	mi := &file_matching_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownWorkerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownWorkerRequest) ProtoMessage() {}
+
+func (x *ShutdownWorkerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownWorkerRequest.ProtoReflect.Descriptor instead.
+func (*ShutdownWorkerRequest) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ShutdownWorkerRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ShutdownWorkerRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *ShutdownWorkerRequest) GetWorkerIdentity() string {
+	if x != nil {
+		return x.WorkerIdentity
+	}
+	return ""
+}
+
+type ShutdownWorkerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Waiting polls that were returned.
+	ReturnedPolls int32 `protobuf:"varint,1,opt,name=returned_polls,json=returnedPolls,proto3" json:"returned_polls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownWorkerResponse) Reset() {
+	*x = ShutdownWorkerResponse{}
+	mi := &file_matching_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownWorkerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownWorkerResponse) ProtoMessage() {}
+
+func (x *ShutdownWorkerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownWorkerResponse.ProtoReflect.Descriptor instead.
+func (*ShutdownWorkerResponse) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ShutdownWorkerResponse) GetReturnedPolls() int32 {
+	if x != nil {
+		return x.ReturnedPolls
+	}
+	return 0
+}
+
 type CancelTaskRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -1821,7 +1927,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_matching_proto_msgTypes[24]
+	mi := &file_matching_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +1939,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[24]
+	mi := &file_matching_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +1952,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{24}
+	return file_matching_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CancelTaskRequest) GetNamespace() string {
@@ -1879,7 +1985,7 @@ type CancelTaskResponse struct {
 
 func (x *CancelTaskResponse) Reset() {
 	*x = CancelTaskResponse{}
-	mi := &file_matching_proto_msgTypes[25]
+	mi := &file_matching_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1891,7 +1997,7 @@ func (x *CancelTaskResponse) String() string {
 func (*CancelTaskResponse) ProtoMessage() {}
 
 func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[25]
+	mi := &file_matching_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1904,7 +2010,7 @@ func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskResponse.ProtoReflect.Descriptor instead.
 func (*CancelTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{25}
+	return file_matching_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CancelTaskResponse) GetState() TaskState {
@@ -1927,7 +2033,7 @@ type GetTaskRequest struct {
 
 func (x *GetTaskRequest) Reset() {
 	*x = GetTaskRequest{}
-	mi := &file_matching_proto_msgTypes[26]
+	mi := &file_matching_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2045,7 @@ func (x *GetTaskRequest) String() string {
 func (*GetTaskRequest) ProtoMessage() {}
 
 func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[26]
+	mi := &file_matching_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2058,7 @@ func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskRequest.ProtoReflect.Descriptor instead.
 func (*GetTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{26}
+	return file_matching_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetTaskRequest) GetNamespace() string {
@@ -2003,7 +2109,7 @@ type TaskInfo struct {
 
 func (x *TaskInfo) Reset() {
 	*x = TaskInfo{}
-	mi := &file_matching_proto_msgTypes[27]
+	mi := &file_matching_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2121,7 @@ func (x *TaskInfo) String() string {
 func (*TaskInfo) ProtoMessage() {}
 
 func (x *TaskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[27]
+	mi := &file_matching_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2134,7 @@ func (x *TaskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskInfo.ProtoReflect.Descriptor instead.
 func (*TaskInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{27}
+	return file_matching_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TaskInfo) GetNamespace() string {
@@ -2152,7 +2258,7 @@ type GetTaskResponse struct {
 
 func (x *GetTaskResponse) Reset() {
 	*x = GetTaskResponse{}
-	mi := &file_matching_proto_msgTypes[28]
+	mi := &file_matching_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2164,7 +2270,7 @@ func (x *GetTaskResponse) String() string {
 func (*GetTaskResponse) ProtoMessage() {}
 
 func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[28]
+	mi := &file_matching_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2177,7 +2283,7 @@ func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskResponse.ProtoReflect.Descriptor instead.
 func (*GetTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{28}
+	return file_matching_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetTaskResponse) GetTask() *TaskInfo {
@@ -2197,7 +2303,7 @@ type DescribeQueueRequest struct {
 
 func (x *DescribeQueueRequest) Reset() {
 	*x = DescribeQueueRequest{}
-	mi := &file_matching_proto_msgTypes[29]
+	mi := &file_matching_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2209,7 +2315,7 @@ func (x *DescribeQueueRequest) String() string {
 func (*DescribeQueueRequest) ProtoMessage() {}
 
 func (x *DescribeQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[29]
+	mi := &file_matching_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2222,7 +2328,7 @@ func (x *DescribeQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeQueueRequest.ProtoReflect.Descriptor instead.
 func (*DescribeQueueRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{29}
+	return file_matching_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DescribeQueueRequest) GetNamespace() string {
@@ -2260,7 +2366,7 @@ type BacklogStats struct {
 
 func (x *BacklogStats) Reset() {
 	*x = BacklogStats{}
-	mi := &file_matching_proto_msgTypes[30]
+	mi := &file_matching_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2272,7 +2378,7 @@ func (x *BacklogStats) String() string {
 func (*BacklogStats) ProtoMessage() {}
 
 func (x *BacklogStats) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[30]
+	mi := &file_matching_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2285,7 +2391,7 @@ func (x *BacklogStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BacklogStats.ProtoReflect.Descriptor instead.
 func (*BacklogStats) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{30}
+	return file_matching_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *BacklogStats) GetKind() TaskKind {
@@ -2353,7 +2459,7 @@ type PollerInfo struct {
 
 func (x *PollerInfo) Reset() {
 	*x = PollerInfo{}
-	mi := &file_matching_proto_msgTypes[31]
+	mi := &file_matching_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2365,7 +2471,7 @@ func (x *PollerInfo) String() string {
 func (*PollerInfo) ProtoMessage() {}
 
 func (x *PollerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[31]
+	mi := &file_matching_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2378,7 +2484,7 @@ func (x *PollerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollerInfo.ProtoReflect.Descriptor instead.
 func (*PollerInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{31}
+	return file_matching_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PollerInfo) GetIdentity() string {
@@ -2449,7 +2555,7 @@ type RateLimitInfo struct {
 
 func (x *RateLimitInfo) Reset() {
 	*x = RateLimitInfo{}
-	mi := &file_matching_proto_msgTypes[32]
+	mi := &file_matching_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2461,7 +2567,7 @@ func (x *RateLimitInfo) String() string {
 func (*RateLimitInfo) ProtoMessage() {}
 
 func (x *RateLimitInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[32]
+	mi := &file_matching_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2474,7 +2580,7 @@ func (x *RateLimitInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitInfo.ProtoReflect.Descriptor instead.
 func (*RateLimitInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{32}
+	return file_matching_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RateLimitInfo) GetTasksPerSecond() float64 {
@@ -2519,7 +2625,7 @@ type DescribeQueueResponse struct {
 
 func (x *DescribeQueueResponse) Reset() {
 	*x = DescribeQueueResponse{}
-	mi := &file_matching_proto_msgTypes[33]
+	mi := &file_matching_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2531,7 +2637,7 @@ func (x *DescribeQueueResponse) String() string {
 func (*DescribeQueueResponse) ProtoMessage() {}
 
 func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[33]
+	mi := &file_matching_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2544,7 +2650,7 @@ func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeQueueResponse.ProtoReflect.Descriptor instead.
 func (*DescribeQueueResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{33}
+	return file_matching_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DescribeQueueResponse) GetNamespace() string {
@@ -2637,7 +2743,7 @@ type UnknownTaskTypeStats struct {
 
 func (x *UnknownTaskTypeStats) Reset() {
 	*x = UnknownTaskTypeStats{}
-	mi := &file_matching_proto_msgTypes[34]
+	mi := &file_matching_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2649,7 +2755,7 @@ func (x *UnknownTaskTypeStats) String() string {
 func (*UnknownTaskTypeStats) ProtoMessage() {}
 
 func (x *UnknownTaskTypeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[34]
+	mi := &file_matching_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2662,7 +2768,7 @@ func (x *UnknownTaskTypeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnknownTaskTypeStats.ProtoReflect.Descriptor instead.
 func (*UnknownTaskTypeStats) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{34}
+	return file_matching_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UnknownTaskTypeStats) GetTaskType() string {
@@ -2712,7 +2818,7 @@ type ListQueuesRequest struct {
 
 func (x *ListQueuesRequest) Reset() {
 	*x = ListQueuesRequest{}
-	mi := &file_matching_proto_msgTypes[35]
+	mi := &file_matching_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2830,7 @@ func (x *ListQueuesRequest) String() string {
 func (*ListQueuesRequest) ProtoMessage() {}
 
 func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[35]
+	mi := &file_matching_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +2843,7 @@ func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{35}
+	return file_matching_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListQueuesRequest) GetNamespace() string {
@@ -2773,7 +2879,7 @@ type QueueSummary struct {
 
 func (x *QueueSummary) Reset() {
 	*x = QueueSummary{}
-	mi := &file_matching_proto_msgTypes[36]
+	mi := &file_matching_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2785,7 +2891,7 @@ func (x *QueueSummary) String() string {
 func (*QueueSummary) ProtoMessage() {}
 
 func (x *QueueSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[36]
+	mi := &file_matching_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2798,7 +2904,7 @@ func (x *QueueSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueSummary.ProtoReflect.Descriptor instead.
 func (*QueueSummary) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{36}
+	return file_matching_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *QueueSummary) GetNamespace() string {
@@ -2839,7 +2945,7 @@ type ListQueuesResponse struct {
 
 func (x *ListQueuesResponse) Reset() {
 	*x = ListQueuesResponse{}
-	mi := &file_matching_proto_msgTypes[37]
+	mi := &file_matching_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2851,7 +2957,7 @@ func (x *ListQueuesResponse) String() string {
 func (*ListQueuesResponse) ProtoMessage() {}
 
 func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[37]
+	mi := &file_matching_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2864,7 +2970,7 @@ func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{37}
+	return file_matching_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListQueuesResponse) GetQueues() []*QueueSummary {
@@ -2897,7 +3003,7 @@ type RecordWorkerHeartbeatRequest struct {
 
 func (x *RecordWorkerHeartbeatRequest) Reset() {
 	*x = RecordWorkerHeartbeatRequest{}
-	mi := &file_matching_proto_msgTypes[38]
+	mi := &file_matching_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2909,7 +3015,7 @@ func (x *RecordWorkerHeartbeatRequest) String() string {
 func (*RecordWorkerHeartbeatRequest) ProtoMessage() {}
 
 func (x *RecordWorkerHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[38]
+	mi := &file_matching_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2922,7 +3028,7 @@ func (x *RecordWorkerHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordWorkerHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*RecordWorkerHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{38}
+	return file_matching_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RecordWorkerHeartbeatRequest) GetNamespace() string {
@@ -2984,7 +3090,7 @@ type RecordWorkerHeartbeatResponse struct {
 
 func (x *RecordWorkerHeartbeatResponse) Reset() {
 	*x = RecordWorkerHeartbeatResponse{}
-	mi := &file_matching_proto_msgTypes[39]
+	mi := &file_matching_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2996,7 +3102,7 @@ func (x *RecordWorkerHeartbeatResponse) String() string {
 func (*RecordWorkerHeartbeatResponse) ProtoMessage() {}
 
 func (x *RecordWorkerHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[39]
+	mi := &file_matching_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3009,7 +3115,7 @@ func (x *RecordWorkerHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordWorkerHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*RecordWorkerHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{39}
+	return file_matching_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RecordWorkerHeartbeatResponse) GetInterval() *durationpb.Duration {
@@ -3149,7 +3255,13 @@ const file_matching_proto_rawDesc = "" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12\x19\n" +
 	"\blease_id\x18\x03 \x01(\tR\aleaseId\x12'\n" +
 	"\x0fworker_identity\x18\x04 \x01(\tR\x0eworkerIdentity\"\x15\n" +
-	"\x13ReleaseTaskResponse\"b\n" +
+	"\x13ReleaseTaskResponse\"t\n" +
+	"\x15ShutdownWorkerRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
+	"\x05queue\x18\x02 \x01(\tR\x05queue\x12'\n" +
+	"\x0fworker_identity\x18\x03 \x01(\tR\x0eworkerIdentity\"?\n" +
+	"\x16ShutdownWorkerResponse\x12%\n" +
+	"\x0ereturned_polls\x18\x01 \x01(\x05R\rreturnedPolls\"b\n" +
 	"\x11CancelTaskRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x17\n" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12\x16\n" +
@@ -3267,7 +3379,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x1cRATE_LIMIT_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aRATE_LIMIT_STATE_UNLIMITED\x10\x01\x12\x19\n" +
 	"\x15RATE_LIMIT_STATE_OPEN\x10\x02\x12\x1f\n" +
-	"\x1bRATE_LIMIT_STATE_THROTTLING\x10\x032\xb8\v\n" +
+	"\x1bRATE_LIMIT_STATE_THROTTLING\x10\x032\xa7\f\n" +
 	"\x0fMatchingService\x12X\n" +
 	"\aAddTask\x12%.taskroute.matching.v1.AddTaskRequest\x1a&.taskroute.matching.v1.AddTaskResponse\x12[\n" +
 	"\bAddTasks\x12&.taskroute.matching.v1.AddTasksRequest\x1a'.taskroute.matching.v1.AddTasksResponse\x12^\n" +
@@ -3277,7 +3389,8 @@ const file_matching_proto_rawDesc = "" +
 	"\bFailTask\x12&.taskroute.matching.v1.FailTaskRequest\x1a'.taskroute.matching.v1.FailTaskResponse\x12j\n" +
 	"\rHeartbeatTask\x12+.taskroute.matching.v1.HeartbeatTaskRequest\x1a,.taskroute.matching.v1.HeartbeatTaskResponse\x12y\n" +
 	"\x12ReportTaskCanceled\x120.taskroute.matching.v1.ReportTaskCanceledRequest\x1a1.taskroute.matching.v1.ReportTaskCanceledResponse\x12d\n" +
-	"\vReleaseTask\x12).taskroute.matching.v1.ReleaseTaskRequest\x1a*.taskroute.matching.v1.ReleaseTaskResponse\x12a\n" +
+	"\vReleaseTask\x12).taskroute.matching.v1.ReleaseTaskRequest\x1a*.taskroute.matching.v1.ReleaseTaskResponse\x12m\n" +
+	"\x0eShutdownWorker\x12,.taskroute.matching.v1.ShutdownWorkerRequest\x1a-.taskroute.matching.v1.ShutdownWorkerResponse\x12a\n" +
 	"\n" +
 	"CancelTask\x12(.taskroute.matching.v1.CancelTaskRequest\x1a).taskroute.matching.v1.CancelTaskResponse\x12X\n" +
 	"\aGetTask\x12%.taskroute.matching.v1.GetTaskRequest\x1a&.taskroute.matching.v1.GetTaskResponse\x12j\n" +
@@ -3299,7 +3412,7 @@ func file_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_matching_proto_goTypes = []any{
 	(TaskKind)(0),                         // 0: taskroute.matching.v1.TaskKind
 	(TaskState)(0),                        // 1: taskroute.matching.v1.TaskState
@@ -3328,36 +3441,38 @@ var file_matching_proto_goTypes = []any{
 	(*ReportTaskCanceledResponse)(nil),    // 24: taskroute.matching.v1.ReportTaskCanceledResponse
 	(*ReleaseTaskRequest)(nil),            // 25: taskroute.matching.v1.ReleaseTaskRequest
 	(*ReleaseTaskResponse)(nil),           // 26: taskroute.matching.v1.ReleaseTaskResponse
-	(*CancelTaskRequest)(nil),             // 27: taskroute.matching.v1.CancelTaskRequest
-	(*CancelTaskResponse)(nil),            // 28: taskroute.matching.v1.CancelTaskResponse
-	(*GetTaskRequest)(nil),                // 29: taskroute.matching.v1.GetTaskRequest
-	(*TaskInfo)(nil),                      // 30: taskroute.matching.v1.TaskInfo
-	(*GetTaskResponse)(nil),               // 31: taskroute.matching.v1.GetTaskResponse
-	(*DescribeQueueRequest)(nil),          // 32: taskroute.matching.v1.DescribeQueueRequest
-	(*BacklogStats)(nil),                  // 33: taskroute.matching.v1.BacklogStats
-	(*PollerInfo)(nil),                    // 34: taskroute.matching.v1.PollerInfo
-	(*RateLimitInfo)(nil),                 // 35: taskroute.matching.v1.RateLimitInfo
-	(*DescribeQueueResponse)(nil),         // 36: taskroute.matching.v1.DescribeQueueResponse
-	(*UnknownTaskTypeStats)(nil),          // 37: taskroute.matching.v1.UnknownTaskTypeStats
-	(*ListQueuesRequest)(nil),             // 38: taskroute.matching.v1.ListQueuesRequest
-	(*QueueSummary)(nil),                  // 39: taskroute.matching.v1.QueueSummary
-	(*ListQueuesResponse)(nil),            // 40: taskroute.matching.v1.ListQueuesResponse
-	(*RecordWorkerHeartbeatRequest)(nil),  // 41: taskroute.matching.v1.RecordWorkerHeartbeatRequest
-	(*RecordWorkerHeartbeatResponse)(nil), // 42: taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	nil,                                   // 43: taskroute.matching.v1.TaskSpec.HeadersEntry
-	nil,                                   // 44: taskroute.matching.v1.Task.HeadersEntry
-	(*durationpb.Duration)(nil),           // 45: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),         // 46: google.protobuf.Timestamp
+	(*ShutdownWorkerRequest)(nil),         // 27: taskroute.matching.v1.ShutdownWorkerRequest
+	(*ShutdownWorkerResponse)(nil),        // 28: taskroute.matching.v1.ShutdownWorkerResponse
+	(*CancelTaskRequest)(nil),             // 29: taskroute.matching.v1.CancelTaskRequest
+	(*CancelTaskResponse)(nil),            // 30: taskroute.matching.v1.CancelTaskResponse
+	(*GetTaskRequest)(nil),                // 31: taskroute.matching.v1.GetTaskRequest
+	(*TaskInfo)(nil),                      // 32: taskroute.matching.v1.TaskInfo
+	(*GetTaskResponse)(nil),               // 33: taskroute.matching.v1.GetTaskResponse
+	(*DescribeQueueRequest)(nil),          // 34: taskroute.matching.v1.DescribeQueueRequest
+	(*BacklogStats)(nil),                  // 35: taskroute.matching.v1.BacklogStats
+	(*PollerInfo)(nil),                    // 36: taskroute.matching.v1.PollerInfo
+	(*RateLimitInfo)(nil),                 // 37: taskroute.matching.v1.RateLimitInfo
+	(*DescribeQueueResponse)(nil),         // 38: taskroute.matching.v1.DescribeQueueResponse
+	(*UnknownTaskTypeStats)(nil),          // 39: taskroute.matching.v1.UnknownTaskTypeStats
+	(*ListQueuesRequest)(nil),             // 40: taskroute.matching.v1.ListQueuesRequest
+	(*QueueSummary)(nil),                  // 41: taskroute.matching.v1.QueueSummary
+	(*ListQueuesResponse)(nil),            // 42: taskroute.matching.v1.ListQueuesResponse
+	(*RecordWorkerHeartbeatRequest)(nil),  // 43: taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	(*RecordWorkerHeartbeatResponse)(nil), // 44: taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	nil,                                   // 45: taskroute.matching.v1.TaskSpec.HeadersEntry
+	nil,                                   // 46: taskroute.matching.v1.Task.HeadersEntry
+	(*durationpb.Duration)(nil),           // 47: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),         // 48: google.protobuf.Timestamp
 }
 var file_matching_proto_depIdxs = []int32{
-	45, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
-	45, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
+	47, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
+	47, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
 	0,  // 2: taskroute.matching.v1.TaskSpec.kind:type_name -> taskroute.matching.v1.TaskKind
-	45, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	45, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
-	45, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
+	47, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	47, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
+	47, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
 	3,  // 6: taskroute.matching.v1.TaskSpec.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	43, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
+	45, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
 	4,  // 8: taskroute.matching.v1.TaskSpec.requires:type_name -> taskroute.matching.v1.Capability
 	5,  // 9: taskroute.matching.v1.AddTaskRequest.task:type_name -> taskroute.matching.v1.TaskSpec
 	5,  // 10: taskroute.matching.v1.AddTasksRequest.tasks:type_name -> taskroute.matching.v1.TaskSpec
@@ -3365,45 +3480,45 @@ var file_matching_proto_depIdxs = []int32{
 	0,  // 12: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
 	4,  // 13: taskroute.matching.v1.PollTasksRequest.capabilities:type_name -> taskroute.matching.v1.Capability
 	0,  // 14: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
-	46, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
-	46, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
-	45, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
-	45, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
-	44, // 19: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
+	48, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
+	48, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
+	47, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
+	47, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
+	46, // 19: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
 	13, // 20: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
 	11, // 21: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
 	14, // 22: taskroute.matching.v1.CompleteTasksRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
 	17, // 23: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
 	13, // 24: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
 	1,  // 25: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	46, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
+	48, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
 	1,  // 27: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	45, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
+	47, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
 	0,  // 29: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
 	1,  // 30: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
 	13, // 31: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
-	46, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
-	46, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
-	46, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
+	48, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
+	48, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
+	48, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
 	4,  // 35: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
-	30, // 36: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
+	32, // 36: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
 	0,  // 37: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
-	45, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
+	47, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
 	4,  // 39: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
 	4,  // 40: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
 	0,  // 41: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	46, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
+	48, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
 	4,  // 43: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
 	2,  // 44: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
-	33, // 45: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
-	34, // 46: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
-	35, // 47: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
-	37, // 48: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
-	46, // 49: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
-	39, // 50: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
+	35, // 45: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
+	36, // 46: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
+	37, // 47: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
+	39, // 48: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
+	48, // 49: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
+	41, // 50: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
 	0,  // 51: taskroute.matching.v1.RecordWorkerHeartbeatRequest.kind:type_name -> taskroute.matching.v1.TaskKind
 	4,  // 52: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
-	45, // 53: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
+	47, // 53: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
 	6,  // 54: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
 	8,  // 55: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
 	10, // 56: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
@@ -3413,27 +3528,29 @@ var file_matching_proto_depIdxs = []int32{
 	21, // 60: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
 	23, // 61: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
 	25, // 62: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
-	27, // 63: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
-	29, // 64: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
-	32, // 65: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
-	38, // 66: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
-	41, // 67: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
-	7,  // 68: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
-	9,  // 69: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
-	12, // 70: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
-	15, // 71: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
-	18, // 72: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
-	20, // 73: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
-	22, // 74: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
-	24, // 75: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
-	26, // 76: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
-	28, // 77: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
-	31, // 78: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
-	36, // 79: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
-	40, // 80: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
-	42, // 81: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	68, // [68:82] is the sub-list for method output_type
-	54, // [54:68] is the sub-list for method input_type
+	27, // 63: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
+	29, // 64: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
+	31, // 65: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
+	34, // 66: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
+	40, // 67: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
+	43, // 68: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	7,  // 69: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
+	9,  // 70: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
+	12, // 71: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
+	15, // 72: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
+	18, // 73: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
+	20, // 74: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
+	22, // 75: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
+	24, // 76: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
+	26, // 77: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
+	28, // 78: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
+	30, // 79: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
+	33, // 80: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
+	38, // 81: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
+	42, // 82: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
+	44, // 83: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	69, // [69:84] is the sub-list for method output_type
+	54, // [54:69] is the sub-list for method input_type
 	54, // [54:54] is the sub-list for extension type_name
 	54, // [54:54] is the sub-list for extension extendee
 	0,  // [0:54] is the sub-list for field type_name
@@ -3450,7 +3567,7 @@ func file_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_matching_proto_rawDesc), len(file_matching_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   42,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

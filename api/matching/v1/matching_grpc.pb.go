@@ -34,6 +34,7 @@ const (
 	MatchingService_HeartbeatTask_FullMethodName         = "/taskroute.matching.v1.MatchingService/HeartbeatTask"
 	MatchingService_ReportTaskCanceled_FullMethodName    = "/taskroute.matching.v1.MatchingService/ReportTaskCanceled"
 	MatchingService_ReleaseTask_FullMethodName           = "/taskroute.matching.v1.MatchingService/ReleaseTask"
+	MatchingService_ShutdownWorker_FullMethodName        = "/taskroute.matching.v1.MatchingService/ShutdownWorker"
 	MatchingService_CancelTask_FullMethodName            = "/taskroute.matching.v1.MatchingService/CancelTask"
 	MatchingService_GetTask_FullMethodName               = "/taskroute.matching.v1.MatchingService/GetTask"
 	MatchingService_DescribeQueue_FullMethodName         = "/taskroute.matching.v1.MatchingService/DescribeQueue"
@@ -71,6 +72,13 @@ type MatchingServiceClient interface {
 	// ReleaseTask hands a started task back to the queue at once (graceful worker
 	// shutdown). The released attempt does not count against the retry policy.
 	ReleaseTask(ctx context.Context, in *ReleaseTaskRequest, opts ...grpc.CallOption) (*ReleaseTaskResponse, error)
+	// ShutdownWorker tells the service that a worker is stopping: its polls of the queue
+	// (both kinds) that are waiting return at once, with the tasks they already hold or
+	// empty, and its polls that arrive in the next 10 seconds return empty at once without
+	// taking tasks. A stopping worker calls it instead of cancelling its polls (a cancelled
+	// call can lose an answer the service already sent), waits for its polls to return, and
+	// runs or releases what they delivered.
+	ShutdownWorker(ctx context.Context, in *ShutdownWorkerRequest, opts ...grpc.CallOption) (*ShutdownWorkerResponse, error)
 	// CancelTask requests cancellation: a scheduled task ends as Canceled at once; a started
 	// one is told through its next heartbeat.
 	CancelTask(ctx context.Context, in *CancelTaskRequest, opts ...grpc.CallOption) (*CancelTaskResponse, error)
@@ -185,6 +193,16 @@ func (c *matchingServiceClient) ReleaseTask(ctx context.Context, in *ReleaseTask
 	return out, nil
 }
 
+func (c *matchingServiceClient) ShutdownWorker(ctx context.Context, in *ShutdownWorkerRequest, opts ...grpc.CallOption) (*ShutdownWorkerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ShutdownWorkerResponse)
+	err := c.cc.Invoke(ctx, MatchingService_ShutdownWorker_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *matchingServiceClient) CancelTask(ctx context.Context, in *CancelTaskRequest, opts ...grpc.CallOption) (*CancelTaskResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CancelTaskResponse)
@@ -265,6 +283,13 @@ type MatchingServiceServer interface {
 	// ReleaseTask hands a started task back to the queue at once (graceful worker
 	// shutdown). The released attempt does not count against the retry policy.
 	ReleaseTask(context.Context, *ReleaseTaskRequest) (*ReleaseTaskResponse, error)
+	// ShutdownWorker tells the service that a worker is stopping: its polls of the queue
+	// (both kinds) that are waiting return at once, with the tasks they already hold or
+	// empty, and its polls that arrive in the next 10 seconds return empty at once without
+	// taking tasks. A stopping worker calls it instead of cancelling its polls (a cancelled
+	// call can lose an answer the service already sent), waits for its polls to return, and
+	// runs or releases what they delivered.
+	ShutdownWorker(context.Context, *ShutdownWorkerRequest) (*ShutdownWorkerResponse, error)
 	// CancelTask requests cancellation: a scheduled task ends as Canceled at once; a started
 	// one is told through its next heartbeat.
 	CancelTask(context.Context, *CancelTaskRequest) (*CancelTaskResponse, error)
@@ -315,6 +340,9 @@ func (UnimplementedMatchingServiceServer) ReportTaskCanceled(context.Context, *R
 }
 func (UnimplementedMatchingServiceServer) ReleaseTask(context.Context, *ReleaseTaskRequest) (*ReleaseTaskResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReleaseTask not implemented")
+}
+func (UnimplementedMatchingServiceServer) ShutdownWorker(context.Context, *ShutdownWorkerRequest) (*ShutdownWorkerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ShutdownWorker not implemented")
 }
 func (UnimplementedMatchingServiceServer) CancelTask(context.Context, *CancelTaskRequest) (*CancelTaskResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelTask not implemented")
@@ -514,6 +542,24 @@ func _MatchingService_ReleaseTask_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MatchingService_ShutdownWorker_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ShutdownWorkerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).ShutdownWorker(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_ShutdownWorker_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).ShutdownWorker(ctx, req.(*ShutdownWorkerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MatchingService_CancelTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CancelTaskRequest)
 	if err := dec(in); err != nil {
@@ -646,6 +692,10 @@ var MatchingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReleaseTask",
 			Handler:    _MatchingService_ReleaseTask_Handler,
+		},
+		{
+			MethodName: "ShutdownWorker",
+			Handler:    _MatchingService_ShutdownWorker_Handler,
 		},
 		{
 			MethodName: "CancelTask",

@@ -176,6 +176,20 @@ func (s *Server) ReleaseTask(ctx context.Context, r *matchingv1.ReleaseTaskReque
 	return &matchingv1.ReleaseTaskResponse{}, nil
 }
 
+func (s *Server) ShutdownWorker(ctx context.Context, r *matchingv1.ShutdownWorkerRequest) (*matchingv1.ShutdownWorkerResponse, error) {
+	if err := checkNamespace("namespace", r.GetNamespace()); err != nil {
+		return nil, err
+	}
+	if err := checkQueue("queue", r.GetQueue()); err != nil {
+		return nil, err
+	}
+	if err := checkName("worker_identity", r.GetWorkerIdentity(), s.limits.MaxNameLength, true); err != nil {
+		return nil, err
+	}
+	n := s.e.ShutdownWorker(r.GetNamespace(), r.GetQueue(), r.GetWorkerIdentity(), owner(ctx, r.GetWorkerIdentity()))
+	return &matchingv1.ShutdownWorkerResponse{ReturnedPolls: int32(n)}, nil
+}
+
 func (s *Server) CancelTask(_ context.Context, r *matchingv1.CancelTaskRequest) (*matchingv1.CancelTaskResponse, error) {
 	if err := checkNamespace("namespace", r.GetNamespace()); err != nil {
 		return nil, err

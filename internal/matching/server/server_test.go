@@ -202,6 +202,14 @@ func TestValidationNamesTheField(t *testing.T) {
 			_, err := c.FailTask(ctx, &matchingv1.FailTaskRequest{Namespace: "default", TaskId: "x"})
 			return err
 		}, codes.InvalidArgument, "lease_id"},
+		{"shutdown without queue", func() error {
+			_, err := c.ShutdownWorker(ctx, &matchingv1.ShutdownWorkerRequest{Namespace: "default", WorkerIdentity: "w"})
+			return err
+		}, codes.InvalidArgument, "queue"},
+		{"shutdown without identity", func() error {
+			_, err := c.ShutdownWorker(ctx, &matchingv1.ShutdownWorkerRequest{Namespace: "default", Queue: "q"})
+			return err
+		}, codes.InvalidArgument, "worker_identity"},
 	}
 	for _, tc := range cases {
 		err := tc.call()

@@ -150,4 +150,7 @@ func TestManagerRunsAndStops(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("manager did not stop within 15s of shutdown")
 	}
+
+	// The manager is gone and the pool is still there, as after an uninstall.
+	checkUninstallLeftovers(t, c, "default", "default")
 }

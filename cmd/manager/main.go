@@ -16,16 +16,17 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/taskroute/taskroute/api/v1alpha1"
 	"github.com/taskroute/taskroute/controllers"
+	"github.com/taskroute/taskroute/internal/metricsauth"
 	"github.com/taskroute/taskroute/internal/version"
 )
 
 // options are the manager's command-line flags.
 type options struct {
 	metricsAddr             string
+	metricsSecure           bool
 	probeAddr               string
 	leaderElect             bool
 	leaderElectionNamespace string
@@ -41,6 +42,7 @@ type options struct {
 
 func (o *options) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" disables it.")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve /metrics over HTTPS (a certificate generated at start) to callers whose bearer token passes TokenReview and whose RBAC allows get on /metrics (SubjectAccessReview); false serves plain HTTP to anyone who reaches the port. --standalone always serves plain HTTP.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader, so only one of several manager replicas reconciles at a time.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election Lease; empty means the namespace the manager runs in.")
@@ -93,7 +95,7 @@ func run(ctx context.Context, cfg *rest.Config, opts *options) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  newScheme(),
 		Cache:                   controllers.CacheOptions(),
-		Metrics:                 metricsserver.Options{BindAddress: opts.metricsAddr},
+		Metrics:                 metricsauth.ServerOptions(opts.metricsAddr, opts.metricsSecure),
 		HealthProbeBindAddress:  opts.probeAddr,
 		LeaderElection:          opts.leaderElect,
 		LeaderElectionID:        opts.leaderElectionID,

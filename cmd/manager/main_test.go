@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net"
@@ -43,7 +44,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, ok func() bool) {
 }
 
 // TestManagerRunsAndStops runs the manager as main does (flags parsed, real API server)
-// and checks probes, metrics, one reconciled pool and a graceful stop.
+// and checks probes, metrics behind authentication, one reconciled pool and a graceful stop.
 func TestManagerRunsAndStops(t *testing.T) {
 	env, err := testutil.NewEnvironment()
 	if err != nil {
@@ -128,13 +129,16 @@ func TestManagerRunsAndStops(t *testing.T) {
 		t.Errorf("CA bundle ConfigMap has no certificate: %v", bundle.Data)
 	}
 
-	resp, err := http.Get(fmt.Sprintf("http://%s/metrics", metrics))
+	// Metrics are secure by default: HTTPS, and a caller without a token is refused
+	// (internal/metricsauth tests the tokens and RBAC that get through).
+	insecureTLS := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // generated certificate
+	resp, err := insecureTLS.Get(fmt.Sprintf("https://%s/metrics", metrics))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("/metrics status = %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token: status %d, want 401", resp.StatusCode)
 	}
 
 	cancel()
@@ -146,4 +150,7 @@ func TestManagerRunsAndStops(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("manager did not stop within 15s of shutdown")
 	}
+
+	// The manager is gone and the pool is still there, as after an uninstall.
+	checkUninstallLeftovers(t, c, "default", "default")
 }

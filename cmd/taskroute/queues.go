@@ -66,7 +66,11 @@ func newListCommand(g *globals) *cobra.Command {
 		Use:     "pollers --queue QUEUE",
 		Aliases: []string{"poller", "workers"},
 		Short:   "List the workers that polled a queue recently",
-		Args:    cobra.NoArgs,
+		Long: "List the workers that started a poll on the queue within the last 2 minutes (or since the idle queue was\n" +
+			"last loaded). LAST ACCESS is when a worker's latest poll started: a healthy idle worker's grows up to its\n" +
+			"poll length (60s by default), and a killed worker stays listed until it is forgotten, so this is not a\n" +
+			"liveness view.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.withClient(cmd, func(c *client.Client) error {
 				d, err := c.DescribeQueue(cmd.Context(), queue)

@@ -50,6 +50,7 @@ func TestDefaultValuesAreHardened(t *testing.T) {
 	wantArgs := []string{
 		"--leader-elect",
 		"--metrics-bind-address=:8080",
+		"--metrics-secure=true",
 		"--health-probe-bind-address=:8081",
 		"--matching-bind-address=:7233",
 		"--matching-address=taskroute-matching.taskroute-system.svc:7233",
@@ -125,8 +126,14 @@ func TestDefaultValuesAreHardened(t *testing.T) {
 	find[*corev1.ServiceAccount](t, objs, managerName)
 	find[*corev1.PersistentVolumeClaim](t, objs, "taskroute-data")
 	metrics := find[*corev1.Service](t, objs, "taskroute-metrics")
-	if p := metrics.Spec.Ports; len(p) != 1 || p[0].Port != 8080 {
-		t.Errorf("metrics service ports = %+v", p)
+	if p := metrics.Spec.Ports; len(p) != 1 || p[0].Port != 8080 || p[0].Name != "https-metrics" {
+		t.Errorf("metrics service ports = %+v, want https-metrics on 8080", p)
+	}
+	// Secure metrics: readers need this ClusterRole; it grants nothing but get /metrics.
+	reader := find[*rbacv1.ClusterRole](t, objs, "taskroute-metrics-reader")
+	if len(reader.Rules) != 1 || !slices.Equal(reader.Rules[0].NonResourceURLs, []string{"/metrics"}) ||
+		!slices.Equal(reader.Rules[0].Verbs, []string{"get"}) || len(reader.Rules[0].Resources) != 0 {
+		t.Errorf("metrics reader rules = %+v, want only get on /metrics", reader.Rules)
 	}
 	matching := find[*corev1.Service](t, objs, "taskroute-matching")
 	if p := matching.Spec.Ports; len(p) != 1 || p[0].Port != 7233 || p[0].AppProtocol == nil || *p[0].AppProtocol != "grpc" {
@@ -290,13 +297,37 @@ func TestValueSets(t *testing.T) {
 				t.Errorf("ServiceMonitor %s labels %v", sm.GetAPIVersion(), sm.GetLabels())
 			}
 			eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
-			if len(eps) != 1 || eps[0].(map[string]any)["port"] != "http-metrics" {
-				t.Errorf("endpoints = %v, want the http-metrics port", eps)
+			if len(eps) != 1 || eps[0].(map[string]any)["port"] != "https-metrics" || eps[0].(map[string]any)["scheme"] != "https" ||
+				eps[0].(map[string]any)["bearerTokenFile"] != "/var/run/secrets/kubernetes.io/serviceaccount/token" {
+				t.Errorf("endpoints = %v, want the https-metrics port, scheme https and Prometheus' token", eps)
 			}
 			sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
 			svc := find[*corev1.Service](t, objs, "taskroute-metrics")
 			if !selects(sel, svc.Labels) {
 				t.Errorf("ServiceMonitor selector %v does not select the metrics service %v", sel, svc.Labels)
+			}
+		},
+	}, {
+		name: "metrics not secure",
+		args: []string{"--set", "metrics.secure=false", "--set", "metrics.serviceMonitor.enabled=true"},
+		check: func(t *testing.T, objs []runtime.Object) {
+			args := find[*appsv1.Deployment](t, objs, managerName).Spec.Template.Spec.Containers[0].Args
+			if !slices.Contains(args, "--metrics-secure=false") {
+				t.Errorf("args = %q, want --metrics-secure=false", args)
+			}
+			if p := find[*corev1.Service](t, objs, "taskroute-metrics").Spec.Ports; len(p) != 1 || p[0].Name != "http-metrics" {
+				t.Errorf("metrics service ports = %+v, want http-metrics", p)
+			}
+			for _, r := range all[*rbacv1.ClusterRole](objs) {
+				if r.Name == "taskroute-metrics-reader" {
+					t.Error("the metrics reader ClusterRole has no use with plain metrics")
+				}
+			}
+			for _, u := range all[*unstructured.Unstructured](objs) {
+				eps, _, _ := unstructured.NestedSlice(u.Object, "spec", "endpoints")
+				if len(eps) != 1 || eps[0].(map[string]any)["port"] != "http-metrics" || eps[0].(map[string]any)["scheme"] != nil {
+					t.Errorf("ServiceMonitor endpoints = %v, want plain http-metrics", eps)
+				}
 			}
 		},
 	}, {

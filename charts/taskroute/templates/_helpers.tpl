@@ -35,6 +35,13 @@ taskroute-matching, ...). Trimmed so that the longest suffix still fits 63 chara
 {{- printf "%s-metrics" (include "taskroute.fullname" .) }}
 {{- end }}
 
+{{/*
+Name of the metrics Service's port: https-metrics when /metrics is served over HTTPS.
+*/}}
+{{- define "taskroute.metricsPortName" -}}
+{{- if .Values.metrics.secure }}https-metrics{{ else }}http-metrics{{ end }}
+{{- end }}
+
 {{- define "taskroute.leaderElectionName" -}}
 {{- printf "%s-leader-election" (include "taskroute.fullname" .) }}
 {{- end }}

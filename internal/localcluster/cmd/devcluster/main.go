@@ -101,7 +101,10 @@ The cluster is up. In another shell:
   $kubectl get pods -o wide      # nodes kwok-node-gpu-* are GPU nodes, kwok-node-cpu-* CPU-only
   $kubectl get nodes -L capabilities.taskroute.dev/gpu
 
-Matching service: %[2]s   Manager health: http://%[3]s/readyz   Metrics: http://%[4]s/metrics
+Matching service: %[2]s   Manager health: http://%[3]s/readyz
+Metrics (HTTPS, for tokens allowed to get /metrics):
+  $kubectl create clusterrolebinding default-metrics --clusterrole=taskroute-metrics-reader --serviceaccount=default:default
+  curl -k -H "Authorization: Bearer $($kubectl create token default)" https://%[4]s/metrics
 Logs of every component (and the manager): %[5]s/logs
 Press Ctrl-C to stop and clean up.
 `, c.Kubeconfig, tr.MatchingAddress, tr.HealthAddress, tr.MetricsAddress, workDir)

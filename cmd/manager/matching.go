@@ -27,6 +27,8 @@ type matchingOptions struct {
 	memTableSize    byteSize
 	// unknownTypeMaxAttempts bounds the attempts of a task no worker has registered.
 	unknownTypeMaxAttempts int
+	// workerLivenessTimeout: a worker without an open poll, poll or heartbeat for this long is gone.
+	workerLivenessTimeout time.Duration
 }
 
 var matchingOpts matchingOptions
@@ -44,6 +46,7 @@ func (o *matchingOptions) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&o.shutdownTimeout, "matching-shutdown-timeout", 10*time.Second, "How long in-flight calls may take to finish when the matching service stops.")
 	o.memTableSize = byteSize{bytes: pebblestore.DefaultMemTableBytes, min: minMemTableBytes, max: maxMemTableBytes}
 	fs.IntVar(&o.unknownTypeMaxAttempts, "matching-unknown-task-type-max-attempts", matching.DefaultUnknownTaskTypeMaxAttempts, "A task whose attempt failed with UnknownTaskType (the worker had not registered its type) ends Failed once it has made this many attempts; 0 or less retries such tasks per their retry policy only.")
+	fs.DurationVar(&o.workerLivenessTimeout, "matching-worker-liveness-timeout", 10*time.Second, "A worker with no open poll and no poll or liveness heartbeat for this long is gone: it leaves the pollers list, and tasks routed to its host or process with no other live worker there fail with TargetWorkerLost.")
 	fs.Var(&o.memTableSize, "store-memtable-size", "Memtable size of the matching store (1Mi..1Gi). Pebble preallocates each WAL file at 110% of it and keeps up to six (the live one and five for reuse), so WAL files take up to 6.6x this size on disk; larger values flush less often under heavy write load.")
 }
 
@@ -66,6 +69,7 @@ func (o *matchingOptions) config(sec *matchingSecurity) server.Config {
 func (o *matchingOptions) engineOptions() matching.Options {
 	eng := quotaOpts.engineOptions()
 	eng.UnknownTaskTypeMaxAttempts = int32(o.unknownTypeMaxAttempts)
+	eng.WorkerLivenessTimeout = o.workerLivenessTimeout
 	if o.unknownTypeMaxAttempts == 0 {
 		eng.UnknownTaskTypeMaxAttempts = -1 // 0 attempts cannot be a bound: read it as none
 	}

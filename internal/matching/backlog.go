@@ -19,7 +19,7 @@ type backlog struct {
 	ref      storage.QueueRef // the queue and partition in storage
 	requires []capability
 	levels   [maxLevels + 1]*level // index = priority
-	servedAt int64                 // last time a live worker met its pinned requirements (lost.go)
+	loadedAt int64                 // when the partition was loaded: lost.go spares it a liveness timeout
 }
 
 // level is the backlog of one kind and priority: a buffer of tasks in memory, ordered by

@@ -58,8 +58,9 @@ func (e *Engine) FailLostTargets() int {
 }
 
 // lostPartitions returns the routed partitions with waiting tasks whose pinned requirements
-// no live worker has met for the liveness timeout. A partition's clock starts when it is
-// loaded, so workers have that long to come back after a restart of the service.
+// no live worker meets. Liveness already waits the liveness timeout after a worker was last
+// seen; a partition loaded less than that long ago is spared too, so workers have that long
+// to come back after a restart of the service (or an unload of the queue).
 func (q *queueManager) lostPartitions(now int64) []lostPartition {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -74,10 +75,9 @@ func (q *queueManager) lostPartitions(now int64) []lostPartition {
 				continue
 			}
 			if q.anyLiveWorkerMeetsLocked(pins, now) {
-				b.servedAt = now
 				continue
 			}
-			if now-b.servedAt > int64(q.e.opts.WorkerLivenessTimeout) {
+			if now-b.loadedAt > int64(q.e.opts.WorkerLivenessTimeout) {
 				lost = append(lost, lostPartition{ref: b.ref, kind: b.kind, pinned: pins})
 			}
 		}

@@ -137,3 +137,72 @@ func TestHostAndProcessRouting(t *testing.T) {
 		}
 	}
 }
+
+// TestHostLostFailsRoutedTasksPromptly: the only worker of a host is killed -9 while tasks
+// routed to that host wait; they fail with TargetWorkerLost within the liveness timeout
+// plus a second (measured from the kill), and none runs on the other host. A new process
+// that later uses the host name does not run them.
+func TestHostLostFailsRoutedTasksPromptly(t *testing.T) {
+	const liveness = 3 * time.Second
+	s := startServer(t, "", "--matching-worker-liveness-timeout="+liveness.String())
+	c := s.client()
+	defer c.Close()
+	ctx := context.Background()
+	a := startWorker(t, s.addr, workerConfig{queue: "hosts", types: "sleep", slots: 1, id: "a1", node: "host-a"})
+	b := startWorker(t, s.addr, workerConfig{queue: "hosts", types: "sleep", slots: 4, id: "b1", node: "host-b"})
+	waitLive(t, c, "hosts", 2)
+
+	// Host a's only slot is busy, so the next tasks for host a wait in the queue.
+	onA := client.Capabilities{client.CapabilityHost: "host-a"}
+	if _, err := c.AddTask(ctx, client.Task{ID: "busy", Queue: "hosts", Type: "sleep", Payload: []byte("1h"), Requires: onA}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, c, "busy", client.StateStarted, 20*time.Second)
+	var waiting []string
+	for i := range 10 {
+		id := fmt.Sprintf("upload-%d", i)
+		waiting = append(waiting, id)
+		if _, err := c.AddTask(ctx, client.Task{ID: id, Queue: "hosts", Type: "sleep", Payload: []byte("1ms"), Requires: onA}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	killed := time.Now()
+	a.kill()
+	for _, id := range waiting {
+		info := waitState(t, c, id, client.StateFailed, liveness+10*time.Second)
+		if info.Failure == nil || info.Failure.ErrorType != "TargetWorkerLost" {
+			t.Fatalf("%s failed with %+v, want TargetWorkerLost", id, info.Failure)
+		}
+	}
+	took := time.Since(killed)
+	t.Logf("tasks routed to the killed host failed %v after the kill (liveness timeout %v)", took, liveness)
+	// The poll of waitState adds up to 20ms; the service's sweep runs every liveness/4.
+	if took > liveness+time.Second+200*time.Millisecond {
+		t.Errorf("routed tasks failed %v after the kill, want within the liveness timeout %v plus 1s", took, liveness)
+	}
+	// A new process with the host's name runs nothing of the old one's work.
+	a2 := startWorker(t, s.addr, workerConfig{queue: "hosts", types: "sleep", slots: 4, id: "a2", node: "host-a"})
+	waitLive(t, c, "hosts", 2)
+	a2.terminate(10 * time.Second)
+	b.terminate(10 * time.Second)
+	for _, w := range []*workerProc{a2, b} {
+		for _, id := range waiting {
+			if len(w.executions()[id]) > 0 {
+				t.Errorf("%s ran on %s after its host was lost", id, w.id)
+			}
+		}
+	}
+}
+
+// waitLive waits (bounded) until queue lists n live workers.
+func waitLive(t *testing.T, c *client.Client, queue string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if d, err := c.DescribeQueue(context.Background(), queue); err == nil && len(d.Pollers) == n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("queue %s did not list %d live workers", queue, n)
+}

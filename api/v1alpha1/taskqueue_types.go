@@ -188,6 +188,19 @@ const (
 	// ConditionTaskTypesConsistent is False when the workers of the queue register
 	// different task types, so some tasks can land on a worker that cannot run them.
 	ConditionTaskTypesConsistent = "TaskTypesConsistent"
+	// ConditionRoutable is True when every set of capabilities that waiting tasks require
+	// is met by a connected worker, so no task waits for a worker that is not there.
+	ConditionRoutable = "Routable"
+)
+
+// Reasons of the Routable condition.
+const (
+	// ReasonTasksRoutable: every waiting task can go to a connected worker (tasks that
+	// require nothing go to any worker, connected or not yet).
+	ReasonTasksRoutable = "TasksRoutable"
+	// ReasonNoCapableWorkers: some tasks require capabilities that no connected worker
+	// has; the message names them and how many tasks wait for them.
+	ReasonNoCapableWorkers = "NoCapableWorkers"
 )
 
 // BacklogStatus is the backlog of one kind and priority level.
@@ -226,8 +239,10 @@ type TaskQueueStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready (configuration accepted by the matching service) and
-	// TaskTypesConsistent.
+	// conditions: Ready (configuration accepted by the matching service),
+	// TaskTypesConsistent, Routable (every waiting task's required capabilities are met by
+	// a connected worker) and SpecHonored (False while fields that are accepted but not
+	// yet honoured are set).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

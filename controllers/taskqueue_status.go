@@ -61,6 +61,7 @@ func setQueueStatus(q *v1alpha1.TaskQueue, obs queueObservation) {
 		set(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonConfigApplied, "The matching service applies this configuration")
 		st.ObservedGeneration = gen
 	}
+	setSpecHonored(&st.Conditions, gen, unhonouredQueueFields(&q.Spec))
 
 	if obs.statsErr != nil {
 		return // keep the last statistics rather than report zeros

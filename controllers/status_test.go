@@ -82,3 +82,34 @@ func TestTaskTypeGroupsIgnoresOrderAndSilentWorkers(t *testing.T) {
 		t.Errorf("groups = %v, types = %v; want one group and types x,y", groups, types)
 	}
 }
+
+func TestUnroutableMessageGroupsRequirementSetsMostTasksFirst(t *testing.T) {
+	gpu := []queueconfig.Capability{{Name: "gpu", Value: "a100"}}
+	armGPU := []queueconfig.Capability{{Name: "arch", Value: "arm64"}, {Name: "gpu"}}
+	got := unroutableMessage([]queueconfig.Backlog{
+		{Kind: queueconfig.KindActivity, Priority: 3, Count: 1, Requires: armGPU}, // each met by some worker
+		{Kind: queueconfig.KindActivity, Priority: 3, Count: 30, Requires: gpu, Unmet: gpu},
+		{Kind: queueconfig.KindActivity, Priority: 5, Count: 12, Requires: gpu, Unmet: gpu},
+		{Kind: queueconfig.KindActivity, Priority: 3, Count: 500},                                    // requires nothing
+		{Kind: queueconfig.KindWorkflow, Priority: 3, Count: 9, Requires: gpu[:1:1], Routable: true}, // a worker has it
+	})
+	want := "42 tasks require gpu=a100: no connected worker has gpu=a100; " +
+		"1 task requires arch=arm64,gpu: no connected worker has all of them together"
+	if got != want {
+		t.Errorf("unroutableMessage =\n%q\nwant\n%q", got, want)
+	}
+	if msg := unroutableMessage([]queueconfig.Backlog{{Count: 3}}); msg != "" {
+		t.Errorf("tasks that require nothing: %q, want no message", msg)
+	}
+}
+
+func TestBacklogStatusAddsUpRequirementSetsPerLevel(t *testing.T) {
+	var st v1alpha1.TaskQueueStatus
+	setBacklog(&st, []queueconfig.Backlog{
+		{Kind: queueconfig.KindActivity, Priority: 3, Count: 2},
+		{Kind: queueconfig.KindActivity, Priority: 3, Count: 5, Requires: []queueconfig.Capability{{Name: "gpu"}}},
+	})
+	if st.BacklogCount != 7 || len(st.Backlog) != 1 || st.Backlog[0].Count != 7 {
+		t.Errorf("status backlog = %d %+v, want 7 in one entry for Activity/3", st.BacklogCount, st.Backlog)
+	}
+}

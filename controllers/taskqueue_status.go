@@ -3,6 +3,7 @@ package controllers
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -60,12 +61,18 @@ func setQueueStatus(q *v1alpha1.TaskQueue, obs queueObservation) {
 		set(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonConfigApplied, "The matching service applies this configuration")
 		st.ObservedGeneration = gen
 	}
+	setSpecHonored(&st.Conditions, gen, unhonouredQueueFields(&q.Spec))
 
 	if obs.statsErr != nil {
 		return // keep the last statistics rather than report zeros
 	}
 	s := obs.stats
 	setBacklog(st, s.Backlog)
+	if msg := unroutableMessage(s.Backlog); msg != "" {
+		set(v1alpha1.ConditionRoutable, metav1.ConditionFalse, v1alpha1.ReasonNoCapableWorkers, msg)
+	} else {
+		set(v1alpha1.ConditionRoutable, metav1.ConditionTrue, v1alpha1.ReasonTasksRoutable, "Every waiting task can go to a connected worker")
+	}
 	st.AddRate, st.DispatchRate = rate(s.AddRate), rate(s.DispatchRate)
 	st.RateLimit = rateLimitState(s.RateLimitState, obs.config)
 
@@ -93,14 +100,13 @@ func setQueueStatus(q *v1alpha1.TaskQueue, obs queueObservation) {
 	}
 }
 
-// setBacklog fills the backlog totals and the per kind and priority breakdown.
+// setBacklog fills the backlog totals and the per kind and priority breakdown. The
+// registry reports each requirement set separately; the status adds them up per kind and
+// priority (the Routable condition tells about requirement sets).
 func setBacklog(st *v1alpha1.TaskQueueStatus, backlog []queueconfig.Backlog) {
 	st.BacklogCount, st.OldestBacklogAge, st.Backlog = 0, nil, nil
 	var oldest time.Duration
-	sorted := slices.SortedFunc(slices.Values(backlog), func(a, b queueconfig.Backlog) int {
-		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(b.Priority, a.Priority))
-	})
-	for _, b := range sorted {
+	for _, b := range backlogByKindAndPriority(backlog) {
 		st.BacklogCount += b.Count
 		oldest = max(oldest, b.OldestAge)
 		if len(st.Backlog) < maxBacklog {
@@ -114,6 +120,74 @@ func setBacklog(st *v1alpha1.TaskQueueStatus, backlog []queueconfig.Backlog) {
 	if oldest > 0 {
 		st.OldestBacklogAge = &metav1.Duration{Duration: oldest.Truncate(time.Second)}
 	}
+}
+
+// backlogByKindAndPriority merges the requirement sets of each kind and priority, sorted
+// by kind, then highest priority first.
+func backlogByKindAndPriority(backlog []queueconfig.Backlog) []queueconfig.Backlog {
+	type level struct {
+		kind     string
+		priority int
+	}
+	merged := map[level]*queueconfig.Backlog{}
+	var out []queueconfig.Backlog
+	for _, b := range backlog {
+		m := merged[level{b.Kind, b.Priority}]
+		if m == nil {
+			out = append(out, queueconfig.Backlog{Kind: b.Kind, Priority: b.Priority})
+			m = &out[len(out)-1]
+			merged[level{b.Kind, b.Priority}] = m
+		}
+		m.Count += b.Count
+		m.OldestAge = max(m.OldestAge, b.OldestAge)
+	}
+	slices.SortFunc(out, func(a, b queueconfig.Backlog) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(b.Priority, a.Priority))
+	})
+	return out
+}
+
+// unroutableMessage names, per requirement set that no connected worker meets, how many
+// tasks wait and which capabilities are missing, most tasks first; "" when every waiting
+// task is routable.
+func unroutableMessage(backlog []queueconfig.Backlog) string {
+	type waiting struct {
+		requires, unmet string
+		count           int64
+	}
+	sets := map[string]*waiting{}
+	for _, b := range backlog {
+		if !b.Unroutable() {
+			continue
+		}
+		req := queueconfig.FormatCapabilities(b.Requires)
+		if sets[req] == nil {
+			sets[req] = &waiting{requires: req, unmet: queueconfig.FormatCapabilities(b.Unmet)}
+		}
+		sets[req].count += b.Count
+	}
+	if len(sets) == 0 {
+		return ""
+	}
+	sorted := slices.SortedFunc(maps.Values(sets), func(a, b *waiting) int {
+		return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.requires, b.requires))
+	})
+	parts := make([]string, len(sorted))
+	for i, w := range sorted {
+		missing := w.unmet
+		if missing == "" {
+			missing = "all of them together" // each is met by some worker, none meets all
+		}
+		parts[i] = fmt.Sprintf("%d %s %s: no connected worker has %s", w.count, tasksRequire(w.count), w.requires, missing)
+	}
+	return truncate(strings.Join(parts, "; "), maxMessage)
+}
+
+func tasksRequire(n int64) string {
+	if n == 1 {
+		return "task requires"
+	}
+	return "tasks require"
 }
 
 // rate renders tasks per second with millitask precision; nil for no traffic.

@@ -87,6 +87,8 @@ func setPoolStatus(pool *v1alpha1.WorkerPool, obs poolObservation) {
 		set(v1alpha1.ConditionQueueResolved, metav1.ConditionTrue, ReasonTaskQueueFound, fmt.Sprintf("TaskQueue %q found", pool.Spec.Queue))
 	}
 
+	setSpecHonored(&st.Conditions, gen, unhonouredPoolFields(&pool.Spec))
+
 	degraded, degradedReason, degradedMsg := degradation(pool, obs)
 	if degraded {
 		set(v1alpha1.ConditionDegraded, metav1.ConditionTrue, degradedReason, degradedMsg)
@@ -115,7 +117,7 @@ func setPoolStatus(pool *v1alpha1.WorkerPool, obs poolObservation) {
 	observed := d.Status.ObservedGeneration >= d.Generation
 	switch {
 	case desired == 0 && observed && d.Status.Replicas == 0:
-		set(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonScaledToZero, "The pool is scaled to zero; a task wakes it")
+		set(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonScaledToZero, "The pool is scaled to zero")
 	case desired > 0 && observed && d.Status.UpdatedReplicas >= desired && d.Status.ReadyReplicas >= desired:
 		set(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonWorkersReady, fmt.Sprintf("%d of %d workers ready", d.Status.ReadyReplicas, desired))
 	default:

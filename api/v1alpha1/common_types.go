@@ -8,6 +8,17 @@ const (
 	ConditionProgressing = "Progressing"
 	// ConditionDegraded is True when something is wrong that needs attention.
 	ConditionDegraded = "Degraded"
+	// ConditionSpecHonored is False while the spec sets fields that the API accepts but
+	// taskroute does not honour yet; the message lists them. Their docs say so too.
+	ConditionSpecHonored = "SpecHonored"
+)
+
+// Reasons of the SpecHonored condition.
+const (
+	// ReasonSpecHonored: every field the spec sets takes effect.
+	ReasonSpecHonored = "AllFieldsHonored"
+	// ReasonNotYetImplemented: some fields the spec sets have no effect yet.
+	ReasonNotYetImplemented = "NotYetImplemented"
 )
 
 // TaskKind is one of the two sub-queues that share every queue name.

@@ -26,11 +26,17 @@ type TaskQueueSpec struct {
 	TaskDefaults *TaskDefaults `json:"taskDefaults,omitempty"`
 
 	// sticky configures sticky execution of workflow tasks: later workflow tasks of an
-	// execution go first to the worker that completed the previous one.
+	// execution would go first to the worker that completed the previous one.
+	// Not yet honoured: the matching service has no sticky execution yet, so every
+	// workflow task goes to any worker of the queue. While sticky is set with mode
+	// Enabled, the SpecHonored condition is False and names it.
 	// +optional
 	Sticky *StickyConfig `json:"sticky,omitempty"`
 
-	// versioning selects which worker version receives tasks that are not pinned to one.
+	// versioning would select which worker version receives tasks that are not pinned to
+	// one. Not yet honoured: tasks are not routed by worker version yet (nor pinned to
+	// one), so any worker of the queue takes any task. While currentVersion or
+	// rampingVersion is set, the SpecHonored condition is False and names it.
 	// +optional
 	Versioning *VersioningConfig `json:"versioning,omitempty"`
 
@@ -133,9 +139,11 @@ type RetryPolicy struct {
 	NonRetryableErrorTypes []string `json:"nonRetryableErrorTypes,omitempty"`
 }
 
-// StickyConfig configures sticky execution of workflow tasks.
+// StickyConfig configures sticky execution of workflow tasks. Not yet honoured (see
+// spec.sticky).
 type StickyConfig struct {
-	// mode turns sticky execution on (the default) or off.
+	// mode turns sticky execution on (the default) or off. Not yet honoured: Enabled has
+	// no effect yet.
 	// +optional
 	// +kubebuilder:default=Enabled
 	Mode FeatureMode `json:"mode,omitempty"`
@@ -147,7 +155,8 @@ type StickyConfig struct {
 	ScheduleToStartTimeout *metav1.Duration `json:"scheduleToStartTimeout,omitempty"`
 }
 
-// VersioningConfig routes unpinned tasks between worker versions (build ids).
+// VersioningConfig routes unpinned tasks between worker versions (build ids). Not yet
+// honoured (see spec.versioning).
 // +kubebuilder:validation:XValidation:rule="!has(self.rampingVersion) || has(self.currentVersion)",message="spec.versioning.rampingVersion needs spec.versioning.currentVersion"
 // +kubebuilder:validation:XValidation:rule="has(self.rampingVersion) || !has(self.rampPercentage) || self.rampPercentage == 0",message="spec.versioning.rampPercentage needs spec.versioning.rampingVersion"
 type VersioningConfig struct {
@@ -188,6 +197,19 @@ const (
 	// ConditionTaskTypesConsistent is False when the workers of the queue register
 	// different task types, so some tasks can land on a worker that cannot run them.
 	ConditionTaskTypesConsistent = "TaskTypesConsistent"
+	// ConditionRoutable is True when every set of capabilities that waiting tasks require
+	// is met by a connected worker, so no task waits for a worker that is not there.
+	ConditionRoutable = "Routable"
+)
+
+// Reasons of the Routable condition.
+const (
+	// ReasonTasksRoutable: every waiting task can go to a connected worker (tasks that
+	// require nothing go to any worker, connected or not yet).
+	ReasonTasksRoutable = "TasksRoutable"
+	// ReasonNoCapableWorkers: some tasks require capabilities that no connected worker
+	// has; the message names them and how many tasks wait for them.
+	ReasonNoCapableWorkers = "NoCapableWorkers"
 )
 
 // BacklogStatus is the backlog of one kind and priority level.
@@ -226,8 +248,10 @@ type TaskQueueStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready (configuration accepted by the matching service) and
-	// TaskTypesConsistent.
+	// conditions: Ready (configuration accepted by the matching service),
+	// TaskTypesConsistent, Routable (every waiting task's required capabilities are met by
+	// a connected worker) and SpecHonored (False while fields that are accepted but not
+	// yet honoured are set).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

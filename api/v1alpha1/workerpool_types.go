@@ -16,8 +16,10 @@ type WorkerPoolSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	Queue string `json:"queue"`
 
-	// version is the build id the workers run. Tasks pinned to a version go only to
-	// workers of that version; several pools of one queue with different versions coexist.
+	// version is the build id the workers run. It labels the pods, and the workers report
+	// it in their polls (TaskQueue status.pollers); several pools of one queue with
+	// different versions coexist. Not yet honoured for routing: tasks cannot be pinned to
+	// a version, so any worker of the queue may take any task whatever its version.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`
@@ -51,16 +53,20 @@ type WorkerPoolSpec struct {
 	Priorities []int32 `json:"priorities,omitempty"`
 
 	// replicas is the number of workers. It is the target of the /scale subresource, so an
-	// HPA or KEDA may drive it; with Backlog autoscaling the built-in autoscaler writes it,
-	// and the pool runs replicas kept within minReplicas..maxReplicas. Leave it out of
-	// GitOps manifests when something scales the pool, as with a Deployment under an HPA.
+	// HPA or KEDA may drive it; with autoscaling mode Backlog the pool runs replicas kept
+	// within minReplicas..maxReplicas. Leave it out of GitOps manifests when something
+	// scales the pool, as with a Deployment under an HPA.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10000
 	Replicas *int32 `json:"replicas,omitempty"`
 
-	// autoscaling sizes the pool from the queue's backlog.
+	// autoscaling would size the pool from the queue's backlog. Not yet honoured beyond
+	// bounds: mode Backlog only keeps spec.replicas within minReplicas..maxReplicas; the
+	// pool is not sized from the backlog, targetBacklogPerWorker, maxBacklogAge and
+	// scaleDownDelay have no effect, and a pool scaled to zero is not woken by tasks.
+	// While mode is Backlog, the SpecHonored condition is False and says so.
 	// +optional
 	Autoscaling *Autoscaling `json:"autoscaling,omitempty"`
 
@@ -148,8 +154,10 @@ type WorkerLimits struct {
 	// +optional
 	TasksPerSecond *resource.Quantity `json:"tasksPerSecond,omitempty"`
 
-	// sessions is how many sessions one worker holds at once; 0 means the worker takes
-	// no sessions.
+	// sessions is how many sessions one worker would hold at once; 0 means the worker
+	// takes no sessions. Not yet honoured: the value is injected as TASKROUTE_SESSIONS,
+	// but neither the SDK nor the matching service has sessions yet. While it is above 0,
+	// the SpecHonored condition is False and names it.
 	// +optional
 	// +kubebuilder:default=0
 	// +kubebuilder:validation:Minimum=0
@@ -164,20 +172,23 @@ type AutoscalingMode string
 const (
 	// AutoscalingDisabled leaves spec.replicas (or an external scaler) in charge.
 	AutoscalingDisabled AutoscalingMode = "Disabled"
-	// AutoscalingBacklog sizes the pool from the queue's backlog and its age.
+	// AutoscalingBacklog keeps spec.replicas within minReplicas..maxReplicas. Sizing the
+	// pool from the queue's backlog and its age is not yet implemented.
 	AutoscalingBacklog AutoscalingMode = "Backlog"
 )
 
-// Autoscaling sizes a pool from the queue's backlog.
+// Autoscaling bounds a pool's size; sizing it from the queue's backlog is not yet
+// honoured (see spec.autoscaling).
 // +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="spec.autoscaling.minReplicas must not exceed spec.autoscaling.maxReplicas"
 type Autoscaling struct {
-	// mode: Backlog sizes the pool from the queue; Disabled leaves it to spec.replicas.
+	// mode: Backlog keeps spec.replicas within minReplicas..maxReplicas (sizing from the
+	// backlog is not yet honoured); Disabled leaves the size to spec.replicas alone.
 	// +optional
 	// +kubebuilder:default=Backlog
 	Mode AutoscalingMode `json:"mode,omitempty"`
 
-	// minReplicas is the smallest size; 0 lets an idle pool scale to zero, and the first
-	// task added wakes it.
+	// minReplicas is the smallest size the pool runs; 0 allows spec.replicas 0. Not yet
+	// honoured: nothing scales an idle pool to zero or wakes it when a task is added.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
@@ -190,21 +201,21 @@ type Autoscaling struct {
 	// +kubebuilder:validation:Maximum=10000
 	MaxReplicas int32 `json:"maxReplicas"`
 
-	// targetBacklogPerWorker is the backlog one worker should face; the pool grows when the
-	// backlog per worker exceeds it.
+	// targetBacklogPerWorker is the backlog one worker should face; the pool would grow
+	// when the backlog per worker exceeds it. Not yet honoured.
 	// +optional
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000000
 	TargetBacklogPerWorker int32 `json:"targetBacklogPerWorker,omitempty"`
 
-	// maxBacklogAge grows the pool when the oldest waiting task is older than this, even if
-	// the backlog is short. Unset means age is not considered.
+	// maxBacklogAge would grow the pool when the oldest waiting task is older than this,
+	// even if the backlog is short. Not yet honoured.
 	// +optional
 	MaxBacklogAge *metav1.Duration `json:"maxBacklogAge,omitempty"`
 
-	// scaleDownDelay is how long the backlog must justify fewer workers before the pool
-	// shrinks, so a bursty queue does not flap.
+	// scaleDownDelay is how long the backlog would have to justify fewer workers before
+	// the pool shrinks, so a bursty queue does not flap. Not yet honoured.
 	// +optional
 	// +kubebuilder:default="5m"
 	ScaleDownDelay *metav1.Duration `json:"scaleDownDelay,omitempty"`
@@ -223,7 +234,8 @@ type WorkerPoolStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready, Progressing, Degraded and QueueResolved.
+	// conditions: Ready, Progressing, Degraded, QueueResolved and SpecHonored (False
+	// while fields that are accepted but not yet honoured are set).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -88,7 +88,8 @@ func (e *Engine) Stats(_ context.Context, key queueconfig.Key) (queueconfig.Stat
 		if b.Kind == matchingv1.TaskKind_TASK_KIND_WORKFLOW {
 			kind = queueconfig.KindWorkflow
 		}
-		st.Backlog = append(st.Backlog, queueconfig.Backlog{Kind: kind, Priority: int(b.Priority), Count: b.Count, OldestAge: b.OldestAge.AsDuration()})
+		st.Backlog = append(st.Backlog, queueconfig.Backlog{Kind: kind, Priority: int(b.Priority), Count: b.Count, OldestAge: b.OldestAge.AsDuration(),
+			Requires: capabilitiesConfig(b.Requires), Routable: b.Routable, Unmet: capabilitiesConfig(b.Unmet)})
 	}
 	for _, p := range d.Pollers {
 		st.Pollers = append(st.Pollers, queueconfig.Poller{Identity: p.Identity, Pool: p.Pool, Version: p.Version,
@@ -182,4 +183,16 @@ func (e *Engine) storedBacklog(ref storage.QueueRef) int64 {
 		}
 	}
 	return n
+}
+
+// capabilitiesConfig converts protocol capabilities to the registry's (nil for none).
+func capabilitiesConfig(in []*matchingv1.Capability) []queueconfig.Capability {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]queueconfig.Capability, len(in))
+	for i, c := range in {
+		out[i] = queueconfig.Capability{Name: c.GetName(), Value: c.GetValue()}
+	}
+	return out
 }

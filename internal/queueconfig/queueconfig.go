@@ -91,13 +91,26 @@ const (
 	KindWorkflow = "Workflow"
 )
 
-// Backlog is the backlog of one kind and priority level.
+// Backlog is the backlog of one kind, priority level and requirement set.
 type Backlog struct {
 	Kind      string // KindActivity or KindWorkflow
 	Priority  int
 	Count     int64
 	OldestAge time.Duration
+	// Requires is the capabilities these tasks require, sorted by name; empty for tasks
+	// that require nothing, which any worker may take.
+	Requires []Capability
+	// Routable tells whether a live poller of the queue meets every requirement. Tasks
+	// that require nothing count as routable whatever this says.
+	Routable bool
+	// Unmet is, when not routable, the requirements that no live poller meets on its own;
+	// empty when each is met by some poller but no single poller meets them all.
+	Unmet []Capability
 }
+
+// Unroutable reports whether these tasks require capabilities that no live poller has
+// together, so they wait until a capable worker connects.
+func (b Backlog) Unroutable() bool { return len(b.Requires) > 0 && !b.Routable }
 
 // Poller is a worker that polled the queue recently.
 type Poller struct {

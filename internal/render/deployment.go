@@ -58,9 +58,10 @@ func Deployment(pool *v1alpha1.WorkerPool, opts Options) (*appsv1ac.DeploymentAp
 	return d, nil
 }
 
-// Replicas is the size the Deployment gets: spec.replicas (default 1), which every scaler
-// writes (the built-in autoscaler, an HPA or KEDA through /scale). With Backlog
-// autoscaling it is kept within min..max, so a pool never leaves the bounds it declares.
+// Replicas is the size the Deployment gets: spec.replicas (default 1), which a user or an
+// external scaler (an HPA or KEDA through /scale) writes. With autoscaling mode Backlog it
+// is kept within min..max, so a pool never leaves the bounds it declares; there is no
+// built-in autoscaler yet that sizes the pool from the backlog.
 func Replicas(pool *v1alpha1.WorkerPool) int32 {
 	replicas := ptr.Deref(pool.Spec.Replicas, 1)
 	if as := pool.Spec.Autoscaling; as != nil && as.Mode == v1alpha1.AutoscalingBacklog {

@@ -38,6 +38,9 @@ const (
 	MatchingService_GetTask_FullMethodName            = "/taskroute.matching.v1.MatchingService/GetTask"
 	MatchingService_DescribeQueue_FullMethodName      = "/taskroute.matching.v1.MatchingService/DescribeQueue"
 	MatchingService_ListQueues_FullMethodName         = "/taskroute.matching.v1.MatchingService/ListQueues"
+	MatchingService_GetQueueConfig_FullMethodName     = "/taskroute.matching.v1.MatchingService/GetQueueConfig"
+	MatchingService_SetQueueConfig_FullMethodName     = "/taskroute.matching.v1.MatchingService/SetQueueConfig"
+	MatchingService_ResetQueueConfig_FullMethodName   = "/taskroute.matching.v1.MatchingService/ResetQueueConfig"
 )
 
 // MatchingServiceClient is the client API for MatchingService service.
@@ -80,6 +83,17 @@ type MatchingServiceClient interface {
 	DescribeQueue(ctx context.Context, in *DescribeQueueRequest, opts ...grpc.CallOption) (*DescribeQueueResponse, error)
 	// ListQueues lists the queues of a namespace that hold tasks, pollers or configuration.
 	ListQueues(ctx context.Context, in *ListQueuesRequest, opts ...grpc.CallOption) (*ListQueuesResponse, error)
+	// GetQueueConfig returns the configuration that applies to a queue (the defaults when
+	// nothing configured it) and, when a TaskQueue object configures it, which one.
+	GetQueueConfig(ctx context.Context, in *GetQueueConfigRequest, opts ...grpc.CallOption) (*GetQueueConfigResponse, error)
+	// SetQueueConfig changes the fields of a queue's configuration that update_mask names;
+	// the others keep their values. It applies to every dispatch after it returns and is
+	// persisted. A queue configured by a TaskQueue object gets FailedPrecondition: edit the
+	// object instead.
+	SetQueueConfig(ctx context.Context, in *SetQueueConfigRequest, opts ...grpc.CallOption) (*SetQueueConfigResponse, error)
+	// ResetQueueConfig returns a queue to the default configuration; FailedPrecondition for a
+	// queue configured by a TaskQueue object.
+	ResetQueueConfig(ctx context.Context, in *ResetQueueConfigRequest, opts ...grpc.CallOption) (*ResetQueueConfigResponse, error)
 }
 
 type matchingServiceClient struct {
@@ -220,6 +234,36 @@ func (c *matchingServiceClient) ListQueues(ctx context.Context, in *ListQueuesRe
 	return out, nil
 }
 
+func (c *matchingServiceClient) GetQueueConfig(ctx context.Context, in *GetQueueConfigRequest, opts ...grpc.CallOption) (*GetQueueConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetQueueConfigResponse)
+	err := c.cc.Invoke(ctx, MatchingService_GetQueueConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *matchingServiceClient) SetQueueConfig(ctx context.Context, in *SetQueueConfigRequest, opts ...grpc.CallOption) (*SetQueueConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetQueueConfigResponse)
+	err := c.cc.Invoke(ctx, MatchingService_SetQueueConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *matchingServiceClient) ResetQueueConfig(ctx context.Context, in *ResetQueueConfigRequest, opts ...grpc.CallOption) (*ResetQueueConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetQueueConfigResponse)
+	err := c.cc.Invoke(ctx, MatchingService_ResetQueueConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MatchingServiceServer is the server API for MatchingService service.
 // All implementations must embed UnimplementedMatchingServiceServer
 // for forward compatibility.
@@ -260,6 +304,17 @@ type MatchingServiceServer interface {
 	DescribeQueue(context.Context, *DescribeQueueRequest) (*DescribeQueueResponse, error)
 	// ListQueues lists the queues of a namespace that hold tasks, pollers or configuration.
 	ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error)
+	// GetQueueConfig returns the configuration that applies to a queue (the defaults when
+	// nothing configured it) and, when a TaskQueue object configures it, which one.
+	GetQueueConfig(context.Context, *GetQueueConfigRequest) (*GetQueueConfigResponse, error)
+	// SetQueueConfig changes the fields of a queue's configuration that update_mask names;
+	// the others keep their values. It applies to every dispatch after it returns and is
+	// persisted. A queue configured by a TaskQueue object gets FailedPrecondition: edit the
+	// object instead.
+	SetQueueConfig(context.Context, *SetQueueConfigRequest) (*SetQueueConfigResponse, error)
+	// ResetQueueConfig returns a queue to the default configuration; FailedPrecondition for a
+	// queue configured by a TaskQueue object.
+	ResetQueueConfig(context.Context, *ResetQueueConfigRequest) (*ResetQueueConfigResponse, error)
 	mustEmbedUnimplementedMatchingServiceServer()
 }
 
@@ -308,6 +363,15 @@ func (UnimplementedMatchingServiceServer) DescribeQueue(context.Context, *Descri
 }
 func (UnimplementedMatchingServiceServer) ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListQueues not implemented")
+}
+func (UnimplementedMatchingServiceServer) GetQueueConfig(context.Context, *GetQueueConfigRequest) (*GetQueueConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetQueueConfig not implemented")
+}
+func (UnimplementedMatchingServiceServer) SetQueueConfig(context.Context, *SetQueueConfigRequest) (*SetQueueConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetQueueConfig not implemented")
+}
+func (UnimplementedMatchingServiceServer) ResetQueueConfig(context.Context, *ResetQueueConfigRequest) (*ResetQueueConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResetQueueConfig not implemented")
 }
 func (UnimplementedMatchingServiceServer) mustEmbedUnimplementedMatchingServiceServer() {}
 func (UnimplementedMatchingServiceServer) testEmbeddedByValue()                         {}
@@ -564,6 +628,60 @@ func _MatchingService_ListQueues_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MatchingService_GetQueueConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetQueueConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).GetQueueConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_GetQueueConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).GetQueueConfig(ctx, req.(*GetQueueConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MatchingService_SetQueueConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetQueueConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).SetQueueConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_SetQueueConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).SetQueueConfig(ctx, req.(*SetQueueConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MatchingService_ResetQueueConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetQueueConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).ResetQueueConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_ResetQueueConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).ResetQueueConfig(ctx, req.(*ResetQueueConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MatchingService_ServiceDesc is the grpc.ServiceDesc for MatchingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -622,6 +740,18 @@ var MatchingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListQueues",
 			Handler:    _MatchingService_ListQueues_Handler,
+		},
+		{
+			MethodName: "GetQueueConfig",
+			Handler:    _MatchingService_GetQueueConfig_Handler,
+		},
+		{
+			MethodName: "SetQueueConfig",
+			Handler:    _MatchingService_SetQueueConfig_Handler,
+		},
+		{
+			MethodName: "ResetQueueConfig",
+			Handler:    _MatchingService_ResetQueueConfig_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -84,13 +84,17 @@ plaintext, sending no token, to a development server started with --matching-aut
 	pf.StringVar(&g.caFile, "ca-file", os.Getenv(workerenv.CAFile), "CA bundle (PEM) the server's certificate is verified against")
 	pf.BoolVar(&g.insecure, "insecure", os.Getenv(workerenv.Insecure) == "true", "plaintext and no token, for a development server (--matching-tls=disabled)")
 
+	get := newGetCommand(g)
+	get.AddCommand(newGetQueueConfigCommand(g))
 	root.AddCommand(
 		newAddCommand(g),
-		newGetCommand(g),
+		get,
 		newWaitCommand(g),
 		newCancelCommand(g),
 		newDescribeCommand(g),
 		newListCommand(g),
+		newSetCommand(g),
+		newResetCommand(g),
 	)
 	return root
 }

@@ -39,7 +39,7 @@ func TestAuthorizeOwnNamespaceWithoutReview(t *testing.T) {
 	caller := callerOf(t, a, "worker")
 	r := &countingSAR{next: kube.AuthorizationV1().SubjectAccessReviews()}
 	z := NewAuthorizer(r, AuthorizerOptions{})
-	for _, verb := range []string{VerbAdd, VerbPoll, VerbGet, VerbList, VerbCancel, VerbUse} {
+	for _, verb := range []string{VerbAdd, VerbPoll, VerbGet, VerbList, VerbCancel, VerbUpdate, VerbUse} {
 		if err := z.Authorize(context.Background(), caller, verb, Target{Namespace: a, Queue: "q"}); err != nil {
 			t.Fatalf("%s in own namespace: %v", verb, err)
 		}

@@ -70,6 +70,15 @@ func (echoServer) DescribeQueue(context.Context, *matchingv1.DescribeQueueReques
 func (echoServer) ListQueues(context.Context, *matchingv1.ListQueuesRequest) (*matchingv1.ListQueuesResponse, error) {
 	return &matchingv1.ListQueuesResponse{}, nil
 }
+func (echoServer) GetQueueConfig(context.Context, *matchingv1.GetQueueConfigRequest) (*matchingv1.GetQueueConfigResponse, error) {
+	return &matchingv1.GetQueueConfigResponse{}, nil
+}
+func (echoServer) SetQueueConfig(context.Context, *matchingv1.SetQueueConfigRequest) (*matchingv1.SetQueueConfigResponse, error) {
+	return &matchingv1.SetQueueConfigResponse{}, nil
+}
+func (echoServer) ResetQueueConfig(context.Context, *matchingv1.ResetQueueConfigRequest) (*matchingv1.ResetQueueConfigResponse, error) {
+	return &matchingv1.ResetQueueConfigResponse{}, nil
+}
 
 // serveGuarded starts a real gRPC server on loopback with g's interceptors.
 func serveGuarded(t *testing.T, g *Guard) matchingv1.MatchingServiceClient {
@@ -174,6 +183,18 @@ var everyRPC = []rpc{
 	}},
 	{"ListQueues", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
 		_, err := c.ListQueues(ctx, &matchingv1.ListQueuesRequest{Namespace: ns})
+		return err
+	}},
+	{"GetQueueConfig", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
+		_, err := c.GetQueueConfig(ctx, &matchingv1.GetQueueConfigRequest{Namespace: ns, Queue: q})
+		return err
+	}},
+	{"SetQueueConfig", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
+		_, err := c.SetQueueConfig(ctx, &matchingv1.SetQueueConfigRequest{Namespace: ns, Queue: q, Config: &matchingv1.QueueConfig{}})
+		return err
+	}},
+	{"ResetQueueConfig", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
+		_, err := c.ResetQueueConfig(ctx, &matchingv1.ResetQueueConfigRequest{Namespace: ns, Queue: q})
 		return err
 	}},
 }

@@ -15,10 +15,13 @@ const (
 const (
 	VerbAdd    = "add"    // AddTask, AddTasks
 	VerbPoll   = "poll"   // PollTasks, ShutdownWorker, liveness heartbeats and the lease operations of a worker
-	VerbGet    = "get"    // GetTask, DescribeQueue
+	VerbGet    = "get"    // GetTask, DescribeQueue, GetQueueConfig
 	VerbList   = "list"   // ListQueues
 	VerbCancel = "cancel" // CancelTask
-	VerbUse    = "use"    // any method not listed below (new RPCs until they get a verb)
+	// VerbUpdate changes a queue's configuration (SetQueueConfig, ResetQueueConfig): the
+	// Kubernetes verb for writing an object, here the queue's settings.
+	VerbUpdate = "update"
+	VerbUse    = "use" // any method not listed below (new RPCs until they get a verb)
 )
 
 // methodVerbs maps full gRPC method names to the verb they need.
@@ -38,6 +41,9 @@ var methodVerbs = map[string]string{
 	matchingv1.MatchingService_DescribeQueue_FullMethodName:         VerbGet,
 	matchingv1.MatchingService_ListQueues_FullMethodName:            VerbList,
 	matchingv1.MatchingService_RecordWorkerHeartbeat_FullMethodName: VerbPoll,
+	matchingv1.MatchingService_GetQueueConfig_FullMethodName:        VerbGet,
+	matchingv1.MatchingService_SetQueueConfig_FullMethodName:        VerbUpdate,
+	matchingv1.MatchingService_ResetQueueConfig_FullMethodName:      VerbUpdate,
 }
 
 // VerbFor returns the verb a method needs on queues of a foreign namespace.

@@ -102,7 +102,12 @@ type Engine struct {
 
 	qmu     sync.Mutex               // guards queues and configs; taken after shard locks, before queue locks
 	queues  map[string]*queueManager // key: namespace \x00 queue
-	configs map[string]queueconfig.Config
+	configs map[string]configRecord
+
+	// configWrite serialises configuration writes (Apply, Remove, Update, Reset) from the
+	// read of the current record to its persisted and applied successor, so an API write
+	// cannot undo a TaskQueue's Apply that landed in between. Taken before any other lock.
+	configWrite sync.Mutex
 
 	timers       *timerService
 	quotas       *quotaTracker
@@ -130,7 +135,7 @@ func New(store storage.Store, opts Options) (*Engine, error) {
 		clock:     opts.Clock,
 		tasks:     newTaskTable(store),
 		queues:    map[string]*queueManager{},
-		configs:   map[string]queueconfig.Config{},
+		configs:   map[string]configRecord{},
 		closing:   make(chan struct{}),
 	}
 	e.metrics = newMetrics(e)
@@ -181,8 +186,8 @@ func (e *Engine) queue(ns, name string) *queueManager {
 	q, ok := e.queues[key]
 	if !ok {
 		cfg := defaultConfig
-		if c, ok := e.configs[key]; ok {
-			cfg = &c
+		if r, ok := e.configs[key]; ok {
+			cfg = &r.Config
 		}
 		q = newQueueManager(e, ns, name, cfg, e.now().UnixNano())
 		e.queues[key] = q
@@ -272,8 +277,8 @@ var errEngineClosed = errors.New("matching engine is shutting down")
 func (e *Engine) config(ns, queue string) queueconfig.Config {
 	e.qmu.Lock()
 	defer e.qmu.Unlock()
-	if c, ok := e.configs[ns+"\x00"+queue]; ok {
-		return c
+	if r, ok := e.configs[ns+"\x00"+queue]; ok {
+		return r.Config
 	}
 	return queueconfig.Default()
 }

@@ -2,8 +2,6 @@ package matching
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -11,65 +9,6 @@ import (
 	"github.com/taskroute/taskroute/internal/queueconfig"
 	"github.com/taskroute/taskroute/internal/storage"
 )
-
-func (e *Engine) loadConfigs() error {
-	var decodeErr error
-	err := e.store.ScanConfigs(func(q storage.QueueRef, v []byte) bool {
-		var c queueconfig.Config
-		if err := json.Unmarshal(v, &c); err != nil {
-			decodeErr = fmt.Errorf("queue config %s/%s: %w", q.Namespace, q.Queue, err)
-			return false
-		}
-		e.configs[q.Namespace+"\x00"+q.Queue] = c
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	return decodeErr
-}
-
-// Apply sets and persists a queue's configuration; it applies to every later dispatch.
-func (e *Engine) Apply(_ context.Context, key queueconfig.Key, cfg queueconfig.Config) error {
-	v, err := json.Marshal(cfg)
-	if err != nil {
-		return err
-	}
-	ref := storage.QueueRef{Namespace: key.Namespace, Queue: key.Name}
-	if err := e.committer.Write(func(b storage.Batch) { b.PutConfig(ref, v) }).Wait(); err != nil {
-		return fmt.Errorf("persisting config of queue %s: %w", key, err)
-	}
-	e.setConfig(key, cfg, true)
-	return nil
-}
-
-// Remove returns a queue to the default configuration.
-func (e *Engine) Remove(_ context.Context, key queueconfig.Key) error {
-	ref := storage.QueueRef{Namespace: key.Namespace, Queue: key.Name}
-	if err := e.committer.Write(func(b storage.Batch) { b.DeleteConfig(ref) }).Wait(); err != nil {
-		return fmt.Errorf("removing config of queue %s: %w", key, err)
-	}
-	e.setConfig(key, queueconfig.Default(), false)
-	return nil
-}
-
-func (e *Engine) setConfig(key queueconfig.Key, cfg queueconfig.Config, keep bool) {
-	k := key.Namespace + "\x00" + key.Name
-	e.qmu.Lock()
-	if keep {
-		e.configs[k] = cfg
-	} else {
-		delete(e.configs, k)
-	}
-	q := e.queues[k]
-	e.qmu.Unlock()
-	if q != nil {
-		q.configure(&cfg, e.now().UnixNano())
-	}
-}
-
-// Config returns the configuration that applies to a queue.
-func (e *Engine) Config(ns, queue string) queueconfig.Config { return e.config(ns, queue) }
 
 // Stats returns live statistics of a queue for the TaskQueue status.
 func (e *Engine) Stats(_ context.Context, key queueconfig.Key) (queueconfig.Stats, error) {

@@ -16,6 +16,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -3125,11 +3126,459 @@ func (x *RecordWorkerHeartbeatResponse) GetInterval() *durationpb.Duration {
 	return nil
 }
 
+// QueueConfig is the configuration of one queue: the same settings a TaskQueue object's
+// spec holds (rateLimit, priority, taskDefaults, retention). Bounds are the CRD's; a
+// value out of bounds gets InvalidArgument naming the field.
+type QueueConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Global dispatch rate in tasks/second across all workers; 0 means unlimited.
+	RateLimit float64 `protobuf:"fixed64,1,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	// Token bucket size: 0..100000, at least 1 when rate_limit is set.
+	Burst int32 `protobuf:"varint,2,opt,name=burst,proto3" json:"burst,omitempty"`
+	// Priority levels, numbered 1 (lowest) to priority_levels (highest): 1..10.
+	PriorityLevels int32 `protobuf:"varint,3,opt,name=priority_levels,json=priorityLevels,proto3" json:"priority_levels,omitempty"`
+	// The level of tasks that name none: 1..priority_levels.
+	DefaultPriority int32 `protobuf:"varint,4,opt,name=default_priority,json=defaultPriority,proto3" json:"default_priority,omitempty"`
+	// Defaults of tasks that set none; not negative; unset or 0 means no limit.
+	ScheduleToStartTimeout *durationpb.Duration `protobuf:"bytes,5,opt,name=schedule_to_start_timeout,json=scheduleToStartTimeout,proto3" json:"schedule_to_start_timeout,omitempty"`
+	StartToCloseTimeout    *durationpb.Duration `protobuf:"bytes,6,opt,name=start_to_close_timeout,json=startToCloseTimeout,proto3" json:"start_to_close_timeout,omitempty"`
+	HeartbeatTimeout       *durationpb.Duration `protobuf:"bytes,7,opt,name=heartbeat_timeout,json=heartbeatTimeout,proto3" json:"heartbeat_timeout,omitempty"`
+	// Default retry policy. Here every field is the value itself, not "the queue's
+	// default": initial_interval >= 0, maximum_interval >= initial_interval,
+	// backoff_coefficient >= 1, maximum_attempts 0..10000 (0 = unlimited), at most 32 unique
+	// non_retryable_error_types of 1..128 characters.
+	RetryPolicy *RetryPolicy `protobuf:"bytes,8,opt,name=retry_policy,json=retryPolicy,proto3" json:"retry_policy,omitempty"`
+	// How long a finished task's outcome is kept; not negative.
+	Retention     *durationpb.Duration `protobuf:"bytes,9,opt,name=retention,proto3" json:"retention,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueueConfig) Reset() {
+	*x = QueueConfig{}
+	mi := &file_matching_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueConfig) ProtoMessage() {}
+
+func (x *QueueConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueConfig.ProtoReflect.Descriptor instead.
+func (*QueueConfig) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *QueueConfig) GetRateLimit() float64 {
+	if x != nil {
+		return x.RateLimit
+	}
+	return 0
+}
+
+func (x *QueueConfig) GetBurst() int32 {
+	if x != nil {
+		return x.Burst
+	}
+	return 0
+}
+
+func (x *QueueConfig) GetPriorityLevels() int32 {
+	if x != nil {
+		return x.PriorityLevels
+	}
+	return 0
+}
+
+func (x *QueueConfig) GetDefaultPriority() int32 {
+	if x != nil {
+		return x.DefaultPriority
+	}
+	return 0
+}
+
+func (x *QueueConfig) GetScheduleToStartTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.ScheduleToStartTimeout
+	}
+	return nil
+}
+
+func (x *QueueConfig) GetStartToCloseTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.StartToCloseTimeout
+	}
+	return nil
+}
+
+func (x *QueueConfig) GetHeartbeatTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.HeartbeatTimeout
+	}
+	return nil
+}
+
+func (x *QueueConfig) GetRetryPolicy() *RetryPolicy {
+	if x != nil {
+		return x.RetryPolicy
+	}
+	return nil
+}
+
+func (x *QueueConfig) GetRetention() *durationpb.Duration {
+	if x != nil {
+		return x.Retention
+	}
+	return nil
+}
+
+type GetQueueConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Queue         string                 `protobuf:"bytes,2,opt,name=queue,proto3" json:"queue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQueueConfigRequest) Reset() {
+	*x = GetQueueConfigRequest{}
+	mi := &file_matching_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQueueConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQueueConfigRequest) ProtoMessage() {}
+
+func (x *GetQueueConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQueueConfigRequest.ProtoReflect.Descriptor instead.
+func (*GetQueueConfigRequest) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GetQueueConfigRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *GetQueueConfigRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+type GetQueueConfigResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Config *QueueConfig           `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// "TaskQueue <namespace>/<name>" when a TaskQueue object configures the queue (then
+	// SetQueueConfig and ResetQueueConfig are refused); empty otherwise.
+	ManagedBy     string `protobuf:"bytes,2,opt,name=managed_by,json=managedBy,proto3" json:"managed_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQueueConfigResponse) Reset() {
+	*x = GetQueueConfigResponse{}
+	mi := &file_matching_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQueueConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQueueConfigResponse) ProtoMessage() {}
+
+func (x *GetQueueConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQueueConfigResponse.ProtoReflect.Descriptor instead.
+func (*GetQueueConfigResponse) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *GetQueueConfigResponse) GetConfig() *QueueConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *GetQueueConfigResponse) GetManagedBy() string {
+	if x != nil {
+		return x.ManagedBy
+	}
+	return ""
+}
+
+type SetQueueConfigRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Queue     string                 `protobuf:"bytes,2,opt,name=queue,proto3" json:"queue,omitempty"`
+	// The new values of the fields update_mask names.
+	Config *QueueConfig `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
+	// The fields of config to change, by their names in QueueConfig: "rate_limit", "burst",
+	// "priority_levels", "default_priority", "schedule_to_start_timeout",
+	// "start_to_close_timeout", "heartbeat_timeout", "retention", "retry_policy" (the whole
+	// policy) or one of its fields ("retry_policy.initial_interval",
+	// "retry_policy.backoff_coefficient", "retry_policy.maximum_interval",
+	// "retry_policy.maximum_attempts", "retry_policy.non_retryable_error_types"). A named
+	// field that is unset in config is set to its zero value (0, no limit, empty). Required:
+	// an empty mask is InvalidArgument. The result is validated as a whole, so a field may
+	// be checked against one the request did not name (default_priority against
+	// priority_levels).
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,4,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQueueConfigRequest) Reset() {
+	*x = SetQueueConfigRequest{}
+	mi := &file_matching_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQueueConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQueueConfigRequest) ProtoMessage() {}
+
+func (x *SetQueueConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQueueConfigRequest.ProtoReflect.Descriptor instead.
+func (*SetQueueConfigRequest) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *SetQueueConfigRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *SetQueueConfigRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *SetQueueConfigRequest) GetConfig() *QueueConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *SetQueueConfigRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type SetQueueConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The configuration now in effect.
+	Config        *QueueConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQueueConfigResponse) Reset() {
+	*x = SetQueueConfigResponse{}
+	mi := &file_matching_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQueueConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQueueConfigResponse) ProtoMessage() {}
+
+func (x *SetQueueConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQueueConfigResponse.ProtoReflect.Descriptor instead.
+func (*SetQueueConfigResponse) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SetQueueConfigResponse) GetConfig() *QueueConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+type ResetQueueConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Queue         string                 `protobuf:"bytes,2,opt,name=queue,proto3" json:"queue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetQueueConfigRequest) Reset() {
+	*x = ResetQueueConfigRequest{}
+	mi := &file_matching_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetQueueConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetQueueConfigRequest) ProtoMessage() {}
+
+func (x *ResetQueueConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetQueueConfigRequest.ProtoReflect.Descriptor instead.
+func (*ResetQueueConfigRequest) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ResetQueueConfigRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ResetQueueConfigRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+type ResetQueueConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The configuration now in effect (the defaults).
+	Config        *QueueConfig `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResetQueueConfigResponse) Reset() {
+	*x = ResetQueueConfigResponse{}
+	mi := &file_matching_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResetQueueConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResetQueueConfigResponse) ProtoMessage() {}
+
+func (x *ResetQueueConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResetQueueConfigResponse.ProtoReflect.Descriptor instead.
+func (*ResetQueueConfigResponse) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ResetQueueConfigResponse) GetConfig() *QueueConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
 var File_matching_proto protoreflect.FileDescriptor
 
 const file_matching_proto_rawDesc = "" +
 	"\n" +
-	"\x0ematching.proto\x12\x15taskroute.matching.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x02\n" +
+	"\x0ematching.proto\x12\x15taskroute.matching.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x02\n" +
 	"\vRetryPolicy\x12D\n" +
 	"\x10initial_interval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x0finitialInterval\x12/\n" +
 	"\x13backoff_coefficient\x18\x02 \x01(\x01R\x12backoffCoefficient\x12D\n" +
@@ -3361,7 +3810,38 @@ const file_matching_proto_rawDesc = "" +
 	"\aversion\x18\x06 \x01(\tR\aversion\x12E\n" +
 	"\fcapabilities\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilities\"V\n" +
 	"\x1dRecordWorkerHeartbeatResponse\x125\n" +
-	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval*U\n" +
+	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\x84\x04\n" +
+	"\vQueueConfig\x12\x1d\n" +
+	"\n" +
+	"rate_limit\x18\x01 \x01(\x01R\trateLimit\x12\x14\n" +
+	"\x05burst\x18\x02 \x01(\x05R\x05burst\x12'\n" +
+	"\x0fpriority_levels\x18\x03 \x01(\x05R\x0epriorityLevels\x12)\n" +
+	"\x10default_priority\x18\x04 \x01(\x05R\x0fdefaultPriority\x12T\n" +
+	"\x19schedule_to_start_timeout\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x16scheduleToStartTimeout\x12N\n" +
+	"\x16start_to_close_timeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x13startToCloseTimeout\x12F\n" +
+	"\x11heartbeat_timeout\x18\a \x01(\v2\x19.google.protobuf.DurationR\x10heartbeatTimeout\x12E\n" +
+	"\fretry_policy\x18\b \x01(\v2\".taskroute.matching.v1.RetryPolicyR\vretryPolicy\x127\n" +
+	"\tretention\x18\t \x01(\v2\x19.google.protobuf.DurationR\tretention\"K\n" +
+	"\x15GetQueueConfigRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
+	"\x05queue\x18\x02 \x01(\tR\x05queue\"s\n" +
+	"\x16GetQueueConfigResponse\x12:\n" +
+	"\x06config\x18\x01 \x01(\v2\".taskroute.matching.v1.QueueConfigR\x06config\x12\x1d\n" +
+	"\n" +
+	"managed_by\x18\x02 \x01(\tR\tmanagedBy\"\xc4\x01\n" +
+	"\x15SetQueueConfigRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
+	"\x05queue\x18\x02 \x01(\tR\x05queue\x12:\n" +
+	"\x06config\x18\x03 \x01(\v2\".taskroute.matching.v1.QueueConfigR\x06config\x12;\n" +
+	"\vupdate_mask\x18\x04 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"T\n" +
+	"\x16SetQueueConfigResponse\x12:\n" +
+	"\x06config\x18\x01 \x01(\v2\".taskroute.matching.v1.QueueConfigR\x06config\"M\n" +
+	"\x17ResetQueueConfigRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
+	"\x05queue\x18\x02 \x01(\tR\x05queue\"V\n" +
+	"\x18ResetQueueConfigResponse\x12:\n" +
+	"\x06config\x18\x01 \x01(\v2\".taskroute.matching.v1.QueueConfigR\x06config*U\n" +
 	"\bTaskKind\x12\x19\n" +
 	"\x15TASK_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TASK_KIND_ACTIVITY\x10\x01\x12\x16\n" +
@@ -3379,7 +3859,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x1cRATE_LIMIT_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aRATE_LIMIT_STATE_UNLIMITED\x10\x01\x12\x19\n" +
 	"\x15RATE_LIMIT_STATE_OPEN\x10\x02\x12\x1f\n" +
-	"\x1bRATE_LIMIT_STATE_THROTTLING\x10\x032\xa7\f\n" +
+	"\x1bRATE_LIMIT_STATE_THROTTLING\x10\x032\xfa\x0e\n" +
 	"\x0fMatchingService\x12X\n" +
 	"\aAddTask\x12%.taskroute.matching.v1.AddTaskRequest\x1a&.taskroute.matching.v1.AddTaskResponse\x12[\n" +
 	"\bAddTasks\x12&.taskroute.matching.v1.AddTasksRequest\x1a'.taskroute.matching.v1.AddTasksResponse\x12^\n" +
@@ -3397,7 +3877,10 @@ const file_matching_proto_rawDesc = "" +
 	"\rDescribeQueue\x12+.taskroute.matching.v1.DescribeQueueRequest\x1a,.taskroute.matching.v1.DescribeQueueResponse\x12a\n" +
 	"\n" +
 	"ListQueues\x12(.taskroute.matching.v1.ListQueuesRequest\x1a).taskroute.matching.v1.ListQueuesResponse\x12\x82\x01\n" +
-	"\x15RecordWorkerHeartbeat\x123.taskroute.matching.v1.RecordWorkerHeartbeatRequest\x1a4.taskroute.matching.v1.RecordWorkerHeartbeatResponseB;Z9github.com/taskroute/taskroute/api/matching/v1;matchingv1b\x06proto3"
+	"\x15RecordWorkerHeartbeat\x123.taskroute.matching.v1.RecordWorkerHeartbeatRequest\x1a4.taskroute.matching.v1.RecordWorkerHeartbeatResponse\x12m\n" +
+	"\x0eGetQueueConfig\x12,.taskroute.matching.v1.GetQueueConfigRequest\x1a-.taskroute.matching.v1.GetQueueConfigResponse\x12m\n" +
+	"\x0eSetQueueConfig\x12,.taskroute.matching.v1.SetQueueConfigRequest\x1a-.taskroute.matching.v1.SetQueueConfigResponse\x12s\n" +
+	"\x10ResetQueueConfig\x12..taskroute.matching.v1.ResetQueueConfigRequest\x1a/.taskroute.matching.v1.ResetQueueConfigResponseB;Z9github.com/taskroute/taskroute/api/matching/v1;matchingv1b\x06proto3"
 
 var (
 	file_matching_proto_rawDescOnce sync.Once
@@ -3412,7 +3895,7 @@ func file_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_matching_proto_goTypes = []any{
 	(TaskKind)(0),                         // 0: taskroute.matching.v1.TaskKind
 	(TaskState)(0),                        // 1: taskroute.matching.v1.TaskState
@@ -3459,20 +3942,28 @@ var file_matching_proto_goTypes = []any{
 	(*ListQueuesResponse)(nil),            // 42: taskroute.matching.v1.ListQueuesResponse
 	(*RecordWorkerHeartbeatRequest)(nil),  // 43: taskroute.matching.v1.RecordWorkerHeartbeatRequest
 	(*RecordWorkerHeartbeatResponse)(nil), // 44: taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	nil,                                   // 45: taskroute.matching.v1.TaskSpec.HeadersEntry
-	nil,                                   // 46: taskroute.matching.v1.Task.HeadersEntry
-	(*durationpb.Duration)(nil),           // 47: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),         // 48: google.protobuf.Timestamp
+	(*QueueConfig)(nil),                   // 45: taskroute.matching.v1.QueueConfig
+	(*GetQueueConfigRequest)(nil),         // 46: taskroute.matching.v1.GetQueueConfigRequest
+	(*GetQueueConfigResponse)(nil),        // 47: taskroute.matching.v1.GetQueueConfigResponse
+	(*SetQueueConfigRequest)(nil),         // 48: taskroute.matching.v1.SetQueueConfigRequest
+	(*SetQueueConfigResponse)(nil),        // 49: taskroute.matching.v1.SetQueueConfigResponse
+	(*ResetQueueConfigRequest)(nil),       // 50: taskroute.matching.v1.ResetQueueConfigRequest
+	(*ResetQueueConfigResponse)(nil),      // 51: taskroute.matching.v1.ResetQueueConfigResponse
+	nil,                                   // 52: taskroute.matching.v1.TaskSpec.HeadersEntry
+	nil,                                   // 53: taskroute.matching.v1.Task.HeadersEntry
+	(*durationpb.Duration)(nil),           // 54: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),         // 55: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 56: google.protobuf.FieldMask
 }
 var file_matching_proto_depIdxs = []int32{
-	47, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
-	47, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
+	54, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
+	54, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
 	0,  // 2: taskroute.matching.v1.TaskSpec.kind:type_name -> taskroute.matching.v1.TaskKind
-	47, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	47, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
-	47, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
+	54, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	54, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
+	54, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
 	3,  // 6: taskroute.matching.v1.TaskSpec.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	45, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
+	52, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
 	4,  // 8: taskroute.matching.v1.TaskSpec.requires:type_name -> taskroute.matching.v1.Capability
 	5,  // 9: taskroute.matching.v1.AddTaskRequest.task:type_name -> taskroute.matching.v1.TaskSpec
 	5,  // 10: taskroute.matching.v1.AddTasksRequest.tasks:type_name -> taskroute.matching.v1.TaskSpec
@@ -3480,80 +3971,96 @@ var file_matching_proto_depIdxs = []int32{
 	0,  // 12: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
 	4,  // 13: taskroute.matching.v1.PollTasksRequest.capabilities:type_name -> taskroute.matching.v1.Capability
 	0,  // 14: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
-	48, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
-	48, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
-	47, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
-	47, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
-	46, // 19: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
+	55, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
+	55, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
+	54, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
+	54, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
+	53, // 19: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
 	13, // 20: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
 	11, // 21: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
 	14, // 22: taskroute.matching.v1.CompleteTasksRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
 	17, // 23: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
 	13, // 24: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
 	1,  // 25: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	48, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
+	55, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
 	1,  // 27: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	47, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
+	54, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
 	0,  // 29: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
 	1,  // 30: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
 	13, // 31: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
-	48, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
-	48, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
-	48, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
+	55, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
+	55, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
+	55, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
 	4,  // 35: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
 	32, // 36: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
 	0,  // 37: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
-	47, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
+	54, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
 	4,  // 39: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
 	4,  // 40: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
 	0,  // 41: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	48, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
+	55, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
 	4,  // 43: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
 	2,  // 44: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
 	35, // 45: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
 	36, // 46: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
 	37, // 47: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
 	39, // 48: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
-	48, // 49: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
+	55, // 49: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
 	41, // 50: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
 	0,  // 51: taskroute.matching.v1.RecordWorkerHeartbeatRequest.kind:type_name -> taskroute.matching.v1.TaskKind
 	4,  // 52: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
-	47, // 53: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
-	6,  // 54: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
-	8,  // 55: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
-	10, // 56: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
-	14, // 57: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
-	16, // 58: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
-	19, // 59: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
-	21, // 60: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
-	23, // 61: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
-	25, // 62: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
-	27, // 63: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
-	29, // 64: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
-	31, // 65: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
-	34, // 66: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
-	40, // 67: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
-	43, // 68: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
-	7,  // 69: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
-	9,  // 70: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
-	12, // 71: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
-	15, // 72: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
-	18, // 73: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
-	20, // 74: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
-	22, // 75: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
-	24, // 76: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
-	26, // 77: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
-	28, // 78: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
-	30, // 79: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
-	33, // 80: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
-	38, // 81: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
-	42, // 82: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
-	44, // 83: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	69, // [69:84] is the sub-list for method output_type
-	54, // [54:69] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	54, // 53: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
+	54, // 54: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	54, // 55: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
+	54, // 56: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
+	3,  // 57: taskroute.matching.v1.QueueConfig.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
+	54, // 58: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
+	45, // 59: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	45, // 60: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
+	56, // 61: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
+	45, // 62: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	45, // 63: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	6,  // 64: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
+	8,  // 65: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
+	10, // 66: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
+	14, // 67: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
+	16, // 68: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
+	19, // 69: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
+	21, // 70: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
+	23, // 71: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
+	25, // 72: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
+	27, // 73: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
+	29, // 74: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
+	31, // 75: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
+	34, // 76: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
+	40, // 77: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
+	43, // 78: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	46, // 79: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
+	48, // 80: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
+	50, // 81: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
+	7,  // 82: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
+	9,  // 83: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
+	12, // 84: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
+	15, // 85: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
+	18, // 86: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
+	20, // 87: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
+	22, // 88: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
+	24, // 89: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
+	26, // 90: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
+	28, // 91: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
+	30, // 92: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
+	33, // 93: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
+	38, // 94: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
+	42, // 95: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
+	44, // 96: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	47, // 97: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
+	49, // 98: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
+	51, // 99: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
+	82, // [82:100] is the sub-list for method output_type
+	64, // [64:82] is the sub-list for method input_type
+	64, // [64:64] is the sub-list for extension type_name
+	64, // [64:64] is the sub-list for extension extendee
+	0,  // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_matching_proto_init() }
@@ -3567,7 +4074,7 @@ func file_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_matching_proto_rawDesc), len(file_matching_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   44,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -40,6 +40,9 @@ const (
 	MatchingService_DescribeQueue_FullMethodName         = "/taskroute.matching.v1.MatchingService/DescribeQueue"
 	MatchingService_ListQueues_FullMethodName            = "/taskroute.matching.v1.MatchingService/ListQueues"
 	MatchingService_RecordWorkerHeartbeat_FullMethodName = "/taskroute.matching.v1.MatchingService/RecordWorkerHeartbeat"
+	MatchingService_GetQueueConfig_FullMethodName        = "/taskroute.matching.v1.MatchingService/GetQueueConfig"
+	MatchingService_SetQueueConfig_FullMethodName        = "/taskroute.matching.v1.MatchingService/SetQueueConfig"
+	MatchingService_ResetQueueConfig_FullMethodName      = "/taskroute.matching.v1.MatchingService/ResetQueueConfig"
 )
 
 // MatchingServiceClient is the client API for MatchingService service.
@@ -93,6 +96,17 @@ type MatchingServiceClient interface {
 	// too busy to poll. Host- and process-routed tasks whose workers are gone (no open poll,
 	// no heartbeat within the service's liveness timeout) fail with TargetWorkerLost.
 	RecordWorkerHeartbeat(ctx context.Context, in *RecordWorkerHeartbeatRequest, opts ...grpc.CallOption) (*RecordWorkerHeartbeatResponse, error)
+	// GetQueueConfig returns the configuration that applies to a queue (the defaults when
+	// nothing configured it) and, when a TaskQueue object configures it, which one.
+	GetQueueConfig(ctx context.Context, in *GetQueueConfigRequest, opts ...grpc.CallOption) (*GetQueueConfigResponse, error)
+	// SetQueueConfig changes the fields of a queue's configuration that update_mask names;
+	// the others keep their values. It applies to every dispatch after it returns and is
+	// persisted. A queue configured by a TaskQueue object gets FailedPrecondition: edit the
+	// object instead.
+	SetQueueConfig(ctx context.Context, in *SetQueueConfigRequest, opts ...grpc.CallOption) (*SetQueueConfigResponse, error)
+	// ResetQueueConfig returns a queue to the default configuration; FailedPrecondition for a
+	// queue configured by a TaskQueue object.
+	ResetQueueConfig(ctx context.Context, in *ResetQueueConfigRequest, opts ...grpc.CallOption) (*ResetQueueConfigResponse, error)
 }
 
 type matchingServiceClient struct {
@@ -253,6 +267,36 @@ func (c *matchingServiceClient) RecordWorkerHeartbeat(ctx context.Context, in *R
 	return out, nil
 }
 
+func (c *matchingServiceClient) GetQueueConfig(ctx context.Context, in *GetQueueConfigRequest, opts ...grpc.CallOption) (*GetQueueConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetQueueConfigResponse)
+	err := c.cc.Invoke(ctx, MatchingService_GetQueueConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *matchingServiceClient) SetQueueConfig(ctx context.Context, in *SetQueueConfigRequest, opts ...grpc.CallOption) (*SetQueueConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetQueueConfigResponse)
+	err := c.cc.Invoke(ctx, MatchingService_SetQueueConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *matchingServiceClient) ResetQueueConfig(ctx context.Context, in *ResetQueueConfigRequest, opts ...grpc.CallOption) (*ResetQueueConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResetQueueConfigResponse)
+	err := c.cc.Invoke(ctx, MatchingService_ResetQueueConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MatchingServiceServer is the server API for MatchingService service.
 // All implementations must embed UnimplementedMatchingServiceServer
 // for forward compatibility.
@@ -304,6 +348,17 @@ type MatchingServiceServer interface {
 	// too busy to poll. Host- and process-routed tasks whose workers are gone (no open poll,
 	// no heartbeat within the service's liveness timeout) fail with TargetWorkerLost.
 	RecordWorkerHeartbeat(context.Context, *RecordWorkerHeartbeatRequest) (*RecordWorkerHeartbeatResponse, error)
+	// GetQueueConfig returns the configuration that applies to a queue (the defaults when
+	// nothing configured it) and, when a TaskQueue object configures it, which one.
+	GetQueueConfig(context.Context, *GetQueueConfigRequest) (*GetQueueConfigResponse, error)
+	// SetQueueConfig changes the fields of a queue's configuration that update_mask names;
+	// the others keep their values. It applies to every dispatch after it returns and is
+	// persisted. A queue configured by a TaskQueue object gets FailedPrecondition: edit the
+	// object instead.
+	SetQueueConfig(context.Context, *SetQueueConfigRequest) (*SetQueueConfigResponse, error)
+	// ResetQueueConfig returns a queue to the default configuration; FailedPrecondition for a
+	// queue configured by a TaskQueue object.
+	ResetQueueConfig(context.Context, *ResetQueueConfigRequest) (*ResetQueueConfigResponse, error)
 	mustEmbedUnimplementedMatchingServiceServer()
 }
 
@@ -358,6 +413,15 @@ func (UnimplementedMatchingServiceServer) ListQueues(context.Context, *ListQueue
 }
 func (UnimplementedMatchingServiceServer) RecordWorkerHeartbeat(context.Context, *RecordWorkerHeartbeatRequest) (*RecordWorkerHeartbeatResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecordWorkerHeartbeat not implemented")
+}
+func (UnimplementedMatchingServiceServer) GetQueueConfig(context.Context, *GetQueueConfigRequest) (*GetQueueConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetQueueConfig not implemented")
+}
+func (UnimplementedMatchingServiceServer) SetQueueConfig(context.Context, *SetQueueConfigRequest) (*SetQueueConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetQueueConfig not implemented")
+}
+func (UnimplementedMatchingServiceServer) ResetQueueConfig(context.Context, *ResetQueueConfigRequest) (*ResetQueueConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResetQueueConfig not implemented")
 }
 func (UnimplementedMatchingServiceServer) mustEmbedUnimplementedMatchingServiceServer() {}
 func (UnimplementedMatchingServiceServer) testEmbeddedByValue()                         {}
@@ -650,6 +714,60 @@ func _MatchingService_RecordWorkerHeartbeat_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MatchingService_GetQueueConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetQueueConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).GetQueueConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_GetQueueConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).GetQueueConfig(ctx, req.(*GetQueueConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MatchingService_SetQueueConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetQueueConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).SetQueueConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_SetQueueConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).SetQueueConfig(ctx, req.(*SetQueueConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MatchingService_ResetQueueConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResetQueueConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).ResetQueueConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_ResetQueueConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).ResetQueueConfig(ctx, req.(*ResetQueueConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MatchingService_ServiceDesc is the grpc.ServiceDesc for MatchingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -716,6 +834,18 @@ var MatchingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RecordWorkerHeartbeat",
 			Handler:    _MatchingService_RecordWorkerHeartbeat_Handler,
+		},
+		{
+			MethodName: "GetQueueConfig",
+			Handler:    _MatchingService_GetQueueConfig_Handler,
+		},
+		{
+			MethodName: "SetQueueConfig",
+			Handler:    _MatchingService_SetQueueConfig_Handler,
+		},
+		{
+			MethodName: "ResetQueueConfig",
+			Handler:    _MatchingService_ResetQueueConfig_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

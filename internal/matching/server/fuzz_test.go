@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 	"github.com/taskroute/taskroute/internal/queueconfig"
@@ -27,6 +28,8 @@ func FuzzValidation(f *testing.F) {
 		&matchingv1.PollTasksRequest{Namespace: "default", Queue: "q", WorkerIdentity: "w", MaxTasks: 10, Priorities: []int32{1, 5}, TasksPerSecond: 3},
 		&matchingv1.CompleteTaskRequest{Namespace: "default", TaskId: "id", LeaseId: "abc"},
 		&matchingv1.FailTaskRequest{Namespace: "default", TaskId: "id", LeaseId: "abc", Failure: &matchingv1.Failure{ErrorType: "E"}},
+		&matchingv1.SetQueueConfigRequest{Namespace: "default", Queue: "q", Config: &matchingv1.QueueConfig{RateLimit: 5, Burst: 2, PriorityLevels: 3},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"rate_limit", "burst", "priority_levels", "retry_policy"}}},
 	}
 	for _, m := range seeds {
 		b, _ := proto.Marshal(m)
@@ -58,12 +61,43 @@ func FuzzValidation(f *testing.F) {
 				t.Fatalf("accepted max_tasks %d", poll.MaxTasks)
 			}
 		}
+		var set matchingv1.SetQueueConfigRequest
+		if proto.Unmarshal(data, &set) == nil {
+			checkAcceptedQueueConfig(t, &set)
+		}
 		var fail matchingv1.FailTaskRequest
 		if proto.Unmarshal(data, &fail) == nil {
 			_ = l.checkAttempt(fail.Namespace, fail.TaskId, fail.LeaseId, fail.WorkerIdentity)
 			_ = l.checkFailure(fail.Failure)
 		}
 	})
+}
+
+// checkAcceptedQueueConfig applies a SetQueueConfig request to the defaults as the handler
+// does: an accepted result must be within the bounds the engine relies on.
+func checkAcceptedQueueConfig(t *testing.T, r *matchingv1.SetQueueConfigRequest) {
+	setters, err := maskedSetters(r.GetUpdateMask().GetPaths())
+	cfg := queueconfig.Default()
+	for _, set := range setters {
+		if err == nil {
+			err = set(&cfg, r.GetConfig())
+		}
+	}
+	if err == nil {
+		err = checkQueueConfig(&cfg)
+	}
+	if err != nil {
+		if status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("code %v", status.Code(err))
+		}
+		return
+	}
+	if cfg.PriorityLevels < 1 || cfg.PriorityLevels > 10 || cfg.DefaultPriority < 1 || cfg.DefaultPriority > cfg.PriorityLevels ||
+		cfg.RateLimit < 0 || (cfg.RateLimit > 0 && cfg.Burst < 1) || cfg.Retry.BackoffCoefficient < 1 ||
+		cfg.ScheduleToStartTimeout < 0 || cfg.StartToCloseTimeout < 0 || cfg.HeartbeatTimeout < 0 || cfg.Retention < 0 ||
+		cfg.Retry.InitialInterval < 0 || cfg.Retry.MaximumInterval < cfg.Retry.InitialInterval {
+		t.Fatalf("accepted invalid queue config %+v", cfg)
+	}
 }
 
 // rawCodec sends bytes as they are, to put junk on the wire.

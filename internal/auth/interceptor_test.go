@@ -64,6 +64,9 @@ func (echoServer) DescribeQueue(context.Context, *matchingv1.DescribeQueueReques
 func (echoServer) ListQueues(context.Context, *matchingv1.ListQueuesRequest) (*matchingv1.ListQueuesResponse, error) {
 	return &matchingv1.ListQueuesResponse{}, nil
 }
+func (echoServer) ListTasks(context.Context, *matchingv1.ListTasksRequest) (*matchingv1.ListTasksResponse, error) {
+	return &matchingv1.ListTasksResponse{}, nil
+}
 
 // serveGuarded starts a real gRPC server on loopback with g's interceptors.
 func serveGuarded(t *testing.T, g *Guard) matchingv1.MatchingServiceClient {
@@ -160,6 +163,10 @@ var everyRPC = []rpc{
 	}},
 	{"ListQueues", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
 		_, err := c.ListQueues(ctx, &matchingv1.ListQueuesRequest{Namespace: ns})
+		return err
+	}},
+	{"ListTasks", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
+		_, err := c.ListTasks(ctx, &matchingv1.ListTasksRequest{Namespace: ns, Queue: q})
 		return err
 	}},
 }

@@ -16,7 +16,7 @@ const (
 	VerbAdd    = "add"    // AddTask, AddTasks
 	VerbPoll   = "poll"   // PollTasks and the lease operations of a worker
 	VerbGet    = "get"    // GetTask, DescribeQueue
-	VerbList   = "list"   // ListQueues
+	VerbList   = "list"   // ListQueues, ListTasks
 	VerbCancel = "cancel" // CancelTask
 	VerbUse    = "use"    // any method not listed below (new RPCs until they get a verb)
 )
@@ -36,6 +36,7 @@ var methodVerbs = map[string]string{
 	matchingv1.MatchingService_GetTask_FullMethodName:            VerbGet,
 	matchingv1.MatchingService_DescribeQueue_FullMethodName:      VerbGet,
 	matchingv1.MatchingService_ListQueues_FullMethodName:         VerbList,
+	matchingv1.MatchingService_ListTasks_FullMethodName:          VerbList,
 }
 
 // VerbFor returns the verb a method needs on queues of a foreign namespace.

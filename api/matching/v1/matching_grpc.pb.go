@@ -38,6 +38,7 @@ const (
 	MatchingService_GetTask_FullMethodName            = "/taskroute.matching.v1.MatchingService/GetTask"
 	MatchingService_DescribeQueue_FullMethodName      = "/taskroute.matching.v1.MatchingService/DescribeQueue"
 	MatchingService_ListQueues_FullMethodName         = "/taskroute.matching.v1.MatchingService/ListQueues"
+	MatchingService_ListTasks_FullMethodName          = "/taskroute.matching.v1.MatchingService/ListTasks"
 )
 
 // MatchingServiceClient is the client API for MatchingService service.
@@ -80,6 +81,12 @@ type MatchingServiceClient interface {
 	DescribeQueue(ctx context.Context, in *DescribeQueueRequest, opts ...grpc.CallOption) (*DescribeQueueResponse, error)
 	// ListQueues lists the queues of a namespace that hold tasks, pollers or configuration.
 	ListQueues(ctx context.Context, in *ListQueuesRequest, opts ...grpc.CallOption) (*ListQueuesResponse, error)
+	// ListTasks lists a queue's tasks (both kinds, all states unless filtered) in task id
+	// order, without their bytes (payload, result, heartbeat and failure details: GetTask
+	// has them). A page reads at most 10000 task records of the namespace: when it stops
+	// there it returns the tasks found so far (maybe fewer than page_size, maybe none) and
+	// a next_page_token.
+	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
 }
 
 type matchingServiceClient struct {
@@ -220,6 +227,16 @@ func (c *matchingServiceClient) ListQueues(ctx context.Context, in *ListQueuesRe
 	return out, nil
 }
 
+func (c *matchingServiceClient) ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTasksResponse)
+	err := c.cc.Invoke(ctx, MatchingService_ListTasks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MatchingServiceServer is the server API for MatchingService service.
 // All implementations must embed UnimplementedMatchingServiceServer
 // for forward compatibility.
@@ -260,6 +277,12 @@ type MatchingServiceServer interface {
 	DescribeQueue(context.Context, *DescribeQueueRequest) (*DescribeQueueResponse, error)
 	// ListQueues lists the queues of a namespace that hold tasks, pollers or configuration.
 	ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error)
+	// ListTasks lists a queue's tasks (both kinds, all states unless filtered) in task id
+	// order, without their bytes (payload, result, heartbeat and failure details: GetTask
+	// has them). A page reads at most 10000 task records of the namespace: when it stops
+	// there it returns the tasks found so far (maybe fewer than page_size, maybe none) and
+	// a next_page_token.
+	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
 	mustEmbedUnimplementedMatchingServiceServer()
 }
 
@@ -308,6 +331,9 @@ func (UnimplementedMatchingServiceServer) DescribeQueue(context.Context, *Descri
 }
 func (UnimplementedMatchingServiceServer) ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListQueues not implemented")
+}
+func (UnimplementedMatchingServiceServer) ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTasks not implemented")
 }
 func (UnimplementedMatchingServiceServer) mustEmbedUnimplementedMatchingServiceServer() {}
 func (UnimplementedMatchingServiceServer) testEmbeddedByValue()                         {}
@@ -564,6 +590,24 @@ func _MatchingService_ListQueues_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MatchingService_ListTasks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTasksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).ListTasks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_ListTasks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).ListTasks(ctx, req.(*ListTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MatchingService_ServiceDesc is the grpc.ServiceDesc for MatchingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -622,6 +666,10 @@ var MatchingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListQueues",
 			Handler:    _MatchingService_ListQueues_Handler,
+		},
+		{
+			MethodName: "ListTasks",
+			Handler:    _MatchingService_ListTasks_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -29,9 +29,9 @@ priority, attempt and when it was scheduled. Payloads, results and details are l
 
 It lists up to --limit tasks. When there are more, it prints the flag that continues the
 listing (--page-token) on stderr, or "nextPageToken" in -o json. Tasks are stored by
-namespace, not by queue: the service reads at most 10000 of the namespace's tasks per
-call, so a queue with few tasks in a namespace with many takes several calls (each
-bounded by --timeout).`,
+namespace, not by queue: the service reads at most 10000 of the namespace's tasks (or
+64 MiB of them) per call, so a queue with few tasks in a namespace with many takes
+several calls (each bounded by --timeout).`,
 		Example: `  taskroute list tasks -q images
   taskroute list tasks -q images --state failed --limit 20
   taskroute list tasks -q images --page-token dGFzay0xMDA`,

@@ -8,39 +8,42 @@ import (
 	"github.com/taskroute/taskroute/internal/storage"
 )
 
-// ListTasksScanLimit bounds the task records one ListTasks page reads. Tasks are stored
-// by namespace and id, not by queue, so a page scans the namespace's records in id order
-// and keeps those of the queue: listing a queue costs a read of every task of its
-// namespace over all pages, at most this many per call.
-const ListTasksScanLimit = 10000
+// ListTasksScanLimit and ListTasksScanBytes bound the task records one ListTasks page
+// reads. Tasks are stored by namespace and id, not by queue, so a page scans the
+// namespace's records in id order and keeps those of the queue: listing a queue costs a
+// read of every task of its namespace over all pages, at most this many records (or
+// bytes of records, payloads included) per call.
+const (
+	ListTasksScanLimit = 10000
+	ListTasksScanBytes = 64 << 20
+)
 
 // ListTasks lists the tasks of a queue (both kinds) in id order after the task id after,
 // only those in state unless it is unspecified, at most pageSize. next is the id to
 // continue after; it is empty when the namespace's tasks were read to the end. A page may
-// hold fewer than pageSize tasks (even none) when it stopped at ListTasksScanLimit.
+// hold fewer than pageSize tasks (even none) when it stopped at a scan bound.
 func (e *Engine) ListTasks(ns, queue string, state matchingv1.TaskState, pageSize int, after string) (tasks []*matchingv1.TaskInfo, next string, err error) {
 	since := e.tasks.evictionCounts()
-	scanned, last := 0, ""
+	scanned, read, last := 0, 0, ""
 	var lookupErr error
 	err = e.store.ScanTasks(ns, after, ListTasksScanLimit, func(id string, rec []byte) bool {
-		scanned, last = scanned+1, id
-		if q, ok := recordQueue(rec); !ok || string(q) != queue {
-			return true
+		scanned, read, last = scanned+1, read+len(rec), id
+		if q, ok := recordQueue(rec); ok && string(q) == queue {
+			info, err := e.currentSummary(ns, id, rec, since)
+			if err != nil {
+				lookupErr = err
+				return false
+			}
+			if info != nil && (state == matchingv1.TaskState_TASK_STATE_UNSPECIFIED || info.State == state) {
+				tasks = append(tasks, info)
+			}
 		}
-		info, err := e.currentSummary(ns, id, rec, since)
-		if err != nil {
-			lookupErr = err
-			return false
-		}
-		if info != nil && (state == matchingv1.TaskState_TASK_STATE_UNSPECIFIED || info.State == state) {
-			tasks = append(tasks, info)
-		}
-		return len(tasks) < pageSize
+		return len(tasks) < pageSize && read < ListTasksScanBytes
 	})
 	if err = errors.Join(err, lookupErr); err != nil {
 		return nil, "", internalErr(err)
 	}
-	if len(tasks) == pageSize || scanned == ListTasksScanLimit {
+	if len(tasks) == pageSize || scanned == ListTasksScanLimit || read >= ListTasksScanBytes {
 		next = last
 	}
 	return tasks, next, nil

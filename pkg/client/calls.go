@@ -225,9 +225,9 @@ func (c *Client) listPage(ctx context.Context, pageSize int32, token string) (*m
 
 // ListTasks returns one page of a queue's tasks (both kinds) in task id order, without
 // their bytes (Payload, Result, HeartbeatDetails, Failure.Details: GetTask has them). The
-// service reads at most 10000 task records of the namespace per page, so a page may hold
-// fewer than PageSize tasks, even none, while NextPageToken says there are more: follow
-// it until it is empty.
+// service reads at most 10000 task records of the namespace (or 64 MiB of them) per page,
+// so a page may hold fewer than PageSize tasks, even none, while NextPageToken says there
+// are more: follow it until it is empty.
 func (c *Client) ListTasks(ctx context.Context, queue string, opts ListTasksOptions) (*TaskPage, error) {
 	if queue == "" {
 		return nil, invalid("queue", "must not be empty")

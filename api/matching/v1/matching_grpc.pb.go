@@ -83,9 +83,9 @@ type MatchingServiceClient interface {
 	ListQueues(ctx context.Context, in *ListQueuesRequest, opts ...grpc.CallOption) (*ListQueuesResponse, error)
 	// ListTasks lists a queue's tasks (both kinds, all states unless filtered) in task id
 	// order, without their bytes (payload, result, heartbeat and failure details: GetTask
-	// has them). A page reads at most 10000 task records of the namespace: when it stops
-	// there it returns the tasks found so far (maybe fewer than page_size, maybe none) and
-	// a next_page_token.
+	// has them). A page reads at most 10000 task records of the namespace, or 64 MiB of
+	// them (payloads included): when it stops there it returns the tasks found so far
+	// (maybe fewer than page_size, maybe none) and a next_page_token.
 	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
 }
 
@@ -279,9 +279,9 @@ type MatchingServiceServer interface {
 	ListQueues(context.Context, *ListQueuesRequest) (*ListQueuesResponse, error)
 	// ListTasks lists a queue's tasks (both kinds, all states unless filtered) in task id
 	// order, without their bytes (payload, result, heartbeat and failure details: GetTask
-	// has them). A page reads at most 10000 task records of the namespace: when it stops
-	// there it returns the tasks found so far (maybe fewer than page_size, maybe none) and
-	// a next_page_token.
+	// has them). A page reads at most 10000 task records of the namespace, or 64 MiB of
+	// them (payloads included): when it stops there it returns the tasks found so far
+	// (maybe fewer than page_size, maybe none) and a next_page_token.
 	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
 	mustEmbedUnimplementedMatchingServiceServer()
 }

@@ -102,6 +102,36 @@ func TestListTasksPageIsBoundedByTheScanLimit(t *testing.T) {
 	}
 }
 
+// TestListTasksPageIsBoundedByBytesRead: records with big payloads end a page after
+// ListTasksScanBytes read, before the record limit.
+func TestListTasksPageIsBoundedByBytesRead(t *testing.T) {
+	addr, _ := testserver.Start(t, testserver.Options{})
+	c := dial(t, addr)
+	ctx := ctxT(t, 60*time.Second)
+	payload := make([]byte, 1<<20-1024)
+	const batch = 8
+	for b := 0; b*batch*len(payload) < matching.ListTasksScanBytes; b++ {
+		var tasks []*matchingv1.TaskSpec
+		for i := range batch {
+			tasks = append(tasks, &matchingv1.TaskSpec{Namespace: "default", Queue: "bulk", TaskId: fmt.Sprintf("a%03d", b*batch+i), TaskType: "echo", Payload: payload})
+		}
+		if _, err := c.AddTasks(ctx, &matchingv1.AddTasksRequest{Tasks: tasks}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.AddTask(ctx, &matchingv1.AddTaskRequest{Task: spec("z-last")}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.ListTasks(ctx, &matchingv1.ListTasksRequest{Namespace: "default", Queue: "q1"})
+	if err != nil || len(first.Tasks) != 0 || first.NextPageToken == "" {
+		t.Fatalf("first page: %d tasks, token %q, %v; want none and a token", len(first.Tasks), first.GetNextPageToken(), err)
+	}
+	ids, _, _ := listAll(t, c, &matchingv1.ListTasksRequest{Namespace: "default", Queue: "q1"})
+	if fmt.Sprint(ids) != "[z-last]" {
+		t.Fatalf("listed %v", ids)
+	}
+}
+
 func TestListTasksValidation(t *testing.T) {
 	addr, _ := testserver.Start(t, testserver.Options{})
 	c := dial(t, addr)

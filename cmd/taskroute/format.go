@@ -149,6 +149,7 @@ func writeTask(w io.Writer, t *client.TaskInfo, now time.Time) error {
 	row("Task", t.ID)
 	row("Queue", fmt.Sprintf("%s/%s (%s)", t.Namespace, t.Queue, t.Kind))
 	row("Type", t.Type)
+	row("Payload", showBytes(t.Payload))
 	state := string(t.State)
 	if t.CancelRequested && !t.State.Final() {
 		state += " (cancel requested)"
@@ -286,4 +287,24 @@ func writeQueueList(w io.Writer, qs []client.QueueSummary) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", q.Namespace, q.Queue, thousands(q.BacklogCount), q.PollerCount)
 	}
 	return tw.Flush()
+}
+
+func writeTaskList(w io.Writer, tasks []*client.TaskInfo, now time.Time) error {
+	if len(tasks) == 0 {
+		fmt.Fprintln(w, "No tasks.")
+		return nil
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ID\tTYPE\tKIND\tSTATE\tPRIORITY\tATTEMPT\tSCHEDULED")
+	for _, t := range tasks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", t.ID, t.Type, t.Kind, t.State, t.Priority, t.Attempt, scheduledAgo(t, now))
+	}
+	return tw.Flush()
+}
+
+func scheduledAgo(t *client.TaskInfo, now time.Time) string {
+	if t.ScheduledTime == nil {
+		return "-"
+	}
+	return ago(*t.ScheduledTime, now)
 }

@@ -35,7 +35,7 @@ func newDescribeCommand(g *globals) *cobra.Command {
 func newListCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List queues or pollers",
+		Short: "List queues, pollers or a queue's tasks",
 	}
 	var limit int
 	queues := &cobra.Command{
@@ -86,6 +86,6 @@ func newListCommand(g *globals) *cobra.Command {
 	}
 	pollers.Flags().StringVarP(&queue, "queue", "q", "", "queue name (required)")
 	_ = pollers.MarkFlagRequired("queue")
-	cmd.AddCommand(queues, pollers)
+	cmd.AddCommand(queues, pollers, newListTasksCommand(g))
 	return cmd
 }

@@ -229,6 +229,7 @@ func (g *globals) printTaskAdded(info *client.TaskInfo, created *bool) error {
 // that are UTF-8 text are also given as text, so scripts need not decode base64.
 type taskJSONView struct {
 	*client.TaskInfo
+	PayloadText          *string `json:"payloadText,omitempty"`
 	ResultText           *string `json:"resultText,omitempty"`
 	HeartbeatDetailsText *string `json:"heartbeatDetailsText,omitempty"`
 	// Created is add --wait's answer: false when the task id existed already.
@@ -237,6 +238,9 @@ type taskJSONView struct {
 
 func taskJSON(info *client.TaskInfo) taskJSONView {
 	v := taskJSONView{TaskInfo: info}
+	if s, ok := asText(info.Payload); ok && len(info.Payload) > 0 {
+		v.PayloadText = &s
+	}
 	if s, ok := asText(info.Result); ok && len(info.Result) > 0 {
 		v.ResultText = &s
 	}
@@ -246,7 +250,8 @@ func taskJSON(info *client.TaskInfo) taskJSONView {
 	return v
 }
 
-// showBytes renders a payload for a terminal: text as is, else base64, both cut short.
+// showBytes renders a payload for a terminal: text as is, else base64, both cut short
+// (to 200 characters, followed by the full size).
 func showBytes(b []byte) string {
 	const max = 200
 	if len(b) == 0 {

@@ -79,6 +79,9 @@ func (echoServer) SetQueueConfig(context.Context, *matchingv1.SetQueueConfigRequ
 func (echoServer) ResetQueueConfig(context.Context, *matchingv1.ResetQueueConfigRequest) (*matchingv1.ResetQueueConfigResponse, error) {
 	return &matchingv1.ResetQueueConfigResponse{}, nil
 }
+func (echoServer) ListTasks(context.Context, *matchingv1.ListTasksRequest) (*matchingv1.ListTasksResponse, error) {
+	return &matchingv1.ListTasksResponse{}, nil
+}
 
 // serveGuarded starts a real gRPC server on loopback with g's interceptors.
 func serveGuarded(t *testing.T, g *Guard) matchingv1.MatchingServiceClient {
@@ -195,6 +198,10 @@ var everyRPC = []rpc{
 	}},
 	{"ResetQueueConfig", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
 		_, err := c.ResetQueueConfig(ctx, &matchingv1.ResetQueueConfigRequest{Namespace: ns, Queue: q})
+		return err
+	}},
+	{"ListTasks", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
+		_, err := c.ListTasks(ctx, &matchingv1.ListTasksRequest{Namespace: ns, Queue: q})
 		return err
 	}},
 }

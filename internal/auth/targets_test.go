@@ -23,6 +23,7 @@ func TestRequestTargets(t *testing.T) {
 		errText string
 	}{
 		{name: "top level with queue", req: &matchingv1.PollTasksRequest{Namespace: "a", Queue: "q"}, want: []Target{{"a", "q"}}},
+		{name: "a queue's tasks", req: &matchingv1.ListTasksRequest{Namespace: "a", Queue: "q"}, want: []Target{{"a", "q"}}},
 		{name: "top level without queue", req: &matchingv1.CompleteTaskRequest{Namespace: "a", TaskId: "t"}, want: []Target{{"a", ""}}},
 		{name: "nested", req: &matchingv1.AddTaskRequest{Task: &matchingv1.TaskSpec{Namespace: "a", Queue: "q"}}, want: []Target{{"a", "q"}}},
 		{name: "repeated, deduplicated", req: &matchingv1.AddTasksRequest{Tasks: []*matchingv1.TaskSpec{

@@ -16,7 +16,7 @@ const (
 	VerbAdd    = "add"    // AddTask, AddTasks
 	VerbPoll   = "poll"   // PollTasks, ShutdownWorker, liveness heartbeats and the lease operations of a worker
 	VerbGet    = "get"    // GetTask, DescribeQueue, GetQueueConfig
-	VerbList   = "list"   // ListQueues
+	VerbList   = "list"   // ListQueues, ListTasks
 	VerbCancel = "cancel" // CancelTask
 	// VerbUpdate changes a queue's configuration (SetQueueConfig, ResetQueueConfig): the
 	// Kubernetes verb for writing an object, here the queue's settings.
@@ -44,6 +44,7 @@ var methodVerbs = map[string]string{
 	matchingv1.MatchingService_GetQueueConfig_FullMethodName:        VerbGet,
 	matchingv1.MatchingService_SetQueueConfig_FullMethodName:        VerbUpdate,
 	matchingv1.MatchingService_ResetQueueConfig_FullMethodName:      VerbUpdate,
+	matchingv1.MatchingService_ListTasks_FullMethodName:             VerbList,
 }
 
 // VerbFor returns the verb a method needs on queues of a foreign namespace.

@@ -94,6 +94,18 @@ func (t *task) info() *matchingv1.TaskInfo {
 		State: matchingv1.TaskState(t.state), Priority: int32(t.priority), Attempt: t.attempt,
 		Result: t.result, Failure: t.failure.proto(), HeartbeatDetails: t.hbDetails, CancelRequested: t.cancelRequested,
 		ScheduledTime: ts(t.scheduledAt), StartedTime: ts(t.startedAt), ClosedTime: ts(t.closedAt),
-		Requires: capabilitiesProto(t.requires),
+		Requires: capabilitiesProto(t.requires), Payload: t.payload,
 	}
+}
+
+// summary is the task's state for ListTasks: info without the bytes (payload, result,
+// heartbeat and failure details), so a page of 1000 tasks stays small. Call with the
+// shard locked.
+func (t *task) summary() *matchingv1.TaskInfo {
+	info := t.info()
+	info.Payload, info.Result, info.HeartbeatDetails = nil, nil, nil
+	if info.Failure != nil {
+		info.Failure.Details = nil
+	}
+	return info
 }

@@ -235,6 +235,22 @@ func decodeTask(b []byte) (*task, error) {
 	return t, nil
 }
 
+// recordQueue reads a task record's queue without decoding the rest (ListTasks skips the
+// records of other queues with it).
+func recordQueue(b []byte) ([]byte, bool) {
+	d := decoder{b: b}
+	if d.byte() != recordVersion {
+		return nil, false
+	}
+	d.byte()
+	d.byte()
+	d.byte()
+	d.bool()
+	d.raw() // namespace
+	q := d.raw()
+	return q, !d.err
+}
+
 func appendBool(dst []byte, v bool) []byte {
 	if v {
 		return append(dst, 1)

@@ -57,6 +57,10 @@ type Store interface {
 
 	// GetTask appends the record of a task to dst.
 	GetTask(dst []byte, namespace, taskID string) ([]byte, error)
+	// ScanTasks calls fn with the task records of namespace whose ids sort after after, in
+	// id order, until fn returns false or limit records were visited. record is only valid
+	// during the callback.
+	ScanTasks(namespace, after string, limit int, fn func(taskID string, record []byte) bool) error
 	// ScanBacklog calls fn for the backlog entries of q/kind/priority with Seq > after, in
 	// Seq order, until fn returns false or limit entries were visited.
 	ScanBacklog(q QueueRef, kind, priority uint8, after uint64, limit int, fn func(BacklogEntry) bool) error

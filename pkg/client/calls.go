@@ -240,3 +240,33 @@ func (c *Client) listPage(ctx context.Context, pageSize int32, token string) (*m
 	defer cancel()
 	return c.rpc.ListQueues(ctx, &matchingv1.ListQueuesRequest{Namespace: c.namespace, PageSize: pageSize, PageToken: token})
 }
+
+// ListTasks returns one page of a queue's tasks (both kinds) in task id order, without
+// their bytes (Payload, Result, HeartbeatDetails, Failure.Details: GetTask has them). The
+// service reads at most 10000 task records of the namespace (or 64 MiB of them) per page,
+// so a page may hold fewer than PageSize tasks, even none, while NextPageToken says there
+// are more: follow it until it is empty.
+func (c *Client) ListTasks(ctx context.Context, queue string, opts ListTasksOptions) (*TaskPage, error) {
+	if queue == "" {
+		return nil, invalid("queue", "must not be empty")
+	}
+	state, ok := protoStates[opts.State]
+	if !ok {
+		return nil, invalid("state", fmt.Sprintf("unknown state %q", opts.State))
+	}
+	if opts.PageSize < 0 || opts.PageSize > 1000 {
+		return nil, invalid("page_size", fmt.Sprintf("must be 0 (100) or 1..1000, got %d", opts.PageSize))
+	}
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	resp, err := c.rpc.ListTasks(ctx, &matchingv1.ListTasksRequest{Namespace: c.namespace, Queue: queue,
+		State: state, PageSize: int32(opts.PageSize), PageToken: opts.PageToken})
+	if err != nil {
+		return nil, err
+	}
+	page := &TaskPage{Tasks: make([]*TaskInfo, 0, len(resp.GetTasks())), NextPageToken: resp.GetNextPageToken()}
+	for _, t := range resp.GetTasks() {
+		page.Tasks = append(page.Tasks, TaskInfoFromProto(t))
+	}
+	return page, nil
+}

@@ -113,6 +113,9 @@ type TaskInfo struct {
 	ClosedTime       *time.Time `json:"closedTime,omitempty"`
 	// Requires is the capabilities the task requires.
 	Requires Capabilities `json:"requires,omitempty"`
+	// Payload is the task's input (GetTask; ListTasks leaves it out, like Result,
+	// HeartbeatDetails and Failure.Details).
+	Payload []byte `json:"payload,omitempty"`
 }
 
 // Backlog is the waiting tasks of one kind, priority level and requirement set.
@@ -213,6 +216,23 @@ func (d *QueueDescription) BacklogCount() int64 {
 	return n
 }
 
+// ListTasksOptions select a page of ListTasks.
+type ListTasksOptions struct {
+	// State lists only tasks in this state; StateUnspecified lists every state.
+	State State
+	// PageSize bounds the page: 1..1000, 0 means 100.
+	PageSize int
+	// PageToken is the NextPageToken of the previous page; empty for the first.
+	PageToken string
+}
+
+// TaskPage is one page of ListTasks.
+type TaskPage struct {
+	Tasks []*TaskInfo `json:"tasks"`
+	// NextPageToken continues the listing; empty on the last page.
+	NextPageToken string `json:"nextPageToken,omitempty"`
+}
+
 // QueueSummary is one line of ListQueues.
 type QueueSummary struct {
 	Namespace    string `json:"namespace"`
@@ -247,6 +267,31 @@ func ParseKind(s string) (Kind, bool) {
 	}
 	return "", false
 }
+
+var protoStates = map[State]matchingv1.TaskState{
+	StateUnspecified: matchingv1.TaskState_TASK_STATE_UNSPECIFIED,
+	StateScheduled:   matchingv1.TaskState_TASK_STATE_SCHEDULED,
+	StateStarted:     matchingv1.TaskState_TASK_STATE_STARTED,
+	StateCompleted:   matchingv1.TaskState_TASK_STATE_COMPLETED,
+	StateFailed:      matchingv1.TaskState_TASK_STATE_FAILED,
+	StateCanceled:    matchingv1.TaskState_TASK_STATE_CANCELED,
+	StateTimedOut:    matchingv1.TaskState_TASK_STATE_TIMED_OUT,
+	StateTerminated:  matchingv1.TaskState_TASK_STATE_TERMINATED,
+}
+
+// ParseState accepts a state's name in any case ("scheduled", "TimedOut"); "" is
+// StateUnspecified.
+func ParseState(s string) (State, bool) {
+	for state := range protoStates {
+		if strings.EqualFold(string(state), s) {
+			return state, true
+		}
+	}
+	return StateUnspecified, false
+}
+
+// StateToProto converts a state; an unknown one is TASK_STATE_UNSPECIFIED.
+func StateToProto(s State) matchingv1.TaskState { return protoStates[s] }
 
 // StateFromProto converts a protocol state.
 func StateFromProto(s matchingv1.TaskState) State {
@@ -375,6 +420,7 @@ func TaskInfoFromProto(t *matchingv1.TaskInfo) *TaskInfo {
 		StartedTime:      timeOrNil(t.GetStartedTime()),
 		ClosedTime:       timeOrNil(t.GetClosedTime()),
 		Requires:         CapabilitiesFromProto(t.GetRequires()),
+		Payload:          t.GetPayload(),
 	}
 }
 

@@ -43,6 +43,7 @@ const (
 	MatchingService_GetQueueConfig_FullMethodName        = "/taskroute.matching.v1.MatchingService/GetQueueConfig"
 	MatchingService_SetQueueConfig_FullMethodName        = "/taskroute.matching.v1.MatchingService/SetQueueConfig"
 	MatchingService_ResetQueueConfig_FullMethodName      = "/taskroute.matching.v1.MatchingService/ResetQueueConfig"
+	MatchingService_ListTasks_FullMethodName             = "/taskroute.matching.v1.MatchingService/ListTasks"
 )
 
 // MatchingServiceClient is the client API for MatchingService service.
@@ -107,6 +108,12 @@ type MatchingServiceClient interface {
 	// ResetQueueConfig returns a queue to the default configuration; FailedPrecondition for a
 	// queue configured by a TaskQueue object.
 	ResetQueueConfig(ctx context.Context, in *ResetQueueConfigRequest, opts ...grpc.CallOption) (*ResetQueueConfigResponse, error)
+	// ListTasks lists a queue's tasks (both kinds, all states unless filtered) in task id
+	// order, without their bytes (payload, result, heartbeat and failure details: GetTask
+	// has them). A page reads at most 10000 task records of the namespace, or 64 MiB of
+	// them (payloads included): when it stops there it returns the tasks found so far
+	// (maybe fewer than page_size, maybe none) and a next_page_token.
+	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
 }
 
 type matchingServiceClient struct {
@@ -297,6 +304,16 @@ func (c *matchingServiceClient) ResetQueueConfig(ctx context.Context, in *ResetQ
 	return out, nil
 }
 
+func (c *matchingServiceClient) ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTasksResponse)
+	err := c.cc.Invoke(ctx, MatchingService_ListTasks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MatchingServiceServer is the server API for MatchingService service.
 // All implementations must embed UnimplementedMatchingServiceServer
 // for forward compatibility.
@@ -359,6 +376,12 @@ type MatchingServiceServer interface {
 	// ResetQueueConfig returns a queue to the default configuration; FailedPrecondition for a
 	// queue configured by a TaskQueue object.
 	ResetQueueConfig(context.Context, *ResetQueueConfigRequest) (*ResetQueueConfigResponse, error)
+	// ListTasks lists a queue's tasks (both kinds, all states unless filtered) in task id
+	// order, without their bytes (payload, result, heartbeat and failure details: GetTask
+	// has them). A page reads at most 10000 task records of the namespace, or 64 MiB of
+	// them (payloads included): when it stops there it returns the tasks found so far
+	// (maybe fewer than page_size, maybe none) and a next_page_token.
+	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
 	mustEmbedUnimplementedMatchingServiceServer()
 }
 
@@ -422,6 +445,9 @@ func (UnimplementedMatchingServiceServer) SetQueueConfig(context.Context, *SetQu
 }
 func (UnimplementedMatchingServiceServer) ResetQueueConfig(context.Context, *ResetQueueConfigRequest) (*ResetQueueConfigResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResetQueueConfig not implemented")
+}
+func (UnimplementedMatchingServiceServer) ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTasks not implemented")
 }
 func (UnimplementedMatchingServiceServer) mustEmbedUnimplementedMatchingServiceServer() {}
 func (UnimplementedMatchingServiceServer) testEmbeddedByValue()                         {}
@@ -768,6 +794,24 @@ func _MatchingService_ResetQueueConfig_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MatchingService_ListTasks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTasksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).ListTasks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_ListTasks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).ListTasks(ctx, req.(*ListTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MatchingService_ServiceDesc is the grpc.ServiceDesc for MatchingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -846,6 +890,10 @@ var MatchingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResetQueueConfig",
 			Handler:    _MatchingService_ResetQueueConfig_Handler,
+		},
+		{
+			MethodName: "ListTasks",
+			Handler:    _MatchingService_ListTasks_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -96,6 +96,8 @@ func Open(cfg Config) (*Service, error) {
 			cfg.TLSMode = "files"
 		}
 	}
+	// Before cfg.ServerOptions: its interceptor must run first (see decode.go).
+	opts = append(opts, decodingOptions()...)
 	opts = append(opts, cfg.ServerOptions...)
 	if cfg.TLSMode == "" {
 		cfg.TLSMode = "disabled"

@@ -119,6 +119,28 @@ func (s *Store) GetTask(dst []byte, ns, id string) ([]byte, error) {
 	return dst, nil
 }
 
+// ScanTasks visits a namespace's task records after a task id.
+func (s *Store) ScanTasks(ns, after string, limit int, fn func(string, []byte) bool) error {
+	prefix := taskKey(nil, ns, "")
+	lower := prefix
+	if after != "" {
+		lower = append(taskKey(nil, ns, after), 0) // the smallest key after after's
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	n := 0
+	for ok := it.First(); ok && n < limit; ok = it.Next() {
+		n++
+		if !fn(string(it.Key()[len(prefix):]), it.Value()) {
+			break
+		}
+	}
+	return it.Error()
+}
+
 // ScanBacklog visits backlog entries after a sequence number.
 func (s *Store) ScanBacklog(q storage.QueueRef, kind, prio uint8, after uint64, limit int, fn func(storage.BacklogEntry) bool) error {
 	prefix := backlogLevelPrefix(nil, q, kind, prio)

@@ -84,3 +84,44 @@ func TestBacklogEntriesCarryRecords(t *testing.T) {
 		t.Fatalf("entries = %s, want %s", g, want)
 	}
 }
+
+// TestScanTasksPagesOneNamespaceInIDOrder: a scan sees only its namespace (not one whose
+// name extends it), in id order, from after the given id, at most limit records.
+func TestScanTasksPagesOneNamespaceInIDOrder(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b := s.NewBatch()
+	for _, id := range []string{"c", "a", "b", "b\x01", "d"} {
+		b.PutTask("ns", id, []byte("rec-"+id))
+	}
+	b.PutTask("ns2", "a", []byte("other"))
+	b.PutTask("n", "z", []byte("other"))
+	if err := s.Commit(b, true); err != nil {
+		t.Fatal(err)
+	}
+	scan := func(after string, limit int) (got []string) {
+		err := s.ScanTasks("ns", after, limit, func(id string, rec []byte) bool {
+			if string(rec) != "rec-"+id {
+				t.Errorf("record of %q: %q", id, rec)
+			}
+			got = append(got, id)
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := fmt.Sprint(scan("", 100)); got != fmt.Sprint([]string{"a", "b", "b\x01", "c", "d"}) {
+		t.Errorf("all: %q", got)
+	}
+	if got := fmt.Sprint(scan("b", 2)); got != fmt.Sprint([]string{"b\x01", "c"}) {
+		t.Errorf("after b, 2: %q", got)
+	}
+	if got := scan("d", 10); len(got) != 0 {
+		t.Errorf("after the last: %q", got)
+	}
+}

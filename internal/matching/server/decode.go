@@ -1,0 +1,84 @@
+package server
+
+import (
+	"context"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	encproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+)
+
+// A request that protobuf cannot decode must be answered with InvalidArgument naming the
+// field. gRPC turns any error of a codec's Unmarshal into Internal before interceptors or
+// handlers run, so the server's codec does not fail such a request: it records why the
+// request is bad in undecodable (keyed by the request message) and succeeds with an empty
+// message, and rejectUndecodable, the first interceptor of the chain, answers with the
+// recorded error before anything reads the message. Both are installed together by Open;
+// all matching RPCs are unary, so every recorded entry is taken by the interceptor.
+var undecodable sync.Map // proto.Message -> error
+
+// decodingCodec is the server's codec: the proto codec, with undecodable matching
+// requests handed to rejectUndecodable instead of failing the call as Internal.
+type decodingCodec struct{ proto encoding.CodecV2 }
+
+func newDecodingCodec() decodingCodec {
+	return decodingCodec{proto: encoding.GetCodecV2(encproto.Name)}
+}
+
+func (c decodingCodec) Name() string { return c.proto.Name() }
+
+func (c decodingCodec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
+
+func (c decodingCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	err := c.proto.Unmarshal(data, v)
+	if err == nil {
+		return nil
+	}
+	m, ok := v.(proto.Message)
+	if !ok || !isMatchingRequest(m) {
+		return err
+	}
+	proto.Reset(m)
+	undecodable.Store(m, decodingError(data.Materialize(), m, err))
+	return nil
+}
+
+// isMatchingRequest is true for the messages of the matching service, whose calls (all
+// unary) pass rejectUndecodable.
+func isMatchingRequest(m proto.Message) bool {
+	return m.ProtoReflect().Descriptor().ParentFile().Package() == matchingv1.File_matching_proto.Package()
+}
+
+// decodingError names the first string field of b that is not valid UTF-8 or, when the
+// bytes are malformed otherwise, says that the request could not be parsed.
+func decodingError(b []byte, m proto.Message, err error) error {
+	md := m.ProtoReflect().Descriptor()
+	if field := invalidUTF8Path(b, md); field != "" {
+		return invalid(field, "must be valid UTF-8")
+	}
+	return status.Errorf(codes.InvalidArgument, "request: not a valid %s message: %v", md.Name(), err)
+}
+
+// rejectUndecodable answers a request the codec could not decode with the recorded error.
+func rejectUndecodable(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err, found := undecodable.LoadAndDelete(req); found {
+		return nil, err.(error)
+	}
+	return handler(ctx, req)
+}
+
+// decodingOptions install the codec and its interceptor; they go before any other
+// interceptor so that nothing reads an undecodable request.
+func decodingOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.ForceServerCodecV2(newDecodingCodec()),
+		grpc.ChainUnaryInterceptor(rejectUndecodable),
+	}
+}

@@ -17,24 +17,7 @@ func (s *Server) RecordWorkerHeartbeat(_ context.Context, r *matchingv1.RecordWo
 }
 
 func (l Limits) checkWorkerHeartbeat(r *matchingv1.RecordWorkerHeartbeatRequest) error {
-	if err := checkNamespace("namespace", r.GetNamespace()); err != nil {
-		return err
-	}
-	if err := checkQueue("queue", r.GetQueue()); err != nil {
-		return err
-	}
-	switch r.GetKind() {
-	case matchingv1.TaskKind_TASK_KIND_UNSPECIFIED, matchingv1.TaskKind_TASK_KIND_ACTIVITY, matchingv1.TaskKind_TASK_KIND_WORKFLOW:
-	default:
-		return invalid("kind", "unknown kind %d", r.GetKind())
-	}
-	if err := checkName("worker_identity", r.GetWorkerIdentity(), l.MaxNameLength, true); err != nil {
-		return err
-	}
-	if err := checkName("pool", r.GetPool(), l.MaxNameLength, false); err != nil {
-		return err
-	}
-	if err := checkName("version", r.GetVersion(), l.MaxNameLength, false); err != nil {
+	if err := l.checkWorker(r); err != nil {
 		return err
 	}
 	return checkCapabilities("capabilities", r.GetCapabilities(), maxWorkerCapabilities)

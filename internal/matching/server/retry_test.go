@@ -53,21 +53,29 @@ func TestRetryKeepsItsPlaceInTheBacklog(t *testing.T) {
 // waitBacklog waits (bounded) until the queue q1 reports want waiting tasks.
 func waitBacklog(t *testing.T, c matchingv1.MatchingServiceClient, want int64) {
 	t.Helper()
+	waitDescribe(t, c, fmt.Sprintf("a backlog of %d", want), func(d *matchingv1.DescribeQueueResponse) bool {
+		var got int64
+		for _, b := range d.Backlog {
+			got += b.Count
+		}
+		return got == want
+	})
+}
+
+// waitDescribe waits (bounded) until DescribeQueue of q1 satisfies ok.
+func waitDescribe(t *testing.T, c matchingv1.MatchingServiceClient, what string, ok func(*matchingv1.DescribeQueueResponse) bool) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		d, err := c.DescribeQueue(ctxT(t, 5*time.Second), &matchingv1.DescribeQueueRequest{Namespace: "default", Queue: "q1"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got int64
-		for _, b := range d.Backlog {
-			got += b.Count
-		}
-		if got == want {
+		if ok(d) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("backlog = %d, want %d", got, want)
+			t.Fatalf("queue q1 did not reach %s: %v", what, d)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

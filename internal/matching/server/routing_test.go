@@ -209,18 +209,5 @@ func TestRoutingValidationNamesTheField(t *testing.T) {
 // waitPollers waits (bounded) until q1 lists n pollers.
 func waitPollers(t *testing.T, c matchingv1.MatchingServiceClient, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		d, err := c.DescribeQueue(ctxT(t, 5*time.Second), &matchingv1.DescribeQueueRequest{Namespace: "default", Queue: "q1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(d.Pollers) >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d pollers listed, want %d", len(d.Pollers), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitDescribe(t, c, fmt.Sprintf("%d pollers", n), func(d *matchingv1.DescribeQueueResponse) bool { return len(d.Pollers) >= n })
 }

@@ -205,7 +205,17 @@ func (l Limits) checkTask(field string, t *matchingv1.TaskSpec, levels priorityL
 	return nil
 }
 
-func (l Limits) checkPoll(r *matchingv1.PollTasksRequest, levels priorityLevels) error {
+// workerFields are the fields by which a worker names itself in polls and heartbeats.
+type workerFields interface {
+	GetNamespace() string
+	GetQueue() string
+	GetKind() matchingv1.TaskKind
+	GetWorkerIdentity() string
+	GetPool() string
+	GetVersion() string
+}
+
+func (l Limits) checkWorker(r workerFields) error {
 	if err := checkNamespace("namespace", r.GetNamespace()); err != nil {
 		return err
 	}
@@ -223,7 +233,11 @@ func (l Limits) checkPoll(r *matchingv1.PollTasksRequest, levels priorityLevels)
 	if err := checkName("pool", r.GetPool(), l.MaxNameLength, false); err != nil {
 		return err
 	}
-	if err := checkName("version", r.GetVersion(), l.MaxNameLength, false); err != nil {
+	return checkName("version", r.GetVersion(), l.MaxNameLength, false)
+}
+
+func (l Limits) checkPoll(r *matchingv1.PollTasksRequest, levels priorityLevels) error {
+	if err := l.checkWorker(r); err != nil {
 		return err
 	}
 	if m := r.GetMaxTasks(); m < 1 || m > 1000 {

@@ -1,0 +1,67 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/internal/clock"
+	"github.com/taskroute/taskroute/internal/matching"
+	"github.com/taskroute/taskroute/internal/matching/testserver"
+)
+
+// A worker that only sends liveness heartbeats (all its slots busy) is listed with its
+// capabilities until the liveness timeout passes without one (stepped clock), and then it
+// no longer makes its tasks routable.
+func TestLivenessHeartbeatsKeepAWorkerListed(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	addr, _ := testserver.Start(t, testserver.Options{Engine: matching.Options{Clock: clk, WorkerLivenessTimeout: 10 * time.Second}})
+	c := dial(t, addr)
+	beat := func() *matchingv1.RecordWorkerHeartbeatResponse {
+		t.Helper()
+		resp, err := c.RecordWorkerHeartbeat(ctxT(t, 5*time.Second), &matchingv1.RecordWorkerHeartbeatRequest{
+			Namespace: "default", Queue: "q1", WorkerIdentity: "busy-gpu-worker", Capabilities: gpuA100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if got := beat().Interval.AsDuration(); got != 10*time.Second/3 {
+		t.Fatalf("heartbeat interval = %v, want a third of the liveness timeout", got)
+	}
+	addRouted(t, c, "gpu", 1, anyGPU)
+	describe := func() *matchingv1.DescribeQueueResponse {
+		d, err := c.DescribeQueue(ctxT(t, 5*time.Second), &matchingv1.DescribeQueueRequest{Namespace: "default", Queue: "q1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if d := describe(); len(d.Pollers) != 1 || len(d.Pollers[0].Capabilities) == 0 || !d.Backlog[0].Routable {
+		t.Fatalf("after a heartbeat: pollers %v, backlog %v", d.Pollers, d.Backlog)
+	}
+	clk.Advance(9 * time.Second)
+	beat()
+	clk.Advance(9 * time.Second)
+	if d := describe(); len(d.Pollers) != 1 {
+		t.Fatalf("9s after its last heartbeat the worker is not listed: %v", d.Pollers)
+	}
+	clk.Advance(2 * time.Second)
+	if d := describe(); len(d.Pollers) != 0 || d.Backlog[0].Routable {
+		t.Fatalf("11s after its last heartbeat: pollers %v, backlog %v; want gone and unroutable", d.Pollers, d.Backlog)
+	}
+
+	_, err := c.RecordWorkerHeartbeat(ctxT(t, 5*time.Second), &matchingv1.RecordWorkerHeartbeatRequest{
+		Namespace: "default", Queue: "q1", WorkerIdentity: "w", Capabilities: []*matchingv1.Capability{{Name: "gpu", Value: "a 100"}}})
+	if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(status.Convert(err).Message(), "capabilities[0].value:") {
+		t.Fatalf("heartbeat with a bad capability: %v", err)
+	}
+	_, err = c.RecordWorkerHeartbeat(ctxT(t, 5*time.Second), &matchingv1.RecordWorkerHeartbeatRequest{Namespace: "default", Queue: "q1"})
+	if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(status.Convert(err).Message(), "worker_identity:") {
+		t.Fatalf("heartbeat without an identity: %v", err)
+	}
+}

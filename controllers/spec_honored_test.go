@@ -6,7 +6,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/taskroute/taskroute/api/v1alpha1"
 )
@@ -27,10 +26,7 @@ var _ = Describe("SpecHonored condition", func() {
 		Expect(msg).To(And(ContainSubstring("spec.sticky"), ContainSubstring("spec.versioning")))
 
 		By("turning sticky off and removing versioning")
-		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(q), q)).To(Succeed())
-		q.Spec.Sticky = &v1alpha1.StickyConfig{Mode: v1alpha1.FeatureDisabled}
-		q.Spec.Versioning = nil
-		Expect(k8sClient.Update(ctx, q)).To(Succeed())
+		updateSpec(ctx, q, func() { q.Spec.Sticky, q.Spec.Versioning = &v1alpha1.StickyConfig{Mode: v1alpha1.FeatureDisabled}, nil })
 		Eventually(getQueue(ctx, q)).Should(haveQueueCondition(v1alpha1.ConditionSpecHonored, metav1.ConditionTrue, v1alpha1.ReasonSpecHonored))
 	})
 
@@ -45,10 +41,7 @@ var _ = Describe("SpecHonored condition", func() {
 		Expect(msg).To(And(ContainSubstring("spec.limits.sessions"), ContainSubstring("spec.autoscaling")))
 
 		By("removing sessions and autoscaling")
-		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pool), pool)).To(Succeed())
-		pool.Spec.Limits.Sessions = 0
-		pool.Spec.Autoscaling = nil
-		Expect(k8sClient.Update(ctx, pool)).To(Succeed())
+		updateSpec(ctx, pool, func() { pool.Spec.Limits.Sessions, pool.Spec.Autoscaling = 0, nil })
 		Eventually(getPool(ctx, pool)).Should(haveCondition(v1alpha1.ConditionSpecHonored, metav1.ConditionTrue, v1alpha1.ReasonSpecHonored))
 	})
 })

@@ -134,3 +134,16 @@ func touch(ctx context.Context, obj client.Object) {
 	obj.SetAnnotations(ann)
 	Expect(k8sClient.Patch(ctx, obj, patch)).To(Succeed())
 }
+
+// updateSpec reads obj, applies change and updates it, again on a conflict: the
+// reconcilers write the objects too (finalizers), so a plain Get+Update can race them.
+func updateSpec[T client.Object](ctx context.Context, obj T, change func()) {
+	GinkgoHelper()
+	Eventually(func() error {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		change()
+		return k8sClient.Update(ctx, obj)
+	}).Should(Succeed())
+}

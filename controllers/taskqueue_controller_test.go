@@ -70,9 +70,7 @@ var _ = Describe("TaskQueue reconciler", func() {
 		))
 
 		By("changing the rate")
-		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(q), q)).To(Succeed())
-		q.Spec.RateLimit.TasksPerSecond = resource.MustParse("500m")
-		Expect(k8sClient.Update(ctx, q)).To(Succeed())
+		updateSpec(ctx, q, func() { q.Spec.RateLimit.TasksPerSecond = resource.MustParse("500m") })
 		Eventually(func() float64 { cfg, _ := registry.Config(key); return cfg.RateLimit }).Should(Equal(0.5))
 
 		By("deleting the queue")

@@ -133,10 +133,7 @@ var _ = Describe("WorkerPool reconciler", func() {
 		Eventually(getPool(ctx, pool)).Should(HaveField("Status.ObservedGeneration", pool.Generation))
 
 		By("changing replicas and version")
-		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pool), pool)).To(Succeed())
-		pool.Spec.Replicas = ptr.To[int32](3)
-		pool.Spec.Version = "v2"
-		Expect(k8sClient.Update(ctx, pool)).To(Succeed())
+		updateSpec(ctx, pool, func() { pool.Spec.Replicas, pool.Spec.Version = ptr.To[int32](3), "v2" })
 		Eventually(func(g Gomega) {
 			d, err := getDeployment(ctx, ns, "orders")()
 			g.Expect(err).NotTo(HaveOccurred())
@@ -238,9 +235,7 @@ var _ = Describe("WorkerPool reconciler", func() {
 		))
 
 		By("raising the queue's levels")
-		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(q), q)).To(Succeed())
-		q.Spec.Priority.Levels = 5
-		Expect(k8sClient.Update(ctx, q)).To(Succeed())
+		updateSpec(ctx, q, func() { q.Spec.Priority.Levels = 5 })
 		Eventually(getPool(ctx, pool)).Should(And(
 			haveCondition(v1alpha1.ConditionQueueResolved, metav1.ConditionTrue, ReasonTaskQueueFound),
 			haveCondition(v1alpha1.ConditionDegraded, metav1.ConditionFalse, ReasonAsExpected),

@@ -3,11 +3,15 @@ package matching
 import matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 
 // matcher holds the polls of one kind of a queue that wait for a task and pairs them with
-// tasks as they arrive. Polls are grouped by their worker's capability set, and each route
-// key (a task's requirement set) maps to the groups that meet it, so matching a task looks
-// only at polls that can take it, never at every poll. Guarded by its queue's lock.
+// tasks as they arrive, the longest-waiting poll first. All waiting polls are in one FIFO
+// (a task that requires nothing goes to its head); they are also grouped by their worker's
+// capability set, and each route key (a task's requirement set) maps to the groups that
+// meet it, so matching a routed task looks only at polls that can take it, never at every
+// poll. Guarded by its queue's lock.
 type matcher struct {
-	groups []*pollGroup
+	waiting []*poller // every waiting poll, in the order they parked
+	parks   uint64    // polls parked so far: a poll's place in the FIFO
+	groups  []*pollGroup
 	byCap  map[capability][]*pollGroup // groups by each capability they have, and by name alone
 	gen    uint64                      // bumped when a group is added
 	compat map[string]compatibleGroups // route key -> the groups that meet it
@@ -35,6 +39,7 @@ type poller struct {
 	done     chan struct{}
 	signaled bool
 	group    *pollGroup // set while waiting in the matcher
+	seq      uint64     // its place in the FIFO of waiting polls
 	parked   bool       // counted in worker.openPolls until unparked
 	worker   *pollerInfo
 	owner    Owner // becomes the owner of the leases this poll gets
@@ -57,11 +62,14 @@ func (p *poller) signal() {
 	}
 }
 
-// park adds p to the waiting polls of its worker's capability set.
+// park adds p to the waiting polls, at the end of the FIFO and of its worker's group.
 func (m *matcher) park(p *poller) {
 	g := m.group(p.worker.caps, p.worker.capsKey)
 	p.group = g
+	m.parks++
+	p.seq = m.parks
 	g.waiting = append(g.waiting, p)
+	m.waiting = append(m.waiting, p)
 }
 
 func (m *matcher) group(caps capabilitySet, key string) *pollGroup {
@@ -92,34 +100,49 @@ func (m *matcher) unpark(p *poller) {
 		return
 	}
 	p.group = nil
-	for i, w := range g.waiting {
-		if w == p {
-			copy(g.waiting[i:], g.waiting[i+1:])
-			g.waiting[len(g.waiting)-1] = nil
-			g.waiting = g.waiting[:len(g.waiting)-1]
-			return
-		}
-	}
+	g.waiting = remove(g.waiting, p)
+	m.waiting = remove(m.waiting, p)
 }
 
-// match returns a waiting poll that may take t (its worker meets t's requirements and it
-// serves t's priority), or nil.
+// remove deletes p from polls, keeping the order.
+func remove(polls []*poller, p *poller) []*poller {
+	for i, w := range polls {
+		if w == p {
+			copy(polls[i:], polls[i+1:])
+			polls[len(polls)-1] = nil
+			return polls[:len(polls)-1]
+		}
+	}
+	return polls
+}
+
+// match returns the longest-waiting poll that may take t (its worker meets t's
+// requirements and it serves t's priority), or nil.
 func (m *matcher) match(t *task) *poller {
-	for _, g := range m.compatible(t) {
-		for _, p := range g.waiting {
+	if t.route == "" {
+		for _, p := range m.waiting {
 			if p.mask&(1<<t.priority) != 0 {
 				return p
 			}
 		}
+		return nil
 	}
-	return nil
+	var best *poller
+	for _, g := range m.compatible(t) {
+		for _, p := range g.waiting {
+			if p.mask&(1<<t.priority) != 0 {
+				if best == nil || p.seq < best.seq {
+					best = p
+				}
+				break
+			}
+		}
+	}
+	return best
 }
 
-// compatible returns the groups whose capabilities meet t's requirements.
+// compatible returns the groups whose capabilities meet t's (non-empty) requirements.
 func (m *matcher) compatible(t *task) []*pollGroup {
-	if t.route == "" {
-		return m.groups
-	}
 	if c, ok := m.compat[t.route]; ok && c.gen == m.gen {
 		return c.gs
 	}
@@ -145,50 +168,47 @@ func (m *matcher) handed(p *poller) {
 	p.signal()
 }
 
-// each calls fn for every waiting poll until fn returns false.
+// each calls fn for every waiting poll, longest-waiting first, until fn returns false.
 func (m *matcher) each(fn func(p *poller) bool) {
-	for _, g := range m.groups {
-		for _, p := range g.waiting {
-			if !fn(p) {
-				return
-			}
+	for _, p := range m.waiting {
+		if !fn(p) {
+			return
 		}
 	}
 }
 
 // dropFull removes the polls that are full (after a pass that handed out several tasks).
 func (m *matcher) dropFull() {
+	m.waiting = dropFull(m.waiting)
 	for _, g := range m.groups {
-		out := g.waiting[:0]
-		for _, p := range g.waiting {
-			if p.full() {
-				p.group = nil
-				continue
-			}
-			out = append(out, p)
-		}
-		clear(g.waiting[len(out):])
-		g.waiting = out
+		g.waiting = dropFull(g.waiting)
 	}
 }
 
-// waiting reports whether any poll waits.
-func (m *matcher) waiting() bool {
-	for _, g := range m.groups {
-		if len(g.waiting) > 0 {
-			return true
+func dropFull(polls []*poller) []*poller {
+	out := polls[:0]
+	for _, p := range polls {
+		if p.full() {
+			p.group = nil
+			continue
 		}
+		out = append(out, p)
 	}
-	return false
+	clear(polls[len(out):])
+	return out
 }
+
+// any reports whether any poll waits.
+func (m *matcher) any() bool { return len(m.waiting) > 0 }
 
 // wakeAll returns every waiting poll (engine shutdown).
 func (m *matcher) wakeAll() {
+	for _, p := range m.waiting {
+		p.group = nil
+		p.signal()
+	}
+	m.waiting = nil
 	for _, g := range m.groups {
-		for _, p := range g.waiting {
-			p.group = nil
-			p.signal()
-		}
 		g.waiting = nil
 	}
 }

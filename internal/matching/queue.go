@@ -333,7 +333,7 @@ func (q *queueManager) unloadIfIdle(now int64) bool {
 		return false
 	}
 	for _, sq := range q.kind {
-		if sq != nil && (sq.matcher.waiting() || sq.busy()) {
+		if sq != nil && (sq.matcher.any() || sq.busy()) {
 			return false
 		}
 	}

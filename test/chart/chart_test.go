@@ -55,6 +55,7 @@ func TestDefaultValuesAreHardened(t *testing.T) {
 		"--matching-bind-address=:7233",
 		"--matching-address=taskroute-matching.taskroute-system.svc:7233",
 		"--data-dir=/var/lib/taskroute",
+		"--store-memtable-size=4Mi",
 		"--matching-auth=enforce",
 		"--matching-tls=self-signed",
 		"--matching-service-name=taskroute-matching",

@@ -12,9 +12,9 @@ type matcher struct {
 	waiting []*poller // every waiting poll, in the order they parked
 	parks   uint64    // polls parked so far: a poll's place in the FIFO
 	groups  []*pollGroup
-	byCap  map[capability][]*pollGroup // groups by each capability they have, and by name alone
-	gen    uint64                      // bumped when a group is added
-	compat map[string]compatibleGroups // route key -> the groups that meet it
+	byCap   map[capability][]*pollGroup // groups by each capability they have, and by name alone
+	gen     uint64                      // bumped when a group is added
+	compat  map[string]compatibleGroups // route key -> the groups that meet it
 }
 
 // compatibleGroups is the poll groups that meet a route, as of generation gen.

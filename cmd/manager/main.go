@@ -38,9 +38,16 @@ type options struct {
 	kubeAPIBurst            int
 	gracefulShutdown        time.Duration
 	showVersion             bool
+
+	matching matchingOptions
+	quota    quotaOptions
+	security securityOptions
 }
 
 func (o *options) bind(fs *flag.FlagSet) {
+	o.matching.bind(fs)
+	o.quota.bind(fs)
+	o.security.bind(fs)
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; \"0\" disables it.")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve /metrics over HTTPS (a certificate generated at start) to callers whose bearer token passes TokenReview and whose RBAC allows get on /metrics (SubjectAccessReview); false serves plain HTTP to anyone who reaches the port. --standalone always serves plain HTTP.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
@@ -114,7 +121,7 @@ func run(ctx context.Context, cfg *rest.Config, opts *options) error {
 	}
 	if err := controllers.Setup(mgr, controllers.Options{
 		Registry:                registry,
-		Render:                  securityOpts.renderOptions(opts.matchingAddress),
+		Render:                  opts.security.renderOptions(opts.matchingAddress),
 		StatsRefreshInterval:    opts.statsRefreshInterval,
 		MaxConcurrentReconciles: opts.maxConcurrentReconciles,
 	}); err != nil {

@@ -69,10 +69,8 @@ func TestManagerRunsAndStops(t *testing.T) {
 
 	// Defaults: auth enforced, self-signed TLS with the CA Secret in this namespace. The
 	// matching service gets a free port and a temporary store, not :7233 and /var/lib.
-	securityOpts.namespace = "default"
-	savedMatching := matchingOpts
-	matchingOpts.bindAddress, matchingOpts.dataDir = matching, t.TempDir()
-	defer func() { securityOpts.namespace, matchingOpts = "", savedMatching }()
+	opts.security.namespace = "default"
+	opts.matching.bindAddress, opts.matching.dataDir = matching, t.TempDir()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

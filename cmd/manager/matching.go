@@ -31,10 +31,6 @@ type matchingOptions struct {
 	workerLivenessTimeout time.Duration
 }
 
-var matchingOpts matchingOptions
-
-func init() { matchingOpts.bind(flag.CommandLine) }
-
 func (o *matchingOptions) bind(fs *flag.FlagSet) {
 	d := server.DefaultLimits()
 	fs.StringVar(&o.bindAddress, "matching-bind-address", ":7233", "Address the matching service's gRPC endpoint binds to.")
@@ -52,22 +48,22 @@ func (o *matchingOptions) bind(fs *flag.FlagSet) {
 
 // config is the matching server's configuration; sec brings its TLS credentials and the
 // auth interceptors.
-func (o *matchingOptions) config(sec *matchingSecurity) server.Config {
+func (o *matchingOptions) config(sec *matchingSecurity, quota *quotaOptions) server.Config {
 	return server.Config{
 		Address: o.bindAddress, DataDir: o.dataDir,
 		Store:         pebblestore.Options{MemTableBytes: o.memTableSize.bytes},
 		ServerOptions: sec.serverOptions, TLSMode: sec.tlsMode,
 		Limits:          server.Limits{MaxPayloadBytes: o.maxPayloadBytes, MaxNameLength: o.maxNameLength, MaxHeaderBytes: o.maxHeaderBytes},
 		ShutdownTimeout: o.shutdownTimeout,
-		Engine:          o.engineOptions(),
+		Engine:          o.engineOptions(quota),
 		Registerer:      ctrlmetrics.Registry,
 		Logger:          ctrl.Log.WithName("matching"),
 	}
 }
 
 // engineOptions are the quota flags' engine options plus the matching flags'.
-func (o *matchingOptions) engineOptions() matching.Options {
-	eng := quotaOpts.engineOptions()
+func (o *matchingOptions) engineOptions(quota *quotaOptions) matching.Options {
+	eng := quota.engineOptions()
 	eng.UnknownTaskTypeMaxAttempts = int32(o.unknownTypeMaxAttempts)
 	eng.WorkerLivenessTimeout = o.workerLivenessTimeout
 	if o.unknownTypeMaxAttempts == 0 {
@@ -79,11 +75,11 @@ func (o *matchingOptions) engineOptions() matching.Options {
 // setupMatching opens the matching service, adds it to mgr as a Runnable and returns its
 // engine as the Registry the reconcilers publish queue configuration to.
 func setupMatching(mgr ctrl.Manager, opts *options) (queueconfig.Registry, error) {
-	sec, err := securityOpts.setupSecurity(mgr, opts.matchingAddress)
+	sec, err := opts.security.setupSecurity(mgr, opts.matchingAddress)
 	if err != nil {
 		return nil, err
 	}
-	svc, err := server.Open(matchingOpts.config(sec))
+	svc, err := server.Open(opts.matching.config(sec, &opts.quota))
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +87,7 @@ func setupMatching(mgr ctrl.Manager, opts *options) (queueconfig.Registry, error
 		svc.Stop()
 		return nil, fmt.Errorf("adding matching service to manager: %w", err)
 	}
-	if err := quotaOpts.setupQuotaWatch(mgr, svc.Engine(), securityOpts.managerNamespace()); err != nil {
+	if err := opts.quota.setupQuotaWatch(mgr, svc.Engine(), opts.security.managerNamespace()); err != nil {
 		svc.Stop()
 		return nil, err
 	}

@@ -23,10 +23,6 @@ type quotaOptions struct {
 	overrides       string
 }
 
-var quotaOpts quotaOptions
-
-func init() { quotaOpts.bind(flag.CommandLine) }
-
 func (o *quotaOptions) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&o.maxBacklog, "quota-max-backlog", 1_000_000, "Most tasks waiting for dispatch per namespace, over all its queues (0 = unlimited).")
 	fs.IntVar(&o.maxPayloadBytes, "quota-max-payload-bytes", 1<<20, "Largest task payload per namespace, below --matching-max-payload-bytes (0 = only that limit).")

@@ -47,10 +47,6 @@ type securityOptions struct {
 	extraTLSNames string
 }
 
-var securityOpts securityOptions
-
-func init() { securityOpts.bind(flag.CommandLine) }
-
 func (o *securityOptions) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.auth, "matching-auth", "enforce", "Authentication and authorization of matching calls: enforce (ServiceAccount tokens checked with TokenReview, namespaces with SubjectAccessReview) or disabled (development only: every caller may use every namespace).")
 	fs.StringVar(&o.audience, "matching-token-audience", auth.DefaultAudience, "Audience the callers' ServiceAccount tokens must be bound to.")

@@ -27,14 +27,14 @@ const standaloneHost = "127.0.0.1"
 // /readyz) when --standalone is set, and reports whether it did. main calls it before
 // loading a kubeconfig.
 func runStandaloneIfRequested(opts *options) bool {
-	if !matchingOpts.standalone {
+	if !opts.matching.standalone {
 		return false
 	}
-	if err := securityOpts.validateStandalone(flag.CommandLine); err != nil {
+	if err := opts.security.validateStandalone(flag.CommandLine); err != nil {
 		ctrl.Log.Error(err, "Refused to start the matching service")
 		os.Exit(2)
 	}
-	quotaOpts.standaloneDefaults(flag.CommandLine)
+	opts.quota.standaloneDefaults(flag.CommandLine)
 	if err := runStandalone(ctrl.SetupSignalHandler(), standaloneAddresses(opts, flag.CommandLine)); err != nil {
 		ctrl.Log.Error(err, "Matching service failed")
 		os.Exit(1)
@@ -68,11 +68,11 @@ func onLoopback(addr string) string {
 
 func runStandalone(ctx context.Context, opts *options) error {
 	log := ctrl.Log.WithName("matching")
-	sec, err := securityOpts.standaloneSecurity(ctrl.Log.WithName("matching-security"))
+	sec, err := opts.security.standaloneSecurity(ctrl.Log.WithName("matching-security"))
 	if err != nil {
 		return err
 	}
-	svc, err := server.Open(matchingOpts.config(sec))
+	svc, err := server.Open(opts.matching.config(sec, &opts.quota))
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func TestStoreMemtableSizeFlag(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.arg, err)
 		}
-		if got := o.config(&matchingSecurity{}).Store.MemTableBytes; got != tc.want {
+		if got := o.config(&matchingSecurity{}, &quotaOptions{}).Store.MemTableBytes; got != tc.want {
 			t.Errorf("%s: memtable %d bytes; want %d", tc.arg, got, tc.want)
 		}
 	}

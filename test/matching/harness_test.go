@@ -145,6 +145,7 @@ type workerConfig struct {
 	id             string
 	capabilities   string // TASKROUTE_CAPABILITIES, e.g. "gpu=a100"
 	node           string // TASKROUTE_NODE_NAME: the host it advertises
+	priorities     string // TASKROUTE_PRIORITIES, e.g. "4,5"
 }
 
 func startWorker(t testing.TB, addr string, cfg workerConfig) *workerProc {
@@ -171,6 +172,9 @@ func startWorker(t testing.TB, addr string, cfg workerConfig) *workerProc {
 	}
 	if cfg.shutdown > 0 {
 		env = append(env, "TESTWORKER_SHUTDOWN="+cfg.shutdown.String())
+	}
+	if cfg.priorities != "" {
+		env = append(env, workerenv.Priorities+"="+cfg.priorities)
 	}
 	if cfg.node != "" {
 		env = append(env, workerenv.NodeName+"="+cfg.node)

@@ -20,6 +20,7 @@ type backlog struct {
 	requires []capability
 	levels   [maxLevels + 1]*level // index = priority
 	loadedAt int64                 // when the partition was loaded: lost.go spares it a liveness timeout
+	onDisk   bool                  // a routed partition that had entries on disk at load (listPartitions)
 }
 
 // level is the backlog of one kind and priority: a buffer of tasks in memory, ordered by

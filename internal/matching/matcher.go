@@ -83,10 +83,10 @@ func (m *matcher) group(caps capabilitySet, key string) *pollGroup {
 	if m.byCap == nil {
 		m.byCap = map[capability][]*pollGroup{}
 	}
-	for name, value := range caps {
-		m.byCap[capability{name, value}] = append(m.byCap[capability{name, value}], g)
-		if value != "" {
-			m.byCap[capability{name, ""}] = append(m.byCap[capability{name, ""}], g)
+	for _, c := range caps {
+		m.byCap[c] = append(m.byCap[c], g)
+		if c.value != "" {
+			m.byCap[capability{c.name, ""}] = append(m.byCap[capability{c.name, ""}], g)
 		}
 	}
 	m.gen++

@@ -11,13 +11,32 @@ import (
 )
 
 // TestIdleProcessQueuesCostLittle measures what process routing keeps in memory per worker
-// process once its tasks are done: the process's backlog partition (with its levels), its
-// entry in the poller table with its capabilities, and the cached list of partitions it
-// may take from. 1,000 worker processes, each sent one task routed to it, which it took.
+// process once its tasks are done: the process's backlog partition (with its level), the
+// capabilities in its poller entry, and the cached list of partitions it may take from.
+// 1,000 worker processes are each sent one task routed to their process, which they take
+// and complete; the same run with plain tasks and workers without capabilities is the
+// baseline (poller entries, storage), so the difference is the cost of the process queues.
 func TestIdleProcessQueuesCostLittle(t *testing.T) {
-	v := open(t, t.TempDir(), Options{IdleQueueTimeout: time.Hour})
 	const n = 1000
+	plain := heapPerWorker(t, n, false)
+	routed := heapPerWorker(t, n, true)
+	t.Logf("%d workers: %.0f bytes each with a process queue, %.0f without: %.0f bytes per idle process queue",
+		n, routed, plain, routed-plain)
+	// Measured 965-974 bytes (target 1 KiB, docs/benchmarks.md); the bound leaves room for
+	// allocator rounding so that the test catches growth, not noise.
+	if routed-plain > 1280 {
+		t.Errorf("an idle process queue costs %.0f bytes, want about 1 KiB", routed-plain)
+	}
+}
+
+// heapPerWorker runs n workers that each take and complete one task (routed to their own
+// process when routed) and returns the heap growth per worker.
+func heapPerWorker(t *testing.T, n int, routed bool) float64 {
+	v := open(t, t.TempDir(), Options{IdleQueueTimeout: time.Hour})
 	caps := func(i int) []*matchingv1.Capability {
+		if !routed {
+			return nil
+		}
 		return []*matchingv1.Capability{{Name: "taskroute.dev/host", Value: "node-1"}, {Name: "taskroute.dev/process", Value: fmt.Sprintf("%012x", i)}}
 	}
 	runtime.GC()
@@ -26,7 +45,9 @@ func TestIdleProcessQueuesCostLittle(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	for i := range n {
 		add(t, v.e, tspec(fmt.Sprintf("t%d", i), func(s *matchingv1.TaskSpec) {
-			s.Requires = caps(i)[1:]
+			if routed {
+				s.Requires = caps(i)[1:]
+			}
 		}))
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		got, err := v.e.Poll(ctx, &matchingv1.PollTasksRequest{Namespace: "ns", Queue: "q", WorkerIdentity: fmt.Sprint("w", i), MaxTasks: 1, Capabilities: caps(i)})
@@ -41,12 +62,10 @@ func TestIdleProcessQueuesCostLittle(t *testing.T) {
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	per := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
-	t.Logf("%d idle process queues (partition, levels, poller entry, cache): %.0f bytes each", n, per)
+	per := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
 	if per <= 0 {
 		t.Fatalf("heap did not grow (%d -> %d): measurement disturbed", before.HeapAlloc, after.HeapAlloc)
 	}
-	if per > 4096 {
-		t.Errorf("an idle process queue costs %.0f bytes, want < 4 KiB", per)
-	}
+	runtime.KeepAlive(v)
+	return per
 }

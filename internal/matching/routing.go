@@ -55,24 +55,31 @@ func parseRouteKey(key string) []capability {
 	return caps
 }
 
-// capabilitySet is a worker's capabilities, by name.
-type capabilitySet map[string]string
+// capabilitySet is a worker's capabilities, sorted by name, names unique (validated). A
+// slice, not a map: a worker has a few, and a map would cost more than the rest of its
+// entry in the poller table.
+type capabilitySet []capability
 
 func capabilitySetOf(in []*matchingv1.Capability) capabilitySet {
 	if len(in) == 0 {
 		return nil
 	}
 	s := make(capabilitySet, len(in))
-	for _, c := range in {
-		s[c.GetName()] = c.GetValue()
+	for i, c := range in {
+		s[i] = capability{c.GetName(), c.GetValue()}
 	}
+	slices.SortFunc(s, func(a, b capability) int { return strings.Compare(a.name, b.name) })
 	return s
 }
 
 // meets reports whether the set meets one requirement.
 func (s capabilitySet) meets(r capability) bool {
-	v, ok := s[r.name]
-	return ok && (r.value == "" || v == r.value)
+	for _, c := range s {
+		if c.name == r.name {
+			return r.value == "" || c.value == r.value
+		}
+	}
+	return false
 }
 
 // meetsAll reports whether the set meets every requirement.
@@ -86,23 +93,16 @@ func (s capabilitySet) meetsAll(reqs []capability) bool {
 }
 
 // key is the canonical text of the set (its route key, as if it were a requirement set).
-func (s capabilitySet) key() string {
-	caps := make([]capability, 0, len(s))
-	for n, v := range s {
-		caps = append(caps, capability{n, v})
-	}
-	slices.SortFunc(caps, func(a, b capability) int { return strings.Compare(a.name, b.name) })
-	return routeKey(caps)
-}
+func (s capabilitySet) key() string { return routeKey(s) }
 
-// sameCapabilities reports whether a poll lists exactly the capabilities of s (so a
-// poller's cached set can be reused without building a new one per poll).
+// sameAs reports whether a poll lists exactly the capabilities of s (so a poller's cached
+// set can be reused without building a new one per poll).
 func (s capabilitySet) sameAs(in []*matchingv1.Capability) bool {
 	if len(in) != len(s) {
 		return false
 	}
 	for _, c := range in {
-		if v, ok := s[c.GetName()]; !ok || v != c.GetValue() {
+		if !slices.Contains(s, capability{c.GetName(), c.GetValue()}) {
 			return false
 		}
 	}

@@ -60,7 +60,7 @@ func (sq *subqueue) listPartitions() {
 	sq.listed = true
 	q := sq.q
 	if err := q.e.store.BacklogPartitions(q.ref, func(route string) bool {
-		sq.partition(route, parseRouteKey(route))
+		sq.partition(route, parseRouteKey(route)).onDisk = true
 		return true
 	}); err != nil {
 		q.e.log.Error(err, "Failed to list backlog partitions", "queue", q.key)
@@ -80,14 +80,14 @@ func (sq *subqueue) servable(caps capabilitySet, key string) []*backlog {
 		return c.bs
 	}
 	bs := []*backlog{&sq.plain}
-	for name, value := range caps {
-		for _, first := range [...]capability{{name, value}, {name, ""}} {
+	for _, c := range caps {
+		for _, first := range [...]capability{c, {c.name, ""}} {
 			for _, b := range sq.byFirst[first] {
 				if caps.meetsAll(b.requires[1:]) {
 					bs = append(bs, b)
 				}
 			}
-			if value == "" {
+			if c.value == "" {
 				break
 			}
 		}
@@ -101,8 +101,13 @@ func (sq *subqueue) servable(caps capabilitySet, key string) []*backlog {
 
 // ensureLevels creates the levels a poll may take from in the partitions bs, so their disk
 // backlog is counted and paged in: every level in mask up to the queue's configured number.
+// A routed partition that had no entries on disk when the queue was loaded has a level for
+// each priority it was given tasks of, and needs no others.
 func ensureLevels(bs []*backlog, mask uint16, configured int) {
 	for _, b := range bs {
+		if b.requires != nil && !b.onDisk {
+			continue
+		}
 		for p := 1; p <= max(configured, 1); p++ {
 			if mask&(1<<p) != 0 && b.levels[p] == nil {
 				b.level(uint8(p))

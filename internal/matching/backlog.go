@@ -143,8 +143,8 @@ func (b *backlog) total() int64 {
 // created (and so counted from disk) if they are not loaded yet.
 func (b *backlog) stats(now int64, configured int, dst []*matchingv1.BacklogStats) []*matchingv1.BacklogStats {
 	for p := 1; p <= maxLevels; p++ {
-		if b.levels[p] == nil && p > configured {
-			continue
+		if b.levels[p] == nil && (p > configured || b.requires != nil && !b.onDisk) {
+			continue // see ensureLevels
 		}
 		l := b.level(uint8(p))
 		if l.count == 0 {

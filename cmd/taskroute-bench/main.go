@@ -133,7 +133,7 @@ func run(cfg config) (err error) {
 			return err
 		}
 		s.inProcess = cfg.inProcess
-		fmt.Printf("\n## %s\n", name)
+		fmt.Printf("\n## %s (load average %s)\n", name, loadAverage())
 		err = fn(cfg, s)
 		s.stop()
 		if err != nil {
@@ -153,6 +153,17 @@ var scenarios = map[string]func(config, *serverProc) error{
 	"drain-batched": benchDrainBatched,
 	"drain-single":  benchDrainSingle,
 	"start-latency": benchStartLatency,
+}
+
+// loadAverage is the machine's 1, 5 and 15-minute load averages (/proc/loadavg): the
+// driver and the server share the machine, so the load of anything else is recorded with
+// each scenario.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 // startAndDial starts the server and returns a ready client.

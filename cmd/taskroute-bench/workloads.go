@@ -225,8 +225,8 @@ func benchDrainSingle(cfg config, s *serverProc) error {
 
 // benchStartLatency: tasks are added one at a time to an idle worker; latency is from
 // just before AddTask is sent to the handler's start (same process clock). The next add
-// is sent once the handler started and the add was acknowledged. The first
-// startLatencyWarmup samples are dropped (they also show the worker is polling).
+// is sent once the handler started and the add was acknowledged. The warm-up samples
+// are dropped (they also make sure the worker is polling before the measured ones).
 func benchStartLatency(cfg config, s *serverProc) error {
 	warmup := min(200, cfg.startSamples/5)
 	total := warmup + cfg.startSamples

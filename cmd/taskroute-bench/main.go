@@ -10,6 +10,14 @@
 //	batched  throughput add -> poll -> complete, AddTasks batches
 //	memory   memory per idle loaded queue: touch N queues, server RSS delta / N
 //	restart  restart with a large backlog: process start -> first dispatch
+//
+// The dispatch-performance workloads (make bench runs these by default): one pkg/worker
+// worker (its defaults, -workload-slots slots, no-op handler), -workload-tasks tasks of
+// -workload-payload bytes, machine CPU per task from /proc of both processes:
+//
+//	drain-batched  one producer adds AddTasks batches of -drain-batch; tasks/s
+//	drain-single   -drain-producers goroutines add one task per AddTask call; tasks/s
+//	start-latency  adds one at a time to an idle worker: add -> handler start (p50, p99)
 package main
 
 import (
@@ -42,12 +50,20 @@ type config struct {
 	inProcess      bool
 	cpuProfile     string
 	memProfile     string
+
+	workloadTasks   int
+	workloadPayload int
+	workloadSlots   int
+	drainBatch      int
+	drainProducers  int
+	startSamples    int
 }
 
 func main() {
 	var cfg config
 	flag.StringVar(&cfg.managerBin, "manager", "bin/manager", "path of the manager binary (run with --standalone)")
-	flag.StringVar(&cfg.scenarios, "scenarios", "latency,single,batched,memory,restart", "comma-separated scenarios")
+	flag.StringVar(&cfg.scenarios, "scenarios", "drain-batched,drain-single,start-latency",
+		"comma-separated scenarios: drain-batched, drain-single, start-latency, latency, single, batched, memory, restart")
 	flag.StringVar(&cfg.workDir, "work-dir", "", "where data dirs go (default a temp dir, removed after)")
 	flag.IntVar(&cfg.latencySamples, "latency-samples", 5000, "adds measured for sync-match latency")
 	flag.IntVar(&cfg.singleTasks, "single-tasks", 100_000, "tasks of the single-add throughput run")
@@ -63,6 +79,12 @@ func main() {
 	flag.BoolVar(&cfg.inProcess, "inprocess", false, "run the service inside the driver (to profile both together; record numbers of the default process mode)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the driver (and of the service with -inprocess) to this file")
 	flag.StringVar(&cfg.memProfile, "memprofile", "", "with -inprocess, write a heap profile at the end of the memory scenario")
+	flag.IntVar(&cfg.workloadTasks, "workload-tasks", 100_000, "tasks of drain-batched and drain-single")
+	flag.IntVar(&cfg.workloadPayload, "workload-payload", 100, "payload bytes of each task of drain-batched, drain-single and start-latency")
+	flag.IntVar(&cfg.workloadSlots, "workload-slots", 64, "slots of the worker of drain-batched, drain-single and start-latency")
+	flag.IntVar(&cfg.drainBatch, "drain-batch", 1000, "tasks per AddTasks call of drain-batched")
+	flag.IntVar(&cfg.drainProducers, "drain-producers", 16, "concurrent AddTask callers of drain-single")
+	flag.IntVar(&cfg.startSamples, "start-samples", 2000, "adds measured by start-latency")
 	flag.Parse()
 
 	if err := run(cfg); err != nil {
@@ -111,7 +133,7 @@ func run(cfg config) (err error) {
 			return err
 		}
 		s.inProcess = cfg.inProcess
-		fmt.Printf("\n## %s\n", name)
+		fmt.Printf("\n## %s (load average %s)\n", name, loadAverage())
 		err = fn(cfg, s)
 		s.stop()
 		if err != nil {
@@ -127,6 +149,21 @@ var scenarios = map[string]func(config, *serverProc) error{
 	"batched": benchBatched,
 	"memory":  benchMemory,
 	"restart": benchRestart,
+
+	"drain-batched": benchDrainBatched,
+	"drain-single":  benchDrainSingle,
+	"start-latency": benchStartLatency,
+}
+
+// loadAverage is the machine's 1, 5 and 15-minute load averages (/proc/loadavg): the
+// driver and the server share the machine, so the load of anything else is recorded with
+// each scenario.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 // startAndDial starts the server and returns a ready client.

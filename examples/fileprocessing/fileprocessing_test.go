@@ -207,17 +207,29 @@ func startService(t *testing.T, b binaries, liveness time.Duration) string {
 	return addr
 }
 
-// startProcess runs the example binary; its log goes to the test's stderr.
+// startProcess runs the example binary. Its log goes to a file, shown when the test fails.
 func startProcess(t *testing.T, bin string, args ...string) *exec.Cmd {
 	t.Helper()
+	logPath := filepath.Join(t.TempDir(), "worker.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, args...)
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			data, _ := os.ReadFile(logPath)
+			t.Logf("log of %v:\n%s", args, data)
+		}
+	})
 	return cmd
 }
 

@@ -183,6 +183,7 @@ func writeQueue(w io.Writer, d *client.QueueDescription, now time.Time) error {
 	tw := newTable(w)
 	fmt.Fprintf(tw, "Queue:\t%s/%s\n", d.Namespace, d.Queue)
 	fmt.Fprintf(tw, "Backlog:\t%s\n", count(d.BacklogCount(), "task"))
+	fmt.Fprintf(tw, "Running:\t%s\n", count(d.RunningTasks, "task"))
 	fmt.Fprintf(tw, "Add rate:\t%s\n", humanRate(d.AddRate))
 	fmt.Fprintf(tw, "Dispatch rate:\t%s\n", humanRate(d.DispatchRate))
 	rl := "unlimited"

@@ -64,7 +64,7 @@ func sampleQueue() *client.QueueDescription {
 			{Kind: client.Activity, Priority: 5, Count: 1500, OldestAge: 2 * time.Second},
 			{Kind: client.Workflow, Priority: 3, Count: 0},
 		},
-		AddRate: 1520.3, DispatchRate: 99.96,
+		AddRate: 1520.3, DispatchRate: 99.96, RunningTasks: 1,
 		RateLimit:      client.RateLimit{TasksPerSecond: 100, Burst: 20, State: "Throttling"},
 		PriorityLevels: 5, DefaultPriority: 3,
 		Pollers: []client.Poller{
@@ -82,6 +82,7 @@ func TestWriteQueueTable(t *testing.T) {
 	}
 	want := `Queue:          team-a/images
 Backlog:        1,512 tasks
+Running:        1 task
 Add rate:       1,520/s
 Dispatch rate:  100/s
 Rate limit:     100/s, burst 20 (Throttling)

@@ -163,6 +163,7 @@ func newTask(spec *matchingv1.TaskSpec, cfg queueconfig.Config, now int64) *task
 func (e *Engine) startLocked(t *task, now time.Time, q *queueManager) *matchingv1.Task {
 	ns := now.UnixNano()
 	t.state = stateStarted
+	e.startedRunning(t)
 	t.attempt++
 	t.lease = e.nextSeq()
 	t.startedAt = ns

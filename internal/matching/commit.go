@@ -24,6 +24,7 @@ type op struct {
 // order writes of t reach storage); release the lock before waiting on the commit.
 func (e *Engine) prepare(t *task) op {
 	e.trackBacklog(t)
+	e.stoppedRunning(t)
 	o := op{t: t, oldTimer: t.timerAt, newTimer: t.nextTimer()}
 	t.timerAt = o.newTimer
 	t.pending++

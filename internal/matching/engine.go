@@ -112,6 +112,7 @@ type Engine struct {
 	timers       *timerService
 	quotas       *quotaTracker
 	unknownTypes unknownTypes
+	running      *runningCounts
 
 	lastSeq atomic.Uint64 // time-ordered sequence for backlog keys and leases
 
@@ -134,6 +135,7 @@ func New(store storage.Store, opts Options) (*Engine, error) {
 		log:       opts.Logger,
 		clock:     opts.Clock,
 		tasks:     newTaskTable(store),
+		running:   newRunningCounts(),
 		queues:    map[string]*queueManager{},
 		configs:   map[string]configRecord{},
 		closing:   make(chan struct{}),

@@ -44,10 +44,13 @@ func (e *Engine) Describe(ns, name string) *matchingv1.DescribeQueueResponse {
 	if q := e.loadedQueue(ns, name); q != nil {
 		if resp, loaded := q.describe(now); loaded {
 			resp.UnknownTaskTypes = e.unknownTypes.describe(ns, name, now)
+			resp.RunningTasks = e.running.get(ns + "\x00" + name)
 			return resp
 		}
 	}
-	return e.describeStored(ns, name)
+	resp := e.describeStored(ns, name)
+	resp.RunningTasks = e.running.get(ns + "\x00" + name)
+	return resp
 }
 
 // ListQueues lists the queues of a namespace that hold backlog, pollers or configuration,

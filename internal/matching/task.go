@@ -84,12 +84,13 @@ type task struct {
 	owner           Owner // who holds the current lease (owner.go)
 
 	// memory only
-	route   string // routeKey(requires): the backlog partition
-	counted bool   // counted in its namespace's backlog usage (quota.go)
-	inq     atomic.Uint32
-	pending int32 // writes enqueued and not yet durable
-	waiters []chan struct{}
-	tm      *timerItem
+	runningCounted bool   // counted in Engine.running (running.go)
+	route          string // routeKey(requires): the backlog partition
+	counted        bool   // counted in its namespace's backlog usage (quota.go)
+	inq            atomic.Uint32
+	pending        int32 // writes enqueued and not yet durable
+	waiters        []chan struct{}
+	tm             *timerItem
 }
 
 func (t *task) finished() bool { return t.state >= stateCompleted }

@@ -194,6 +194,9 @@ type QueueDescription struct {
 	// UnknownTaskTypes are task types that workers failed with UnknownTaskType in the
 	// last hour (they had not registered the type), by name.
 	UnknownTaskTypes []UnknownTaskType `json:"unknownTaskTypes,omitempty"`
+	// RunningTasks is the attempts the service started and that still run (not those it
+	// started before its last restart).
+	RunningTasks int64 `json:"runningTasks"`
 }
 
 // UnknownTaskType counts attempts of one task type that workers failed because they had
@@ -432,6 +435,7 @@ func describeFromProto(r *matchingv1.DescribeQueueResponse) *QueueDescription {
 		DispatchRate:    r.GetDispatchRate(),
 		PriorityLevels:  int(r.GetPriorityLevels()),
 		DefaultPriority: int(r.GetDefaultPriority()),
+		RunningTasks:    r.GetRunningTasks(),
 		Backlog:         []Backlog{},
 		Pollers:         []Poller{},
 	}

@@ -2629,8 +2629,11 @@ type DescribeQueueResponse struct {
 	// Task types that workers of this queue failed with error type UnknownTaskType (the
 	// worker had not registered the type) within the last hour, by type name.
 	UnknownTaskTypes []*UnknownTaskTypeStats `protobuf:"bytes,10,rep,name=unknown_task_types,json=unknownTaskTypes,proto3" json:"unknown_task_types,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Attempts that this service process started and that are still running (started
+	// before a restart of the service: not counted).
+	RunningTasks  int64 `protobuf:"varint,11,opt,name=running_tasks,json=runningTasks,proto3" json:"running_tasks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DescribeQueueResponse) Reset() {
@@ -2731,6 +2734,13 @@ func (x *DescribeQueueResponse) GetUnknownTaskTypes() []*UnknownTaskTypeStats {
 		return x.UnknownTaskTypes
 	}
 	return nil
+}
+
+func (x *DescribeQueueResponse) GetRunningTasks() int64 {
+	if x != nil {
+		return x.RunningTasks
+	}
+	return 0
 }
 
 // UnknownTaskTypeStats counts, for one task type, attempts that workers failed because
@@ -3910,7 +3920,7 @@ const file_matching_proto_rawDesc = "" +
 	"\rRateLimitInfo\x12(\n" +
 	"\x10tasks_per_second\x18\x01 \x01(\x01R\x0etasksPerSecond\x12\x14\n" +
 	"\x05burst\x18\x02 \x01(\x05R\x05burst\x12;\n" +
-	"\x05state\x18\x03 \x01(\x0e2%.taskroute.matching.v1.RateLimitStateR\x05state\"\xfb\x03\n" +
+	"\x05state\x18\x03 \x01(\x0e2%.taskroute.matching.v1.RateLimitStateR\x05state\"\xa0\x04\n" +
 	"\x15DescribeQueueResponse\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x12=\n" +
@@ -3923,7 +3933,8 @@ const file_matching_proto_rawDesc = "" +
 	"\x0fpriority_levels\x18\b \x01(\x05R\x0epriorityLevels\x12)\n" +
 	"\x10default_priority\x18\t \x01(\x05R\x0fdefaultPriority\x12Y\n" +
 	"\x12unknown_task_types\x18\n" +
-	" \x03(\v2+.taskroute.matching.v1.UnknownTaskTypeStatsR\x10unknownTaskTypes\"\xe6\x01\n" +
+	" \x03(\v2+.taskroute.matching.v1.UnknownTaskTypeStatsR\x10unknownTaskTypes\x12#\n" +
+	"\rrunning_tasks\x18\v \x01(\x03R\frunningTasks\"\xe6\x01\n" +
 	"\x14UnknownTaskTypeStats\x12\x1b\n" +
 	"\ttask_type\x18\x01 \x01(\tR\btaskType\x12\x1a\n" +
 	"\bfailures\x18\x02 \x01(\x03R\bfailures\x12!\n" +

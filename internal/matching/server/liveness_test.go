@@ -65,3 +65,41 @@ func TestLivenessHeartbeatsKeepAWorkerListed(t *testing.T) {
 		t.Fatalf("heartbeat without an identity: %v", err)
 	}
 }
+
+// DescribeQueue counts the attempts running now: started by polls, ended by completion,
+// failure (retry) or release.
+func TestDescribeCountsRunningTasks(t *testing.T) {
+	addr, _ := testserver.Start(t, testserver.Options{})
+	c := dial(t, addr)
+	ctx := ctxT(t, 10*time.Second)
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := c.AddTask(ctx, &matchingv1.AddTaskRequest{Task: spec(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	running := func() int64 {
+		t.Helper()
+		d, err := c.DescribeQueue(ctx, &matchingv1.DescribeQueueRequest{Namespace: "default", Queue: "q1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.RunningTasks
+	}
+	got := poll(t, c, "q1", 3, 5*time.Second)
+	if len(got) != 3 || running() != 3 {
+		t.Fatalf("polled %d, running %d; want 3 and 3", len(got), running())
+	}
+	if _, err := c.CompleteTask(ctx, &matchingv1.CompleteTaskRequest{Namespace: "default", TaskId: got[0].TaskId, LeaseId: got[0].LeaseId}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.FailTask(ctx, &matchingv1.FailTaskRequest{Namespace: "default", TaskId: got[1].TaskId, LeaseId: got[1].LeaseId,
+		Failure: &matchingv1.Failure{Message: "retry me"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReleaseTask(ctx, &matchingv1.ReleaseTaskRequest{Namespace: "default", TaskId: got[2].TaskId, LeaseId: got[2].LeaseId}); err != nil {
+		t.Fatal(err)
+	}
+	if n := running(); n != 0 {
+		t.Fatalf("running after complete, fail and release = %d, want 0", n)
+	}
+}

@@ -25,35 +25,47 @@ func invalidUTF8InMessage(b []byte, md protoreflect.MessageDescriptor, prefix st
 		return ""
 	}
 	seen := map[protowire.Number]int{} // occurrences so far: the index in a repeated field
+	path := ""
+	eachBytesField(b, func(num protowire.Number, v []byte) bool {
+		fd := md.Fields().ByNumber(num)
+		if fd == nil {
+			return true
+		}
+		index := seen[num]
+		seen[num]++
+		path = invalidUTF8InField(v, fd, prefix+string(fd.Name()), index, depth)
+		return path == ""
+	})
+	return path
+}
+
+// eachBytesField calls fn with the number and value of each length-delimited field of the
+// message wire bytes b, skipping the others, until fn returns false or b ends; it reports
+// false when b turns out malformed first.
+func eachBytesField(b []byte, fn func(num protowire.Number, v []byte) bool) (wellFormed bool) {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return ""
+			return false
 		}
 		b = b[n:]
 		if typ != protowire.BytesType {
 			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return ""
+				return false
 			}
 			b = b[n:]
 			continue
 		}
 		v, n := protowire.ConsumeBytes(b)
 		if n < 0 {
-			return ""
+			return false
 		}
 		b = b[n:]
-		fd := md.Fields().ByNumber(num)
-		if fd == nil {
-			continue
-		}
-		index := seen[num]
-		seen[num]++
-		if path := invalidUTF8InField(v, fd, prefix+string(fd.Name()), index, depth); path != "" {
-			return path
+		if !fn(num, v) {
+			return true
 		}
 	}
-	return ""
+	return true
 }
 
 // invalidUTF8InField checks one length-delimited value v of field fd, the index-th
@@ -81,30 +93,16 @@ func invalidUTF8InField(v []byte, fd protoreflect.FieldDescriptor, path string, 
 func invalidUTF8InMapEntry(v []byte, fd protoreflect.FieldDescriptor, path string, depth int) string {
 	keyField, valueField := fd.MapKey(), fd.MapValue()
 	var key, value []byte
-	for len(v) > 0 {
-		num, typ, n := protowire.ConsumeTag(v)
-		if n < 0 {
-			return ""
-		}
-		v = v[n:]
-		if typ != protowire.BytesType {
-			if n = protowire.ConsumeFieldValue(num, typ, v); n < 0 {
-				return ""
-			}
-			v = v[n:]
-			continue
-		}
-		b, n := protowire.ConsumeBytes(v)
-		if n < 0 {
-			return ""
-		}
-		v = v[n:]
+	if !eachBytesField(v, func(num protowire.Number, b []byte) bool {
 		switch num {
 		case keyField.Number():
 			key = b
 		case valueField.Number():
 			value = b
 		}
+		return true
+	}) {
+		return ""
 	}
 	if keyField.Kind() == protoreflect.StringKind && !utf8.Valid(key) {
 		return path + " (a key)"

@@ -159,8 +159,14 @@ func (b *backlog) stats(now int64, configured int, dst []*matchingv1.BacklogStat
 // age is how long the level's oldest waiting task has waited.
 func (l *level) age(now int64) time.Duration {
 	l.live()
-	if hs := l.headSeq(); hs != 0 && int64(hs) < now {
-		return time.Duration(now - int64(hs))
+	return ageOf(l.headSeq(), now)
+}
+
+// ageOf is how long ago a backlog sequence was taken (sequences are wall-clock nanos); 0 for
+// none.
+func ageOf(seq uint64, now int64) time.Duration {
+	if seq != 0 && int64(seq) < now {
+		return time.Duration(now - int64(seq))
 	}
 	return 0
 }

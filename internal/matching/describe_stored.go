@@ -1,8 +1,6 @@
 package matching
 
 import (
-	"time"
-
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
@@ -22,29 +20,13 @@ func (e *Engine) describeStored(ns, name string) *matchingv1.DescribeQueueRespon
 		RateLimit: storedRateLimit(cfg),
 	}
 	now := e.now().UnixNano()
-	for _, ref := range e.storedPartitions(storage.QueueRef{Namespace: ns, Queue: name}) {
-		requires := parseRouteKey(ref.Partition)
-		for _, kind := range [...]uint8{kindActivity, kindWorkflow} {
-			for p := uint8(1); p <= maxLevels; p++ {
-				n, oldest, err := e.store.CountBacklog(ref, kind, p)
-				if err != nil {
-					e.log.Error(err, "Failed to count backlog", "namespace", ns, "queue", name, "priority", p)
-					continue
-				}
-				if n == 0 {
-					continue
-				}
-				age := time.Duration(0)
-				if oldest != 0 && int64(oldest) < now {
-					age = time.Duration(now - int64(oldest))
-				}
-				// An unloaded queue has no live poller: only tasks that require nothing are
-				// routable (to whichever worker comes).
-				resp.Backlog = append(resp.Backlog, &matchingv1.BacklogStats{Kind: kindProto(kind), Priority: int32(p), Count: n,
-					OldestAge: durationpb.New(age), Requires: capabilitiesProto(requires), Routable: len(requires) == 0, Unmet: capabilitiesProto(requires)})
-			}
-		}
-	}
+	e.eachStoredLevel(storage.QueueRef{Namespace: ns, Queue: name}, func(ref storage.QueueRef, kind, prio uint8, n int64, oldest uint64) {
+		// An unloaded queue has no live poller: only tasks that require nothing are
+		// routable (to whichever worker comes).
+		requires := capabilitiesProto(parseRouteKey(ref.Partition))
+		resp.Backlog = append(resp.Backlog, &matchingv1.BacklogStats{Kind: kindProto(kind), Priority: int32(prio), Count: n,
+			OldestAge: durationpb.New(ageOf(oldest, now)), Requires: requires, Routable: len(requires) == 0, Unmet: requires})
+	})
 	resp.UnknownTaskTypes = e.unknownTypes.describe(ns, name, now)
 	return resp
 }

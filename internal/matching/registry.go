@@ -115,16 +115,28 @@ func (e *Engine) storedPartitions(ref storage.QueueRef) []storage.QueueRef {
 
 // storedBacklog counts the backlog of an unloaded queue on disk, over its partitions.
 func (e *Engine) storedBacklog(ref storage.QueueRef) int64 {
-	var n int64
-	for _, r := range e.storedPartitions(ref) {
-		for _, k := range [...]uint8{kindActivity, kindWorkflow} {
+	var total int64
+	e.eachStoredLevel(ref, func(_ storage.QueueRef, _, _ uint8, n int64, _ uint64) { total += n })
+	return total
+}
+
+// eachStoredLevel calls fn for every non-empty level on disk of an unloaded queue, over its
+// partitions, kinds and priorities, with its count and the sequence of its oldest entry.
+func (e *Engine) eachStoredLevel(ref storage.QueueRef, fn func(part storage.QueueRef, kind, prio uint8, n int64, oldest uint64)) {
+	for _, part := range e.storedPartitions(ref) {
+		for _, kind := range [...]uint8{kindActivity, kindWorkflow} {
 			for p := uint8(1); p <= maxLevels; p++ {
-				c, _, _ := e.store.CountBacklog(r, k, p)
-				n += c
+				n, oldest, err := e.store.CountBacklog(part, kind, p)
+				if err != nil {
+					e.log.Error(err, "Failed to count backlog", "namespace", ref.Namespace, "queue", ref.Queue, "priority", p)
+					continue
+				}
+				if n > 0 {
+					fn(part, kind, p, n, oldest)
+				}
 			}
 		}
 	}
-	return n
 }
 
 // capabilitiesConfig converts protocol capabilities to the registry's (nil for none).

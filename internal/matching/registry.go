@@ -41,16 +41,19 @@ func (e *Engine) Stats(_ context.Context, key queueconfig.Key) (queueconfig.Stat
 // from storage and stays unloaded (describeStored): a read never creates a queue.
 func (e *Engine) Describe(ns, name string) *matchingv1.DescribeQueueResponse {
 	now := e.now().UnixNano()
+	resp := e.describeLoadedOrStored(ns, name, now)
+	resp.RunningTasks = e.running.get(queueName{ns, name})
+	return resp
+}
+
+func (e *Engine) describeLoadedOrStored(ns, name string, now int64) *matchingv1.DescribeQueueResponse {
 	if q := e.loadedQueue(ns, name); q != nil {
 		if resp, loaded := q.describe(now); loaded {
 			resp.UnknownTaskTypes = e.unknownTypes.describe(ns, name, now)
-			resp.RunningTasks = e.running.get(ns + "\x00" + name)
 			return resp
 		}
 	}
-	resp := e.describeStored(ns, name)
-	resp.RunningTasks = e.running.get(ns + "\x00" + name)
-	return resp
+	return e.describeStored(ns, name)
 }
 
 // ListQueues lists the queues of a namespace that hold backlog, pollers or configuration,

@@ -14,43 +14,51 @@ type runningCounts struct {
 	shards [16]runningShard
 }
 
+// queueName names a queue without building a key string (counted on every start and end).
+type queueName struct{ ns, queue string }
+
 type runningShard struct {
 	mu     sync.Mutex
-	counts map[string]int64 // namespace \x00 queue -> running attempts; no zero entries
+	counts map[queueName]int64 // running attempts; no zero entries
 }
 
 func newRunningCounts() *runningCounts { return &runningCounts{seed: maphash.MakeSeed()} }
 
-func (r *runningCounts) shard(key string) *runningShard {
-	return &r.shards[maphash.String(r.seed, key)%uint64(len(r.shards))]
+func (r *runningCounts) shard(q queueName) *runningShard {
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.WriteString(q.ns)
+	h.WriteByte(0)
+	h.WriteString(q.queue)
+	return &r.shards[h.Sum64()%uint64(len(r.shards))]
 }
 
-func (r *runningCounts) add(key string, n int64) {
-	s := r.shard(key)
+func (r *runningCounts) add(q queueName, n int64) {
+	s := r.shard(q)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.counts == nil {
-		s.counts = map[string]int64{}
+		s.counts = map[queueName]int64{}
 	}
-	if v := s.counts[key] + n; v > 0 {
-		s.counts[key] = v
+	if v := s.counts[q] + n; v > 0 {
+		s.counts[q] = v
 	} else {
-		delete(s.counts, key)
+		delete(s.counts, q)
 	}
 }
 
-func (r *runningCounts) get(key string) int64 {
-	s := r.shard(key)
+func (r *runningCounts) get(q queueName) int64 {
+	s := r.shard(q)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.counts[key]
+	return s.counts[q]
 }
 
 // startedRunning counts t's new attempt. Call with t's shard locked, as t becomes Started.
 func (e *Engine) startedRunning(t *task) {
 	if !t.runningCounted {
 		t.runningCounted = true
-		e.running.add(t.ns+"\x00"+t.queue, 1)
+		e.running.add(queueName{t.ns, t.queue}, 1)
 	}
 }
 
@@ -58,6 +66,6 @@ func (e *Engine) startedRunning(t *task) {
 func (e *Engine) stoppedRunning(t *task) {
 	if t.runningCounted && t.state != stateStarted {
 		t.runningCounted = false
-		e.running.add(t.ns+"\x00"+t.queue, -1)
+		e.running.add(queueName{t.ns, t.queue}, -1)
 	}
 }

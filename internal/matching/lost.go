@@ -70,15 +70,14 @@ func (q *queueManager) lostPartitions(now int64) []lostPartition {
 			continue
 		}
 		for _, b := range sq.routed {
-			pins := pinned(b.requires)
-			if len(pins) == 0 || b.total() == 0 {
+			if len(b.pins) == 0 || b.total() == 0 {
 				continue
 			}
-			if q.anyLiveWorkerMeetsLocked(pins, now) {
+			if q.anyLiveWorkerMeetsLocked(b.pins, now) {
 				continue
 			}
 			if now-b.loadedAt > int64(q.e.opts.WorkerLivenessTimeout) {
-				lost = append(lost, lostPartition{ref: b.ref, kind: b.kind, pinned: pins})
+				lost = append(lost, lostPartition{ref: b.ref, kind: b.kind, pinned: b.pins})
 			}
 		}
 	}

@@ -18,7 +18,6 @@ type backlog struct {
 	kind     uint8
 	ref      storage.QueueRef // the queue and partition in storage
 	requires []capability
-	pins     []capability          // the requirements that pin it to a host or process (lost.go)
 	levels   [maxLevels + 1]*level // index = priority
 	loadedAt int64                 // when the partition was loaded: lost.go spares it a liveness timeout
 	onDisk   bool                  // a routed partition that had entries on disk at load (listPartitions)

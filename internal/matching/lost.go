@@ -70,14 +70,15 @@ func (q *queueManager) lostPartitions(now int64) []lostPartition {
 			continue
 		}
 		for _, b := range sq.routed {
-			if len(b.pins) == 0 || b.total() == 0 {
+			pins := pinned(b.requires)
+			if len(pins) == 0 || b.total() == 0 {
 				continue
 			}
-			if q.anyLiveWorkerMeetsLocked(b.pins, now) {
+			if q.anyLiveWorkerMeetsLocked(pins, now) {
 				continue
 			}
 			if now-b.loadedAt > int64(q.e.opts.WorkerLivenessTimeout) {
-				lost = append(lost, lostPartition{ref: b.ref, kind: b.kind, pinned: b.pins})
+				lost = append(lost, lostPartition{ref: b.ref, kind: b.kind, pinned: pins})
 			}
 		}
 	}

@@ -40,7 +40,7 @@ func (sq *subqueue) partition(route string, requires []capability) *backlog {
 	if b := sq.routed[route]; b != nil {
 		return b
 	}
-	b := &backlog{q: sq.q, kind: sq.kind, ref: sq.q.ref, requires: requires, pins: pinned(requires), loadedAt: sq.q.e.now().UnixNano()}
+	b := &backlog{q: sq.q, kind: sq.kind, ref: sq.q.ref, requires: requires, loadedAt: sq.q.e.now().UnixNano()}
 	b.ref.Partition = route
 	if sq.routed == nil {
 		sq.routed, sq.byFirst = map[string]*backlog{}, map[capability][]*backlog{}

@@ -70,8 +70,11 @@ func (q *queueManager) lostPartitions(now int64) []lostPartition {
 			continue
 		}
 		for _, b := range sq.routed {
+			if b.total() == 0 {
+				continue // idle partitions (most host and process ones) cost nothing here
+			}
 			pins := pinned(b.requires)
-			if len(pins) == 0 || b.total() == 0 {
+			if len(pins) == 0 {
 				continue
 			}
 			if q.anyLiveWorkerMeetsLocked(pins, now) {

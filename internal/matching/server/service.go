@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/taskroute/taskroute/internal/matching"
+	"github.com/taskroute/taskroute/internal/matching/kedascaler"
 	"github.com/taskroute/taskroute/internal/storage/pebblestore"
 	"github.com/taskroute/taskroute/internal/version"
 )
@@ -42,6 +43,9 @@ type Config struct {
 	TLSMode string
 	Limits  Limits
 	Engine  matching.Options
+	// ScalerRecheck is how often KEDA's StreamIsActive re-reads a backlog (kedascaler);
+	// 0 means its default.
+	ScalerRecheck time.Duration
 	// ShutdownTimeout bounds the graceful stop; 0 means 10s.
 	ShutdownTimeout time.Duration
 	// Registerer receives the engine's metrics; nil registers nothing.
@@ -129,6 +133,7 @@ func Open(cfg Config) (*Service, error) {
 	}
 	g := grpc.NewServer(opts...)
 	New(engine, cfg.Limits).Register(g)
+	kedascaler.New(engine, kedascaler.Options{Recheck: cfg.ScalerRecheck, Logger: cfg.Logger}).Register(g)
 	return &Service{cfg: cfg, store: store, engine: engine, grpc: g, lis: lis, served: make(chan struct{})}, nil
 }
 

@@ -4,6 +4,7 @@ package testserver
 
 import (
 	"testing"
+	"time"
 
 	"github.com/taskroute/taskroute/internal/matching"
 	"github.com/taskroute/taskroute/internal/matching/server"
@@ -18,6 +19,8 @@ type Options struct {
 	Limits  server.Limits
 	Engine  matching.Options
 	Store   pebblestore.Options
+	// ScalerRecheck: see server.Config.
+	ScalerRecheck time.Duration
 }
 
 // Start runs the matching service on 127.0.0.1 with a free port and returns its address
@@ -34,7 +37,7 @@ func StartService(t testing.TB, opts Options) *server.Service {
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	svc, err := server.Open(server.Config{Address: "127.0.0.1:0", DataDir: opts.DataDir, Limits: opts.Limits, Engine: opts.Engine, Store: opts.Store})
+	svc, err := server.Open(server.Config{Address: "127.0.0.1:0", DataDir: opts.DataDir, Limits: opts.Limits, Engine: opts.Engine, Store: opts.Store, ScalerRecheck: opts.ScalerRecheck})
 	if err != nil {
 		t.Fatalf("starting matching test server: %v", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,6 +46,7 @@ type securityOptions struct {
 	namespace     string
 	serviceName   string
 	extraTLSNames string
+	clientCAFile  string
 }
 
 func (o *securityOptions) bind(fs *flag.FlagSet) {
@@ -58,6 +60,7 @@ func (o *securityOptions) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&o.certValidity, "matching-cert-validity", 30*24*time.Hour, "Lifetime of the self-signed serving certificate; renewed at 2/3 of it.")
 	fs.StringVar(&o.namespace, "namespace", "", "Namespace the manager runs in (holds the CA Secret); default $"+podNamespaceEnv+".")
 	fs.StringVar(&o.serviceName, "matching-service-name", "taskroute-matching", "Name of the matching Service; its cluster DNS names go into the self-signed serving certificate.")
+	fs.StringVar(&o.clientCAFile, "matching-client-ca-file", "", "CA bundle (PEM) whose client certificates authenticate callers that cannot send a bearer token (KEDA's external scaler): the subject's common name is the user and its organizations the groups, authorized with SubjectAccessReview like other callers. Read at start; needs TLS.")
 	fs.StringVar(&o.extraTLSNames, "matching-tls-extra-names", "", "Comma-separated extra DNS names or IP addresses of the self-signed serving certificate (the host of --matching-address is always included).")
 }
 
@@ -95,6 +98,9 @@ func (o *securityOptions) validate() (auth.Mode, error) {
 	default:
 		return mode, fmt.Errorf("--matching-tls: want self-signed, cert-manager, files or disabled, got %q", o.tls)
 	}
+	if o.clientCAFile != "" && o.tls == tlsDisabled {
+		return mode, fmt.Errorf("--matching-client-ca-file needs TLS: client certificates are sent in the TLS handshake")
+	}
 	return mode, nil
 }
 
@@ -131,12 +137,21 @@ type matchingSecurity struct {
 	selfSigned *certs.SelfSigned
 }
 
-// tlsServerOptions returns the transport credentials of src.
-func tlsServerOptions(src certs.Source) []grpc.ServerOption {
+// tlsServerOptions returns the transport credentials of src, verifying client
+// certificates of --matching-client-ca-file when it is set.
+func (o *securityOptions) tlsServerOptions(src certs.Source) ([]grpc.ServerOption, error) {
 	if src == nil {
-		return nil
+		return nil, nil
 	}
-	return []grpc.ServerOption{grpc.Creds(grpccreds.NewTLS(certs.ServerTLSConfig(src)))}
+	var clientCAs *x509.CertPool
+	if o.clientCAFile != "" {
+		var err error
+		if clientCAs, err = certs.LoadClientCAs(o.clientCAFile); err != nil {
+			return nil, err
+		}
+	}
+	cfg := certs.WithClientCAs(certs.ServerTLSConfig(src), clientCAs)
+	return []grpc.ServerOption{grpc.Creds(grpccreds.NewTLS(cfg))}, nil
 }
 
 func guardServerOptions(g *auth.Guard) []grpc.ServerOption {
@@ -163,7 +178,11 @@ func (o *securityOptions) standaloneSecurity(log logr.Logger) (*matchingSecurity
 	} else {
 		log.Info("WARNING: the matching service serves PLAINTEXT (--matching-tls=disabled); tokens and payloads cross the network unencrypted. Development only.")
 	}
-	sec.serverOptions = append(tlsServerOptions(sec.source), guardServerOptions(guard)...)
+	tlsOpts, err := o.tlsServerOptions(sec.source)
+	if err != nil {
+		return nil, err
+	}
+	sec.serverOptions = append(tlsOpts, guardServerOptions(guard)...)
 	return sec, nil
 }
 
@@ -232,7 +251,11 @@ func (o *securityOptions) setupSecurity(mgr ctrl.Manager, matchingAddress string
 	if err := mgr.AddReadyzCheck("matching-tls", sec.readyCheck); err != nil {
 		return nil, fmt.Errorf("adding matching TLS ready check: %w", err)
 	}
-	sec.serverOptions = append(tlsServerOptions(sec.source), guardServerOptions(guard)...)
+	tlsOpts, err := o.tlsServerOptions(sec.source)
+	if err != nil {
+		return nil, err
+	}
+	sec.serverOptions = append(tlsOpts, guardServerOptions(guard)...)
 	return sec, nil
 }
 

@@ -76,7 +76,7 @@ func (g *Guard) Check(ctx context.Context, fullMethod string, req any) (context.
 	if g.mode == Disabled || publicMethods[fullMethod] {
 		return ctx, nil
 	}
-	caller, err := g.authenticator.Authenticate(ctx, bearerToken(ctx))
+	caller, err := g.authenticate(ctx)
 	if err != nil {
 		return ctx, err
 	}
@@ -127,7 +127,7 @@ func (g *Guard) StreamServerInterceptor() grpc.StreamServerInterceptor {
 			return handler(srv, ss)
 		}
 		ctx := ss.Context()
-		caller, err := g.authenticator.Authenticate(ctx, bearerToken(ctx))
+		caller, err := g.authenticate(ctx)
 		if err != nil {
 			return err
 		}

@@ -208,7 +208,7 @@ var everyRPC = []rpc{
 
 func TestEveryRPCHasAVerbAndATestCase(t *testing.T) {
 	methods := matchingv1.MatchingService_ServiceDesc.Methods
-	if len(methods) != len(everyRPC) || len(methods) != len(methodVerbs) {
+	if len(methods) != len(everyRPC) || len(methods) != len(methodVerbs)-len(everyScalerRPC) {
 		t.Fatalf("MatchingService has %d methods, the test covers %d and the verb table %d", len(methods), len(everyRPC), len(methodVerbs))
 	}
 	for _, m := range methods {

@@ -1,6 +1,9 @@
 package auth
 
-import matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+import (
+	esv1 "github.com/taskroute/taskroute/api/externalscaler/v1alpha1"
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+)
 
 // Virtual resource that cross-namespace grants name in RBAC rules. Nothing stores it: it
 // exists only for SubjectAccessReviews, like "pods/exec" style subresources.
@@ -15,7 +18,7 @@ const (
 const (
 	VerbAdd    = "add"    // AddTask, AddTasks
 	VerbPoll   = "poll"   // PollTasks, ShutdownWorker, liveness heartbeats and the lease operations of a worker
-	VerbGet    = "get"    // GetTask, DescribeQueue, GetQueueConfig
+	VerbGet    = "get"    // GetTask, DescribeQueue, GetQueueConfig; KEDA's external scaler (reads a backlog)
 	VerbList   = "list"   // ListQueues, ListTasks
 	VerbCancel = "cancel" // CancelTask
 	// VerbUpdate changes a queue's configuration (SetQueueConfig, ResetQueueConfig): the
@@ -45,6 +48,12 @@ var methodVerbs = map[string]string{
 	matchingv1.MatchingService_SetQueueConfig_FullMethodName:        VerbUpdate,
 	matchingv1.MatchingService_ResetQueueConfig_FullMethodName:      VerbUpdate,
 	matchingv1.MatchingService_ListTasks_FullMethodName:             VerbList,
+	// KEDA's external scaler reads a queue's backlog; its queue is in the trigger
+	// metadata, so a grant covers the namespace's queues (no resourceNames).
+	esv1.ExternalScaler_IsActive_FullMethodName:       VerbGet,
+	esv1.ExternalScaler_StreamIsActive_FullMethodName: VerbGet,
+	esv1.ExternalScaler_GetMetricSpec_FullMethodName:  VerbGet,
+	esv1.ExternalScaler_GetMetrics_FullMethodName:     VerbGet,
 }
 
 // VerbFor returns the verb a method needs on queues of a foreign namespace.

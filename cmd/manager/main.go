@@ -16,10 +16,12 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/taskroute/taskroute/api/v1alpha1"
 	"github.com/taskroute/taskroute/controllers"
 	"github.com/taskroute/taskroute/internal/metricsauth"
+	"github.com/taskroute/taskroute/internal/poolmetrics"
 	"github.com/taskroute/taskroute/internal/version"
 )
 
@@ -126,6 +128,10 @@ func run(ctx context.Context, cfg *rest.Config, opts *options) error {
 		MaxConcurrentReconciles: opts.maxConcurrentReconciles,
 	}); err != nil {
 		return err
+	}
+	// Each pool's share of its queue's backlog, for HPA metrics adapters and dashboards.
+	if err := ctrlmetrics.Registry.Register(poolmetrics.New(mgr.GetClient(), registry, ctrl.Log.WithName("poolmetrics"))); err != nil {
+		return fmt.Errorf("registering pool metrics: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)

@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"encoding/json"
 	"maps"
 	"os"
 	"path/filepath"
@@ -306,6 +307,27 @@ func TestValueSets(t *testing.T) {
 			svc := find[*corev1.Service](t, objs, "taskroute-metrics")
 			if !selects(sel, svc.Labels) {
 				t.Errorf("ServiceMonitor selector %v does not select the metrics service %v", sel, svc.Labels)
+			}
+		},
+	}, {
+		name: "grafana dashboard on",
+		args: []string{"--set", "metrics.grafanaDashboard.enabled=true"},
+		check: func(t *testing.T, objs []runtime.Object) {
+			cm := find[*corev1.ConfigMap](t, objs, "taskroute-dashboards")
+			if cm.Namespace != releaseNamespace || cm.Labels["grafana_dashboard"] != "1" {
+				t.Errorf("dashboard ConfigMap %s/%s labels %v, want the sidecar label grafana_dashboard=1", cm.Namespace, cm.Name, cm.Labels)
+			}
+			if !json.Valid([]byte(cm.Data["taskroute-queues.json"])) {
+				t.Errorf("dashboard ConfigMap data keys %v, want valid JSON in taskroute-queues.json", slices.Collect(maps.Keys(cm.Data)))
+			}
+		},
+	}, {
+		name: "grafana dashboard off by default",
+		check: func(t *testing.T, objs []runtime.Object) {
+			for _, cm := range all[*corev1.ConfigMap](objs) {
+				if cm.Name == "taskroute-dashboards" {
+					t.Error("the dashboard ConfigMap is rendered by default")
+				}
 			}
 		},
 	}, {

@@ -310,6 +310,23 @@ func TestValueSets(t *testing.T) {
 			}
 		},
 	}, {
+		name: "client CA for KEDA",
+		args: []string{"--set", "matching.clientCA.configMap=keda-client-ca"},
+		check: func(t *testing.T, objs []runtime.Object) {
+			spec := find[*appsv1.Deployment](t, objs, managerName).Spec.Template.Spec
+			if args := spec.Containers[0].Args; !slices.Contains(args, "--matching-client-ca-file=/var/run/taskroute/client-ca/ca.crt") {
+				t.Errorf("args = %q, want --matching-client-ca-file", args)
+			}
+			if v := volumeSource(t, spec, "matching-client-ca"); v.ConfigMap == nil || v.ConfigMap.Name != "keda-client-ca" {
+				t.Errorf("client CA volume = %+v, want ConfigMap keda-client-ca", v)
+			}
+			if !slices.ContainsFunc(spec.Containers[0].VolumeMounts, func(m corev1.VolumeMount) bool {
+				return m.Name == "matching-client-ca" && m.MountPath == "/var/run/taskroute/client-ca"
+			}) {
+				t.Errorf("mounts = %+v, want the client CA at /var/run/taskroute/client-ca", spec.Containers[0].VolumeMounts)
+			}
+		},
+	}, {
 		name: "grafana dashboard on",
 		args: []string{"--set", "metrics.grafanaDashboard.enabled=true"},
 		check: func(t *testing.T, objs []runtime.Object) {

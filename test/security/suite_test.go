@@ -7,6 +7,7 @@ package security
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -72,6 +73,12 @@ type matchingServer struct {
 // Secret lives in envtest. Each call gets its own CA Secret.
 func startServer(t *testing.T) *matchingServer {
 	t.Helper()
+	return startServerWithClientCAs(t, nil)
+}
+
+// startServerWithClientCAs is startServer with --matching-client-ca-file's pool (nil: none).
+func startServerWithClientCAs(t *testing.T, clientCAs *x509.CertPool) *matchingServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	c, err := ctrlclient.New(cfg, ctrlclient.Options{Scheme: testutil.Scheme()})
@@ -103,7 +110,7 @@ func startServer(t *testing.T) *matchingServer {
 	svc, err := server.Open(server.Config{
 		Address: "127.0.0.1:0", DataDir: t.TempDir(), Logger: log, ShutdownTimeout: 2 * time.Second,
 		ServerOptions: []grpc.ServerOption{
-			grpc.Creds(grpccreds.NewTLS(certs.ServerTLSConfig(ca))),
+			grpc.Creds(grpccreds.NewTLS(certs.WithClientCAs(certs.ServerTLSConfig(ca), clientCAs))),
 			grpc.ChainUnaryInterceptor(guard.UnaryServerInterceptor()),
 			grpc.ChainStreamInterceptor(guard.StreamServerInterceptor()),
 		},

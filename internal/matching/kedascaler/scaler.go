@@ -8,7 +8,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/go-logr/logr"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -32,7 +31,6 @@ type Options struct {
 	// deactivation (and tasks that entered the backlog without a notification, such as
 	// backlogs loaded after a restart); 0 means 5s.
 	Recheck time.Duration
-	Logger  logr.Logger
 }
 
 // Scaler implements esv1.ExternalScalerServer over a Source.

@@ -133,7 +133,7 @@ func Open(cfg Config) (*Service, error) {
 	}
 	g := grpc.NewServer(opts...)
 	New(engine, cfg.Limits).Register(g)
-	kedascaler.New(engine, kedascaler.Options{Recheck: cfg.ScalerRecheck, Logger: cfg.Logger}).Register(g)
+	kedascaler.New(engine, kedascaler.Options{Recheck: cfg.ScalerRecheck}).Register(g)
 	return &Service{cfg: cfg, store: store, engine: engine, grpc: g, lis: lis, served: make(chan struct{})}, nil
 }
 

@@ -11,6 +11,10 @@ import (
 // pool's current size (it at most doubles), as an HPA's default scale-up policy.
 const MinStep = 4
 
+// DefaultStepInterval is the least time between two scale-ups of a running pool, so the
+// workers of one step connect and take work before the next step is decided.
+const DefaultStepInterval = 15 * time.Second
+
 // Decide computes the pool's size from its load: the recommendation (what the load asks
 // for), bounded by the queue's rate limit, pinned work and min/max, then planned in time:
 // growth at once in steps, shrinking only after the load justified it for ScaleDownDelay.

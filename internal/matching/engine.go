@@ -113,6 +113,7 @@ type Engine struct {
 	quotas       *quotaTracker
 	unknownTypes unknownTypes
 	running      *runningCounts
+	wakes        queueconfig.Wakes // backlogs that gained tasks while empty (backlog_wakes.go)
 
 	lastSeq atomic.Uint64 // time-ordered sequence for backlog keys and leases
 

@@ -24,19 +24,19 @@ func (r *WorkerPoolReconciler) watchBacklogWakes(b *builder.Builder) *builder.Bu
 	}
 	wakes := n.BacklogWakes()
 	return b.WatchesRawSource(source.Func(func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-		go r.forwardWakes(ctx, wakes, q)
+		go r.forwardWakes(ctx, wakes.Listen(), wakes, q)
 		return nil
 	}))
 }
 
 // forwardWakes adds the autoscaled pools of each woken queue to the work queue until ctx
 // ends. The work queue merges a pool already waiting there.
-func (r *WorkerPoolReconciler) forwardWakes(ctx context.Context, wakes *queueconfig.Wakes, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+func (r *WorkerPoolReconciler) forwardWakes(ctx context.Context, ready <-chan struct{}, wakes *queueconfig.Wakes, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-wakes.Ready():
+		case <-ready:
 		}
 		for _, key := range wakes.Take() {
 			for _, req := range r.autoscaledPools(ctx, key) {

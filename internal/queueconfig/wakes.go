@@ -4,18 +4,23 @@ import "sync"
 
 // Wakes collects the queues whose backlog gained tasks while it was empty, for the
 // autoscaler to wake pools at zero without polling. Notify never blocks and coalesces:
-// many notifications of one queue before the consumer takes them are one. The zero value
-// is ready to use.
+// many notifications of one queue before the consumer takes them are one. Nothing is
+// recorded until a consumer listens, so a matching service without the operator
+// (standalone) keeps no set of queues. The zero value is ready to use.
 type Wakes struct {
-	mu      sync.Mutex
-	pending map[Key]struct{}
-	ready   chan struct{}
+	mu        sync.Mutex
+	listening bool
+	pending   map[Key]struct{}
+	ready     chan struct{}
 }
 
-// Notify records that key's backlog gained tasks and signals Ready.
+// Notify records that key's backlog gained tasks and signals the listener, if any.
 func (w *Wakes) Notify(key Key) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if !w.listening {
+		return
+	}
 	if w.pending == nil {
 		w.pending = map[Key]struct{}{}
 	}
@@ -26,10 +31,12 @@ func (w *Wakes) Notify(key Key) {
 	}
 }
 
-// Ready receives a value when keys are pending.
-func (w *Wakes) Ready() <-chan struct{} {
+// Listen starts recording notifications and returns a channel that receives a value
+// when keys are pending (the same channel on every call).
+func (w *Wakes) Listen() <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.listening = true
 	return w.readyLocked()
 }
 

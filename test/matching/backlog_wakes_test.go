@@ -17,6 +17,7 @@ import (
 func TestBacklogWakesOnFirstTaskOfALevel(t *testing.T) {
 	svc := testserver.StartService(t, testserver.Options{})
 	wakes := svc.Engine().BacklogWakes()
+	ready := wakes.Listen()
 	c, err := client.Dial(context.Background(), svc.Addr(), client.WithNamespace("e2e"))
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +33,7 @@ func TestBacklogWakesOnFirstTaskOfALevel(t *testing.T) {
 	expectWake := func(what string) {
 		t.Helper()
 		select {
-		case <-wakes.Ready():
+		case <-ready:
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s: no wake within 5 s", what)
 		}
@@ -44,7 +45,7 @@ func TestBacklogWakesOnFirstTaskOfALevel(t *testing.T) {
 	expectNone := func(what string) {
 		t.Helper()
 		select {
-		case <-wakes.Ready():
+		case <-ready:
 			t.Fatalf("%s: woke %v", what, wakes.Take())
 		default:
 		}

@@ -121,6 +121,8 @@ type Poller struct {
 	TaskTypes  []string
 	// Capabilities the worker advertises, its host and process among them.
 	Capabilities []Capability
+	// Running is the number of the queue's tasks this worker runs now.
+	Running int64
 }
 
 // Stats are live statistics of one queue.

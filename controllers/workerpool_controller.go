@@ -137,6 +137,9 @@ func (r *WorkerPoolReconciler) reconcile(ctx context.Context, before, pool *v1al
 		return ctrl.Result{}, err
 	}
 	obs.deployment, obs.desiredReplicas, err = r.reconcileDeployment(ctx, pool, &obs)
+	if backlogAutoscaled(pool) && obs.statsErr == nil {
+		err = errors.Join(err, r.syncDeletionCosts(ctx, pool, obs.stats))
+	}
 	setPoolStatus(pool, obs)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("WorkerPool %s/%s: %w", pool.Namespace, pool.Name, err)

@@ -37,7 +37,7 @@ var (
 
 // requestCounter counts the manager's API requests by kind.
 type requestCounter struct {
-	total, applies, statusWrites, events, reads atomic.Int64
+	total, applies, statusWrites, scales, events, reads atomic.Int64
 }
 
 func (c *requestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
@@ -48,6 +48,8 @@ func (c *requestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 			c.events.Add(1)
 		case req.Method == http.MethodPatch && strings.HasSuffix(req.URL.Path, "/status"):
 			c.statusWrites.Add(1)
+		case req.Method == http.MethodPut && strings.HasSuffix(req.URL.Path, "/scale"):
+			c.scales.Add(1)
 		case req.Method == http.MethodPatch && strings.Contains(req.URL.Path, "/deployments/"):
 			c.applies.Add(1)
 		case req.Method == http.MethodGet:
@@ -58,7 +60,7 @@ func (c *requestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 }
 
 func (c *requestCounter) reset() {
-	for _, v := range []*atomic.Int64{&c.total, &c.applies, &c.statusWrites, &c.events, &c.reads} {
+	for _, v := range []*atomic.Int64{&c.total, &c.applies, &c.statusWrites, &c.scales, &c.events, &c.reads} {
 		v.Store(0)
 	}
 }

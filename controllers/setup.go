@@ -8,6 +8,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -65,10 +66,13 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	return nil
 }
 
-// CacheOptions limit the manager's Deployment cache to the operator's own Deployments, so
-// memory does not grow with every Deployment in the cluster.
+// CacheOptions limit the manager's Deployment and Pod caches to the operator's own
+// Deployments and worker pods, so memory does not grow with every object in the cluster.
 func CacheOptions() cache.Options {
+	ours := labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy})
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&appsv1.Deployment{}: {Label: labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy})},
+		&appsv1.Deployment{}: {Label: ours},
+		// Worker pods, for their deletion cost (autoscaled pools).
+		&corev1.Pod{}: {Label: ours},
 	}}
 }

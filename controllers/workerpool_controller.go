@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -71,7 +72,7 @@ func (r *WorkerPoolReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		func(o client.Object) []string { return []string{o.(*v1alpha1.WorkerPool).Spec.Queue} }); err != nil {
 		return fmt.Errorf("indexing WorkerPools by %s: %w", IndexPoolQueue, err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	return r.watchBacklogWakes(ctrl.NewControllerManagedBy(mgr)).
 		// Status writes (ours included) do not change the generation, so they do not come
 		// back as reconciles; annotations pass so `kubectl annotate` can force one.
 		For(&v1alpha1.WorkerPool{}, builder.WithPredicates(predicate.Or(
@@ -119,26 +120,42 @@ func (r *WorkerPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			retErr = errors.Join(retErr, err)
 		}
 	}()
-	return r.reconcile(ctx, pool)
+	return r.reconcile(ctx, before, pool)
 }
 
-func (r *WorkerPoolReconciler) reconcile(ctx context.Context, pool *v1alpha1.WorkerPool) (ctrl.Result, error) {
+func (r *WorkerPoolReconciler) reconcile(ctx context.Context, before, pool *v1alpha1.WorkerPool) (ctrl.Result, error) {
 	obs := poolObservation{}
 	var err error
 	if obs.queue, err = r.resolveQueue(ctx, pool); err != nil {
 		return ctrl.Result{}, err
 	}
-	obs.deployment, obs.desiredReplicas, err = r.reconcileDeployment(ctx, pool, &obs)
 	obs.stats, obs.statsErr = r.Registry.Stats(ctx, queueconfig.Key{Namespace: pool.Namespace, Name: pool.Spec.Queue})
 	if obs.statsErr != nil {
 		logf.FromContext(ctx).Error(obs.statsErr, "Failed to read queue statistics", "queue", pool.Spec.Queue)
+	}
+	if err := r.autoscale(ctx, before, pool, &obs); err != nil {
+		return ctrl.Result{}, err
+	}
+	obs.deployment, obs.desiredReplicas, err = r.reconcileDeployment(ctx, pool, &obs)
+	if backlogAutoscaled(pool) && obs.statsErr == nil {
+		err = errors.Join(err, r.syncDeletionCosts(ctx, pool, obs.stats))
 	}
 	setPoolStatus(pool, obs)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("WorkerPool %s/%s: %w", pool.Namespace, pool.Name, err)
 	}
-	// Statistics (connected workers, backlog) change without any Kubernetes event.
-	return ctrl.Result{RequeueAfter: r.StatsRefreshInterval}, nil
+	// Statistics (connected workers, backlog) change without any Kubernetes event; a
+	// pending scale step or scale-down delay may end sooner.
+	return ctrl.Result{RequeueAfter: r.requeueAfter(obs)}, nil
+}
+
+// requeueAfter is the statistics refresh interval, or sooner when the autoscaler waits
+// for a step interval or a scale-down delay to end.
+func (r *WorkerPoolReconciler) requeueAfter(obs poolObservation) time.Duration {
+	if d := obs.scaling; d != nil && d.RequeueAfter > 0 {
+		return min(r.StatsRefreshInterval, d.RequeueAfter)
+	}
+	return r.StatsRefreshInterval
 }
 
 // resolveQueue reads the pool's TaskQueue, if there is one.
@@ -151,11 +168,14 @@ func (r *WorkerPoolReconciler) resolveQueue(ctx context.Context, pool *v1alpha1.
 	if err != nil {
 		return queueResolution{}, fmt.Errorf("WorkerPool %s/%s: reading TaskQueue %s: %w", pool.Namespace, pool.Name, pool.Spec.Queue, err)
 	}
-	levels := int32(v1alpha1.DefaultPriorityLevels)
+	res := queueResolution{found: true, levels: v1alpha1.DefaultPriorityLevels}
 	if q.Spec.Priority != nil && q.Spec.Priority.Levels > 0 {
-		levels = q.Spec.Priority.Levels
+		res.levels = q.Spec.Priority.Levels
 	}
-	return queueResolution{found: true, levels: levels}, nil
+	if rl := q.Spec.RateLimit; rl != nil {
+		res.rateLimit = rl.TasksPerSecond.AsApproximateFloat64()
+	}
+	return res, nil
 }
 
 // reconcileDeployment renders the Deployment and applies it unless the applied one is

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/taskroute/taskroute/api/v1alpha1"
+	"github.com/taskroute/taskroute/internal/autoscaler"
 	"github.com/taskroute/taskroute/internal/queueconfig"
 	"github.com/taskroute/taskroute/internal/render"
 )
@@ -37,8 +38,9 @@ const (
 
 // queueResolution is what the pool's TaskQueue says, or the defaults without one.
 type queueResolution struct {
-	found  bool
-	levels int32
+	found     bool
+	levels    int32
+	rateLimit float64 // tasks/s; 0 means none
 }
 
 // poolObservation is everything one reconcile learned about a pool.
@@ -51,6 +53,7 @@ type poolObservation struct {
 	conflict        error
 	stats           queueconfig.Stats
 	statsErr        error
+	scaling         *autoscaler.Decision // nil unless autoscaling mode Backlog decided
 }
 
 // setPoolStatus computes the pool's status from an observation. It is pure, so the
@@ -88,6 +91,7 @@ func setPoolStatus(pool *v1alpha1.WorkerPool, obs poolObservation) {
 	}
 
 	setSpecHonored(&st.Conditions, gen, unhonouredPoolFields(&pool.Spec))
+	setScalingConditions(pool, obs)
 
 	degraded, degradedReason, degradedMsg := degradation(pool, obs)
 	if degraded {

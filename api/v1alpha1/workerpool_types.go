@@ -53,20 +53,20 @@ type WorkerPoolSpec struct {
 	Priorities []int32 `json:"priorities,omitempty"`
 
 	// replicas is the number of workers. It is the target of the /scale subresource, so an
-	// HPA or KEDA may drive it; with autoscaling mode Backlog the pool runs replicas kept
-	// within minReplicas..maxReplicas. Leave it out of GitOps manifests when something
-	// scales the pool, as with a Deployment under an HPA.
+	// HPA or KEDA may drive it; with autoscaling mode Backlog the operator writes it
+	// through /scale from the queue's backlog (see autoscaling). Leave it out of GitOps
+	// manifests when something scales the pool, as with a Deployment under an HPA.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=10000
 	Replicas *int32 `json:"replicas,omitempty"`
 
-	// autoscaling would size the pool from the queue's backlog. Not yet honoured beyond
-	// bounds: mode Backlog only keeps spec.replicas within minReplicas..maxReplicas; the
-	// pool is not sized from the backlog, targetBacklogPerWorker, maxBacklogAge and
-	// scaleDownDelay have no effect, and a pool scaled to zero is not woken by tasks.
-	// While mode is Backlog, the SpecHonored condition is False and says so.
+	// autoscaling sizes the pool from the part of the queue's backlog it can serve (its
+	// capabilities and priorities), its tasks in flight, the arrival rate, the age of the
+	// oldest waiting task and the queue's rate limit; the conditions ScalingActive and
+	// ScalingLimited and an event explain each decision. A pool at zero is woken by the
+	// first task it can serve (docs/autoscaling.md).
 	// +optional
 	Autoscaling *Autoscaling `json:"autoscaling,omitempty"`
 
@@ -172,23 +172,22 @@ type AutoscalingMode string
 const (
 	// AutoscalingDisabled leaves spec.replicas (or an external scaler) in charge.
 	AutoscalingDisabled AutoscalingMode = "Disabled"
-	// AutoscalingBacklog keeps spec.replicas within minReplicas..maxReplicas. Sizing the
-	// pool from the queue's backlog and its age is not yet implemented.
+	// AutoscalingBacklog lets the operator size the pool from the queue's backlog,
+	// within minReplicas..maxReplicas.
 	AutoscalingBacklog AutoscalingMode = "Backlog"
 )
 
-// Autoscaling bounds a pool's size; sizing it from the queue's backlog is not yet
-// honoured (see spec.autoscaling).
+// Autoscaling sizes a pool from the queue's backlog (see spec.autoscaling).
 // +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="spec.autoscaling.minReplicas must not exceed spec.autoscaling.maxReplicas"
 type Autoscaling struct {
-	// mode: Backlog keeps spec.replicas within minReplicas..maxReplicas (sizing from the
-	// backlog is not yet honoured); Disabled leaves the size to spec.replicas alone.
+	// mode: Backlog sizes the pool from the queue's backlog, writing spec.replicas;
+	// Disabled leaves the size to spec.replicas alone (or to an external scaler).
 	// +optional
 	// +kubebuilder:default=Backlog
 	Mode AutoscalingMode `json:"mode,omitempty"`
 
-	// minReplicas is the smallest size the pool runs; 0 allows spec.replicas 0. Not yet
-	// honoured: nothing scales an idle pool to zero or wakes it when a task is added.
+	// minReplicas is the smallest size the pool runs. 0 lets an idle pool scale to zero
+	// after scaleDownDelay; the first task it can serve wakes it within about a second.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
@@ -201,21 +200,24 @@ type Autoscaling struct {
 	// +kubebuilder:validation:Maximum=10000
 	MaxReplicas int32 `json:"maxReplicas"`
 
-	// targetBacklogPerWorker is the backlog one worker should face; the pool would grow
-	// when the backlog per worker exceeds it. Not yet honoured.
+	// targetBacklogPerWorker is the waiting backlog one worker should face: the pool
+	// asks for one worker per this many waiting tasks, on top of the workers its tasks
+	// in flight keep busy (in flight / limits.slots).
 	// +optional
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000000
 	TargetBacklogPerWorker int32 `json:"targetBacklogPerWorker,omitempty"`
 
-	// maxBacklogAge would grow the pool when the oldest waiting task is older than this,
-	// even if the backlog is short. Not yet honoured.
+	// maxBacklogAge grows the pool by one worker at a time (one step per scale-up
+	// interval) while the oldest task it can serve has waited longer than this, even if
+	// the backlog is short. Unset: no age target.
 	// +optional
 	MaxBacklogAge *metav1.Duration `json:"maxBacklogAge,omitempty"`
 
-	// scaleDownDelay is how long the backlog would have to justify fewer workers before
-	// the pool shrinks, so a bursty queue does not flap. Not yet honoured.
+	// scaleDownDelay is how long the load must justify fewer workers, without
+	// interruption, before the pool shrinks; it then shrinks to the largest size asked
+	// for during the delay, so a bursty queue does not flap. Growing is immediate.
 	// +optional
 	// +kubebuilder:default="5m"
 	ScaleDownDelay *metav1.Duration `json:"scaleDownDelay,omitempty"`
@@ -234,8 +236,9 @@ type WorkerPoolStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready, Progressing, Degraded, QueueResolved and SpecHonored (False
-	// while fields that are accepted but not yet honoured are set).
+	// conditions: Ready, Progressing, Degraded, QueueResolved, SpecHonored (False
+	// while fields that are accepted but not yet honoured are set), and with autoscaling
+	// mode Backlog ScalingActive and ScalingLimited.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -273,6 +276,10 @@ type WorkerPoolStatus struct {
 	// deploymentName is the Deployment that runs the workers.
 	// +optional
 	DeploymentName string `json:"deploymentName,omitempty"`
+
+	// autoscaling is the built-in autoscaler's state, with autoscaling mode Backlog.
+	// +optional
+	Autoscaling *AutoscalingStatus `json:"autoscaling,omitempty"`
 }
 
 // WorkerPool runs worker processes for a task queue on the right nodes.

@@ -113,7 +113,8 @@ type Engine struct {
 	quotas       *quotaTracker
 	unknownTypes unknownTypes
 	running      *runningCounts
-	backlogWatch backlogWatch // WatchBacklog (external scalers)
+	backlogWatch backlogWatch      // WatchBacklog (external scalers)
+	wakes        queueconfig.Wakes // backlogs that gained tasks while empty (backlog_wakes.go)
 
 	lastSeq atomic.Uint64 // time-ordered sequence for backlog keys and leases
 
@@ -222,9 +223,6 @@ func (e *Engine) schedule(t *task, seq uint64, now time.Time) (q *queueManager, 
 	for {
 		q = e.queue(t.ns, t.queue)
 		if loaded, matched := q.schedule(t, seq, now); loaded {
-			if !matched {
-				e.backlogWatch.entered(t.ns, t.queue)
-			}
 			return q, matched
 		}
 	}

@@ -98,7 +98,9 @@ func (q *queueManager) schedule(t *task, seq uint64, at time.Time) (loaded, matc
 		return true, true
 	}
 	t.seq = seq
-	sq.partition(t.route, t.requires).add(t)
+	b := sq.partition(t.route, t.requires)
+	b.add(t)
+	q.wakeIfFirstLocked(b, t.priority)
 	q.dispatchWaitingLocked(t.kind)
 	return true, false
 }

@@ -13,7 +13,7 @@ import (
 // Stats returns live statistics of a queue for the TaskQueue status.
 func (e *Engine) Stats(_ context.Context, key queueconfig.Key) (queueconfig.Stats, error) {
 	d := e.Describe(key.Namespace, key.Name)
-	st := queueconfig.Stats{AddRate: d.AddRate, DispatchRate: d.DispatchRate}
+	st := queueconfig.Stats{AddRate: d.AddRate, DispatchRate: d.DispatchRate, Running: d.RunningTasks}
 	switch d.RateLimit.GetState() {
 	case matchingv1.RateLimitState_RATE_LIMIT_STATE_OPEN:
 		st.RateLimitState = queueconfig.RateLimitOpen
@@ -30,9 +30,11 @@ func (e *Engine) Stats(_ context.Context, key queueconfig.Key) (queueconfig.Stat
 		st.Backlog = append(st.Backlog, queueconfig.Backlog{Kind: kind, Priority: int(b.Priority), Count: b.Count, OldestAge: b.OldestAge.AsDuration(),
 			Requires: capabilitiesConfig(b.Requires), Routable: b.Routable, Unmet: capabilitiesConfig(b.Unmet)})
 	}
+	running := e.running.byWorker(queueName{key.Namespace, key.Name})
 	for _, p := range d.Pollers {
 		st.Pollers = append(st.Pollers, queueconfig.Poller{Identity: p.Identity, Pool: p.Pool, Version: p.Version,
-			LastAccess: p.LastAccessTime.AsTime(), TaskTypes: p.TaskTypes})
+			LastAccess: p.LastAccessTime.AsTime(), TaskTypes: p.TaskTypes, Capabilities: capabilitiesConfig(p.Capabilities),
+			Running: running[p.Identity]})
 	}
 	return st, nil
 }

@@ -20,6 +20,8 @@ type queueName struct{ ns, queue string }
 type runningShard struct {
 	mu     sync.Mutex
 	counts map[queueName]int64 // running attempts; no zero entries
+	// workers counts them per worker identity (running_workers.go); no zero entries.
+	workers map[queueName]map[string]int64
 }
 
 func newRunningCounts() *runningCounts { return &runningCounts{seed: maphash.MakeSeed()} }
@@ -33,7 +35,7 @@ func (r *runningCounts) shard(q queueName) *runningShard {
 	return &r.shards[h.Sum64()%uint64(len(r.shards))]
 }
 
-func (r *runningCounts) add(q queueName, n int64) {
+func (r *runningCounts) add(q queueName, worker string, n int64) {
 	s := r.shard(q)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -45,6 +47,7 @@ func (r *runningCounts) add(q queueName, n int64) {
 	} else {
 		delete(s.counts, q)
 	}
+	s.addWorkerLocked(q, worker, n)
 }
 
 func (r *runningCounts) get(q queueName) int64 {
@@ -58,7 +61,7 @@ func (r *runningCounts) get(q queueName) int64 {
 func (e *Engine) startedRunning(t *task) {
 	if !t.runningCounted {
 		t.runningCounted = true
-		e.running.add(queueName{t.ns, t.queue}, 1)
+		e.running.add(queueName{t.ns, t.queue}, t.owner.Identity, 1)
 	}
 }
 
@@ -66,6 +69,6 @@ func (e *Engine) startedRunning(t *task) {
 func (e *Engine) stoppedRunning(t *task) {
 	if t.runningCounted && t.state != stateStarted {
 		t.runningCounted = false
-		e.running.add(queueName{t.ns, t.queue}, -1)
+		e.running.add(queueName{t.ns, t.queue}, t.owner.Identity, -1)
 	}
 }

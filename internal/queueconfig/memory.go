@@ -11,6 +11,7 @@ type Memory struct {
 	mu      sync.Mutex
 	configs map[Key]Config
 	stats   map[Key]Stats
+	wakes   Wakes
 }
 
 var _ Registry = (*Memory)(nil)
@@ -57,3 +58,6 @@ func (m *Memory) SetStats(key Key, s Stats) {
 	defer m.mu.Unlock()
 	m.stats[key] = s
 }
+
+// BacklogWakes returns the wakes tests notify to stand for the matching engine's.
+func (m *Memory) BacklogWakes() *Wakes { return &m.wakes }

@@ -119,6 +119,10 @@ type Poller struct {
 	Version    string
 	LastAccess time.Time
 	TaskTypes  []string
+	// Capabilities the worker advertises, its host and process among them.
+	Capabilities []Capability
+	// Running is the number of the queue's tasks this worker runs now.
+	Running int64
 }
 
 // Stats are live statistics of one queue.
@@ -127,6 +131,9 @@ type Stats struct {
 	AddRate      float64 // tasks per second, recent
 	DispatchRate float64 // tasks per second, recent
 	Pollers      []Poller
+	// Running is the number of the queue's tasks running now (attempts started by this
+	// service and not ended).
+	Running int64
 	// RateLimitState is one of the RateLimit* constants.
 	RateLimitState string
 }

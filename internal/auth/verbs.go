@@ -13,9 +13,9 @@ const (
 // a Role says what a foreign namespace may do ("add tasks to our queue") rather than
 // listing RPC names.
 const (
-	VerbAdd    = "add"    // AddTask, AddTasks
+	VerbAdd    = "add"    // AddTask, AddTasks, CreateSession, CompleteSession
 	VerbPoll   = "poll"   // PollTasks, ShutdownWorker, liveness heartbeats and the lease operations of a worker
-	VerbGet    = "get"    // GetTask, DescribeQueue, GetQueueConfig
+	VerbGet    = "get"    // GetTask, GetSession, DescribeQueue, GetQueueConfig
 	VerbList   = "list"   // ListQueues, ListTasks
 	VerbCancel = "cancel" // CancelTask
 	// VerbUpdate changes a queue's configuration (SetQueueConfig, ResetQueueConfig): the
@@ -45,6 +45,9 @@ var methodVerbs = map[string]string{
 	matchingv1.MatchingService_SetQueueConfig_FullMethodName:        VerbUpdate,
 	matchingv1.MatchingService_ResetQueueConfig_FullMethodName:      VerbUpdate,
 	matchingv1.MatchingService_ListTasks_FullMethodName:             VerbList,
+	matchingv1.MatchingService_CreateSession_FullMethodName:         VerbAdd,
+	matchingv1.MatchingService_CompleteSession_FullMethodName:       VerbAdd,
+	matchingv1.MatchingService_GetSession_FullMethodName:            VerbGet,
 }
 
 // VerbFor returns the verb a method needs on queues of a foreign namespace.

@@ -113,6 +113,7 @@ type Engine struct {
 	quotas       *quotaTracker
 	unknownTypes unknownTypes
 	running      *runningCounts
+	sessions     *sessionTable // session.go
 
 	lastSeq atomic.Uint64 // time-ordered sequence for backlog keys and leases
 
@@ -136,6 +137,7 @@ func New(store storage.Store, opts Options) (*Engine, error) {
 		clock:     opts.Clock,
 		tasks:     newTaskTable(store),
 		running:   newRunningCounts(),
+		sessions:  newSessionTable(),
 		queues:    map[string]*queueManager{},
 		configs:   map[string]configRecord{},
 		closing:   make(chan struct{}),
@@ -143,6 +145,10 @@ func New(store storage.Store, opts Options) (*Engine, error) {
 	e.metrics = newMetrics(e)
 	e.quotas = newQuotaTracker(e, opts.Quotas)
 	if err := e.loadConfigs(); err != nil {
+		e.committer.Close()
+		return nil, err
+	}
+	if err := e.loadSessions(); err != nil {
 		e.committer.Close()
 		return nil, err
 	}

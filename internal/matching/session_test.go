@@ -1,0 +1,87 @@
+package matching
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/internal/clock"
+)
+
+func sessionWorkerHeartbeat(e *Engine, identity, process string, slots int32) {
+	e.RecordWorkerHeartbeat(&matchingv1.RecordWorkerHeartbeatRequest{Namespace: "ns", Queue: "q", WorkerIdentity: identity,
+		Capabilities: []*matchingv1.Capability{{Name: capabilityProcess, Value: process}}, MaxSessions: slots})
+}
+
+// TestSessionFailsOneLivenessTimeoutAfterItsWorker, on the stepped clock: a session binds
+// to the worker with a free slot; its task requires the worker's process; the session
+// and its waiting task stay while the worker is within the liveness timeout and fail
+// (SessionFailed) once it is past; the failure is stored.
+func TestSessionFailsOneLivenessTimeoutAfterItsWorker(t *testing.T) {
+	const liveness = 10 * time.Second
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	dir := t.TempDir()
+	v := open(t, dir, Options{Clock: clk, WorkerLivenessTimeout: liveness})
+	e := v.e
+	sessionWorkerHeartbeat(e, "w1", "p1", 1)
+	sessionWorkerHeartbeat(e, "w0", "p0", 0) // takes no sessions
+
+	s, created, err := e.CreateSession(&matchingv1.CreateSessionRequest{Namespace: "ns", Queue: "q", SessionId: "s1"})
+	if err != nil || !created || s.GetWorkerIdentity() != "w1" || s.GetWorkerProcess() != "p1" {
+		t.Fatalf("CreateSession = %v, %v, %v", s, created, err)
+	}
+	if _, _, err := e.CreateSession(&matchingv1.CreateSessionRequest{Namespace: "ns", Queue: "q"}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("second session on one slot: %v, want ResourceExhausted", err)
+	}
+	add(t, e, &matchingv1.TaskSpec{Namespace: "ns", Queue: "q", TaskId: "t1", TaskType: "x", SessionId: "s1"})
+	info, err := e.Get(context.Background(), "ns", "t1", 0)
+	if err != nil || info.GetSessionId() != "s1" || len(info.GetRequires()) != 1 || info.GetRequires()[0].GetValue() != "p1" {
+		t.Fatalf("session task = %v, %v", info, err)
+	}
+
+	clk.Advance(liveness)
+	e.FailLostSessions()
+	e.FailLostTargets()
+	if got, _ := e.GetSession("ns", "s1"); got.GetState() != matchingv1.SessionState_SESSION_STATE_OPEN {
+		t.Fatalf("session within the liveness timeout: %v", got)
+	}
+	clk.Advance(time.Millisecond)
+	e.FailLostSessions()
+	e.FailLostTargets()
+	if got, _ := e.GetSession("ns", "s1"); got.GetState() != matchingv1.SessionState_SESSION_STATE_FAILED {
+		t.Fatalf("session past the liveness timeout: %v", got)
+	}
+	info, _ = e.Get(context.Background(), "ns", "t1", 0)
+	if info.GetState() != matchingv1.TaskState_TASK_STATE_FAILED || info.GetFailure().GetErrorType() != ErrorTypeSessionFailed {
+		t.Fatalf("task of the failed session: %v", info)
+	}
+
+	v.close()
+	v = open(t, dir, Options{Clock: clk, WorkerLivenessTimeout: liveness})
+	if got, err := v.e.GetSession("ns", "s1"); err != nil || got.GetState() != matchingv1.SessionState_SESSION_STATE_FAILED {
+		t.Fatalf("failed session after a restart: %v, %v", got, err)
+	}
+}
+
+// TestSessionSlotFreedByComplete: completing a session releases its slot at once, and
+// completing it again changes nothing.
+func TestSessionSlotFreedByComplete(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	e := open(t, t.TempDir(), Options{Clock: clk}).e
+	sessionWorkerHeartbeat(e, "w1", "p1", 1)
+	if _, _, err := e.CreateSession(&matchingv1.CreateSessionRequest{Namespace: "ns", Queue: "q", SessionId: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, err := e.CompleteSession("ns", "a"); err != nil || got.GetState() != matchingv1.SessionState_SESSION_STATE_COMPLETED {
+			t.Fatalf("CompleteSession = %v, %v", got, err)
+		}
+	}
+	if _, _, err := e.CreateSession(&matchingv1.CreateSessionRequest{Namespace: "ns", Queue: "q", SessionId: "b"}); err != nil {
+		t.Fatalf("creating after a completion: %v", err)
+	}
+}

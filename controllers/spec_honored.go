@@ -30,9 +30,6 @@ func unhonouredQueueFields(spec *v1alpha1.TaskQueueSpec) []string {
 // what actually happens.
 func unhonouredPoolFields(spec *v1alpha1.WorkerPoolSpec) []string {
 	var fields []string
-	if l := spec.Limits; l != nil && l.Sessions > 0 {
-		fields = append(fields, "spec.limits.sessions (no sessions: the value is only injected as TASKROUTE_SESSIONS)")
-	}
 	if a := spec.Autoscaling; a != nil && a.Mode != v1alpha1.AutoscalingDisabled {
 		fields = append(fields, "spec.autoscaling (not sized from the backlog: spec.replicas is only kept within minReplicas..maxReplicas)")
 	}

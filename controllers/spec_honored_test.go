@@ -38,10 +38,11 @@ var _ = Describe("SpecHonored condition", func() {
 		Expect(k8sClient.Create(ctx, pool)).To(Succeed())
 		Eventually(getPool(ctx, pool)).Should(haveCondition(v1alpha1.ConditionSpecHonored, metav1.ConditionFalse, v1alpha1.ReasonNotYetImplemented))
 		msg := condition(v1alpha1.ConditionSpecHonored)(getPool(ctx, pool)()).Message
-		Expect(msg).To(And(ContainSubstring("spec.limits.sessions"), ContainSubstring("spec.autoscaling")))
+		Expect(msg).To(ContainSubstring("spec.autoscaling"))
+		Expect(msg).NotTo(ContainSubstring("sessions"), "sessions are honoured")
 
-		By("removing sessions and autoscaling")
-		updateSpec(ctx, pool, func() { pool.Spec.Limits.Sessions, pool.Spec.Autoscaling = 0, nil })
+		By("removing autoscaling; sessions stay set")
+		updateSpec(ctx, pool, func() { pool.Spec.Autoscaling = nil })
 		Eventually(getPool(ctx, pool)).Should(haveCondition(v1alpha1.ConditionSpecHonored, metav1.ConditionTrue, v1alpha1.ReasonSpecHonored))
 	})
 })

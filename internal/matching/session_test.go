@@ -2,8 +2,12 @@ package matching
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -83,5 +87,32 @@ func TestSessionSlotFreedByComplete(t *testing.T) {
 	}
 	if _, _, err := e.CreateSession(&matchingv1.CreateSessionRequest{Namespace: "ns", Queue: "q", SessionId: "b"}); err != nil {
 		t.Fatalf("creating after a completion: %v", err)
+	}
+}
+
+// TestSessionMetrics: the sessions gauge counts sessions by namespace and state.
+func TestSessionMetrics(t *testing.T) {
+	e := open(t, t.TempDir(), Options{Clock: clock.NewFake(time.Unix(1_700_000_000, 0))}).e
+	reg := prometheus.NewRegistry()
+	if err := e.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	sessionWorkerHeartbeat(e, "w1", "p1", 2)
+	for _, id := range []string{"a", "b"} {
+		if _, _, err := e.CreateSession(&matchingv1.CreateSessionRequest{Namespace: "ns", Queue: "q", SessionId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.CompleteSession("ns", "a"); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP taskroute_matching_sessions Sessions held, by namespace and state (Open; Completed and Failed until the queue's retention passes).
+# TYPE taskroute_matching_sessions gauge
+taskroute_matching_sessions{namespace="ns",state="Completed"} 1
+taskroute_matching_sessions{namespace="ns",state="Open"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "taskroute_matching_sessions"); err != nil {
+		t.Error(err)
 	}
 }

@@ -55,16 +55,16 @@ func (e *Engine) CreateSession(req *matchingv1.CreateSessionRequest) (*matchingv
 	for ok := false; !ok; {
 		cands, ok = e.queue(s.Namespace, s.Queue).sessionCandidates(s.Kind, s.Requires, now)
 	}
-	old, err := e.sessions.bind(s, cands)
+	bound, old, err := e.sessions.bind(s, cands)
 	if old != nil || err != nil {
 		return old.infoOrNil(), false, err
 	}
-	if err := e.persistSession(*s); err != nil {
+	if err := e.persistSession(bound.Namespace, bound.ID); err != nil {
 		e.sessions.forget(s)
 		return nil, false, status.Errorf(codes.Unavailable, "writing session: %v", err)
 	}
-	e.log.V(1).Info("Created session", "namespace", s.Namespace, "queue", s.Queue, "session", s.ID, "worker", s.Worker)
-	return s.info(), true, nil
+	e.log.V(1).Info("Created session", "namespace", bound.Namespace, "queue", bound.Queue, "session", bound.ID, "worker", bound.Worker)
+	return bound.info(), true, nil
 }
 
 func (s *session) infoOrNil() *matchingv1.SessionInfo {
@@ -75,14 +75,15 @@ func (s *session) infoOrNil() *matchingv1.SessionInfo {
 }
 
 // bind picks, under the table's lock, the candidate with the fewest open sessions below
-// its slots, binds s to it and takes the slot. It returns the existing session when s's
+// its slots, binds s to it, takes the slot and returns a copy of s as bound (s itself
+// belongs to the table from then on). It returns a copy of the existing session when s's
 // id was created meanwhile, ResourceExhausted when no candidate has a free slot.
-func (st *sessionTable) bind(s *session, cands []sessionCandidate) (*session, error) {
+func (st *sessionTable) bind(s *session, cands []sessionCandidate) (bound session, existing *session, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if old, ok := st.byID[sessionKey(s.Namespace, s.ID)]; ok {
 		c := *old
-		return &c, nil
+		return session{}, &c, nil
 	}
 	best, bestOpen := -1, int32(0)
 	for i, c := range cands {
@@ -92,13 +93,13 @@ func (st *sessionTable) bind(s *session, cands []sessionCandidate) (*session, er
 		}
 	}
 	if best < 0 {
-		return nil, status.Errorf(codes.ResourceExhausted,
+		return session{}, nil, status.Errorf(codes.ResourceExhausted,
 			"no live worker of queue %s with the required capabilities has a free session slot (%d with session slots)", s.Queue, len(cands))
 	}
 	s.Worker, s.Process = cands[best].identity, cands[best].process
 	st.byID[sessionKey(s.Namespace, s.ID)] = s
 	st.open[workerSlotKey(s.Namespace, s.Queue, s.Worker)]++
-	return nil, nil
+	return *s, nil, nil
 }
 
 // forget drops a session whose creation could not be persisted.
@@ -120,7 +121,7 @@ func (e *Engine) CompleteSession(ns, id string) (*matchingv1.SessionInfo, error)
 	if !ok {
 		return e.GetSession(ns, id)
 	}
-	if err := e.persistSession(s); err != nil {
+	if err := e.persistSession(ns, id); err != nil {
 		return nil, status.Errorf(codes.Unavailable, "writing session: %v", err)
 	}
 	e.log.V(1).Info("Completed session", "namespace", ns, "session", id)
@@ -136,11 +137,25 @@ func (e *Engine) GetSession(ns, id string) (*matchingv1.SessionInfo, error) {
 	return s.info(), nil
 }
 
-// persistSession writes a session's record (synced, grouped with other writes).
-func (e *Engine) persistSession(s session) error {
-	v, err := s.encode()
-	if err != nil {
-		return err
+// persistSession writes a session's record as it is when the write joins a commit group
+// (synced, grouped with other writes): groups commit in order, so of two writes of one
+// session racing (a create and a complete), the one committed last holds the latest state.
+func (e *Engine) persistSession(ns, id string) error {
+	var encodeErr error
+	err := e.committer.Write(func(b storage.Batch) {
+		s, ok := e.sessions.get(ns, id)
+		if !ok {
+			return // forgotten meanwhile (expired): nothing to keep
+		}
+		v, err := s.encode()
+		if err != nil {
+			encodeErr = err
+			return
+		}
+		b.PutSession(ns, id, v)
+	}).Wait()
+	if encodeErr != nil {
+		return encodeErr
 	}
-	return e.committer.Write(func(b storage.Batch) { b.PutSession(s.Namespace, s.ID, v) }).Wait()
+	return err
 }

@@ -44,12 +44,11 @@ func (e *Engine) FailLostSessions() int {
 			continue
 		}
 		why := fmt.Sprintf("worker %s (process %s) of the session is gone", s.Worker, s.Process)
-		closed, ok := e.sessions.close(s.Namespace, s.ID, sessionFailed, now.UnixNano(), why)
-		if !ok {
+		if _, ok := e.sessions.close(s.Namespace, s.ID, sessionFailed, now.UnixNano(), why); !ok {
 			continue
 		}
 		failed++
-		if err := e.persistSession(closed); err != nil {
+		if err := e.persistSession(s.Namespace, s.ID); err != nil {
 			e.log.Error(err, "Failed to persist a failed session", "namespace", s.Namespace, "session", s.ID)
 		}
 		e.log.Info("Failed session of a gone worker", "namespace", s.Namespace, "queue", s.Queue, "session", s.ID, "worker", s.Worker)

@@ -2,7 +2,10 @@ package matching
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,5 +117,52 @@ taskroute_matching_sessions{namespace="ns",state="Open"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "taskroute_matching_sessions"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestConcurrentSessionCreateAndComplete: creators and completers racing on one worker's
+// slots never exceed them, and every session's stored record ends in its final state.
+func TestConcurrentSessionCreateAndComplete(t *testing.T) {
+	dir := t.TempDir()
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	v := open(t, dir, Options{Clock: clk})
+	e := v.e
+	sessionWorkerHeartbeat(e, "w1", "p1", 4)
+	var wg sync.WaitGroup
+	var peak, running atomic.Int32
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				id := fmt.Sprintf("s-%d-%d", g, i)
+				_, _, err := e.CreateSession(&matchingv1.CreateSessionRequest{Namespace: "ns", Queue: "q", SessionId: id})
+				if status.Code(err) == codes.ResourceExhausted {
+					continue
+				} else if err != nil {
+					t.Error(err)
+					return
+				}
+				n := running.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				if n := e.sessions.openSessions("ns", "q", "w1"); n > 4 {
+					t.Errorf("%d sessions open on 4 slots", n)
+				}
+				running.Add(-1)
+				if _, err := e.CompleteSession("ns", id); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if peak.Load() > 4 {
+		t.Errorf("peak %d sessions open on 4 slots", peak.Load())
+	}
+	v.close()
+	e = open(t, dir, Options{Clock: clk}).e
+	for _, s := range e.sessions.openList() {
+		t.Errorf("session %s is open after the restart although it was completed", s.ID)
 	}
 }

@@ -27,13 +27,10 @@ func unhonouredQueueFields(spec *v1alpha1.TaskQueueSpec) []string {
 }
 
 // unhonouredPoolFields lists the set WorkerPool fields that have no effect yet, each with
-// what actually happens.
-func unhonouredPoolFields(spec *v1alpha1.WorkerPoolSpec) []string {
-	var fields []string
-	if l := spec.Limits; l != nil && l.Sessions > 0 {
-		fields = append(fields, "spec.limits.sessions (no sessions: the value is only injected as TASKROUTE_SESSIONS)")
-	}
-	return fields
+// what actually happens. Every WorkerPool field takes effect today; the list stays for the
+// fields versioning will add.
+func unhonouredPoolFields(*v1alpha1.WorkerPoolSpec) []string {
+	return nil
 }
 
 // setSpecHonored sets the SpecHonored condition from the unhonoured fields the spec sets.

@@ -154,10 +154,11 @@ type WorkerLimits struct {
 	// +optional
 	TasksPerSecond *resource.Quantity `json:"tasksPerSecond,omitempty"`
 
-	// sessions is how many sessions one worker would hold at once; 0 means the worker
-	// takes no sessions. Not yet honoured: the value is injected as TASKROUTE_SESSIONS,
-	// but neither the SDK nor the matching service has sessions yet. While it is above 0,
-	// the SpecHonored condition is False and names it.
+	// sessions is how many sessions one worker process holds at once: the matching
+	// service binds a new session (CreateSession) only to a live worker with a free
+	// session slot, and the session's tasks run only on that worker. Injected as
+	// TASKROUTE_SESSIONS, which the SDK advertises to the service. 0 means the worker
+	// takes no sessions.
 	// +optional
 	// +kubebuilder:default=0
 	// +kubebuilder:validation:Minimum=0

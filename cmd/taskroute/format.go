@@ -265,14 +265,17 @@ func writePollers(w io.Writer, pollers []client.Poller, now time.Time) error {
 		return ps[i].Identity < ps[j].Identity
 	})
 	tw := newTable(w)
-	fmt.Fprintln(tw, "IDENTITY\tKIND\tPOOL\tVERSION\tRATE\tTASK TYPES\tLAST ACCESS")
+	fmt.Fprintln(tw, "IDENTITY\tKIND\tPOOL\tVERSION\tRATE\tSESSIONS\tTASK TYPES\tLAST ACCESS")
 	for _, p := range ps {
-		rate := "-"
+		rate, sessions := "-", "-"
 		if p.TasksPerSecond > 0 {
 			rate = humanRate(p.TasksPerSecond)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Identity, p.Kind, dash(p.Pool), dash(p.Version),
-			rate, dash(strings.Join(p.TaskTypes, ",")), ago(p.LastAccessTime, now))
+		if p.MaxSessions > 0 {
+			sessions = fmt.Sprintf("%d/%d", p.OpenSessions, p.MaxSessions)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Identity, p.Kind, dash(p.Pool), dash(p.Version),
+			rate, sessions, dash(strings.Join(p.TaskTypes, ",")), ago(p.LastAccessTime, now))
 	}
 	return tw.Flush()
 }

@@ -69,7 +69,7 @@ func sampleQueue() *client.QueueDescription {
 		PriorityLevels: 5, DefaultPriority: 3,
 		Pollers: []client.Poller{
 			{Identity: "gpu-pool-7c9-x2-1a2b", Pool: "gpu-pool", Version: "v2", Kind: client.Activity,
-				LastAccessTime: now.Add(-3 * time.Second), TaskTypes: []string{"resize", "thumb"}, TasksPerSecond: 10},
+				LastAccessTime: now.Add(-3 * time.Second), TaskTypes: []string{"resize", "thumb"}, TasksPerSecond: 10, OpenSessions: 1, MaxSessions: 2},
 			{Identity: "adhoc-9f8e", Kind: client.Activity, LastAccessTime: now.Add(-250 * time.Millisecond)},
 		},
 	}
@@ -93,9 +93,9 @@ Activity  5         1,500  2s
 Activity  1         12     1m35s
 Workflow  3         0      -
 
-IDENTITY              KIND      POOL      VERSION  RATE  TASK TYPES    LAST ACCESS
-adhoc-9f8e            Activity  -         -        -     -             250ms ago
-gpu-pool-7c9-x2-1a2b  Activity  gpu-pool  v2       10/s  resize,thumb  3s ago
+IDENTITY              KIND      POOL      VERSION  RATE  SESSIONS  TASK TYPES    LAST ACCESS
+adhoc-9f8e            Activity  -         -        -     -         -             250ms ago
+gpu-pool-7c9-x2-1a2b  Activity  gpu-pool  v2       10/s  1/2       resize,thumb  3s ago
 `
 	if got := b.String(); got != want {
 		t.Errorf("describe output:\n%s\nwant:\n%s", got, want)

@@ -85,7 +85,7 @@ plaintext, sending no token, to a development server started with --matching-aut
 	pf.BoolVar(&g.insecure, "insecure", os.Getenv(workerenv.Insecure) == "true", "plaintext and no token, for a development server (--matching-tls=disabled)")
 
 	get := newGetCommand(g)
-	get.AddCommand(newGetQueueConfigCommand(g))
+	get.AddCommand(newGetQueueConfigCommand(g), newGetSessionCommand(g))
 	root.AddCommand(
 		newAddCommand(g),
 		get,
@@ -95,6 +95,8 @@ plaintext, sending no token, to a development server started with --matching-aut
 		newListCommand(g),
 		newSetCommand(g),
 		newResetCommand(g),
+		newCreateCommand(g),
+		newCompleteCommand(g),
 	)
 	return root
 }

@@ -94,6 +94,7 @@ func newAddCommand(g *globals) *cobra.Command {
 	f.StringVarP(&t.Queue, "queue", "q", "", "queue name (required)")
 	f.StringVarP(&t.Type, "type", "t", "", "task type: the handler a worker runs (required)")
 	f.StringVar(&t.ID, "id", "", "task id, the idempotency key (generated when empty)")
+	f.StringVar(&t.SessionID, "session", "", "add the task to this open session (create session): it runs only on the session's worker")
 	f.StringVar(&kind, "kind", "activity", "task kind: activity or workflow")
 	f.StringVarP(&payload, "payload", "p", "", "payload as a string")
 	f.StringVar(&payloadFile, "payload-file", "", "read the payload from a file ('-' for stdin)")

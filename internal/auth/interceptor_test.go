@@ -82,6 +82,15 @@ func (echoServer) ResetQueueConfig(context.Context, *matchingv1.ResetQueueConfig
 func (echoServer) ListTasks(context.Context, *matchingv1.ListTasksRequest) (*matchingv1.ListTasksResponse, error) {
 	return &matchingv1.ListTasksResponse{}, nil
 }
+func (echoServer) CreateSession(context.Context, *matchingv1.CreateSessionRequest) (*matchingv1.CreateSessionResponse, error) {
+	return &matchingv1.CreateSessionResponse{}, nil
+}
+func (echoServer) CompleteSession(context.Context, *matchingv1.CompleteSessionRequest) (*matchingv1.CompleteSessionResponse, error) {
+	return &matchingv1.CompleteSessionResponse{}, nil
+}
+func (echoServer) GetSession(context.Context, *matchingv1.GetSessionRequest) (*matchingv1.GetSessionResponse, error) {
+	return &matchingv1.GetSessionResponse{}, nil
+}
 
 // serveGuarded starts a real gRPC server on loopback with g's interceptors.
 func serveGuarded(t *testing.T, g *Guard) matchingv1.MatchingServiceClient {
@@ -202,6 +211,18 @@ var everyRPC = []rpc{
 	}},
 	{"ListTasks", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
 		_, err := c.ListTasks(ctx, &matchingv1.ListTasksRequest{Namespace: ns, Queue: q})
+		return err
+	}},
+	{"CreateSession", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
+		_, err := c.CreateSession(ctx, &matchingv1.CreateSessionRequest{Namespace: ns, Queue: q})
+		return err
+	}},
+	{"CompleteSession", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
+		_, err := c.CompleteSession(ctx, &matchingv1.CompleteSessionRequest{Namespace: ns, SessionId: "s"})
+		return err
+	}},
+	{"GetSession", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
+		_, err := c.GetSession(ctx, &matchingv1.GetSessionRequest{Namespace: ns, SessionId: "s"})
 		return err
 	}},
 }

@@ -16,9 +16,9 @@ const (
 // a Role says what a foreign namespace may do ("add tasks to our queue") rather than
 // listing RPC names.
 const (
-	VerbAdd    = "add"    // AddTask, AddTasks
+	VerbAdd    = "add"    // AddTask, AddTasks, CreateSession, CompleteSession
 	VerbPoll   = "poll"   // PollTasks, ShutdownWorker, liveness heartbeats and the lease operations of a worker
-	VerbGet    = "get"    // GetTask, DescribeQueue, GetQueueConfig; KEDA's external scaler (reads a backlog)
+	VerbGet    = "get"    // GetTask, GetSession, DescribeQueue, GetQueueConfig; KEDA's external scaler (reads a backlog)
 	VerbList   = "list"   // ListQueues, ListTasks
 	VerbCancel = "cancel" // CancelTask
 	// VerbUpdate changes a queue's configuration (SetQueueConfig, ResetQueueConfig): the
@@ -48,6 +48,9 @@ var methodVerbs = map[string]string{
 	matchingv1.MatchingService_SetQueueConfig_FullMethodName:        VerbUpdate,
 	matchingv1.MatchingService_ResetQueueConfig_FullMethodName:      VerbUpdate,
 	matchingv1.MatchingService_ListTasks_FullMethodName:             VerbList,
+	matchingv1.MatchingService_CreateSession_FullMethodName:         VerbAdd,
+	matchingv1.MatchingService_CompleteSession_FullMethodName:       VerbAdd,
+	matchingv1.MatchingService_GetSession_FullMethodName:            VerbGet,
 	// KEDA's external scaler reads a queue's backlog; its queue is in the trigger
 	// metadata, so a grant covers the namespace's queues (no resourceNames).
 	esv1.ExternalScaler_IsActive_FullMethodName:       VerbGet,

@@ -36,6 +36,9 @@ func (e *Engine) AddTasks(ctx context.Context, specs []*matchingv1.TaskSpec) ([]
 		resps[i].TaskId = t.id
 		results[i] = &resps[i]
 	}
+	if err := e.bindSessionTasks(specs, tasks); err != nil {
+		return nil, err
+	}
 	exists, evictions, err := e.existingIDs(specs, tasks, &set)
 	if err != nil {
 		return nil, err

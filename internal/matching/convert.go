@@ -31,6 +31,13 @@ func kindProto(k uint8) matchingv1.TaskKind {
 	return matchingv1.TaskKind_TASK_KIND_ACTIVITY
 }
 
+func kindOf(k matchingv1.TaskKind) uint8 {
+	if k == matchingv1.TaskKind_TASK_KIND_WORKFLOW {
+		return kindWorkflow
+	}
+	return kindActivity
+}
+
 func (f *failure) proto() *matchingv1.Failure {
 	if f == nil {
 		return nil
@@ -60,6 +67,7 @@ func (t *task) toWorkerTask() *matchingv1.Task {
 	out.Namespace, out.Queue, out.Kind, out.TaskId, out.TaskType = t.ns, t.queue, kindProto(t.kind), t.id, t.taskType
 	out.Payload, out.Priority, out.Attempt, out.LeaseId = t.payload, int32(t.priority), t.attempt, leaseString(t.lease)
 	out.HeartbeatDetails, out.Headers, out.LastFailure = t.hbDetails, t.headers, t.failure.proto()
+	out.SessionId = t.session
 	out.ScheduledTime = setTS(&w.scheduled, t.scheduledAt)
 	out.StartedTime = setTS(&w.started, t.startedAt)
 	if t.startToClose > 0 {
@@ -94,7 +102,7 @@ func (t *task) info() *matchingv1.TaskInfo {
 		State: matchingv1.TaskState(t.state), Priority: int32(t.priority), Attempt: t.attempt,
 		Result: t.result, Failure: t.failure.proto(), HeartbeatDetails: t.hbDetails, CancelRequested: t.cancelRequested,
 		ScheduledTime: ts(t.scheduledAt), StartedTime: ts(t.startedAt), ClosedTime: ts(t.closedAt),
-		Requires: capabilitiesProto(t.requires), Payload: t.payload,
+		Requires: capabilitiesProto(t.requires), Payload: t.payload, SessionId: t.session,
 	}
 }
 

@@ -115,6 +115,7 @@ type Engine struct {
 	running      *runningCounts
 	backlogWatch backlogWatch      // WatchBacklog (external scalers)
 	wakes        queueconfig.Wakes // backlogs that gained tasks while empty (backlog_wakes.go)
+	sessions     *sessionTable     // session.go
 
 	lastSeq atomic.Uint64 // time-ordered sequence for backlog keys and leases
 
@@ -138,6 +139,7 @@ func New(store storage.Store, opts Options) (*Engine, error) {
 		clock:     opts.Clock,
 		tasks:     newTaskTable(store),
 		running:   newRunningCounts(),
+		sessions:  newSessionTable(),
 		queues:    map[string]*queueManager{},
 		configs:   map[string]configRecord{},
 		closing:   make(chan struct{}),
@@ -145,6 +147,10 @@ func New(store storage.Store, opts Options) (*Engine, error) {
 	e.metrics = newMetrics(e)
 	e.quotas = newQuotaTracker(e, opts.Quotas)
 	if err := e.loadConfigs(); err != nil {
+		e.committer.Close()
+		return nil, err
+	}
+	if err := e.loadSessions(); err != nil {
 		e.committer.Close()
 		return nil, err
 	}

@@ -40,6 +40,7 @@ func (e *Engine) lostTargetLoop() {
 	defer e.wg.Done()
 	interval := min(time.Second, e.opts.WorkerLivenessTimeout/4)
 	for e.sleep(context.Background(), interval) {
+		e.FailLostSessions()
 		e.FailLostTargets()
 	}
 }
@@ -69,8 +70,9 @@ func (q *queueManager) lostPartitions(now int64) []lostPartition {
 		if sq == nil {
 			continue
 		}
+		sq.listPartitions() // tasks stored before a restart, whose workers may never poll again
 		for _, b := range sq.routed {
-			if b.total() == 0 {
+			if b.total() == 0 && !b.onDisk {
 				continue // idle partitions (most host and process ones) cost nothing here
 			}
 			pins := pinned(b.requires)
@@ -78,6 +80,12 @@ func (q *queueManager) lostPartitions(now int64) []lostPartition {
 				continue
 			}
 			if q.anyLiveWorkerMeetsLocked(pins, now) {
+				continue
+			}
+			// A partition found on disk is counted only once a poll may take from it; no
+			// live worker will, so count it here.
+			ensureLevels([]*backlog{b}, 0xffff, q.cfg.PriorityLevels)
+			if b.total() == 0 {
 				continue
 			}
 			if now-b.loadedAt > int64(q.e.opts.WorkerLivenessTimeout) {
@@ -121,8 +129,8 @@ func (e *Engine) failPartition(lost lostPartition, now time.Time) int {
 				return t, nil, err
 			}
 			e.unbufferLocked(t)
-			t.failure = &failure{message: msg, errorType: ErrorTypeTargetWorkerLost, nonRetryable: true}
-			e.metrics.failedAttempt(t, ErrorTypeTargetWorkerLost)
+			t.failure = lostFailure(t, msg)
+			e.metrics.failedAttempt(t, t.failure.errorType)
 			o := e.finish(t, stateFailed, now)
 			failed++
 			return t, &o, nil
@@ -136,6 +144,15 @@ func (e *Engine) failPartition(lost lostPartition, now time.Time) int {
 			"requires", routeKeyText(lost.pinned), "tasks", failed)
 	}
 	return failed
+}
+
+// lostFailure is the failure of a task whose target worker is gone: SessionFailed for a
+// session's task, TargetWorkerLost otherwise.
+func lostFailure(t *task, msg string) *failure {
+	if t.session != "" {
+		return &failure{message: "session " + t.session + " failed: " + msg, errorType: ErrorTypeSessionFailed, nonRetryable: true}
+	}
+	return &failure{message: msg, errorType: ErrorTypeTargetWorkerLost, nonRetryable: true}
 }
 
 // routeKeyText renders requirements for messages: name=value joined by commas.

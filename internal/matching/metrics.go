@@ -53,7 +53,7 @@ func newMetrics(e *Engine) *metrics {
 // Register adds the engine's metrics to reg (the manager passes controller-runtime's).
 func (e *Engine) Register(reg prometheus.Registerer) error {
 	m := e.metrics
-	for _, c := range []prometheus.Collector{m.added, m.dispatchedV, m.syncMatchedV, m.finishedV, m.attemptFails, m.s2s, backlogCollector{e}} {
+	for _, c := range []prometheus.Collector{m.added, m.dispatchedV, m.syncMatchedV, m.finishedV, m.attemptFails, m.s2s, backlogCollector{e}, sessionCollector{e}} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

@@ -38,6 +38,7 @@ type pollerInfo struct {
 	taskTypes               []string
 	lastAccess              int64
 	tps                     float64
+	maxSessions             int32 // session slots it declared (session.go)
 	bucket                  tokenBucket
 	caps                    capabilitySet
 	capsKey                 string // caps.key(), the poller's matcher group
@@ -59,6 +60,7 @@ func (q *queueManager) pollerLocked(pr *pollRequest, now int64) *pollerInfo {
 	req := pr.req
 	w := q.workerLocked(req.GetWorkerIdentity(), req.GetPool(), req.GetVersion(), req.GetCapabilities(), now)
 	w.kind, w.lastAccess, w.principal = pr.kind, now, pr.owner.Principal
+	w.maxSessions = req.GetMaxSessions()
 	if len(req.GetTaskTypes()) != len(w.taskTypes) {
 		w.taskTypes = append([]string(nil), req.GetTaskTypes()...)
 	}
@@ -114,7 +116,11 @@ func (q *queueManager) heartbeat(req *matchingv1.RecordWorkerHeartbeatRequest, n
 	}
 	defer q.mu.Unlock()
 	q.touchLocked(now)
-	q.workerLocked(req.GetWorkerIdentity(), req.GetPool(), req.GetVersion(), req.GetCapabilities(), now)
+	w := q.workerLocked(req.GetWorkerIdentity(), req.GetPool(), req.GetVersion(), req.GetCapabilities(), now)
+	w.maxSessions = req.GetMaxSessions()
+	if w.kind == 0 {
+		w.kind = kindOf(req.GetKind()) // a worker that has not polled yet can take sessions of its kind
+	}
 	return true
 }
 

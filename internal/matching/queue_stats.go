@@ -57,7 +57,8 @@ func (q *queueManager) describe(now int64) (resp *matchingv1.DescribeQueueRespon
 		}
 		resp.Pollers = append(resp.Pollers, &matchingv1.PollerInfo{Identity: p.identity, Pool: p.pool, Version: p.version,
 			Kind: kindProto(p.kind), LastAccessTime: timestamppb.New(time.Unix(0, p.lastAccess)), TaskTypes: p.taskTypes, TasksPerSecond: p.tps,
-			Capabilities: capabilitiesProto(parseRouteKey(p.capsKey))})
+			Capabilities: capabilitiesProto(parseRouteKey(p.capsKey)),
+			OpenSessions: q.e.sessions.openSessions(q.ref.Namespace, q.ref.Queue, p.identity), MaxSessions: p.maxSessions})
 	}
 	return resp, true
 }

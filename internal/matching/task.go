@@ -81,7 +81,8 @@ type task struct {
 	failure         *failure
 	hbDetails       []byte
 	cancelReason    string
-	owner           Owner // who holds the current lease (owner.go)
+	owner           Owner  // who holds the current lease (owner.go)
+	session         string // the session the task belongs to, if any (session.go)
 
 	// memory only
 	runningCounted bool   // counted in Engine.running (running.go)
@@ -168,6 +169,8 @@ func (t *task) encode(dst []byte) []byte {
 		dst = appendString(dst, c.name)
 		dst = appendString(dst, c.value)
 	}
+	// The session was appended last; records without it belong to none.
+	dst = appendString(dst, t.session)
 	return dst
 }
 
@@ -228,6 +231,9 @@ func decodeTask(b []byte) (*task, error) {
 			}
 			t.route = routeKey(t.requires)
 		}
+	}
+	if len(d.b) > 0 {
+		t.session = d.string()
 	}
 	if d.err {
 		return nil, errCorrupt

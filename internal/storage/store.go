@@ -79,6 +79,9 @@ type Store interface {
 	ScanExpiries(before time.Time, limit int, fn func(TimerEntry) bool) error
 	// ScanConfigs calls fn for every stored queue configuration.
 	ScanConfigs(fn func(q QueueRef, value []byte) bool) error
+	// ScanSessions calls fn for every stored session record (value is only valid during
+	// the callback).
+	ScanSessions(fn func(namespace, sessionID string, value []byte) bool) error
 
 	Close() error
 }
@@ -97,6 +100,8 @@ type Batch interface {
 	DeleteExpiry(at time.Time, namespace, taskID string)
 	PutConfig(q QueueRef, value []byte)
 	DeleteConfig(q QueueRef)
+	PutSession(namespace, sessionID string, value []byte)
+	DeleteSession(namespace, sessionID string)
 	// Len is the number of mutations in the batch.
 	Len() int
 }

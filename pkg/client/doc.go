@@ -1,6 +1,7 @@
 // Package client is the Go SDK for callers of the taskroute matching service: it adds
-// tasks (one at a time or in batches), waits for their outcome, cancels them and reads
-// live queue statistics.
+// tasks (one at a time or in batches), waits for their outcome, cancels them, reads
+// live queue statistics, and runs series of tasks on one worker process in sessions
+// (CreateSession, Task.SessionID, CompleteSession).
 //
 // A Client wraps one gRPC connection and is safe for concurrent use. Every call uses the
 // Client's namespace (WithNamespace, else TASKROUTE_NAMESPACE, else "default"). Calls whose

@@ -99,3 +99,38 @@ func ExampleClient_DescribeQueue() {
 	fmt.Printf("backlog %d, dispatching %.0f/s, %d pollers, rate limit %s\n",
 		d.BacklogCount(), d.DispatchRate, len(d.Pollers), d.RateLimit.State)
 }
+
+// Run the steps of one upload on one worker process that the service picks, and start
+// over when that worker dies.
+func ExampleClient_CreateSession() {
+	ctx := context.Background()
+	c, err := client.Dial(ctx, "localhost:7233", client.WithNamespace("team-a"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	s, err := c.CreateSession(ctx, "uploads", client.SessionOptions{ID: "upload-42"})
+	if status.Code(err) == codes.ResourceExhausted {
+		log.Fatal("no worker has a free session slot: retry later")
+	} else if err != nil {
+		log.Fatal(err)
+	}
+	for _, step := range []string{"download", "transcode", "upload"} {
+		res, err := c.AddTask(ctx, client.Task{Queue: "uploads", Type: step, SessionID: s.ID})
+		if err != nil {
+			log.Fatal(err)
+		}
+		info, err := c.WaitForResult(ctx, res.ID)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if info.Failure != nil && info.Failure.ErrorType == client.ErrorTypeSessionFailed {
+			fmt.Println("the session's worker is gone: start the upload over in a new session")
+			return
+		}
+	}
+	if _, err := c.CompleteSession(ctx, s.ID); err != nil {
+		log.Fatal(err)
+	}
+}

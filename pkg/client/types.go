@@ -77,6 +77,10 @@ type Task struct {
 	// task goes only to workers whose capabilities meet every one, and waits in the backlog
 	// while none is connected.
 	Requires Capabilities
+	// SessionID adds the task to an open session (CreateSession) of the same queue and
+	// kind: it runs only on the session's worker, and fails with ErrorTypeSessionFailed
+	// when that worker is gone.
+	SessionID string
 }
 
 // AddResult is the outcome of adding one task.
@@ -116,6 +120,8 @@ type TaskInfo struct {
 	// Payload is the task's input (GetTask; ListTasks leaves it out, like Result,
 	// HeartbeatDetails and Failure.Details).
 	Payload []byte `json:"payload,omitempty"`
+	// SessionID is the session the task belongs to, if any.
+	SessionID string `json:"sessionId,omitempty"`
 }
 
 // Backlog is the waiting tasks of one kind, priority level and requirement set.
@@ -171,6 +177,9 @@ type Poller struct {
 	TasksPerSecond float64   `json:"tasksPerSecond,omitempty"`
 	// Capabilities the worker advertises.
 	Capabilities Capabilities `json:"capabilities,omitempty"`
+	// OpenSessions bound to the worker now, and its session slots.
+	OpenSessions int `json:"openSessions,omitempty"`
+	MaxSessions  int `json:"maxSessions,omitempty"`
 }
 
 // RateLimit is a queue's global dispatch limit and whether it throttles now.
@@ -388,6 +397,7 @@ func (c *Client) specToProto(t *Task) *matchingv1.TaskSpec {
 		HeartbeatTimeout:       durationOrNil(t.HeartbeatTimeout),
 		Headers:                headers,
 		Requires:               t.Requires.Proto(),
+		SessionId:              t.SessionID,
 	}
 	if r := t.Retry; r != nil {
 		spec.RetryPolicy = &matchingv1.RetryPolicy{
@@ -424,6 +434,7 @@ func TaskInfoFromProto(t *matchingv1.TaskInfo) *TaskInfo {
 		ClosedTime:       timeOrNil(t.GetClosedTime()),
 		Requires:         CapabilitiesFromProto(t.GetRequires()),
 		Payload:          t.GetPayload(),
+		SessionID:        t.GetSessionId(),
 	}
 }
 
@@ -460,6 +471,8 @@ func describeFromProto(r *matchingv1.DescribeQueueResponse) *QueueDescription {
 			TaskTypes:      p.GetTaskTypes(),
 			TasksPerSecond: p.GetTasksPerSecond(),
 			Capabilities:   CapabilitiesFromProto(p.GetCapabilities()),
+			OpenSessions:   int(p.GetOpenSessions()),
+			MaxSessions:    int(p.GetMaxSessions()),
 		})
 	}
 	for _, u := range r.GetUnknownTaskTypes() {

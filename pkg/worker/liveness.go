@@ -31,6 +31,7 @@ func (w *Worker) livenessLoop(ctx context.Context) {
 	req := &matchingv1.RecordWorkerHeartbeatRequest{
 		Namespace: w.client.Namespace(), Queue: w.opts.Queue, Kind: client.KindToProto(w.opts.Kind),
 		WorkerIdentity: w.identity, Pool: w.opts.Pool, Version: w.opts.Version, Capabilities: w.capabilities,
+		MaxSessions: int32(w.opts.Sessions),
 	}
 	interval := defaultLivenessInterval
 	for {

@@ -58,3 +58,6 @@ func (t *Task) SameHost() client.Capabilities {
 func (t *Task) SameProcess() client.Capabilities {
 	return client.Capabilities{client.CapabilityProcess: t.w.processID}
 }
+
+// maxSessions bounds Options.Sessions (the service's bound of max_sessions).
+const maxSessions = 10000

@@ -51,6 +51,9 @@ type Task struct {
 	HeartbeatTimeout    time.Duration
 	// LeaseID identifies this attempt; the SDK sends it with every call about the task.
 	LeaseID string
+	// SessionID is the session (client.CreateSession) the task was added to, if any: all
+	// tasks of a session run on this worker process.
+	SessionID string
 
 	w      *Worker
 	cancel context.CancelCauseFunc
@@ -88,6 +91,7 @@ func newTask(w *Worker, p *matchingv1.Task) *Task {
 		LastFailure:      client.FailureFromProto(p.GetLastFailure()),
 		Headers:          p.GetHeaders(),
 		LeaseID:          p.GetLeaseId(),
+		SessionID:        p.GetSessionId(),
 		w:                w,
 		lastAcked:        time.Now(),
 		retryNow:         make(chan struct{}, 1),

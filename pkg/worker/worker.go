@@ -74,6 +74,10 @@ type Options struct {
 	MaxTasksPerPoll int
 	// Priorities served; empty means all levels.
 	Priorities []int
+	// Sessions is the most sessions (client.CreateSession) bound to this worker process at
+	// once; 0 (the default) takes none. In a WorkerPool it comes from limits.sessions
+	// through TASKROUTE_SESSIONS. At most 10000.
+	Sessions int
 	// Capabilities this worker advertises: it is given tasks that require nothing and
 	// tasks whose requirements these meet (see client.Capabilities). In a WorkerPool they
 	// come from spec.capabilities through TASKROUTE_CAPABILITIES. The worker adds its host
@@ -151,6 +155,9 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 	}
 	if opts.Queue == "" {
 		return nil, errors.New("worker: Options.Queue must not be empty")
+	}
+	if opts.Sessions < 0 || opts.Sessions > maxSessions {
+		return nil, fmt.Errorf("worker: Options.Sessions must be 0..%d, got %d", maxSessions, opts.Sessions)
 	}
 	if opts.Slots < 0 || opts.Pollers < 0 || opts.MaxTasksPerPoll < 0 || opts.TasksPerSecond < 0 ||
 		math.IsNaN(opts.TasksPerSecond) || math.IsInf(opts.TasksPerSecond, 0) {
@@ -269,6 +276,7 @@ func FromEnvironment(tune func(*Options), clientOpts ...client.Option) (*Worker,
 		Slots:          env.Slots,
 		TasksPerSecond: env.TasksPerSecond,
 		Priorities:     env.Priorities,
+		Sessions:       env.Sessions,
 		Capabilities:   env.Capabilities,
 		Host:           env.NodeName,
 	}
@@ -566,6 +574,7 @@ func (w *Worker) poll(n int) ([]*matchingv1.Task, error) {
 		Priorities:     prios,
 		TasksPerSecond: w.opts.TasksPerSecond,
 		Capabilities:   w.capabilities,
+		MaxSessions:    int32(w.opts.Sessions),
 	})
 	if err != nil {
 		return nil, err

@@ -146,6 +146,7 @@ type workerConfig struct {
 	capabilities   string // TASKROUTE_CAPABILITIES, e.g. "gpu=a100"
 	node           string // TASKROUTE_NODE_NAME: the host it advertises
 	priorities     string // TASKROUTE_PRIORITIES, e.g. "4,5"
+	sessions       int    // TASKROUTE_SESSIONS: session slots
 }
 
 func startWorker(t testing.TB, addr string, cfg workerConfig) *workerProc {
@@ -172,6 +173,9 @@ func startWorker(t testing.TB, addr string, cfg workerConfig) *workerProc {
 	}
 	if cfg.shutdown > 0 {
 		env = append(env, "TESTWORKER_SHUTDOWN="+cfg.shutdown.String())
+	}
+	if cfg.sessions > 0 {
+		env = append(env, fmt.Sprintf("%s=%d", workerenv.Sessions, cfg.sessions))
 	}
 	if cfg.priorities != "" {
 		env = append(env, workerenv.Priorities+"="+cfg.priorities)

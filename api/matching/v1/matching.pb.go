@@ -197,6 +197,59 @@ func (RateLimitState) EnumDescriptor() ([]byte, []int) {
 	return file_matching_proto_rawDescGZIP(), []int{2}
 }
 
+// SessionState is a session's lifecycle: OPEN -> COMPLETED or FAILED.
+type SessionState int32
+
+const (
+	SessionState_SESSION_STATE_UNSPECIFIED SessionState = 0
+	SessionState_SESSION_STATE_OPEN        SessionState = 1 // bound to a live worker; takes tasks
+	SessionState_SESSION_STATE_COMPLETED   SessionState = 2 // CompleteSession released its slot
+	SessionState_SESSION_STATE_FAILED      SessionState = 3 // its worker stopped or was lost
+)
+
+// Enum value maps for SessionState.
+var (
+	SessionState_name = map[int32]string{
+		0: "SESSION_STATE_UNSPECIFIED",
+		1: "SESSION_STATE_OPEN",
+		2: "SESSION_STATE_COMPLETED",
+		3: "SESSION_STATE_FAILED",
+	}
+	SessionState_value = map[string]int32{
+		"SESSION_STATE_UNSPECIFIED": 0,
+		"SESSION_STATE_OPEN":        1,
+		"SESSION_STATE_COMPLETED":   2,
+		"SESSION_STATE_FAILED":      3,
+	}
+)
+
+func (x SessionState) Enum() *SessionState {
+	p := new(SessionState)
+	*p = x
+	return p
+}
+
+func (x SessionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SessionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_matching_proto_enumTypes[3].Descriptor()
+}
+
+func (SessionState) Type() protoreflect.EnumType {
+	return &file_matching_proto_enumTypes[3]
+}
+
+func (x SessionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SessionState.Descriptor instead.
+func (SessionState) EnumDescriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{3}
+}
+
 type RetryPolicy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Wait before the first retry; unset means the queue's default.
@@ -362,7 +415,12 @@ type TaskSpec struct {
 	// only to a poll whose capabilities meet every one. Tasks with the same requirements
 	// share a backlog partition of the queue, so tasks no poller can serve do not hold up
 	// the others.
-	Requires      []*Capability `protobuf:"bytes,20,rep,name=requires,proto3" json:"requires,omitempty"`
+	Requires []*Capability `protobuf:"bytes,20,rep,name=requires,proto3" json:"requires,omitempty"`
+	// The session (CreateSession) the task belongs to, if any: it runs only on the
+	// session's worker. The session must be OPEN and on this task's queue and kind; another
+	// queue or kind is InvalidArgument, an unknown session NotFound, a completed or failed
+	// one FailedPrecondition.
+	SessionId     string `protobuf:"bytes,22,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -486,6 +544,13 @@ func (x *TaskSpec) GetRequires() []*Capability {
 		return x.Requires
 	}
 	return nil
+}
+
+func (x *TaskSpec) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
 }
 
 type AddTaskRequest struct {
@@ -695,7 +760,10 @@ type PollTasksRequest struct {
 	// worker to it even if it polls faster.
 	TasksPerSecond float64 `protobuf:"fixed64,10,opt,name=tasks_per_second,json=tasksPerSecond,proto3" json:"tasks_per_second,omitempty"`
 	// The worker's capabilities, at most 64, names unique (see Capability).
-	Capabilities  []*Capability `protobuf:"bytes,20,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	Capabilities []*Capability `protobuf:"bytes,20,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	// Session slots of the worker process: the most sessions (CreateSession) bound to it at
+	// once; 0 means it takes none. 0..10000.
+	MaxSessions   int32 `protobuf:"varint,21,opt,name=max_sessions,json=maxSessions,proto3" json:"max_sessions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -807,6 +875,13 @@ func (x *PollTasksRequest) GetCapabilities() []*Capability {
 	return nil
 }
 
+func (x *PollTasksRequest) GetMaxSessions() int32 {
+	if x != nil {
+		return x.MaxSessions
+	}
+	return 0
+}
+
 // Task is a started attempt handed to a worker.
 type Task struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -829,7 +904,9 @@ type Task struct {
 	HeartbeatTimeout    *durationpb.Duration   `protobuf:"bytes,14,opt,name=heartbeat_timeout,json=heartbeatTimeout,proto3" json:"heartbeat_timeout,omitempty"`
 	Headers             map[string]string      `protobuf:"bytes,15,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// The failure of the previous attempt, if any.
-	LastFailure   *Failure `protobuf:"bytes,16,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
+	LastFailure *Failure `protobuf:"bytes,16,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
+	// The session the task belongs to, if any.
+	SessionId     string `protobuf:"bytes,17,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -974,6 +1051,13 @@ func (x *Task) GetLastFailure() *Failure {
 		return x.LastFailure
 	}
 	return nil
+}
+
+func (x *Task) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
 }
 
 type PollTasksResponse struct {
@@ -2105,7 +2189,9 @@ type TaskInfo struct {
 	// The capabilities the task requires.
 	Requires []*Capability `protobuf:"bytes,20,rep,name=requires,proto3" json:"requires,omitempty"`
 	// The task's payload (GetTask; ListTasks leaves it out).
-	Payload       []byte `protobuf:"bytes,16,opt,name=payload,proto3" json:"payload,omitempty"`
+	Payload []byte `protobuf:"bytes,16,opt,name=payload,proto3" json:"payload,omitempty"`
+	// The session the task belongs to, if any.
+	SessionId     string `protobuf:"bytes,22,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2257,6 +2343,13 @@ func (x *TaskInfo) GetPayload() []byte {
 		return x.Payload
 	}
 	return nil
+}
+
+func (x *TaskInfo) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
 }
 
 type GetTaskResponse struct {
@@ -2463,8 +2556,11 @@ type PollerInfo struct {
 	TaskTypes      []string               `protobuf:"bytes,6,rep,name=task_types,json=taskTypes,proto3" json:"task_types,omitempty"`
 	TasksPerSecond float64                `protobuf:"fixed64,7,opt,name=tasks_per_second,json=tasksPerSecond,proto3" json:"tasks_per_second,omitempty"`
 	Capabilities   []*Capability          `protobuf:"bytes,8,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Sessions bound to this worker now, and its session slots (max_sessions).
+	OpenSessions  int32 `protobuf:"varint,9,opt,name=open_sessions,json=openSessions,proto3" json:"open_sessions,omitempty"`
+	MaxSessions   int32 `protobuf:"varint,10,opt,name=max_sessions,json=maxSessions,proto3" json:"max_sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PollerInfo) Reset() {
@@ -2551,6 +2647,20 @@ func (x *PollerInfo) GetCapabilities() []*Capability {
 		return x.Capabilities
 	}
 	return nil
+}
+
+func (x *PollerInfo) GetOpenSessions() int32 {
+	if x != nil {
+		return x.OpenSessions
+	}
+	return 0
+}
+
+func (x *PollerInfo) GetMaxSessions() int32 {
+	if x != nil {
+		return x.MaxSessions
+	}
+	return 0
 }
 
 type RateLimitInfo struct {
@@ -3016,7 +3126,9 @@ type RecordWorkerHeartbeatRequest struct {
 	Pool           string                 `protobuf:"bytes,5,opt,name=pool,proto3" json:"pool,omitempty"`
 	Version        string                 `protobuf:"bytes,6,opt,name=version,proto3" json:"version,omitempty"`
 	// The worker's capabilities, as in its polls.
-	Capabilities  []*Capability `protobuf:"bytes,7,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	Capabilities []*Capability `protobuf:"bytes,7,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	// The worker's session slots, as in its polls (max_sessions).
+	MaxSessions   int32 `protobuf:"varint,8,opt,name=max_sessions,json=maxSessions,proto3" json:"max_sessions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3098,6 +3210,13 @@ func (x *RecordWorkerHeartbeatRequest) GetCapabilities() []*Capability {
 		return x.Capabilities
 	}
 	return nil
+}
+
+func (x *RecordWorkerHeartbeatRequest) GetMaxSessions() int32 {
+	if x != nil {
+		return x.MaxSessions
+	}
+	return 0
 }
 
 type RecordWorkerHeartbeatResponse struct {
@@ -3725,6 +3844,457 @@ func (x *ListTasksResponse) GetNextPageToken() string {
 	return ""
 }
 
+type CreateSessionRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Queue     string                 `protobuf:"bytes,2,opt,name=queue,proto3" json:"queue,omitempty"`
+	Kind      TaskKind               `protobuf:"varint,3,opt,name=kind,proto3,enum=taskroute.matching.v1.TaskKind" json:"kind,omitempty"`
+	// Caller-given id, 1..256 characters; generated when empty. Creating an id that exists
+	// returns that session (created=false).
+	SessionId string `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Capabilities the session's worker must have (as TaskSpec.requires).
+	Requires      []*Capability `protobuf:"bytes,5,rep,name=requires,proto3" json:"requires,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSessionRequest) Reset() {
+	*x = CreateSessionRequest{}
+	mi := &file_matching_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSessionRequest) ProtoMessage() {}
+
+func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
+func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *CreateSessionRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *CreateSessionRequest) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *CreateSessionRequest) GetKind() TaskKind {
+	if x != nil {
+		return x.Kind
+	}
+	return TaskKind_TASK_KIND_UNSPECIFIED
+}
+
+func (x *CreateSessionRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *CreateSessionRequest) GetRequires() []*Capability {
+	if x != nil {
+		return x.Requires
+	}
+	return nil
+}
+
+type CreateSessionResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session *SessionInfo           `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	// False when a session with this id already existed.
+	Created       bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSessionResponse) Reset() {
+	*x = CreateSessionResponse{}
+	mi := &file_matching_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSessionResponse) ProtoMessage() {}
+
+func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
+func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *CreateSessionResponse) GetSession() *SessionInfo {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
+func (x *CreateSessionResponse) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
+type CompleteSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteSessionRequest) Reset() {
+	*x = CompleteSessionRequest{}
+	mi := &file_matching_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteSessionRequest) ProtoMessage() {}
+
+func (x *CompleteSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteSessionRequest.ProtoReflect.Descriptor instead.
+func (*CompleteSessionRequest) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *CompleteSessionRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *CompleteSessionRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+type CompleteSessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       *SessionInfo           `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteSessionResponse) Reset() {
+	*x = CompleteSessionResponse{}
+	mi := &file_matching_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteSessionResponse) ProtoMessage() {}
+
+func (x *CompleteSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteSessionResponse.ProtoReflect.Descriptor instead.
+func (*CompleteSessionResponse) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *CompleteSessionResponse) GetSession() *SessionInfo {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
+type GetSessionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSessionRequest) Reset() {
+	*x = GetSessionRequest{}
+	mi := &file_matching_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSessionRequest) ProtoMessage() {}
+
+func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
+func (*GetSessionRequest) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *GetSessionRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *GetSessionRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+type GetSessionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       *SessionInfo           `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSessionResponse) Reset() {
+	*x = GetSessionResponse{}
+	mi := &file_matching_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSessionResponse) ProtoMessage() {}
+
+func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
+func (*GetSessionResponse) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *GetSessionResponse) GetSession() *SessionInfo {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
+type SessionInfo struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Queue     string                 `protobuf:"bytes,2,opt,name=queue,proto3" json:"queue,omitempty"`
+	Kind      TaskKind               `protobuf:"varint,3,opt,name=kind,proto3,enum=taskroute.matching.v1.TaskKind" json:"kind,omitempty"`
+	SessionId string                 `protobuf:"bytes,4,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	State     SessionState           `protobuf:"varint,5,opt,name=state,proto3,enum=taskroute.matching.v1.SessionState" json:"state,omitempty"`
+	// The worker_identity the session is bound to.
+	WorkerIdentity string `protobuf:"bytes,6,opt,name=worker_identity,json=workerIdentity,proto3" json:"worker_identity,omitempty"`
+	// The worker's taskroute.dev/process capability: the session's tasks require it.
+	WorkerProcess string                 `protobuf:"bytes,7,opt,name=worker_process,json=workerProcess,proto3" json:"worker_process,omitempty"`
+	Requires      []*Capability          `protobuf:"bytes,8,rep,name=requires,proto3" json:"requires,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CloseTime     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=close_time,json=closeTime,proto3" json:"close_time,omitempty"`
+	// Why it failed, when FAILED.
+	Failure       string `protobuf:"bytes,11,opt,name=failure,proto3" json:"failure,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionInfo) Reset() {
+	*x = SessionInfo{}
+	mi := &file_matching_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionInfo) ProtoMessage() {}
+
+func (x *SessionInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
+func (*SessionInfo) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *SessionInfo) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetKind() TaskKind {
+	if x != nil {
+		return x.Kind
+	}
+	return TaskKind_TASK_KIND_UNSPECIFIED
+}
+
+func (x *SessionInfo) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetState() SessionState {
+	if x != nil {
+		return x.State
+	}
+	return SessionState_SESSION_STATE_UNSPECIFIED
+}
+
+func (x *SessionInfo) GetWorkerIdentity() string {
+	if x != nil {
+		return x.WorkerIdentity
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetWorkerProcess() string {
+	if x != nil {
+		return x.WorkerProcess
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetRequires() []*Capability {
+	if x != nil {
+		return x.Requires
+	}
+	return nil
+}
+
+func (x *SessionInfo) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *SessionInfo) GetCloseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CloseTime
+	}
+	return nil
+}
+
+func (x *SessionInfo) GetFailure() string {
+	if x != nil {
+		return x.Failure
+	}
+	return ""
+}
+
 var File_matching_proto protoreflect.FileDescriptor
 
 const file_matching_proto_rawDesc = "" +
@@ -3739,7 +4309,7 @@ const file_matching_proto_rawDesc = "" +
 	"\n" +
 	"Capability\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xdd\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x82\x06\n" +
 	"\bTaskSpec\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -3754,10 +4324,12 @@ const file_matching_proto_rawDesc = "" +
 	" \x01(\v2\x19.google.protobuf.DurationR\x10heartbeatTimeout\x12E\n" +
 	"\fretry_policy\x18\v \x01(\v2\".taskroute.matching.v1.RetryPolicyR\vretryPolicy\x12F\n" +
 	"\aheaders\x18\f \x03(\v2,.taskroute.matching.v1.TaskSpec.HeadersEntryR\aheaders\x12=\n" +
-	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x1a:\n" +
+	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x16 \x01(\tR\tsessionId\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x15\x10(\"E\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x15\x10\x16J\x04\b\x17\x10(\"E\n" +
 	"\x0eAddTaskRequest\x123\n" +
 	"\x04task\x18\x01 \x01(\v2\x1f.taskroute.matching.v1.TaskSpecR\x04task\"D\n" +
 	"\x0fAddTaskResponse\x12\x17\n" +
@@ -3766,7 +4338,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x0fAddTasksRequest\x125\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x1f.taskroute.matching.v1.TaskSpecR\x05tasks\"T\n" +
 	"\x10AddTasksResponse\x12@\n" +
-	"\aresults\x18\x01 \x03(\v2&.taskroute.matching.v1.AddTaskResponseR\aresults\"\xa5\x03\n" +
+	"\aresults\x18\x01 \x03(\v2&.taskroute.matching.v1.AddTaskResponseR\aresults\"\xc8\x03\n" +
 	"\x10PollTasksRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -3782,7 +4354,8 @@ const file_matching_proto_rawDesc = "" +
 	"priorities\x12(\n" +
 	"\x10tasks_per_second\x18\n" +
 	" \x01(\x01R\x0etasksPerSecond\x12E\n" +
-	"\fcapabilities\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilitiesJ\x04\b\x15\x10(\"\x9a\x06\n" +
+	"\fcapabilities\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilities\x12!\n" +
+	"\fmax_sessions\x18\x15 \x01(\x05R\vmaxSessionsJ\x04\b\x16\x10(\"\xb9\x06\n" +
 	"\x04Task\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -3800,7 +4373,9 @@ const file_matching_proto_rawDesc = "" +
 	"\x16start_to_close_timeout\x18\r \x01(\v2\x19.google.protobuf.DurationR\x13startToCloseTimeout\x12F\n" +
 	"\x11heartbeat_timeout\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\x10heartbeatTimeout\x12B\n" +
 	"\aheaders\x18\x0f \x03(\v2(.taskroute.matching.v1.Task.HeadersEntryR\aheaders\x12A\n" +
-	"\flast_failure\x18\x10 \x01(\v2\x1e.taskroute.matching.v1.FailureR\vlastFailure\x1a:\n" +
+	"\flast_failure\x18\x10 \x01(\v2\x1e.taskroute.matching.v1.FailureR\vlastFailure\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x11 \x01(\tR\tsessionId\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"F\n" +
@@ -3871,7 +4446,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x0eGetTaskRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x17\n" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12-\n" +
-	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"\xd9\x05\n" +
+	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"\xf8\x05\n" +
 	"\bTaskInfo\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -3891,7 +4466,9 @@ const file_matching_proto_rawDesc = "" +
 	"\vclosed_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"closedTime\x12=\n" +
 	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12\x18\n" +
-	"\apayload\x18\x10 \x01(\fR\apayload\"F\n" +
+	"\apayload\x18\x10 \x01(\fR\apayload\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x16 \x01(\tR\tsessionId\"F\n" +
 	"\x0fGetTaskResponse\x123\n" +
 	"\x04task\x18\x01 \x01(\v2\x1f.taskroute.matching.v1.TaskInfoR\x04task\"J\n" +
 	"\x14DescribeQueueRequest\x12\x1c\n" +
@@ -3905,7 +4482,7 @@ const file_matching_proto_rawDesc = "" +
 	"oldest_age\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\toldestAge\x12=\n" +
 	"\brequires\x18\x05 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12\x1a\n" +
 	"\broutable\x18\x06 \x01(\bR\broutable\x127\n" +
-	"\x05unmet\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\x05unmet\"\xe1\x02\n" +
+	"\x05unmet\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\x05unmet\"\xa9\x03\n" +
 	"\n" +
 	"PollerInfo\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x12\n" +
@@ -3916,7 +4493,10 @@ const file_matching_proto_rawDesc = "" +
 	"\n" +
 	"task_types\x18\x06 \x03(\tR\ttaskTypes\x12(\n" +
 	"\x10tasks_per_second\x18\a \x01(\x01R\x0etasksPerSecond\x12E\n" +
-	"\fcapabilities\x18\b \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilities\"\x8c\x01\n" +
+	"\fcapabilities\x18\b \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilities\x12#\n" +
+	"\ropen_sessions\x18\t \x01(\x05R\fopenSessions\x12!\n" +
+	"\fmax_sessions\x18\n" +
+	" \x01(\x05R\vmaxSessions\"\x8c\x01\n" +
 	"\rRateLimitInfo\x12(\n" +
 	"\x10tasks_per_second\x18\x01 \x01(\x01R\x0etasksPerSecond\x12\x14\n" +
 	"\x05burst\x18\x02 \x01(\x05R\x05burst\x12;\n" +
@@ -3953,7 +4533,7 @@ const file_matching_proto_rawDesc = "" +
 	"\fpoller_count\x18\x04 \x01(\x05R\vpollerCount\"y\n" +
 	"\x12ListQueuesResponse\x12;\n" +
 	"\x06queues\x18\x01 \x03(\v2#.taskroute.matching.v1.QueueSummaryR\x06queues\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa5\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc8\x02\n" +
 	"\x1cRecordWorkerHeartbeatRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -3961,7 +4541,8 @@ const file_matching_proto_rawDesc = "" +
 	"\x0fworker_identity\x18\x04 \x01(\tR\x0eworkerIdentity\x12\x12\n" +
 	"\x04pool\x18\x05 \x01(\tR\x04pool\x12\x18\n" +
 	"\aversion\x18\x06 \x01(\tR\aversion\x12E\n" +
-	"\fcapabilities\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilities\"V\n" +
+	"\fcapabilities\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilities\x12!\n" +
+	"\fmax_sessions\x18\b \x01(\x05R\vmaxSessions\"V\n" +
 	"\x1dRecordWorkerHeartbeatResponse\x125\n" +
 	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\x84\x04\n" +
 	"\vQueueConfig\x12\x1d\n" +
@@ -4004,7 +4585,45 @@ const file_matching_proto_rawDesc = "" +
 	"page_token\x18\x05 \x01(\tR\tpageToken\"r\n" +
 	"\x11ListTasksResponse\x125\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x1f.taskroute.matching.v1.TaskInfoR\x05tasks\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*U\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xdd\x01\n" +
+	"\x14CreateSessionRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
+	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1f.taskroute.matching.v1.TaskKindR\x04kind\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x04 \x01(\tR\tsessionId\x12=\n" +
+	"\brequires\x18\x05 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\"o\n" +
+	"\x15CreateSessionResponse\x12<\n" +
+	"\asession\x18\x01 \x01(\v2\".taskroute.matching.v1.SessionInfoR\asession\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"U\n" +
+	"\x16CompleteSessionRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\"W\n" +
+	"\x17CompleteSessionResponse\x12<\n" +
+	"\asession\x18\x01 \x01(\v2\".taskroute.matching.v1.SessionInfoR\asession\"P\n" +
+	"\x11GetSessionRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\"R\n" +
+	"\x12GetSessionResponse\x12<\n" +
+	"\asession\x18\x01 \x01(\v2\".taskroute.matching.v1.SessionInfoR\asession\"\xf1\x03\n" +
+	"\vSessionInfo\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
+	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1f.taskroute.matching.v1.TaskKindR\x04kind\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x04 \x01(\tR\tsessionId\x129\n" +
+	"\x05state\x18\x05 \x01(\x0e2#.taskroute.matching.v1.SessionStateR\x05state\x12'\n" +
+	"\x0fworker_identity\x18\x06 \x01(\tR\x0eworkerIdentity\x12%\n" +
+	"\x0eworker_process\x18\a \x01(\tR\rworkerProcess\x12=\n" +
+	"\brequires\x18\b \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12;\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x129\n" +
+	"\n" +
+	"close_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12\x18\n" +
+	"\afailure\x18\v \x01(\tR\afailure*U\n" +
 	"\bTaskKind\x12\x19\n" +
 	"\x15TASK_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TASK_KIND_ACTIVITY\x10\x01\x12\x16\n" +
@@ -4022,7 +4641,12 @@ const file_matching_proto_rawDesc = "" +
 	"\x1cRATE_LIMIT_STATE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aRATE_LIMIT_STATE_UNLIMITED\x10\x01\x12\x19\n" +
 	"\x15RATE_LIMIT_STATE_OPEN\x10\x02\x12\x1f\n" +
-	"\x1bRATE_LIMIT_STATE_THROTTLING\x10\x032\xda\x0f\n" +
+	"\x1bRATE_LIMIT_STATE_THROTTLING\x10\x03*|\n" +
+	"\fSessionState\x12\x1d\n" +
+	"\x19SESSION_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12SESSION_STATE_OPEN\x10\x01\x12\x1b\n" +
+	"\x17SESSION_STATE_COMPLETED\x10\x02\x12\x18\n" +
+	"\x14SESSION_STATE_FAILED\x10\x032\x9b\x12\n" +
 	"\x0fMatchingService\x12X\n" +
 	"\aAddTask\x12%.taskroute.matching.v1.AddTaskRequest\x1a&.taskroute.matching.v1.AddTaskResponse\x12[\n" +
 	"\bAddTasks\x12&.taskroute.matching.v1.AddTasksRequest\x1a'.taskroute.matching.v1.AddTasksResponse\x12^\n" +
@@ -4044,7 +4668,11 @@ const file_matching_proto_rawDesc = "" +
 	"\x0eGetQueueConfig\x12,.taskroute.matching.v1.GetQueueConfigRequest\x1a-.taskroute.matching.v1.GetQueueConfigResponse\x12m\n" +
 	"\x0eSetQueueConfig\x12,.taskroute.matching.v1.SetQueueConfigRequest\x1a-.taskroute.matching.v1.SetQueueConfigResponse\x12s\n" +
 	"\x10ResetQueueConfig\x12..taskroute.matching.v1.ResetQueueConfigRequest\x1a/.taskroute.matching.v1.ResetQueueConfigResponse\x12^\n" +
-	"\tListTasks\x12'.taskroute.matching.v1.ListTasksRequest\x1a(.taskroute.matching.v1.ListTasksResponseB;Z9github.com/taskroute/taskroute/api/matching/v1;matchingv1b\x06proto3"
+	"\tListTasks\x12'.taskroute.matching.v1.ListTasksRequest\x1a(.taskroute.matching.v1.ListTasksResponse\x12j\n" +
+	"\rCreateSession\x12+.taskroute.matching.v1.CreateSessionRequest\x1a,.taskroute.matching.v1.CreateSessionResponse\x12p\n" +
+	"\x0fCompleteSession\x12-.taskroute.matching.v1.CompleteSessionRequest\x1a..taskroute.matching.v1.CompleteSessionResponse\x12a\n" +
+	"\n" +
+	"GetSession\x12(.taskroute.matching.v1.GetSessionRequest\x1a).taskroute.matching.v1.GetSessionResponseB;Z9github.com/taskroute/taskroute/api/matching/v1;matchingv1b\x06proto3"
 
 var (
 	file_matching_proto_rawDescOnce sync.Once
@@ -4058,179 +4686,203 @@ func file_matching_proto_rawDescGZIP() []byte {
 	return file_matching_proto_rawDescData
 }
 
-var file_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_matching_proto_goTypes = []any{
 	(TaskKind)(0),                         // 0: taskroute.matching.v1.TaskKind
 	(TaskState)(0),                        // 1: taskroute.matching.v1.TaskState
 	(RateLimitState)(0),                   // 2: taskroute.matching.v1.RateLimitState
-	(*RetryPolicy)(nil),                   // 3: taskroute.matching.v1.RetryPolicy
-	(*Capability)(nil),                    // 4: taskroute.matching.v1.Capability
-	(*TaskSpec)(nil),                      // 5: taskroute.matching.v1.TaskSpec
-	(*AddTaskRequest)(nil),                // 6: taskroute.matching.v1.AddTaskRequest
-	(*AddTaskResponse)(nil),               // 7: taskroute.matching.v1.AddTaskResponse
-	(*AddTasksRequest)(nil),               // 8: taskroute.matching.v1.AddTasksRequest
-	(*AddTasksResponse)(nil),              // 9: taskroute.matching.v1.AddTasksResponse
-	(*PollTasksRequest)(nil),              // 10: taskroute.matching.v1.PollTasksRequest
-	(*Task)(nil),                          // 11: taskroute.matching.v1.Task
-	(*PollTasksResponse)(nil),             // 12: taskroute.matching.v1.PollTasksResponse
-	(*Failure)(nil),                       // 13: taskroute.matching.v1.Failure
-	(*CompleteTaskRequest)(nil),           // 14: taskroute.matching.v1.CompleteTaskRequest
-	(*CompleteTaskResponse)(nil),          // 15: taskroute.matching.v1.CompleteTaskResponse
-	(*CompleteTasksRequest)(nil),          // 16: taskroute.matching.v1.CompleteTasksRequest
-	(*ItemError)(nil),                     // 17: taskroute.matching.v1.ItemError
-	(*CompleteTasksResponse)(nil),         // 18: taskroute.matching.v1.CompleteTasksResponse
-	(*FailTaskRequest)(nil),               // 19: taskroute.matching.v1.FailTaskRequest
-	(*FailTaskResponse)(nil),              // 20: taskroute.matching.v1.FailTaskResponse
-	(*HeartbeatTaskRequest)(nil),          // 21: taskroute.matching.v1.HeartbeatTaskRequest
-	(*HeartbeatTaskResponse)(nil),         // 22: taskroute.matching.v1.HeartbeatTaskResponse
-	(*ReportTaskCanceledRequest)(nil),     // 23: taskroute.matching.v1.ReportTaskCanceledRequest
-	(*ReportTaskCanceledResponse)(nil),    // 24: taskroute.matching.v1.ReportTaskCanceledResponse
-	(*ReleaseTaskRequest)(nil),            // 25: taskroute.matching.v1.ReleaseTaskRequest
-	(*ReleaseTaskResponse)(nil),           // 26: taskroute.matching.v1.ReleaseTaskResponse
-	(*ShutdownWorkerRequest)(nil),         // 27: taskroute.matching.v1.ShutdownWorkerRequest
-	(*ShutdownWorkerResponse)(nil),        // 28: taskroute.matching.v1.ShutdownWorkerResponse
-	(*CancelTaskRequest)(nil),             // 29: taskroute.matching.v1.CancelTaskRequest
-	(*CancelTaskResponse)(nil),            // 30: taskroute.matching.v1.CancelTaskResponse
-	(*GetTaskRequest)(nil),                // 31: taskroute.matching.v1.GetTaskRequest
-	(*TaskInfo)(nil),                      // 32: taskroute.matching.v1.TaskInfo
-	(*GetTaskResponse)(nil),               // 33: taskroute.matching.v1.GetTaskResponse
-	(*DescribeQueueRequest)(nil),          // 34: taskroute.matching.v1.DescribeQueueRequest
-	(*BacklogStats)(nil),                  // 35: taskroute.matching.v1.BacklogStats
-	(*PollerInfo)(nil),                    // 36: taskroute.matching.v1.PollerInfo
-	(*RateLimitInfo)(nil),                 // 37: taskroute.matching.v1.RateLimitInfo
-	(*DescribeQueueResponse)(nil),         // 38: taskroute.matching.v1.DescribeQueueResponse
-	(*UnknownTaskTypeStats)(nil),          // 39: taskroute.matching.v1.UnknownTaskTypeStats
-	(*ListQueuesRequest)(nil),             // 40: taskroute.matching.v1.ListQueuesRequest
-	(*QueueSummary)(nil),                  // 41: taskroute.matching.v1.QueueSummary
-	(*ListQueuesResponse)(nil),            // 42: taskroute.matching.v1.ListQueuesResponse
-	(*RecordWorkerHeartbeatRequest)(nil),  // 43: taskroute.matching.v1.RecordWorkerHeartbeatRequest
-	(*RecordWorkerHeartbeatResponse)(nil), // 44: taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	(*QueueConfig)(nil),                   // 45: taskroute.matching.v1.QueueConfig
-	(*GetQueueConfigRequest)(nil),         // 46: taskroute.matching.v1.GetQueueConfigRequest
-	(*GetQueueConfigResponse)(nil),        // 47: taskroute.matching.v1.GetQueueConfigResponse
-	(*SetQueueConfigRequest)(nil),         // 48: taskroute.matching.v1.SetQueueConfigRequest
-	(*SetQueueConfigResponse)(nil),        // 49: taskroute.matching.v1.SetQueueConfigResponse
-	(*ResetQueueConfigRequest)(nil),       // 50: taskroute.matching.v1.ResetQueueConfigRequest
-	(*ResetQueueConfigResponse)(nil),      // 51: taskroute.matching.v1.ResetQueueConfigResponse
-	(*ListTasksRequest)(nil),              // 52: taskroute.matching.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),             // 53: taskroute.matching.v1.ListTasksResponse
-	nil,                                   // 54: taskroute.matching.v1.TaskSpec.HeadersEntry
-	nil,                                   // 55: taskroute.matching.v1.Task.HeadersEntry
-	(*durationpb.Duration)(nil),           // 56: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),         // 57: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 58: google.protobuf.FieldMask
+	(SessionState)(0),                     // 3: taskroute.matching.v1.SessionState
+	(*RetryPolicy)(nil),                   // 4: taskroute.matching.v1.RetryPolicy
+	(*Capability)(nil),                    // 5: taskroute.matching.v1.Capability
+	(*TaskSpec)(nil),                      // 6: taskroute.matching.v1.TaskSpec
+	(*AddTaskRequest)(nil),                // 7: taskroute.matching.v1.AddTaskRequest
+	(*AddTaskResponse)(nil),               // 8: taskroute.matching.v1.AddTaskResponse
+	(*AddTasksRequest)(nil),               // 9: taskroute.matching.v1.AddTasksRequest
+	(*AddTasksResponse)(nil),              // 10: taskroute.matching.v1.AddTasksResponse
+	(*PollTasksRequest)(nil),              // 11: taskroute.matching.v1.PollTasksRequest
+	(*Task)(nil),                          // 12: taskroute.matching.v1.Task
+	(*PollTasksResponse)(nil),             // 13: taskroute.matching.v1.PollTasksResponse
+	(*Failure)(nil),                       // 14: taskroute.matching.v1.Failure
+	(*CompleteTaskRequest)(nil),           // 15: taskroute.matching.v1.CompleteTaskRequest
+	(*CompleteTaskResponse)(nil),          // 16: taskroute.matching.v1.CompleteTaskResponse
+	(*CompleteTasksRequest)(nil),          // 17: taskroute.matching.v1.CompleteTasksRequest
+	(*ItemError)(nil),                     // 18: taskroute.matching.v1.ItemError
+	(*CompleteTasksResponse)(nil),         // 19: taskroute.matching.v1.CompleteTasksResponse
+	(*FailTaskRequest)(nil),               // 20: taskroute.matching.v1.FailTaskRequest
+	(*FailTaskResponse)(nil),              // 21: taskroute.matching.v1.FailTaskResponse
+	(*HeartbeatTaskRequest)(nil),          // 22: taskroute.matching.v1.HeartbeatTaskRequest
+	(*HeartbeatTaskResponse)(nil),         // 23: taskroute.matching.v1.HeartbeatTaskResponse
+	(*ReportTaskCanceledRequest)(nil),     // 24: taskroute.matching.v1.ReportTaskCanceledRequest
+	(*ReportTaskCanceledResponse)(nil),    // 25: taskroute.matching.v1.ReportTaskCanceledResponse
+	(*ReleaseTaskRequest)(nil),            // 26: taskroute.matching.v1.ReleaseTaskRequest
+	(*ReleaseTaskResponse)(nil),           // 27: taskroute.matching.v1.ReleaseTaskResponse
+	(*ShutdownWorkerRequest)(nil),         // 28: taskroute.matching.v1.ShutdownWorkerRequest
+	(*ShutdownWorkerResponse)(nil),        // 29: taskroute.matching.v1.ShutdownWorkerResponse
+	(*CancelTaskRequest)(nil),             // 30: taskroute.matching.v1.CancelTaskRequest
+	(*CancelTaskResponse)(nil),            // 31: taskroute.matching.v1.CancelTaskResponse
+	(*GetTaskRequest)(nil),                // 32: taskroute.matching.v1.GetTaskRequest
+	(*TaskInfo)(nil),                      // 33: taskroute.matching.v1.TaskInfo
+	(*GetTaskResponse)(nil),               // 34: taskroute.matching.v1.GetTaskResponse
+	(*DescribeQueueRequest)(nil),          // 35: taskroute.matching.v1.DescribeQueueRequest
+	(*BacklogStats)(nil),                  // 36: taskroute.matching.v1.BacklogStats
+	(*PollerInfo)(nil),                    // 37: taskroute.matching.v1.PollerInfo
+	(*RateLimitInfo)(nil),                 // 38: taskroute.matching.v1.RateLimitInfo
+	(*DescribeQueueResponse)(nil),         // 39: taskroute.matching.v1.DescribeQueueResponse
+	(*UnknownTaskTypeStats)(nil),          // 40: taskroute.matching.v1.UnknownTaskTypeStats
+	(*ListQueuesRequest)(nil),             // 41: taskroute.matching.v1.ListQueuesRequest
+	(*QueueSummary)(nil),                  // 42: taskroute.matching.v1.QueueSummary
+	(*ListQueuesResponse)(nil),            // 43: taskroute.matching.v1.ListQueuesResponse
+	(*RecordWorkerHeartbeatRequest)(nil),  // 44: taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	(*RecordWorkerHeartbeatResponse)(nil), // 45: taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	(*QueueConfig)(nil),                   // 46: taskroute.matching.v1.QueueConfig
+	(*GetQueueConfigRequest)(nil),         // 47: taskroute.matching.v1.GetQueueConfigRequest
+	(*GetQueueConfigResponse)(nil),        // 48: taskroute.matching.v1.GetQueueConfigResponse
+	(*SetQueueConfigRequest)(nil),         // 49: taskroute.matching.v1.SetQueueConfigRequest
+	(*SetQueueConfigResponse)(nil),        // 50: taskroute.matching.v1.SetQueueConfigResponse
+	(*ResetQueueConfigRequest)(nil),       // 51: taskroute.matching.v1.ResetQueueConfigRequest
+	(*ResetQueueConfigResponse)(nil),      // 52: taskroute.matching.v1.ResetQueueConfigResponse
+	(*ListTasksRequest)(nil),              // 53: taskroute.matching.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),             // 54: taskroute.matching.v1.ListTasksResponse
+	(*CreateSessionRequest)(nil),          // 55: taskroute.matching.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),         // 56: taskroute.matching.v1.CreateSessionResponse
+	(*CompleteSessionRequest)(nil),        // 57: taskroute.matching.v1.CompleteSessionRequest
+	(*CompleteSessionResponse)(nil),       // 58: taskroute.matching.v1.CompleteSessionResponse
+	(*GetSessionRequest)(nil),             // 59: taskroute.matching.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),            // 60: taskroute.matching.v1.GetSessionResponse
+	(*SessionInfo)(nil),                   // 61: taskroute.matching.v1.SessionInfo
+	nil,                                   // 62: taskroute.matching.v1.TaskSpec.HeadersEntry
+	nil,                                   // 63: taskroute.matching.v1.Task.HeadersEntry
+	(*durationpb.Duration)(nil),           // 64: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),         // 65: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 66: google.protobuf.FieldMask
 }
 var file_matching_proto_depIdxs = []int32{
-	56, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
-	56, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
+	64, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
+	64, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
 	0,  // 2: taskroute.matching.v1.TaskSpec.kind:type_name -> taskroute.matching.v1.TaskKind
-	56, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	56, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
-	56, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
-	3,  // 6: taskroute.matching.v1.TaskSpec.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	54, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
-	4,  // 8: taskroute.matching.v1.TaskSpec.requires:type_name -> taskroute.matching.v1.Capability
-	5,  // 9: taskroute.matching.v1.AddTaskRequest.task:type_name -> taskroute.matching.v1.TaskSpec
-	5,  // 10: taskroute.matching.v1.AddTasksRequest.tasks:type_name -> taskroute.matching.v1.TaskSpec
-	7,  // 11: taskroute.matching.v1.AddTasksResponse.results:type_name -> taskroute.matching.v1.AddTaskResponse
+	64, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	64, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
+	64, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
+	4,  // 6: taskroute.matching.v1.TaskSpec.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
+	62, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
+	5,  // 8: taskroute.matching.v1.TaskSpec.requires:type_name -> taskroute.matching.v1.Capability
+	6,  // 9: taskroute.matching.v1.AddTaskRequest.task:type_name -> taskroute.matching.v1.TaskSpec
+	6,  // 10: taskroute.matching.v1.AddTasksRequest.tasks:type_name -> taskroute.matching.v1.TaskSpec
+	8,  // 11: taskroute.matching.v1.AddTasksResponse.results:type_name -> taskroute.matching.v1.AddTaskResponse
 	0,  // 12: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
-	4,  // 13: taskroute.matching.v1.PollTasksRequest.capabilities:type_name -> taskroute.matching.v1.Capability
+	5,  // 13: taskroute.matching.v1.PollTasksRequest.capabilities:type_name -> taskroute.matching.v1.Capability
 	0,  // 14: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
-	57, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
-	57, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
-	56, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
-	56, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
-	55, // 19: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
-	13, // 20: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
-	11, // 21: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
-	14, // 22: taskroute.matching.v1.CompleteTasksRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
-	17, // 23: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
-	13, // 24: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
+	65, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
+	65, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
+	64, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
+	64, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
+	63, // 19: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
+	14, // 20: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
+	12, // 21: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
+	15, // 22: taskroute.matching.v1.CompleteTasksRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
+	18, // 23: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
+	14, // 24: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
 	1,  // 25: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	57, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
+	65, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
 	1,  // 27: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	56, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
+	64, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
 	0,  // 29: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
 	1,  // 30: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
-	13, // 31: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
-	57, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
-	57, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
-	57, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
-	4,  // 35: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
-	32, // 36: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
+	14, // 31: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
+	65, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
+	65, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
+	65, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
+	5,  // 35: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
+	33, // 36: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
 	0,  // 37: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
-	56, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
-	4,  // 39: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
-	4,  // 40: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
+	64, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
+	5,  // 39: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
+	5,  // 40: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
 	0,  // 41: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	57, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
-	4,  // 43: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
+	65, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
+	5,  // 43: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
 	2,  // 44: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
-	35, // 45: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
-	36, // 46: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
-	37, // 47: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
-	39, // 48: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
-	57, // 49: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
-	41, // 50: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
+	36, // 45: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
+	37, // 46: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
+	38, // 47: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
+	40, // 48: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
+	65, // 49: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
+	42, // 50: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
 	0,  // 51: taskroute.matching.v1.RecordWorkerHeartbeatRequest.kind:type_name -> taskroute.matching.v1.TaskKind
-	4,  // 52: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
-	56, // 53: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
-	56, // 54: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	56, // 55: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
-	56, // 56: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
-	3,  // 57: taskroute.matching.v1.QueueConfig.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	56, // 58: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
-	45, // 59: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	45, // 60: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
-	58, // 61: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
-	45, // 62: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	45, // 63: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	5,  // 52: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
+	64, // 53: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
+	64, // 54: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	64, // 55: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
+	64, // 56: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
+	4,  // 57: taskroute.matching.v1.QueueConfig.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
+	64, // 58: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
+	46, // 59: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	46, // 60: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
+	66, // 61: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
+	46, // 62: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	46, // 63: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
 	1,  // 64: taskroute.matching.v1.ListTasksRequest.state:type_name -> taskroute.matching.v1.TaskState
-	32, // 65: taskroute.matching.v1.ListTasksResponse.tasks:type_name -> taskroute.matching.v1.TaskInfo
-	6,  // 66: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
-	8,  // 67: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
-	10, // 68: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
-	14, // 69: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
-	16, // 70: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
-	19, // 71: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
-	21, // 72: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
-	23, // 73: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
-	25, // 74: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
-	27, // 75: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
-	29, // 76: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
-	31, // 77: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
-	34, // 78: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
-	40, // 79: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
-	43, // 80: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
-	46, // 81: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
-	48, // 82: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
-	50, // 83: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
-	52, // 84: taskroute.matching.v1.MatchingService.ListTasks:input_type -> taskroute.matching.v1.ListTasksRequest
-	7,  // 85: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
-	9,  // 86: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
-	12, // 87: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
-	15, // 88: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
-	18, // 89: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
-	20, // 90: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
-	22, // 91: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
-	24, // 92: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
-	26, // 93: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
-	28, // 94: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
-	30, // 95: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
-	33, // 96: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
-	38, // 97: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
-	42, // 98: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
-	44, // 99: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	47, // 100: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
-	49, // 101: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
-	51, // 102: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
-	53, // 103: taskroute.matching.v1.MatchingService.ListTasks:output_type -> taskroute.matching.v1.ListTasksResponse
-	85, // [85:104] is the sub-list for method output_type
-	66, // [66:85] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	33, // 65: taskroute.matching.v1.ListTasksResponse.tasks:type_name -> taskroute.matching.v1.TaskInfo
+	0,  // 66: taskroute.matching.v1.CreateSessionRequest.kind:type_name -> taskroute.matching.v1.TaskKind
+	5,  // 67: taskroute.matching.v1.CreateSessionRequest.requires:type_name -> taskroute.matching.v1.Capability
+	61, // 68: taskroute.matching.v1.CreateSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	61, // 69: taskroute.matching.v1.CompleteSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	61, // 70: taskroute.matching.v1.GetSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	0,  // 71: taskroute.matching.v1.SessionInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	3,  // 72: taskroute.matching.v1.SessionInfo.state:type_name -> taskroute.matching.v1.SessionState
+	5,  // 73: taskroute.matching.v1.SessionInfo.requires:type_name -> taskroute.matching.v1.Capability
+	65, // 74: taskroute.matching.v1.SessionInfo.create_time:type_name -> google.protobuf.Timestamp
+	65, // 75: taskroute.matching.v1.SessionInfo.close_time:type_name -> google.protobuf.Timestamp
+	7,  // 76: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
+	9,  // 77: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
+	11, // 78: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
+	15, // 79: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
+	17, // 80: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
+	20, // 81: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
+	22, // 82: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
+	24, // 83: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
+	26, // 84: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
+	28, // 85: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
+	30, // 86: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
+	32, // 87: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
+	35, // 88: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
+	41, // 89: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
+	44, // 90: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	47, // 91: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
+	49, // 92: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
+	51, // 93: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
+	53, // 94: taskroute.matching.v1.MatchingService.ListTasks:input_type -> taskroute.matching.v1.ListTasksRequest
+	55, // 95: taskroute.matching.v1.MatchingService.CreateSession:input_type -> taskroute.matching.v1.CreateSessionRequest
+	57, // 96: taskroute.matching.v1.MatchingService.CompleteSession:input_type -> taskroute.matching.v1.CompleteSessionRequest
+	59, // 97: taskroute.matching.v1.MatchingService.GetSession:input_type -> taskroute.matching.v1.GetSessionRequest
+	8,  // 98: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
+	10, // 99: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
+	13, // 100: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
+	16, // 101: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
+	19, // 102: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
+	21, // 103: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
+	23, // 104: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
+	25, // 105: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
+	27, // 106: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
+	29, // 107: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
+	31, // 108: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
+	34, // 109: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
+	39, // 110: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
+	43, // 111: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
+	45, // 112: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	48, // 113: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
+	50, // 114: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
+	52, // 115: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
+	54, // 116: taskroute.matching.v1.MatchingService.ListTasks:output_type -> taskroute.matching.v1.ListTasksResponse
+	56, // 117: taskroute.matching.v1.MatchingService.CreateSession:output_type -> taskroute.matching.v1.CreateSessionResponse
+	58, // 118: taskroute.matching.v1.MatchingService.CompleteSession:output_type -> taskroute.matching.v1.CompleteSessionResponse
+	60, // 119: taskroute.matching.v1.MatchingService.GetSession:output_type -> taskroute.matching.v1.GetSessionResponse
+	98, // [98:120] is the sub-list for method output_type
+	76, // [76:98] is the sub-list for method input_type
+	76, // [76:76] is the sub-list for extension type_name
+	76, // [76:76] is the sub-list for extension extendee
+	0,  // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_matching_proto_init() }
@@ -4243,8 +4895,8 @@ func file_matching_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_matching_proto_rawDesc), len(file_matching_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   53,
+			NumEnums:      4,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

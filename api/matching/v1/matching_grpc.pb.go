@@ -44,6 +44,9 @@ const (
 	MatchingService_SetQueueConfig_FullMethodName        = "/taskroute.matching.v1.MatchingService/SetQueueConfig"
 	MatchingService_ResetQueueConfig_FullMethodName      = "/taskroute.matching.v1.MatchingService/ResetQueueConfig"
 	MatchingService_ListTasks_FullMethodName             = "/taskroute.matching.v1.MatchingService/ListTasks"
+	MatchingService_CreateSession_FullMethodName         = "/taskroute.matching.v1.MatchingService/CreateSession"
+	MatchingService_CompleteSession_FullMethodName       = "/taskroute.matching.v1.MatchingService/CompleteSession"
+	MatchingService_GetSession_FullMethodName            = "/taskroute.matching.v1.MatchingService/GetSession"
 )
 
 // MatchingServiceClient is the client API for MatchingService service.
@@ -114,6 +117,21 @@ type MatchingServiceClient interface {
 	// them (payloads included): when it stops there it returns the tasks found so far
 	// (maybe fewer than page_size, maybe none) and a next_page_token.
 	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
+	// CreateSession opens a session on a queue: the service binds it to one live worker
+	// process of the queue that meets the required capabilities and has a free session slot
+	// (PollTasksRequest.max_sessions), and returns its id. Tasks added with that session_id
+	// run only on that worker. No such worker: ResourceExhausted. When the worker stops
+	// (ShutdownWorker, or no open poll and no heartbeat within the service's liveness
+	// timeout) the session becomes FAILED and its waiting tasks fail with error type
+	// SessionFailed.
+	CreateSession(ctx context.Context, in *CreateSessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error)
+	// CompleteSession ends a session and releases its slot on the worker. Tasks of the
+	// session already added still run on its worker; new ones are refused
+	// (FailedPrecondition). Completing a completed session is a no-op; a failed one stays
+	// failed. Unknown id: NotFound.
+	CompleteSession(ctx context.Context, in *CompleteSessionRequest, opts ...grpc.CallOption) (*CompleteSessionResponse, error)
+	// GetSession returns a session's state and worker. Unknown id: NotFound.
+	GetSession(ctx context.Context, in *GetSessionRequest, opts ...grpc.CallOption) (*GetSessionResponse, error)
 }
 
 type matchingServiceClient struct {
@@ -314,6 +332,36 @@ func (c *matchingServiceClient) ListTasks(ctx context.Context, in *ListTasksRequ
 	return out, nil
 }
 
+func (c *matchingServiceClient) CreateSession(ctx context.Context, in *CreateSessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateSessionResponse)
+	err := c.cc.Invoke(ctx, MatchingService_CreateSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *matchingServiceClient) CompleteSession(ctx context.Context, in *CompleteSessionRequest, opts ...grpc.CallOption) (*CompleteSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompleteSessionResponse)
+	err := c.cc.Invoke(ctx, MatchingService_CompleteSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *matchingServiceClient) GetSession(ctx context.Context, in *GetSessionRequest, opts ...grpc.CallOption) (*GetSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSessionResponse)
+	err := c.cc.Invoke(ctx, MatchingService_GetSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MatchingServiceServer is the server API for MatchingService service.
 // All implementations must embed UnimplementedMatchingServiceServer
 // for forward compatibility.
@@ -382,6 +430,21 @@ type MatchingServiceServer interface {
 	// them (payloads included): when it stops there it returns the tasks found so far
 	// (maybe fewer than page_size, maybe none) and a next_page_token.
 	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
+	// CreateSession opens a session on a queue: the service binds it to one live worker
+	// process of the queue that meets the required capabilities and has a free session slot
+	// (PollTasksRequest.max_sessions), and returns its id. Tasks added with that session_id
+	// run only on that worker. No such worker: ResourceExhausted. When the worker stops
+	// (ShutdownWorker, or no open poll and no heartbeat within the service's liveness
+	// timeout) the session becomes FAILED and its waiting tasks fail with error type
+	// SessionFailed.
+	CreateSession(context.Context, *CreateSessionRequest) (*CreateSessionResponse, error)
+	// CompleteSession ends a session and releases its slot on the worker. Tasks of the
+	// session already added still run on its worker; new ones are refused
+	// (FailedPrecondition). Completing a completed session is a no-op; a failed one stays
+	// failed. Unknown id: NotFound.
+	CompleteSession(context.Context, *CompleteSessionRequest) (*CompleteSessionResponse, error)
+	// GetSession returns a session's state and worker. Unknown id: NotFound.
+	GetSession(context.Context, *GetSessionRequest) (*GetSessionResponse, error)
 	mustEmbedUnimplementedMatchingServiceServer()
 }
 
@@ -448,6 +511,15 @@ func (UnimplementedMatchingServiceServer) ResetQueueConfig(context.Context, *Res
 }
 func (UnimplementedMatchingServiceServer) ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTasks not implemented")
+}
+func (UnimplementedMatchingServiceServer) CreateSession(context.Context, *CreateSessionRequest) (*CreateSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateSession not implemented")
+}
+func (UnimplementedMatchingServiceServer) CompleteSession(context.Context, *CompleteSessionRequest) (*CompleteSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompleteSession not implemented")
+}
+func (UnimplementedMatchingServiceServer) GetSession(context.Context, *GetSessionRequest) (*GetSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSession not implemented")
 }
 func (UnimplementedMatchingServiceServer) mustEmbedUnimplementedMatchingServiceServer() {}
 func (UnimplementedMatchingServiceServer) testEmbeddedByValue()                         {}
@@ -812,6 +884,60 @@ func _MatchingService_ListTasks_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MatchingService_CreateSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).CreateSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_CreateSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).CreateSession(ctx, req.(*CreateSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MatchingService_CompleteSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompleteSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).CompleteSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_CompleteSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).CompleteSession(ctx, req.(*CompleteSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MatchingService_GetSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MatchingServiceServer).GetSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MatchingService_GetSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MatchingServiceServer).GetSession(ctx, req.(*GetSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MatchingService_ServiceDesc is the grpc.ServiceDesc for MatchingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -894,6 +1020,18 @@ var MatchingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListTasks",
 			Handler:    _MatchingService_ListTasks_Handler,
+		},
+		{
+			MethodName: "CreateSession",
+			Handler:    _MatchingService_CreateSession_Handler,
+		},
+		{
+			MethodName: "CompleteSession",
+			Handler:    _MatchingService_CompleteSession_Handler,
+		},
+		{
+			MethodName: "GetSession",
+			Handler:    _MatchingService_GetSession_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -20,5 +20,8 @@ func (l Limits) checkWorkerHeartbeat(r *matchingv1.RecordWorkerHeartbeatRequest)
 	if err := l.checkWorker(r); err != nil {
 		return err
 	}
-	return checkCapabilities("capabilities", r.GetCapabilities(), maxWorkerCapabilities)
+	if err := checkCapabilities("capabilities", r.GetCapabilities(), maxWorkerCapabilities); err != nil {
+		return err
+	}
+	return checkMaxSessions(r.GetMaxSessions())
 }

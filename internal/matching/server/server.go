@@ -43,6 +43,9 @@ func (s *Server) AddTask(ctx context.Context, r *matchingv1.AddTaskRequest) (*ma
 	if err := s.limits.checkTask("task", r.GetTask(), s.levels); err != nil {
 		return nil, err
 	}
+	if err := s.checkSessionTasks(taskField, []*matchingv1.TaskSpec{r.Task}); err != nil {
+		return nil, err
+	}
 	release, err := s.admit(ctx, []*matchingv1.TaskSpec{r.Task})
 	if err != nil {
 		return nil, err
@@ -64,6 +67,9 @@ func (s *Server) AddTasks(ctx context.Context, r *matchingv1.AddTasksRequest) (*
 		if err := s.limits.checkTask(fmt.Sprintf("tasks[%d]", i), t, s.levels); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.checkSessionTasks(tasksField, r.Tasks); err != nil {
+		return nil, err
 	}
 	release, err := s.admit(ctx, r.Tasks)
 	if err != nil {

@@ -265,7 +265,7 @@ func (l Limits) checkPoll(r *matchingv1.PollTasksRequest, levels priorityLevels)
 	if tps := r.GetTasksPerSecond(); tps < 0 || tps != tps || tps > 1e9 {
 		return invalid("tasks_per_second", "must be 0 (none) or a positive rate, got %v", tps)
 	}
-	return nil
+	return checkMaxSessions(r.GetMaxSessions())
 }
 
 // checkAttempt validates the fields every call about a running attempt carries.

@@ -16,16 +16,25 @@ import (
 //	b <ns> 0 <queue> 1 <partition> 0 <kind:1> ...      backlog entry of a partition (routed tasks)
 //	d <unixnano:8> <ns> 0 <taskID>                     timer (next deadline of a task)
 //	x <unixnano:8> <ns> 0 <taskID>                     retention expiry of a finished task
+//	s <ns> 0 <sessionID>                               session record
 const (
 	prefixConfig  = 'c'
 	prefixTask    = 't'
 	prefixBacklog = 'b'
 	prefixTimer   = 'd'
 	prefixExpiry  = 'x'
+	prefixSession = 's'
 )
 
 func taskKey(dst []byte, ns, id string) []byte {
 	dst = append(dst, prefixTask)
+	dst = append(dst, ns...)
+	dst = append(dst, 0)
+	return append(dst, id...)
+}
+
+func sessionKey(dst []byte, ns, id string) []byte {
+	dst = append(dst, prefixSession)
 	dst = append(dst, ns...)
 	dst = append(dst, 0)
 	return append(dst, id...)

@@ -295,6 +295,22 @@ func (s *Store) ScanConfigs(fn func(storage.QueueRef, []byte) bool) error {
 	return it.Error()
 }
 
+// ScanSessions visits every session record.
+func (s *Store) ScanSessions(fn func(ns, id string, value []byte) bool) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixSession}, UpperBound: []byte{prefixSession + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		ns, id, found := bytes.Cut(it.Key()[1:], []byte{0})
+		if found && !fn(string(ns), string(id), it.Value()) {
+			break
+		}
+	}
+	return it.Error()
+}
+
 type batch struct {
 	b   *pebble.Batch
 	key [160]byte
@@ -333,3 +349,7 @@ func (b *batch) PutConfig(q storage.QueueRef, v []byte) {
 	_ = b.b.Set(configKey(b.key[:0], q), v, nil)
 }
 func (b *batch) DeleteConfig(q storage.QueueRef) { _ = b.b.Delete(configKey(b.key[:0], q), nil) }
+func (b *batch) PutSession(ns, id string, v []byte) {
+	_ = b.b.Set(sessionKey(b.key[:0], ns, id), v, nil)
+}
+func (b *batch) DeleteSession(ns, id string) { _ = b.b.Delete(sessionKey(b.key[:0], ns, id), nil) }

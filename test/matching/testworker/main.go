@@ -16,6 +16,7 @@
 //	block     waits until its context ends (cancellation, shutdown)
 //	whereami  returns the requirements that route a follow-up to this host and to this
 //	          process: "<host>\n<process>" (Task.SameHost, Task.SameProcess)
+//	session   returns "<session id>\n<process>" (Task.SessionID, Task.SameProcess)
 package main
 
 import (
@@ -75,6 +76,10 @@ func run() error {
 		"whereami": func(_ context.Context, t *worker.Task) ([]byte, error) {
 			log.record(t)
 			return []byte(t.SameHost()[client.CapabilityHost] + "\n" + t.SameProcess()[client.CapabilityProcess]), nil
+		},
+		"session": func(_ context.Context, t *worker.Task) ([]byte, error) {
+			log.record(t)
+			return []byte(t.SessionID + "\n" + t.SameProcess()[client.CapabilityProcess]), nil
 		},
 		"sleep": func(ctx context.Context, t *worker.Task) ([]byte, error) {
 			log.record(t)

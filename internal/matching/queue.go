@@ -30,7 +30,9 @@ type queueManager struct {
 
 	limiter       tokenBucket
 	throttleTimer clock.Timer
-	throttledAt   int64 // last time dispatch waited for a token
+	throttledAt   int64       // last time dispatch waited for a token
+	prefTimer     clock.Timer // ends a held task's preference wait (prefers_match.go)
+	prefAt        int64       // when prefTimer fires
 
 	pollers map[string]*pollerInfo
 	rates   rateWindow
@@ -91,7 +93,7 @@ func (q *queueManager) schedule(t *task, seq uint64, at time.Time) (loaded, matc
 	q.touchLocked(now)
 	q.rates.countAdd(now)
 	sq := q.sub(t.kind)
-	if p := sq.matcher.match(t); p != nil && q.globalTokenLocked(now) {
+	if p := q.matchLocked(sq, t, now); p != nil && q.globalTokenLocked(now) {
 		t.owner = p.owner
 		q.handLocked(p, gotTask{out: q.e.startLocked(t, at, q)}, now)
 		sq.matcher.handed(p)
@@ -261,8 +263,10 @@ func (q *queueManager) globalTokenLocked(now int64) bool {
 func (q *queueManager) takeLocked(sq *subqueue, mask uint16, n int, w *pollerInfo, dst []gotTask) []gotTask {
 	bs := sq.servable(w.caps, w.capsKey)
 	now := q.e.now().UnixNano()
+	var g prefGate
+	gate := q.gateLocked(sq, w, now, &g)
 	for len(dst) < n {
-		l := sq.pick(bs, mask)
+		l := sq.pick(bs, mask, gate)
 		if l == nil {
 			break
 		}
@@ -281,6 +285,7 @@ func (q *queueManager) takeLocked(sq *subqueue, mask uint16, n int, w *pollerInf
 		q.rates.countDispatch(now)
 		dst = append(dst, gotTask{t: t})
 	}
+	q.armPreferenceLocked(gate)
 	return dst
 }
 
@@ -342,5 +347,6 @@ func (q *queueManager) unloadIfIdle(now int64) bool {
 		q.throttleTimer.Stop()
 		q.throttleTimer = nil
 	}
+	q.stopPreferenceTimerLocked()
 	return true
 }

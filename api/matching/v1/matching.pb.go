@@ -362,7 +362,13 @@ type TaskSpec struct {
 	// only to a poll whose capabilities meet every one. Tasks with the same requirements
 	// share a backlog partition of the queue, so tasks no poller can serve do not hold up
 	// the others.
-	Requires      []*Capability `protobuf:"bytes,20,rep,name=requires,proto3" json:"requires,omitempty"`
+	Requires []*Capability `protobuf:"bytes,20,rep,name=requires,proto3" json:"requires,omitempty"`
+	// Capabilities the worker should have (soft), at most 16, names unique and not among
+	// requires, weight 1..100. Among the waiting polls that meet requires, the one whose
+	// met preferences weigh most takes the task (the longest-waiting on a tie). A poll that
+	// meets none takes it only once the task has waited the queue's preference_wait; until
+	// then the task waits for a poll that meets one.
+	Prefers       []*PreferredCapability `protobuf:"bytes,21,rep,name=prefers,proto3" json:"prefers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -488,6 +494,67 @@ func (x *TaskSpec) GetRequires() []*Capability {
 	return nil
 }
 
+func (x *TaskSpec) GetPrefers() []*PreferredCapability {
+	if x != nil {
+		return x.Prefers
+	}
+	return nil
+}
+
+// PreferredCapability is a soft requirement: a capability (matched as in requires) and its
+// weight, 1..100.
+type PreferredCapability struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Capability    *Capability            `protobuf:"bytes,1,opt,name=capability,proto3" json:"capability,omitempty"`
+	Weight        int32                  `protobuf:"varint,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreferredCapability) Reset() {
+	*x = PreferredCapability{}
+	mi := &file_matching_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreferredCapability) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreferredCapability) ProtoMessage() {}
+
+func (x *PreferredCapability) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreferredCapability.ProtoReflect.Descriptor instead.
+func (*PreferredCapability) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PreferredCapability) GetCapability() *Capability {
+	if x != nil {
+		return x.Capability
+	}
+	return nil
+}
+
+func (x *PreferredCapability) GetWeight() int32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
 type AddTaskRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Task          *TaskSpec              `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
@@ -497,7 +564,7 @@ type AddTaskRequest struct {
 
 func (x *AddTaskRequest) Reset() {
 	*x = AddTaskRequest{}
-	mi := &file_matching_proto_msgTypes[3]
+	mi := &file_matching_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +576,7 @@ func (x *AddTaskRequest) String() string {
 func (*AddTaskRequest) ProtoMessage() {}
 
 func (x *AddTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[3]
+	mi := &file_matching_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +589,7 @@ func (x *AddTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTaskRequest.ProtoReflect.Descriptor instead.
 func (*AddTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{3}
+	return file_matching_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AddTaskRequest) GetTask() *TaskSpec {
@@ -543,7 +610,7 @@ type AddTaskResponse struct {
 
 func (x *AddTaskResponse) Reset() {
 	*x = AddTaskResponse{}
-	mi := &file_matching_proto_msgTypes[4]
+	mi := &file_matching_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +622,7 @@ func (x *AddTaskResponse) String() string {
 func (*AddTaskResponse) ProtoMessage() {}
 
 func (x *AddTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[4]
+	mi := &file_matching_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +635,7 @@ func (x *AddTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTaskResponse.ProtoReflect.Descriptor instead.
 func (*AddTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{4}
+	return file_matching_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AddTaskResponse) GetTaskId() string {
@@ -594,7 +661,7 @@ type AddTasksRequest struct {
 
 func (x *AddTasksRequest) Reset() {
 	*x = AddTasksRequest{}
-	mi := &file_matching_proto_msgTypes[5]
+	mi := &file_matching_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +673,7 @@ func (x *AddTasksRequest) String() string {
 func (*AddTasksRequest) ProtoMessage() {}
 
 func (x *AddTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[5]
+	mi := &file_matching_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +686,7 @@ func (x *AddTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTasksRequest.ProtoReflect.Descriptor instead.
 func (*AddTasksRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{5}
+	return file_matching_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AddTasksRequest) GetTasks() []*TaskSpec {
@@ -639,7 +706,7 @@ type AddTasksResponse struct {
 
 func (x *AddTasksResponse) Reset() {
 	*x = AddTasksResponse{}
-	mi := &file_matching_proto_msgTypes[6]
+	mi := &file_matching_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +718,7 @@ func (x *AddTasksResponse) String() string {
 func (*AddTasksResponse) ProtoMessage() {}
 
 func (x *AddTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[6]
+	mi := &file_matching_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +731,7 @@ func (x *AddTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTasksResponse.ProtoReflect.Descriptor instead.
 func (*AddTasksResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{6}
+	return file_matching_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AddTasksResponse) GetResults() []*AddTaskResponse {
@@ -702,7 +769,7 @@ type PollTasksRequest struct {
 
 func (x *PollTasksRequest) Reset() {
 	*x = PollTasksRequest{}
-	mi := &file_matching_proto_msgTypes[7]
+	mi := &file_matching_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +781,7 @@ func (x *PollTasksRequest) String() string {
 func (*PollTasksRequest) ProtoMessage() {}
 
 func (x *PollTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[7]
+	mi := &file_matching_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +794,7 @@ func (x *PollTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollTasksRequest.ProtoReflect.Descriptor instead.
 func (*PollTasksRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{7}
+	return file_matching_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PollTasksRequest) GetNamespace() string {
@@ -836,7 +903,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_matching_proto_msgTypes[8]
+	mi := &file_matching_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +915,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[8]
+	mi := &file_matching_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +928,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{8}
+	return file_matching_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Task) GetNamespace() string {
@@ -985,7 +1052,7 @@ type PollTasksResponse struct {
 
 func (x *PollTasksResponse) Reset() {
 	*x = PollTasksResponse{}
-	mi := &file_matching_proto_msgTypes[9]
+	mi := &file_matching_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1064,7 @@ func (x *PollTasksResponse) String() string {
 func (*PollTasksResponse) ProtoMessage() {}
 
 func (x *PollTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[9]
+	mi := &file_matching_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1077,7 @@ func (x *PollTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollTasksResponse.ProtoReflect.Descriptor instead.
 func (*PollTasksResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{9}
+	return file_matching_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PollTasksResponse) GetTasks() []*Task {
@@ -1034,7 +1101,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_matching_proto_msgTypes[10]
+	mi := &file_matching_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1113,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[10]
+	mi := &file_matching_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1126,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{10}
+	return file_matching_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Failure) GetMessage() string {
@@ -1103,7 +1170,7 @@ type CompleteTaskRequest struct {
 
 func (x *CompleteTaskRequest) Reset() {
 	*x = CompleteTaskRequest{}
-	mi := &file_matching_proto_msgTypes[11]
+	mi := &file_matching_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1182,7 @@ func (x *CompleteTaskRequest) String() string {
 func (*CompleteTaskRequest) ProtoMessage() {}
 
 func (x *CompleteTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[11]
+	mi := &file_matching_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1195,7 @@ func (x *CompleteTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteTaskRequest.ProtoReflect.Descriptor instead.
 func (*CompleteTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{11}
+	return file_matching_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CompleteTaskRequest) GetNamespace() string {
@@ -1174,7 +1241,7 @@ type CompleteTaskResponse struct {
 
 func (x *CompleteTaskResponse) Reset() {
 	*x = CompleteTaskResponse{}
-	mi := &file_matching_proto_msgTypes[12]
+	mi := &file_matching_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1253,7 @@ func (x *CompleteTaskResponse) String() string {
 func (*CompleteTaskResponse) ProtoMessage() {}
 
 func (x *CompleteTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[12]
+	mi := &file_matching_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1266,7 @@ func (x *CompleteTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteTaskResponse.ProtoReflect.Descriptor instead.
 func (*CompleteTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{12}
+	return file_matching_proto_rawDescGZIP(), []int{13}
 }
 
 type CompleteTasksRequest struct {
@@ -1211,7 +1278,7 @@ type CompleteTasksRequest struct {
 
 func (x *CompleteTasksRequest) Reset() {
 	*x = CompleteTasksRequest{}
-	mi := &file_matching_proto_msgTypes[13]
+	mi := &file_matching_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1290,7 @@ func (x *CompleteTasksRequest) String() string {
 func (*CompleteTasksRequest) ProtoMessage() {}
 
 func (x *CompleteTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[13]
+	mi := &file_matching_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1303,7 @@ func (x *CompleteTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteTasksRequest.ProtoReflect.Descriptor instead.
 func (*CompleteTasksRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{13}
+	return file_matching_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CompleteTasksRequest) GetCompletions() []*CompleteTaskRequest {
@@ -1258,7 +1325,7 @@ type ItemError struct {
 
 func (x *ItemError) Reset() {
 	*x = ItemError{}
-	mi := &file_matching_proto_msgTypes[14]
+	mi := &file_matching_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1337,7 @@ func (x *ItemError) String() string {
 func (*ItemError) ProtoMessage() {}
 
 func (x *ItemError) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[14]
+	mi := &file_matching_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1350,7 @@ func (x *ItemError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemError.ProtoReflect.Descriptor instead.
 func (*ItemError) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{14}
+	return file_matching_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ItemError) GetCode() int32 {
@@ -1310,7 +1377,7 @@ type CompleteTasksResponse struct {
 
 func (x *CompleteTasksResponse) Reset() {
 	*x = CompleteTasksResponse{}
-	mi := &file_matching_proto_msgTypes[15]
+	mi := &file_matching_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1322,7 +1389,7 @@ func (x *CompleteTasksResponse) String() string {
 func (*CompleteTasksResponse) ProtoMessage() {}
 
 func (x *CompleteTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[15]
+	mi := &file_matching_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1335,7 +1402,7 @@ func (x *CompleteTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteTasksResponse.ProtoReflect.Descriptor instead.
 func (*CompleteTasksResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{15}
+	return file_matching_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CompleteTasksResponse) GetErrors() []*ItemError {
@@ -1358,7 +1425,7 @@ type FailTaskRequest struct {
 
 func (x *FailTaskRequest) Reset() {
 	*x = FailTaskRequest{}
-	mi := &file_matching_proto_msgTypes[16]
+	mi := &file_matching_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1370,7 +1437,7 @@ func (x *FailTaskRequest) String() string {
 func (*FailTaskRequest) ProtoMessage() {}
 
 func (x *FailTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[16]
+	mi := &file_matching_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1450,7 @@ func (x *FailTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTaskRequest.ProtoReflect.Descriptor instead.
 func (*FailTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{16}
+	return file_matching_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FailTaskRequest) GetNamespace() string {
@@ -1433,7 +1500,7 @@ type FailTaskResponse struct {
 
 func (x *FailTaskResponse) Reset() {
 	*x = FailTaskResponse{}
-	mi := &file_matching_proto_msgTypes[17]
+	mi := &file_matching_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1512,7 @@ func (x *FailTaskResponse) String() string {
 func (*FailTaskResponse) ProtoMessage() {}
 
 func (x *FailTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[17]
+	mi := &file_matching_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1525,7 @@ func (x *FailTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTaskResponse.ProtoReflect.Descriptor instead.
 func (*FailTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{17}
+	return file_matching_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FailTaskResponse) GetState() TaskState {
@@ -1488,7 +1555,7 @@ type HeartbeatTaskRequest struct {
 
 func (x *HeartbeatTaskRequest) Reset() {
 	*x = HeartbeatTaskRequest{}
-	mi := &file_matching_proto_msgTypes[18]
+	mi := &file_matching_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1567,7 @@ func (x *HeartbeatTaskRequest) String() string {
 func (*HeartbeatTaskRequest) ProtoMessage() {}
 
 func (x *HeartbeatTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[18]
+	mi := &file_matching_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1580,7 @@ func (x *HeartbeatTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatTaskRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{18}
+	return file_matching_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HeartbeatTaskRequest) GetNamespace() string {
@@ -1560,7 +1627,7 @@ type HeartbeatTaskResponse struct {
 
 func (x *HeartbeatTaskResponse) Reset() {
 	*x = HeartbeatTaskResponse{}
-	mi := &file_matching_proto_msgTypes[19]
+	mi := &file_matching_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1639,7 @@ func (x *HeartbeatTaskResponse) String() string {
 func (*HeartbeatTaskResponse) ProtoMessage() {}
 
 func (x *HeartbeatTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[19]
+	mi := &file_matching_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1652,7 @@ func (x *HeartbeatTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatTaskResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{19}
+	return file_matching_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HeartbeatTaskResponse) GetCancelRequested() bool {
@@ -1608,7 +1675,7 @@ type ReportTaskCanceledRequest struct {
 
 func (x *ReportTaskCanceledRequest) Reset() {
 	*x = ReportTaskCanceledRequest{}
-	mi := &file_matching_proto_msgTypes[20]
+	mi := &file_matching_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1620,7 +1687,7 @@ func (x *ReportTaskCanceledRequest) String() string {
 func (*ReportTaskCanceledRequest) ProtoMessage() {}
 
 func (x *ReportTaskCanceledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[20]
+	mi := &file_matching_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1633,7 +1700,7 @@ func (x *ReportTaskCanceledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskCanceledRequest.ProtoReflect.Descriptor instead.
 func (*ReportTaskCanceledRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{20}
+	return file_matching_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReportTaskCanceledRequest) GetNamespace() string {
@@ -1679,7 +1746,7 @@ type ReportTaskCanceledResponse struct {
 
 func (x *ReportTaskCanceledResponse) Reset() {
 	*x = ReportTaskCanceledResponse{}
-	mi := &file_matching_proto_msgTypes[21]
+	mi := &file_matching_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1758,7 @@ func (x *ReportTaskCanceledResponse) String() string {
 func (*ReportTaskCanceledResponse) ProtoMessage() {}
 
 func (x *ReportTaskCanceledResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[21]
+	mi := &file_matching_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1771,7 @@ func (x *ReportTaskCanceledResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskCanceledResponse.ProtoReflect.Descriptor instead.
 func (*ReportTaskCanceledResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{21}
+	return file_matching_proto_rawDescGZIP(), []int{22}
 }
 
 type ReleaseTaskRequest struct {
@@ -1719,7 +1786,7 @@ type ReleaseTaskRequest struct {
 
 func (x *ReleaseTaskRequest) Reset() {
 	*x = ReleaseTaskRequest{}
-	mi := &file_matching_proto_msgTypes[22]
+	mi := &file_matching_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +1798,7 @@ func (x *ReleaseTaskRequest) String() string {
 func (*ReleaseTaskRequest) ProtoMessage() {}
 
 func (x *ReleaseTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[22]
+	mi := &file_matching_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +1811,7 @@ func (x *ReleaseTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseTaskRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{22}
+	return file_matching_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReleaseTaskRequest) GetNamespace() string {
@@ -1783,7 +1850,7 @@ type ReleaseTaskResponse struct {
 
 func (x *ReleaseTaskResponse) Reset() {
 	*x = ReleaseTaskResponse{}
-	mi := &file_matching_proto_msgTypes[23]
+	mi := &file_matching_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1795,7 +1862,7 @@ func (x *ReleaseTaskResponse) String() string {
 func (*ReleaseTaskResponse) ProtoMessage() {}
 
 func (x *ReleaseTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[23]
+	mi := &file_matching_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1808,7 +1875,7 @@ func (x *ReleaseTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseTaskResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{23}
+	return file_matching_proto_rawDescGZIP(), []int{24}
 }
 
 type ShutdownWorkerRequest struct {
@@ -1823,7 +1890,7 @@ type ShutdownWorkerRequest struct {
 
 func (x *ShutdownWorkerRequest) Reset() {
 	*x = ShutdownWorkerRequest{}
-	mi := &file_matching_proto_msgTypes[24]
+	mi := &file_matching_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1835,7 +1902,7 @@ func (x *ShutdownWorkerRequest) String() string {
 func (*ShutdownWorkerRequest) ProtoMessage() {}
 
 func (x *ShutdownWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[24]
+	mi := &file_matching_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1848,7 +1915,7 @@ func (x *ShutdownWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownWorkerRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{24}
+	return file_matching_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ShutdownWorkerRequest) GetNamespace() string {
@@ -1882,7 +1949,7 @@ type ShutdownWorkerResponse struct {
 
 func (x *ShutdownWorkerResponse) Reset() {
 	*x = ShutdownWorkerResponse{}
-	mi := &file_matching_proto_msgTypes[25]
+	mi := &file_matching_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +1961,7 @@ func (x *ShutdownWorkerResponse) String() string {
 func (*ShutdownWorkerResponse) ProtoMessage() {}
 
 func (x *ShutdownWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[25]
+	mi := &file_matching_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +1974,7 @@ func (x *ShutdownWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownWorkerResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{25}
+	return file_matching_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ShutdownWorkerResponse) GetReturnedPolls() int32 {
@@ -1928,7 +1995,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_matching_proto_msgTypes[26]
+	mi := &file_matching_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1940,7 +2007,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[26]
+	mi := &file_matching_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1953,7 +2020,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{26}
+	return file_matching_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CancelTaskRequest) GetNamespace() string {
@@ -1986,7 +2053,7 @@ type CancelTaskResponse struct {
 
 func (x *CancelTaskResponse) Reset() {
 	*x = CancelTaskResponse{}
-	mi := &file_matching_proto_msgTypes[27]
+	mi := &file_matching_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1998,7 +2065,7 @@ func (x *CancelTaskResponse) String() string {
 func (*CancelTaskResponse) ProtoMessage() {}
 
 func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[27]
+	mi := &file_matching_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2011,7 +2078,7 @@ func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskResponse.ProtoReflect.Descriptor instead.
 func (*CancelTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{27}
+	return file_matching_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CancelTaskResponse) GetState() TaskState {
@@ -2034,7 +2101,7 @@ type GetTaskRequest struct {
 
 func (x *GetTaskRequest) Reset() {
 	*x = GetTaskRequest{}
-	mi := &file_matching_proto_msgTypes[28]
+	mi := &file_matching_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2046,7 +2113,7 @@ func (x *GetTaskRequest) String() string {
 func (*GetTaskRequest) ProtoMessage() {}
 
 func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[28]
+	mi := &file_matching_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2059,7 +2126,7 @@ func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskRequest.ProtoReflect.Descriptor instead.
 func (*GetTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{28}
+	return file_matching_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetTaskRequest) GetNamespace() string {
@@ -2104,6 +2171,8 @@ type TaskInfo struct {
 	ClosedTime       *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=closed_time,json=closedTime,proto3" json:"closed_time,omitempty"`
 	// The capabilities the task requires.
 	Requires []*Capability `protobuf:"bytes,20,rep,name=requires,proto3" json:"requires,omitempty"`
+	// The capabilities the task prefers.
+	Prefers []*PreferredCapability `protobuf:"bytes,21,rep,name=prefers,proto3" json:"prefers,omitempty"`
 	// The task's payload (GetTask; ListTasks leaves it out).
 	Payload       []byte `protobuf:"bytes,16,opt,name=payload,proto3" json:"payload,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2112,7 +2181,7 @@ type TaskInfo struct {
 
 func (x *TaskInfo) Reset() {
 	*x = TaskInfo{}
-	mi := &file_matching_proto_msgTypes[29]
+	mi := &file_matching_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2124,7 +2193,7 @@ func (x *TaskInfo) String() string {
 func (*TaskInfo) ProtoMessage() {}
 
 func (x *TaskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[29]
+	mi := &file_matching_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2137,7 +2206,7 @@ func (x *TaskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskInfo.ProtoReflect.Descriptor instead.
 func (*TaskInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{29}
+	return file_matching_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TaskInfo) GetNamespace() string {
@@ -2252,6 +2321,13 @@ func (x *TaskInfo) GetRequires() []*Capability {
 	return nil
 }
 
+func (x *TaskInfo) GetPrefers() []*PreferredCapability {
+	if x != nil {
+		return x.Prefers
+	}
+	return nil
+}
+
 func (x *TaskInfo) GetPayload() []byte {
 	if x != nil {
 		return x.Payload
@@ -2268,7 +2344,7 @@ type GetTaskResponse struct {
 
 func (x *GetTaskResponse) Reset() {
 	*x = GetTaskResponse{}
-	mi := &file_matching_proto_msgTypes[30]
+	mi := &file_matching_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +2356,7 @@ func (x *GetTaskResponse) String() string {
 func (*GetTaskResponse) ProtoMessage() {}
 
 func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[30]
+	mi := &file_matching_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +2369,7 @@ func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskResponse.ProtoReflect.Descriptor instead.
 func (*GetTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{30}
+	return file_matching_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetTaskResponse) GetTask() *TaskInfo {
@@ -2313,7 +2389,7 @@ type DescribeQueueRequest struct {
 
 func (x *DescribeQueueRequest) Reset() {
 	*x = DescribeQueueRequest{}
-	mi := &file_matching_proto_msgTypes[31]
+	mi := &file_matching_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2401,7 @@ func (x *DescribeQueueRequest) String() string {
 func (*DescribeQueueRequest) ProtoMessage() {}
 
 func (x *DescribeQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[31]
+	mi := &file_matching_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2414,7 @@ func (x *DescribeQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeQueueRequest.ProtoReflect.Descriptor instead.
 func (*DescribeQueueRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{31}
+	return file_matching_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DescribeQueueRequest) GetNamespace() string {
@@ -2369,14 +2445,16 @@ type BacklogStats struct {
 	Routable bool `protobuf:"varint,6,opt,name=routable,proto3" json:"routable,omitempty"`
 	// When not routable: the requirements that no live poller meets on its own (empty when
 	// each is met by some poller but no single poller meets them all).
-	Unmet         []*Capability `protobuf:"bytes,7,rep,name=unmet,proto3" json:"unmet,omitempty"`
+	Unmet []*Capability `protobuf:"bytes,7,rep,name=unmet,proto3" json:"unmet,omitempty"`
+	// The preferences of these tasks (one entry per requirement and preference set).
+	Prefers       []*PreferredCapability `protobuf:"bytes,10,rep,name=prefers,proto3" json:"prefers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BacklogStats) Reset() {
 	*x = BacklogStats{}
-	mi := &file_matching_proto_msgTypes[32]
+	mi := &file_matching_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2466,7 @@ func (x *BacklogStats) String() string {
 func (*BacklogStats) ProtoMessage() {}
 
 func (x *BacklogStats) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[32]
+	mi := &file_matching_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2479,7 @@ func (x *BacklogStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BacklogStats.ProtoReflect.Descriptor instead.
 func (*BacklogStats) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{32}
+	return file_matching_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *BacklogStats) GetKind() TaskKind {
@@ -2453,6 +2531,13 @@ func (x *BacklogStats) GetUnmet() []*Capability {
 	return nil
 }
 
+func (x *BacklogStats) GetPrefers() []*PreferredCapability {
+	if x != nil {
+		return x.Prefers
+	}
+	return nil
+}
+
 type PollerInfo struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Identity       string                 `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
@@ -2469,7 +2554,7 @@ type PollerInfo struct {
 
 func (x *PollerInfo) Reset() {
 	*x = PollerInfo{}
-	mi := &file_matching_proto_msgTypes[33]
+	mi := &file_matching_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2481,7 +2566,7 @@ func (x *PollerInfo) String() string {
 func (*PollerInfo) ProtoMessage() {}
 
 func (x *PollerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[33]
+	mi := &file_matching_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2494,7 +2579,7 @@ func (x *PollerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollerInfo.ProtoReflect.Descriptor instead.
 func (*PollerInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{33}
+	return file_matching_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PollerInfo) GetIdentity() string {
@@ -2565,7 +2650,7 @@ type RateLimitInfo struct {
 
 func (x *RateLimitInfo) Reset() {
 	*x = RateLimitInfo{}
-	mi := &file_matching_proto_msgTypes[34]
+	mi := &file_matching_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2577,7 +2662,7 @@ func (x *RateLimitInfo) String() string {
 func (*RateLimitInfo) ProtoMessage() {}
 
 func (x *RateLimitInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[34]
+	mi := &file_matching_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2590,7 +2675,7 @@ func (x *RateLimitInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitInfo.ProtoReflect.Descriptor instead.
 func (*RateLimitInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{34}
+	return file_matching_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RateLimitInfo) GetTasksPerSecond() float64 {
@@ -2638,7 +2723,7 @@ type DescribeQueueResponse struct {
 
 func (x *DescribeQueueResponse) Reset() {
 	*x = DescribeQueueResponse{}
-	mi := &file_matching_proto_msgTypes[35]
+	mi := &file_matching_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2650,7 +2735,7 @@ func (x *DescribeQueueResponse) String() string {
 func (*DescribeQueueResponse) ProtoMessage() {}
 
 func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[35]
+	mi := &file_matching_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2663,7 +2748,7 @@ func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeQueueResponse.ProtoReflect.Descriptor instead.
 func (*DescribeQueueResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{35}
+	return file_matching_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DescribeQueueResponse) GetNamespace() string {
@@ -2763,7 +2848,7 @@ type UnknownTaskTypeStats struct {
 
 func (x *UnknownTaskTypeStats) Reset() {
 	*x = UnknownTaskTypeStats{}
-	mi := &file_matching_proto_msgTypes[36]
+	mi := &file_matching_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +2860,7 @@ func (x *UnknownTaskTypeStats) String() string {
 func (*UnknownTaskTypeStats) ProtoMessage() {}
 
 func (x *UnknownTaskTypeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[36]
+	mi := &file_matching_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +2873,7 @@ func (x *UnknownTaskTypeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnknownTaskTypeStats.ProtoReflect.Descriptor instead.
 func (*UnknownTaskTypeStats) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{36}
+	return file_matching_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UnknownTaskTypeStats) GetTaskType() string {
@@ -2838,7 +2923,7 @@ type ListQueuesRequest struct {
 
 func (x *ListQueuesRequest) Reset() {
 	*x = ListQueuesRequest{}
-	mi := &file_matching_proto_msgTypes[37]
+	mi := &file_matching_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2850,7 +2935,7 @@ func (x *ListQueuesRequest) String() string {
 func (*ListQueuesRequest) ProtoMessage() {}
 
 func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[37]
+	mi := &file_matching_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2863,7 +2948,7 @@ func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{37}
+	return file_matching_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListQueuesRequest) GetNamespace() string {
@@ -2899,7 +2984,7 @@ type QueueSummary struct {
 
 func (x *QueueSummary) Reset() {
 	*x = QueueSummary{}
-	mi := &file_matching_proto_msgTypes[38]
+	mi := &file_matching_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2911,7 +2996,7 @@ func (x *QueueSummary) String() string {
 func (*QueueSummary) ProtoMessage() {}
 
 func (x *QueueSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[38]
+	mi := &file_matching_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2924,7 +3009,7 @@ func (x *QueueSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueSummary.ProtoReflect.Descriptor instead.
 func (*QueueSummary) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{38}
+	return file_matching_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *QueueSummary) GetNamespace() string {
@@ -2965,7 +3050,7 @@ type ListQueuesResponse struct {
 
 func (x *ListQueuesResponse) Reset() {
 	*x = ListQueuesResponse{}
-	mi := &file_matching_proto_msgTypes[39]
+	mi := &file_matching_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2977,7 +3062,7 @@ func (x *ListQueuesResponse) String() string {
 func (*ListQueuesResponse) ProtoMessage() {}
 
 func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[39]
+	mi := &file_matching_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2990,7 +3075,7 @@ func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{39}
+	return file_matching_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListQueuesResponse) GetQueues() []*QueueSummary {
@@ -3023,7 +3108,7 @@ type RecordWorkerHeartbeatRequest struct {
 
 func (x *RecordWorkerHeartbeatRequest) Reset() {
 	*x = RecordWorkerHeartbeatRequest{}
-	mi := &file_matching_proto_msgTypes[40]
+	mi := &file_matching_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3035,7 +3120,7 @@ func (x *RecordWorkerHeartbeatRequest) String() string {
 func (*RecordWorkerHeartbeatRequest) ProtoMessage() {}
 
 func (x *RecordWorkerHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[40]
+	mi := &file_matching_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3048,7 +3133,7 @@ func (x *RecordWorkerHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordWorkerHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*RecordWorkerHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{40}
+	return file_matching_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RecordWorkerHeartbeatRequest) GetNamespace() string {
@@ -3110,7 +3195,7 @@ type RecordWorkerHeartbeatResponse struct {
 
 func (x *RecordWorkerHeartbeatResponse) Reset() {
 	*x = RecordWorkerHeartbeatResponse{}
-	mi := &file_matching_proto_msgTypes[41]
+	mi := &file_matching_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3122,7 +3207,7 @@ func (x *RecordWorkerHeartbeatResponse) String() string {
 func (*RecordWorkerHeartbeatResponse) ProtoMessage() {}
 
 func (x *RecordWorkerHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[41]
+	mi := &file_matching_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3135,7 +3220,7 @@ func (x *RecordWorkerHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordWorkerHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*RecordWorkerHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{41}
+	return file_matching_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RecordWorkerHeartbeatResponse) GetInterval() *durationpb.Duration {
@@ -3168,14 +3253,17 @@ type QueueConfig struct {
 	// non_retryable_error_types of 1..128 characters.
 	RetryPolicy *RetryPolicy `protobuf:"bytes,8,opt,name=retry_policy,json=retryPolicy,proto3" json:"retry_policy,omitempty"`
 	// How long a finished task's outcome is kept; not negative.
-	Retention     *durationpb.Duration `protobuf:"bytes,9,opt,name=retention,proto3" json:"retention,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Retention *durationpb.Duration `protobuf:"bytes,9,opt,name=retention,proto3" json:"retention,omitempty"`
+	// How long a task with preferences waits for a poll that meets one before any poll
+	// that meets its requirements may take it: 0..60s; unset means the default, 500ms.
+	PreferenceWait *durationpb.Duration `protobuf:"bytes,20,opt,name=preference_wait,json=preferenceWait,proto3" json:"preference_wait,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *QueueConfig) Reset() {
 	*x = QueueConfig{}
-	mi := &file_matching_proto_msgTypes[42]
+	mi := &file_matching_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3187,7 +3275,7 @@ func (x *QueueConfig) String() string {
 func (*QueueConfig) ProtoMessage() {}
 
 func (x *QueueConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[42]
+	mi := &file_matching_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3200,7 +3288,7 @@ func (x *QueueConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueConfig.ProtoReflect.Descriptor instead.
 func (*QueueConfig) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{42}
+	return file_matching_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *QueueConfig) GetRateLimit() float64 {
@@ -3266,6 +3354,13 @@ func (x *QueueConfig) GetRetention() *durationpb.Duration {
 	return nil
 }
 
+func (x *QueueConfig) GetPreferenceWait() *durationpb.Duration {
+	if x != nil {
+		return x.PreferenceWait
+	}
+	return nil
+}
+
 type GetQueueConfigRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -3276,7 +3371,7 @@ type GetQueueConfigRequest struct {
 
 func (x *GetQueueConfigRequest) Reset() {
 	*x = GetQueueConfigRequest{}
-	mi := &file_matching_proto_msgTypes[43]
+	mi := &file_matching_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3288,7 +3383,7 @@ func (x *GetQueueConfigRequest) String() string {
 func (*GetQueueConfigRequest) ProtoMessage() {}
 
 func (x *GetQueueConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[43]
+	mi := &file_matching_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3301,7 +3396,7 @@ func (x *GetQueueConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetQueueConfigRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{43}
+	return file_matching_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetQueueConfigRequest) GetNamespace() string {
@@ -3330,7 +3425,7 @@ type GetQueueConfigResponse struct {
 
 func (x *GetQueueConfigResponse) Reset() {
 	*x = GetQueueConfigResponse{}
-	mi := &file_matching_proto_msgTypes[44]
+	mi := &file_matching_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3342,7 +3437,7 @@ func (x *GetQueueConfigResponse) String() string {
 func (*GetQueueConfigResponse) ProtoMessage() {}
 
 func (x *GetQueueConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[44]
+	mi := &file_matching_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3355,7 +3450,7 @@ func (x *GetQueueConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetQueueConfigResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{44}
+	return file_matching_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetQueueConfigResponse) GetConfig() *QueueConfig {
@@ -3380,7 +3475,7 @@ type SetQueueConfigRequest struct {
 	Config *QueueConfig `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
 	// The fields of config to change, by their names in QueueConfig: "rate_limit", "burst",
 	// "priority_levels", "default_priority", "schedule_to_start_timeout",
-	// "start_to_close_timeout", "heartbeat_timeout", "retention", "retry_policy" (the whole
+	// "start_to_close_timeout", "heartbeat_timeout", "retention", "preference_wait", "retry_policy" (the whole
 	// policy) or one of its fields ("retry_policy.initial_interval",
 	// "retry_policy.backoff_coefficient", "retry_policy.maximum_interval",
 	// "retry_policy.maximum_attempts", "retry_policy.non_retryable_error_types"). A named
@@ -3395,7 +3490,7 @@ type SetQueueConfigRequest struct {
 
 func (x *SetQueueConfigRequest) Reset() {
 	*x = SetQueueConfigRequest{}
-	mi := &file_matching_proto_msgTypes[45]
+	mi := &file_matching_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3407,7 +3502,7 @@ func (x *SetQueueConfigRequest) String() string {
 func (*SetQueueConfigRequest) ProtoMessage() {}
 
 func (x *SetQueueConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[45]
+	mi := &file_matching_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3420,7 +3515,7 @@ func (x *SetQueueConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQueueConfigRequest.ProtoReflect.Descriptor instead.
 func (*SetQueueConfigRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{45}
+	return file_matching_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SetQueueConfigRequest) GetNamespace() string {
@@ -3461,7 +3556,7 @@ type SetQueueConfigResponse struct {
 
 func (x *SetQueueConfigResponse) Reset() {
 	*x = SetQueueConfigResponse{}
-	mi := &file_matching_proto_msgTypes[46]
+	mi := &file_matching_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3473,7 +3568,7 @@ func (x *SetQueueConfigResponse) String() string {
 func (*SetQueueConfigResponse) ProtoMessage() {}
 
 func (x *SetQueueConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[46]
+	mi := &file_matching_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3486,7 +3581,7 @@ func (x *SetQueueConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQueueConfigResponse.ProtoReflect.Descriptor instead.
 func (*SetQueueConfigResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{46}
+	return file_matching_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SetQueueConfigResponse) GetConfig() *QueueConfig {
@@ -3506,7 +3601,7 @@ type ResetQueueConfigRequest struct {
 
 func (x *ResetQueueConfigRequest) Reset() {
 	*x = ResetQueueConfigRequest{}
-	mi := &file_matching_proto_msgTypes[47]
+	mi := &file_matching_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3518,7 +3613,7 @@ func (x *ResetQueueConfigRequest) String() string {
 func (*ResetQueueConfigRequest) ProtoMessage() {}
 
 func (x *ResetQueueConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[47]
+	mi := &file_matching_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3531,7 +3626,7 @@ func (x *ResetQueueConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetQueueConfigRequest.ProtoReflect.Descriptor instead.
 func (*ResetQueueConfigRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{47}
+	return file_matching_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ResetQueueConfigRequest) GetNamespace() string {
@@ -3558,7 +3653,7 @@ type ResetQueueConfigResponse struct {
 
 func (x *ResetQueueConfigResponse) Reset() {
 	*x = ResetQueueConfigResponse{}
-	mi := &file_matching_proto_msgTypes[48]
+	mi := &file_matching_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3570,7 +3665,7 @@ func (x *ResetQueueConfigResponse) String() string {
 func (*ResetQueueConfigResponse) ProtoMessage() {}
 
 func (x *ResetQueueConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[48]
+	mi := &file_matching_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3583,7 +3678,7 @@ func (x *ResetQueueConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetQueueConfigResponse.ProtoReflect.Descriptor instead.
 func (*ResetQueueConfigResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{48}
+	return file_matching_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ResetQueueConfigResponse) GetConfig() *QueueConfig {
@@ -3609,7 +3704,7 @@ type ListTasksRequest struct {
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_matching_proto_msgTypes[49]
+	mi := &file_matching_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3621,7 +3716,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[49]
+	mi := &file_matching_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3634,7 +3729,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{49}
+	return file_matching_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListTasksRequest) GetNamespace() string {
@@ -3683,7 +3778,7 @@ type ListTasksResponse struct {
 
 func (x *ListTasksResponse) Reset() {
 	*x = ListTasksResponse{}
-	mi := &file_matching_proto_msgTypes[50]
+	mi := &file_matching_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3695,7 +3790,7 @@ func (x *ListTasksResponse) String() string {
 func (*ListTasksResponse) ProtoMessage() {}
 
 func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[50]
+	mi := &file_matching_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3708,7 +3803,7 @@ func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksResponse.ProtoReflect.Descriptor instead.
 func (*ListTasksResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{50}
+	return file_matching_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListTasksResponse) GetTasks() []*TaskInfo {
@@ -3739,7 +3834,7 @@ const file_matching_proto_rawDesc = "" +
 	"\n" +
 	"Capability\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xdd\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xa3\x06\n" +
 	"\bTaskSpec\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -3754,10 +3849,16 @@ const file_matching_proto_rawDesc = "" +
 	" \x01(\v2\x19.google.protobuf.DurationR\x10heartbeatTimeout\x12E\n" +
 	"\fretry_policy\x18\v \x01(\v2\".taskroute.matching.v1.RetryPolicyR\vretryPolicy\x12F\n" +
 	"\aheaders\x18\f \x03(\v2,.taskroute.matching.v1.TaskSpec.HeadersEntryR\aheaders\x12=\n" +
-	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x1a:\n" +
+	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12D\n" +
+	"\aprefers\x18\x15 \x03(\v2*.taskroute.matching.v1.PreferredCapabilityR\aprefers\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x15\x10(\"E\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x16\x10(\"p\n" +
+	"\x13PreferredCapability\x12A\n" +
+	"\n" +
+	"capability\x18\x01 \x01(\v2!.taskroute.matching.v1.CapabilityR\n" +
+	"capability\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\x05R\x06weight\"E\n" +
 	"\x0eAddTaskRequest\x123\n" +
 	"\x04task\x18\x01 \x01(\v2\x1f.taskroute.matching.v1.TaskSpecR\x04task\"D\n" +
 	"\x0fAddTaskResponse\x12\x17\n" +
@@ -3871,7 +3972,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x0eGetTaskRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x17\n" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12-\n" +
-	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"\xd9\x05\n" +
+	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"\x9f\x06\n" +
 	"\bTaskInfo\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -3890,13 +3991,14 @@ const file_matching_proto_rawDesc = "" +
 	"\fstarted_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\vstartedTime\x12;\n" +
 	"\vclosed_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"closedTime\x12=\n" +
-	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12\x18\n" +
+	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12D\n" +
+	"\aprefers\x18\x15 \x03(\v2*.taskroute.matching.v1.PreferredCapabilityR\aprefers\x12\x18\n" +
 	"\apayload\x18\x10 \x01(\fR\apayload\"F\n" +
 	"\x0fGetTaskResponse\x123\n" +
 	"\x04task\x18\x01 \x01(\v2\x1f.taskroute.matching.v1.TaskInfoR\x04task\"J\n" +
 	"\x14DescribeQueueRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
-	"\x05queue\x18\x02 \x01(\tR\x05queue\"\xc3\x02\n" +
+	"\x05queue\x18\x02 \x01(\tR\x05queue\"\x89\x03\n" +
 	"\fBacklogStats\x123\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1f.taskroute.matching.v1.TaskKindR\x04kind\x12\x1a\n" +
 	"\bpriority\x18\x02 \x01(\x05R\bpriority\x12\x14\n" +
@@ -3905,7 +4007,9 @@ const file_matching_proto_rawDesc = "" +
 	"oldest_age\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\toldestAge\x12=\n" +
 	"\brequires\x18\x05 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12\x1a\n" +
 	"\broutable\x18\x06 \x01(\bR\broutable\x127\n" +
-	"\x05unmet\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\x05unmet\"\xe1\x02\n" +
+	"\x05unmet\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\x05unmet\x12D\n" +
+	"\aprefers\x18\n" +
+	" \x03(\v2*.taskroute.matching.v1.PreferredCapabilityR\aprefers\"\xe1\x02\n" +
 	"\n" +
 	"PollerInfo\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x12\n" +
@@ -3963,7 +4067,7 @@ const file_matching_proto_rawDesc = "" +
 	"\aversion\x18\x06 \x01(\tR\aversion\x12E\n" +
 	"\fcapabilities\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilities\"V\n" +
 	"\x1dRecordWorkerHeartbeatResponse\x125\n" +
-	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\x84\x04\n" +
+	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\xc8\x04\n" +
 	"\vQueueConfig\x12\x1d\n" +
 	"\n" +
 	"rate_limit\x18\x01 \x01(\x01R\trateLimit\x12\x14\n" +
@@ -3974,7 +4078,8 @@ const file_matching_proto_rawDesc = "" +
 	"\x16start_to_close_timeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x13startToCloseTimeout\x12F\n" +
 	"\x11heartbeat_timeout\x18\a \x01(\v2\x19.google.protobuf.DurationR\x10heartbeatTimeout\x12E\n" +
 	"\fretry_policy\x18\b \x01(\v2\".taskroute.matching.v1.RetryPolicyR\vretryPolicy\x127\n" +
-	"\tretention\x18\t \x01(\v2\x19.google.protobuf.DurationR\tretention\"K\n" +
+	"\tretention\x18\t \x01(\v2\x19.google.protobuf.DurationR\tretention\x12B\n" +
+	"\x0fpreference_wait\x18\x14 \x01(\v2\x19.google.protobuf.DurationR\x0epreferenceWait\"K\n" +
 	"\x15GetQueueConfigRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\"s\n" +
@@ -4059,7 +4164,7 @@ func file_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_matching_proto_goTypes = []any{
 	(TaskKind)(0),                         // 0: taskroute.matching.v1.TaskKind
 	(TaskState)(0),                        // 1: taskroute.matching.v1.TaskState
@@ -4067,170 +4172,176 @@ var file_matching_proto_goTypes = []any{
 	(*RetryPolicy)(nil),                   // 3: taskroute.matching.v1.RetryPolicy
 	(*Capability)(nil),                    // 4: taskroute.matching.v1.Capability
 	(*TaskSpec)(nil),                      // 5: taskroute.matching.v1.TaskSpec
-	(*AddTaskRequest)(nil),                // 6: taskroute.matching.v1.AddTaskRequest
-	(*AddTaskResponse)(nil),               // 7: taskroute.matching.v1.AddTaskResponse
-	(*AddTasksRequest)(nil),               // 8: taskroute.matching.v1.AddTasksRequest
-	(*AddTasksResponse)(nil),              // 9: taskroute.matching.v1.AddTasksResponse
-	(*PollTasksRequest)(nil),              // 10: taskroute.matching.v1.PollTasksRequest
-	(*Task)(nil),                          // 11: taskroute.matching.v1.Task
-	(*PollTasksResponse)(nil),             // 12: taskroute.matching.v1.PollTasksResponse
-	(*Failure)(nil),                       // 13: taskroute.matching.v1.Failure
-	(*CompleteTaskRequest)(nil),           // 14: taskroute.matching.v1.CompleteTaskRequest
-	(*CompleteTaskResponse)(nil),          // 15: taskroute.matching.v1.CompleteTaskResponse
-	(*CompleteTasksRequest)(nil),          // 16: taskroute.matching.v1.CompleteTasksRequest
-	(*ItemError)(nil),                     // 17: taskroute.matching.v1.ItemError
-	(*CompleteTasksResponse)(nil),         // 18: taskroute.matching.v1.CompleteTasksResponse
-	(*FailTaskRequest)(nil),               // 19: taskroute.matching.v1.FailTaskRequest
-	(*FailTaskResponse)(nil),              // 20: taskroute.matching.v1.FailTaskResponse
-	(*HeartbeatTaskRequest)(nil),          // 21: taskroute.matching.v1.HeartbeatTaskRequest
-	(*HeartbeatTaskResponse)(nil),         // 22: taskroute.matching.v1.HeartbeatTaskResponse
-	(*ReportTaskCanceledRequest)(nil),     // 23: taskroute.matching.v1.ReportTaskCanceledRequest
-	(*ReportTaskCanceledResponse)(nil),    // 24: taskroute.matching.v1.ReportTaskCanceledResponse
-	(*ReleaseTaskRequest)(nil),            // 25: taskroute.matching.v1.ReleaseTaskRequest
-	(*ReleaseTaskResponse)(nil),           // 26: taskroute.matching.v1.ReleaseTaskResponse
-	(*ShutdownWorkerRequest)(nil),         // 27: taskroute.matching.v1.ShutdownWorkerRequest
-	(*ShutdownWorkerResponse)(nil),        // 28: taskroute.matching.v1.ShutdownWorkerResponse
-	(*CancelTaskRequest)(nil),             // 29: taskroute.matching.v1.CancelTaskRequest
-	(*CancelTaskResponse)(nil),            // 30: taskroute.matching.v1.CancelTaskResponse
-	(*GetTaskRequest)(nil),                // 31: taskroute.matching.v1.GetTaskRequest
-	(*TaskInfo)(nil),                      // 32: taskroute.matching.v1.TaskInfo
-	(*GetTaskResponse)(nil),               // 33: taskroute.matching.v1.GetTaskResponse
-	(*DescribeQueueRequest)(nil),          // 34: taskroute.matching.v1.DescribeQueueRequest
-	(*BacklogStats)(nil),                  // 35: taskroute.matching.v1.BacklogStats
-	(*PollerInfo)(nil),                    // 36: taskroute.matching.v1.PollerInfo
-	(*RateLimitInfo)(nil),                 // 37: taskroute.matching.v1.RateLimitInfo
-	(*DescribeQueueResponse)(nil),         // 38: taskroute.matching.v1.DescribeQueueResponse
-	(*UnknownTaskTypeStats)(nil),          // 39: taskroute.matching.v1.UnknownTaskTypeStats
-	(*ListQueuesRequest)(nil),             // 40: taskroute.matching.v1.ListQueuesRequest
-	(*QueueSummary)(nil),                  // 41: taskroute.matching.v1.QueueSummary
-	(*ListQueuesResponse)(nil),            // 42: taskroute.matching.v1.ListQueuesResponse
-	(*RecordWorkerHeartbeatRequest)(nil),  // 43: taskroute.matching.v1.RecordWorkerHeartbeatRequest
-	(*RecordWorkerHeartbeatResponse)(nil), // 44: taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	(*QueueConfig)(nil),                   // 45: taskroute.matching.v1.QueueConfig
-	(*GetQueueConfigRequest)(nil),         // 46: taskroute.matching.v1.GetQueueConfigRequest
-	(*GetQueueConfigResponse)(nil),        // 47: taskroute.matching.v1.GetQueueConfigResponse
-	(*SetQueueConfigRequest)(nil),         // 48: taskroute.matching.v1.SetQueueConfigRequest
-	(*SetQueueConfigResponse)(nil),        // 49: taskroute.matching.v1.SetQueueConfigResponse
-	(*ResetQueueConfigRequest)(nil),       // 50: taskroute.matching.v1.ResetQueueConfigRequest
-	(*ResetQueueConfigResponse)(nil),      // 51: taskroute.matching.v1.ResetQueueConfigResponse
-	(*ListTasksRequest)(nil),              // 52: taskroute.matching.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),             // 53: taskroute.matching.v1.ListTasksResponse
-	nil,                                   // 54: taskroute.matching.v1.TaskSpec.HeadersEntry
-	nil,                                   // 55: taskroute.matching.v1.Task.HeadersEntry
-	(*durationpb.Duration)(nil),           // 56: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),         // 57: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 58: google.protobuf.FieldMask
+	(*PreferredCapability)(nil),           // 6: taskroute.matching.v1.PreferredCapability
+	(*AddTaskRequest)(nil),                // 7: taskroute.matching.v1.AddTaskRequest
+	(*AddTaskResponse)(nil),               // 8: taskroute.matching.v1.AddTaskResponse
+	(*AddTasksRequest)(nil),               // 9: taskroute.matching.v1.AddTasksRequest
+	(*AddTasksResponse)(nil),              // 10: taskroute.matching.v1.AddTasksResponse
+	(*PollTasksRequest)(nil),              // 11: taskroute.matching.v1.PollTasksRequest
+	(*Task)(nil),                          // 12: taskroute.matching.v1.Task
+	(*PollTasksResponse)(nil),             // 13: taskroute.matching.v1.PollTasksResponse
+	(*Failure)(nil),                       // 14: taskroute.matching.v1.Failure
+	(*CompleteTaskRequest)(nil),           // 15: taskroute.matching.v1.CompleteTaskRequest
+	(*CompleteTaskResponse)(nil),          // 16: taskroute.matching.v1.CompleteTaskResponse
+	(*CompleteTasksRequest)(nil),          // 17: taskroute.matching.v1.CompleteTasksRequest
+	(*ItemError)(nil),                     // 18: taskroute.matching.v1.ItemError
+	(*CompleteTasksResponse)(nil),         // 19: taskroute.matching.v1.CompleteTasksResponse
+	(*FailTaskRequest)(nil),               // 20: taskroute.matching.v1.FailTaskRequest
+	(*FailTaskResponse)(nil),              // 21: taskroute.matching.v1.FailTaskResponse
+	(*HeartbeatTaskRequest)(nil),          // 22: taskroute.matching.v1.HeartbeatTaskRequest
+	(*HeartbeatTaskResponse)(nil),         // 23: taskroute.matching.v1.HeartbeatTaskResponse
+	(*ReportTaskCanceledRequest)(nil),     // 24: taskroute.matching.v1.ReportTaskCanceledRequest
+	(*ReportTaskCanceledResponse)(nil),    // 25: taskroute.matching.v1.ReportTaskCanceledResponse
+	(*ReleaseTaskRequest)(nil),            // 26: taskroute.matching.v1.ReleaseTaskRequest
+	(*ReleaseTaskResponse)(nil),           // 27: taskroute.matching.v1.ReleaseTaskResponse
+	(*ShutdownWorkerRequest)(nil),         // 28: taskroute.matching.v1.ShutdownWorkerRequest
+	(*ShutdownWorkerResponse)(nil),        // 29: taskroute.matching.v1.ShutdownWorkerResponse
+	(*CancelTaskRequest)(nil),             // 30: taskroute.matching.v1.CancelTaskRequest
+	(*CancelTaskResponse)(nil),            // 31: taskroute.matching.v1.CancelTaskResponse
+	(*GetTaskRequest)(nil),                // 32: taskroute.matching.v1.GetTaskRequest
+	(*TaskInfo)(nil),                      // 33: taskroute.matching.v1.TaskInfo
+	(*GetTaskResponse)(nil),               // 34: taskroute.matching.v1.GetTaskResponse
+	(*DescribeQueueRequest)(nil),          // 35: taskroute.matching.v1.DescribeQueueRequest
+	(*BacklogStats)(nil),                  // 36: taskroute.matching.v1.BacklogStats
+	(*PollerInfo)(nil),                    // 37: taskroute.matching.v1.PollerInfo
+	(*RateLimitInfo)(nil),                 // 38: taskroute.matching.v1.RateLimitInfo
+	(*DescribeQueueResponse)(nil),         // 39: taskroute.matching.v1.DescribeQueueResponse
+	(*UnknownTaskTypeStats)(nil),          // 40: taskroute.matching.v1.UnknownTaskTypeStats
+	(*ListQueuesRequest)(nil),             // 41: taskroute.matching.v1.ListQueuesRequest
+	(*QueueSummary)(nil),                  // 42: taskroute.matching.v1.QueueSummary
+	(*ListQueuesResponse)(nil),            // 43: taskroute.matching.v1.ListQueuesResponse
+	(*RecordWorkerHeartbeatRequest)(nil),  // 44: taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	(*RecordWorkerHeartbeatResponse)(nil), // 45: taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	(*QueueConfig)(nil),                   // 46: taskroute.matching.v1.QueueConfig
+	(*GetQueueConfigRequest)(nil),         // 47: taskroute.matching.v1.GetQueueConfigRequest
+	(*GetQueueConfigResponse)(nil),        // 48: taskroute.matching.v1.GetQueueConfigResponse
+	(*SetQueueConfigRequest)(nil),         // 49: taskroute.matching.v1.SetQueueConfigRequest
+	(*SetQueueConfigResponse)(nil),        // 50: taskroute.matching.v1.SetQueueConfigResponse
+	(*ResetQueueConfigRequest)(nil),       // 51: taskroute.matching.v1.ResetQueueConfigRequest
+	(*ResetQueueConfigResponse)(nil),      // 52: taskroute.matching.v1.ResetQueueConfigResponse
+	(*ListTasksRequest)(nil),              // 53: taskroute.matching.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),             // 54: taskroute.matching.v1.ListTasksResponse
+	nil,                                   // 55: taskroute.matching.v1.TaskSpec.HeadersEntry
+	nil,                                   // 56: taskroute.matching.v1.Task.HeadersEntry
+	(*durationpb.Duration)(nil),           // 57: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),         // 58: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 59: google.protobuf.FieldMask
 }
 var file_matching_proto_depIdxs = []int32{
-	56, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
-	56, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
+	57, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
+	57, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
 	0,  // 2: taskroute.matching.v1.TaskSpec.kind:type_name -> taskroute.matching.v1.TaskKind
-	56, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	56, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
-	56, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
+	57, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	57, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
+	57, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
 	3,  // 6: taskroute.matching.v1.TaskSpec.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	54, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
+	55, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
 	4,  // 8: taskroute.matching.v1.TaskSpec.requires:type_name -> taskroute.matching.v1.Capability
-	5,  // 9: taskroute.matching.v1.AddTaskRequest.task:type_name -> taskroute.matching.v1.TaskSpec
-	5,  // 10: taskroute.matching.v1.AddTasksRequest.tasks:type_name -> taskroute.matching.v1.TaskSpec
-	7,  // 11: taskroute.matching.v1.AddTasksResponse.results:type_name -> taskroute.matching.v1.AddTaskResponse
-	0,  // 12: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
-	4,  // 13: taskroute.matching.v1.PollTasksRequest.capabilities:type_name -> taskroute.matching.v1.Capability
-	0,  // 14: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
-	57, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
-	57, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
-	56, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
-	56, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
-	55, // 19: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
-	13, // 20: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
-	11, // 21: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
-	14, // 22: taskroute.matching.v1.CompleteTasksRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
-	17, // 23: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
-	13, // 24: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
-	1,  // 25: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	57, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
-	1,  // 27: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	56, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
-	0,  // 29: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	1,  // 30: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
-	13, // 31: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
-	57, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
-	57, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
-	57, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
-	4,  // 35: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
-	32, // 36: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
-	0,  // 37: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
-	56, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
-	4,  // 39: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
-	4,  // 40: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
-	0,  // 41: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	57, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
-	4,  // 43: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
-	2,  // 44: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
-	35, // 45: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
-	36, // 46: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
-	37, // 47: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
-	39, // 48: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
-	57, // 49: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
-	41, // 50: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
-	0,  // 51: taskroute.matching.v1.RecordWorkerHeartbeatRequest.kind:type_name -> taskroute.matching.v1.TaskKind
-	4,  // 52: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
-	56, // 53: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
-	56, // 54: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	56, // 55: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
-	56, // 56: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
-	3,  // 57: taskroute.matching.v1.QueueConfig.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	56, // 58: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
-	45, // 59: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	45, // 60: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
-	58, // 61: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
-	45, // 62: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	45, // 63: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	1,  // 64: taskroute.matching.v1.ListTasksRequest.state:type_name -> taskroute.matching.v1.TaskState
-	32, // 65: taskroute.matching.v1.ListTasksResponse.tasks:type_name -> taskroute.matching.v1.TaskInfo
-	6,  // 66: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
-	8,  // 67: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
-	10, // 68: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
-	14, // 69: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
-	16, // 70: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
-	19, // 71: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
-	21, // 72: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
-	23, // 73: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
-	25, // 74: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
-	27, // 75: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
-	29, // 76: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
-	31, // 77: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
-	34, // 78: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
-	40, // 79: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
-	43, // 80: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
-	46, // 81: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
-	48, // 82: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
-	50, // 83: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
-	52, // 84: taskroute.matching.v1.MatchingService.ListTasks:input_type -> taskroute.matching.v1.ListTasksRequest
-	7,  // 85: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
-	9,  // 86: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
-	12, // 87: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
-	15, // 88: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
-	18, // 89: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
-	20, // 90: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
-	22, // 91: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
-	24, // 92: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
-	26, // 93: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
-	28, // 94: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
-	30, // 95: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
-	33, // 96: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
-	38, // 97: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
-	42, // 98: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
-	44, // 99: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	47, // 100: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
-	49, // 101: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
-	51, // 102: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
-	53, // 103: taskroute.matching.v1.MatchingService.ListTasks:output_type -> taskroute.matching.v1.ListTasksResponse
-	85, // [85:104] is the sub-list for method output_type
-	66, // [66:85] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	6,  // 9: taskroute.matching.v1.TaskSpec.prefers:type_name -> taskroute.matching.v1.PreferredCapability
+	4,  // 10: taskroute.matching.v1.PreferredCapability.capability:type_name -> taskroute.matching.v1.Capability
+	5,  // 11: taskroute.matching.v1.AddTaskRequest.task:type_name -> taskroute.matching.v1.TaskSpec
+	5,  // 12: taskroute.matching.v1.AddTasksRequest.tasks:type_name -> taskroute.matching.v1.TaskSpec
+	8,  // 13: taskroute.matching.v1.AddTasksResponse.results:type_name -> taskroute.matching.v1.AddTaskResponse
+	0,  // 14: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
+	4,  // 15: taskroute.matching.v1.PollTasksRequest.capabilities:type_name -> taskroute.matching.v1.Capability
+	0,  // 16: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
+	58, // 17: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
+	58, // 18: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
+	57, // 19: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
+	57, // 20: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
+	56, // 21: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
+	14, // 22: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
+	12, // 23: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
+	15, // 24: taskroute.matching.v1.CompleteTasksRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
+	18, // 25: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
+	14, // 26: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
+	1,  // 27: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
+	58, // 28: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
+	1,  // 29: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
+	57, // 30: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
+	0,  // 31: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	1,  // 32: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
+	14, // 33: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
+	58, // 34: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
+	58, // 35: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
+	58, // 36: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
+	4,  // 37: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
+	6,  // 38: taskroute.matching.v1.TaskInfo.prefers:type_name -> taskroute.matching.v1.PreferredCapability
+	33, // 39: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
+	0,  // 40: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
+	57, // 41: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
+	4,  // 42: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
+	4,  // 43: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
+	6,  // 44: taskroute.matching.v1.BacklogStats.prefers:type_name -> taskroute.matching.v1.PreferredCapability
+	0,  // 45: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	58, // 46: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
+	4,  // 47: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
+	2,  // 48: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
+	36, // 49: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
+	37, // 50: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
+	38, // 51: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
+	40, // 52: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
+	58, // 53: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
+	42, // 54: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
+	0,  // 55: taskroute.matching.v1.RecordWorkerHeartbeatRequest.kind:type_name -> taskroute.matching.v1.TaskKind
+	4,  // 56: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
+	57, // 57: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
+	57, // 58: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	57, // 59: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
+	57, // 60: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
+	3,  // 61: taskroute.matching.v1.QueueConfig.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
+	57, // 62: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
+	57, // 63: taskroute.matching.v1.QueueConfig.preference_wait:type_name -> google.protobuf.Duration
+	46, // 64: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	46, // 65: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
+	59, // 66: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
+	46, // 67: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	46, // 68: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	1,  // 69: taskroute.matching.v1.ListTasksRequest.state:type_name -> taskroute.matching.v1.TaskState
+	33, // 70: taskroute.matching.v1.ListTasksResponse.tasks:type_name -> taskroute.matching.v1.TaskInfo
+	7,  // 71: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
+	9,  // 72: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
+	11, // 73: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
+	15, // 74: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
+	17, // 75: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
+	20, // 76: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
+	22, // 77: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
+	24, // 78: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
+	26, // 79: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
+	28, // 80: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
+	30, // 81: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
+	32, // 82: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
+	35, // 83: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
+	41, // 84: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
+	44, // 85: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	47, // 86: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
+	49, // 87: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
+	51, // 88: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
+	53, // 89: taskroute.matching.v1.MatchingService.ListTasks:input_type -> taskroute.matching.v1.ListTasksRequest
+	8,  // 90: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
+	10, // 91: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
+	13, // 92: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
+	16, // 93: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
+	19, // 94: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
+	21, // 95: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
+	23, // 96: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
+	25, // 97: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
+	27, // 98: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
+	29, // 99: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
+	31, // 100: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
+	34, // 101: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
+	39, // 102: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
+	43, // 103: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
+	45, // 104: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	48, // 105: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
+	50, // 106: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
+	52, // 107: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
+	54, // 108: taskroute.matching.v1.MatchingService.ListTasks:output_type -> taskroute.matching.v1.ListTasksResponse
+	90, // [90:109] is the sub-list for method output_type
+	71, // [71:90] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_matching_proto_init() }
@@ -4244,7 +4355,7 @@ func file_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_matching_proto_rawDesc), len(file_matching_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   53,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -44,6 +44,15 @@ type TaskQueueSpec struct {
 	// +optional
 	// +kubebuilder:default="24h"
 	Retention *metav1.Duration `json:"retention,omitempty"`
+
+	// preferenceWait is how long a task with preferred capabilities waits for a worker
+	// that meets one of them before any worker that meets its requirements may take it;
+	// 0s..60s. 0s means no wait: preferences only choose among the workers waiting when
+	// the task arrives.
+	// +optional
+	// +kubebuilder:default="500ms"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('60s')",message="spec.preferenceWait must be within 0s..60s"
+	PreferenceWait *metav1.Duration `json:"preferenceWait,omitempty"`
 }
 
 // QueueRateLimit is a global token bucket for one queue.

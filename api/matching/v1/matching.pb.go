@@ -3255,7 +3255,8 @@ type QueueConfig struct {
 	// How long a finished task's outcome is kept; not negative.
 	Retention *durationpb.Duration `protobuf:"bytes,9,opt,name=retention,proto3" json:"retention,omitempty"`
 	// How long a task with preferences waits for a poll that meets one before any poll
-	// that meets its requirements may take it: 0..60s; unset means the default, 500ms.
+	// that meets its requirements may take it: 0..60s. 0 means no wait (preferences only
+	// choose among the polls waiting when the task arrives). The default is 500ms.
 	PreferenceWait *durationpb.Duration `protobuf:"bytes,20,opt,name=preference_wait,json=preferenceWait,proto3" json:"preference_wait,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache

@@ -28,7 +28,7 @@ var crdDefaulted = v1alpha1.TaskQueueSpec{
 			InitialInterval: dur(time.Second), BackoffCoefficient: qty("2"), MaximumInterval: dur(100 * time.Second),
 		},
 	},
-	Sticky:    &v1alpha1.StickyConfig{Mode: v1alpha1.FeatureEnabled, ScheduleToStartTimeout: dur(5 * time.Second)},
+	Sticky:         &v1alpha1.StickyConfig{Mode: v1alpha1.FeatureEnabled, ScheduleToStartTimeout: dur(5 * time.Second)},
 	Retention:      dur(24 * time.Hour),
 	PreferenceWait: dur(500 * time.Millisecond),
 }
@@ -57,8 +57,8 @@ func TestQueueConfigFromSpecTranslates(t *testing.T) {
 			ScheduleToStartTimeout: dur(time.Minute), StartToCloseTimeout: dur(30 * time.Second), HeartbeatTimeout: dur(5 * time.Second),
 			RetryPolicy: &v1alpha1.RetryPolicy{BackoffCoefficient: qty("1.5"), MaximumAttempts: 7, NonRetryableErrorTypes: []string{"Fatal"}},
 		},
-		Sticky:     &v1alpha1.StickyConfig{Mode: v1alpha1.FeatureDisabled},
-		Versioning: &v1alpha1.VersioningConfig{CurrentVersion: "v1", RampingVersion: "v2", RampPercentage: 10},
+		Sticky:         &v1alpha1.StickyConfig{Mode: v1alpha1.FeatureDisabled},
+		Versioning:     &v1alpha1.VersioningConfig{CurrentVersion: "v1", RampingVersion: "v2", RampPercentage: 10},
 		Retention:      dur(time.Hour),
 		PreferenceWait: dur(2 * time.Second),
 	}

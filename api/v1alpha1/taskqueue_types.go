@@ -306,6 +306,49 @@ type TaskQueueStatus struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=256
 	RegisteredTaskTypes []string `json:"registeredTaskTypes,omitempty"`
+
+	// runningTasks is the number of attempts running now: started by the matching
+	// service and not yet completed, failed, released or timed out. Attempts started
+	// before the service's last restart are not counted.
+	// +optional
+	RunningTasks int64 `json:"runningTasks"`
+
+	// unknownTaskTypes lists up to 20 task types that workers of the queue failed within
+	// the last hour because they had not registered them (error type UnknownTaskType),
+	// most failures first: tasks of these types were added, but the workers that polled
+	// them do not run them.
+	// +optional
+	// +listType=map
+	// +listMapKey=taskType
+	// +kubebuilder:validation:MaxItems=20
+	UnknownTaskTypes []UnknownTaskTypeStatus `json:"unknownTaskTypes,omitempty"`
+}
+
+// UnknownTaskTypeStatus counts the attempts of one task type that workers failed because
+// they had not registered the type.
+type UnknownTaskTypeStatus struct {
+	// taskType is the type's name.
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	TaskType string `json:"taskType"`
+
+	// failures is the attempts that failed with UnknownTaskType.
+	// +optional
+	Failures int64 `json:"failures"`
+
+	// tasksFailed is the tasks that ended Failed because their attempts reached the
+	// service's bound.
+	// +optional
+	TasksFailed int64 `json:"tasksFailed,omitempty"`
+
+	// lastSeenTime is when the latest such attempt failed.
+	// +optional
+	LastSeenTime *metav1.Time `json:"lastSeenTime,omitempty"`
+
+	// lastWorkerIdentity is the worker that failed the latest such attempt.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	LastWorkerIdentity string `json:"lastWorkerIdentity,omitempty"`
 }
 
 // TaskQueue configures a queue that workers long-poll for tasks.
@@ -317,6 +360,7 @@ type TaskQueueStatus struct {
 // +kubebuilder:printcolumn:name="Backlog",type=integer,JSONPath=`.status.backlogCount`
 // +kubebuilder:printcolumn:name="Oldest",type=string,JSONPath=`.status.oldestBacklogAge`
 // +kubebuilder:printcolumn:name="Pollers",type=integer,JSONPath=`.status.pollerCount`
+// +kubebuilder:printcolumn:name="Running",type=integer,JSONPath=`.status.runningTasks`
 // +kubebuilder:printcolumn:name="Rate",type=string,JSONPath=`.spec.rateLimit.tasksPerSecond`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type TaskQueue struct {

@@ -143,6 +143,22 @@ type Stats struct {
 	Pollers      []Poller
 	// RateLimitState is one of the RateLimit* constants.
 	RateLimitState string
+	// RunningTasks is the attempts running now (started by this service process).
+	RunningTasks int64
+	// UnknownTaskTypes is the task types workers failed because they had not registered
+	// them, within the last hour.
+	UnknownTaskTypes []UnknownTaskType
+}
+
+// UnknownTaskType counts the attempts of one task type that workers failed with
+// UnknownTaskType (they had not registered it).
+type UnknownTaskType struct {
+	TaskType string
+	// Failures is the attempts that failed so; TasksFailed the tasks that ended Failed
+	// because their attempts reached the bound.
+	Failures, TasksFailed int64
+	LastSeen              time.Time
+	LastWorker            string // identity of the worker that failed the latest attempt
 }
 
 // Registry is implemented by the matching service (and by Memory for tests of the

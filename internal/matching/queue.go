@@ -130,10 +130,11 @@ func (q *queueManager) claim(pr *pollRequest, now int64, dst []gotTask) (got []g
 	}
 	defer q.mu.Unlock()
 	q.touchLocked(now)
-	if w := q.pollers[pr.owner.Identity]; w != nil && w.stoppedFor(pr.owner, now) {
+	w := q.pollers[pr.owner.Identity] // looked up once: pollerLocked records the poll in it
+	if w != nil && w.stoppedFor(pr.owner, now) {
 		return dst, 0, stopped // a poll sent before ShutdownWorker, or one woken by it
 	}
-	w := q.pollerLocked(pr, now)
+	w = q.pollerLocked(pr, w, now)
 	allowed := pr.maxTasks
 	if w.tps > 0 {
 		allowed = min(allowed, w.bucket.available(now))

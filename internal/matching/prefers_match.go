@@ -50,7 +50,7 @@ func (m *matcher) matchPreferred(t *task, held bool) *poller {
 			continue
 		}
 		for _, p := range g.waiting {
-			if p.mask&(1<<t.priority) != 0 {
+			if p.mask&(1<<t.priority) != 0 && !p.full() {
 				if s > bestScore || p.seq < best.seq {
 					best, bestScore = p, s
 				}
@@ -59,6 +59,35 @@ func (m *matcher) matchPreferred(t *task, held bool) *poller {
 		}
 	}
 	return best
+}
+
+// handOffLocked gives t, just claimed from the backlog for worker w, to the waiting poll
+// that meets more of its preferences than w does, if there is one, and reports whether it
+// did. So a task that waited in the backlog (a rate-limit pause, a page-in) still goes to
+// the best-preferred waiting poll, whichever poll's claim or turn in dispatch found it. A
+// poll this fills stays in the matcher until dropHandedOff or the end of the dispatch pass.
+func (q *queueManager) handOffLocked(sq *subqueue, t *task, w *pollerInfo, now int64) bool {
+	best := sq.matcher.matchPreferred(t, now-t.readyAt < int64(q.cfg.PreferenceWait))
+	if best == nil || best.worker == w || best.worker.caps.score(t.prefers) <= w.caps.score(t.prefers) {
+		return false
+	}
+	q.limiter.take(1)
+	best.worker.bucket.take(1)
+	sq.dispatched++
+	q.rates.countDispatch(now)
+	best.got = append(best.got, gotTask{t: t})
+	best.signal()
+	sq.handedOff = true
+	return true
+}
+
+// dropHandedOff takes the polls that handOffLocked filled out of the matcher (outside a
+// dispatch pass, which drops full polls when it ends).
+func (sq *subqueue) dropHandedOff() {
+	if sq.handedOff {
+		sq.handedOff = false
+		sq.matcher.dropFull()
+	}
 }
 
 // prefGate holds the young tasks of preferring partitions back from a poll whose worker

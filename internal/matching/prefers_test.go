@@ -181,3 +181,36 @@ func TestPreferencesSurviveRestart(t *testing.T) {
 		t.Fatalf("preferring poll after restart got %v", got)
 	}
 }
+
+// A task that waited in the backlog (here for a rate-limit token) still goes to the
+// waiting poll that meets the heaviest preferences, not to the poll whose turn in dispatch
+// comes first.
+func TestBacklogTaskGoesToTheHeaviestPreferringPoll(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	e := open(t, t.TempDir(), Options{Clock: clk}).e
+	cfg := queueconfig.Default()
+	cfg.RateLimit, cfg.Burst = 1, 1
+	if err := e.Apply(context.Background(), queueconfig.Key{Namespace: "ns", Name: "q"}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	add(t, e, tspec("token-taker"))
+	if got := pollN(t, e, "q", 1, 5*time.Second); len(got) != 1 {
+		t.Fatalf("first poll got %v", got)
+	}
+	gpu := capab("gpu", "a100")
+	eu := startPoll(t, e, "eu", gpu, capab("zone", "eu"))
+	waitParked(t, e, 1)
+	ssd := startPoll(t, e, "ssd", gpu, capab("disk", "ssd"))
+	waitParked(t, e, 2)
+
+	add(t, e, tspec("waited", preferring)) // no token: into the backlog
+	if ids := parked(e); len(ids) != 2 {
+		t.Fatalf("dispatched without a token: parked %v", ids)
+	}
+	clk.Advance(time.Second) // the next token
+	expectTask(t, ssd, "the poll meeting the heaviest preference", "waited")
+	if ids := parked(e); len(ids) != 1 || ids[0] != "eu" {
+		t.Fatalf("parked after the token: %v", ids)
+	}
+	_ = eu
+}

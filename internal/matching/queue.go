@@ -147,7 +147,9 @@ func (q *queueManager) claim(pr *pollRequest, now int64, dst []gotTask) (got []g
 		sq.listPartitions()
 	}
 	ensureLevels(sq.servable(w.caps, w.capsKey), pr.mask, q.cfg.PriorityLevels)
-	return q.takeLocked(sq, pr.mask, allowed, w, dst), 0, claimed
+	got = q.takeLocked(sq, pr.mask, allowed, w, dst)
+	sq.dropHandedOff()
+	return got, 0, claimed
 }
 
 // park makes p wait for tasks, unless tasks arrived since its claim: then p gets them at
@@ -165,6 +167,7 @@ func (q *queueManager) park(p *poller) claimResult {
 	}
 	sq := q.sub(p.kind)
 	p.got = q.takeLocked(sq, p.mask, p.max, p.worker, p.got)
+	sq.dropHandedOff()
 	if len(p.got) > 0 {
 		p.signal()
 		return claimed
@@ -277,7 +280,7 @@ func (q *queueManager) takeLocked(sq *subqueue, mask uint16, n int, w *pollerInf
 			break
 		}
 		t := l.pop()
-		if t == nil {
+		if t == nil || t.prefers != nil && q.handOffLocked(sq, t, w, now) {
 			continue
 		}
 		q.limiter.take(1)

@@ -14,6 +14,7 @@ type subqueue struct {
 	byFirst    map[capability][]*backlog // routed partitions by their first requirement
 	preferring []*backlog                // partitions of tasks with preferences (prefers_match.go)
 	anyCaps    []*backlog                // preferring partitions that require nothing
+	handedOff  bool                      // handOffLocked gave a poll a task: it may be full
 	gen        uint64                    // bumped when a routed partition is added
 	listed     bool                      // the routed partitions on disk were loaded
 	compat     map[string]servableCache  // capability key -> the partitions it may take from

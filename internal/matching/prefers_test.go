@@ -8,6 +8,8 @@ import (
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 	"github.com/taskroute/taskroute/internal/clock"
 	"github.com/taskroute/taskroute/internal/queueconfig"
+	"github.com/taskroute/taskroute/internal/storage"
+	"github.com/taskroute/taskroute/internal/storage/pebblestore"
 )
 
 func capab(name, value string) *matchingv1.Capability {
@@ -213,4 +215,25 @@ func TestBacklogTaskGoesToTheHeaviestPreferringPoll(t *testing.T) {
 		t.Fatalf("parked after the token: %v", ids)
 	}
 	_ = eu
+}
+
+// A queue configuration stored before the preference wait existed reads back with the
+// default wait, not with none.
+func TestStoredConfigWithoutPreferenceWaitGetsTheDefault(t *testing.T) {
+	dir := t.TempDir()
+	st, err := pebblestore.Open(dir, pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := st.NewBatch()
+	b.PutConfig(storage.QueueRef{Namespace: "ns", Queue: "old"}, []byte(`{"RateLimit":5,"Burst":2,"PriorityLevels":5,"DefaultPriority":3,"Retention":3600000000000,"SetByAPI":true}`))
+	if err := st.Commit(b, true); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	e := open(t, dir, Options{}).e
+	cfg, managed := e.QueueConfig(queueconfig.Key{Namespace: "ns", Name: "old"})
+	if managed || cfg.RateLimit != 5 || cfg.PreferenceWait != queueconfig.DefaultPreferenceWait {
+		t.Fatalf("old record read as %+v (managed %v), want rate 5 and the default preference wait", cfg, managed)
+	}
 }

@@ -237,3 +237,24 @@ func TestStoredConfigWithoutPreferenceWaitGetsTheDefault(t *testing.T) {
 		t.Fatalf("old record read as %+v (managed %v), want rate 5 and the default preference wait", cfg, managed)
 	}
 }
+
+// Tasks that only prefer (require nothing) are found after a restart by a worker that
+// advertises no capabilities.
+func TestOnlyPreferringTasksFoundAfterRestartByAnyWorker(t *testing.T) {
+	dir := t.TempDir()
+	v := open(t, dir, Options{})
+	cfg := queueconfig.Default()
+	cfg.PreferenceWait = 0
+	if err := v.e.Apply(context.Background(), queueconfig.Key{Namespace: "ns", Name: "q"}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	add(t, v.e, tspec("soft", func(s *matchingv1.TaskSpec) {
+		s.Prefers = []*matchingv1.PreferredCapability{prefer("zone", "eu", 1)}
+	}))
+	v.close()
+
+	e := open(t, dir, Options{}).e
+	if got := pollN(t, e, "q", 1, 3*time.Second); len(got) != 1 || got[0].TaskId != "soft" {
+		t.Fatalf("a worker without capabilities after restart got %v", got)
+	}
+}

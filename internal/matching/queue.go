@@ -143,9 +143,7 @@ func (q *queueManager) claim(pr *pollRequest, now int64, dst []gotTask) (got []g
 		return dst, max(w.bucket.wait(now), time.Millisecond), claimed
 	}
 	sq := q.sub(pr.kind)
-	if len(w.caps) > 0 {
-		sq.listPartitions()
-	}
+	sq.listPartitions() // also for a worker without capabilities: tasks that only prefer are its too
 	ensureLevels(sq.servable(w.caps, w.capsKey), pr.mask, q.cfg.PriorityLevels)
 	got = q.takeLocked(sq, pr.mask, allowed, w, dst)
 	sq.dropHandedOff()

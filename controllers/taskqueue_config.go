@@ -88,6 +88,12 @@ func queueConfigFromSpec(spec *v1alpha1.TaskQueueSpec) (queueconfig.Config, erro
 	if cfg.Retention, err = duration("spec.retention", spec.Retention, cfg.Retention); err != nil {
 		return queueconfig.Config{}, err
 	}
+	if cfg.PreferenceWait, err = duration("spec.preferenceWait", spec.PreferenceWait, cfg.PreferenceWait); err != nil {
+		return queueconfig.Config{}, err
+	}
+	if cfg.PreferenceWait > queueconfig.MaxPreferenceWait {
+		return queueconfig.Config{}, fmt.Errorf("spec.preferenceWait: must be at most %s, got %s", queueconfig.MaxPreferenceWait, cfg.PreferenceWait)
+	}
 	return cfg, nil
 }
 

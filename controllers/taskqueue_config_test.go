@@ -28,8 +28,9 @@ var crdDefaulted = v1alpha1.TaskQueueSpec{
 			InitialInterval: dur(time.Second), BackoffCoefficient: qty("2"), MaximumInterval: dur(100 * time.Second),
 		},
 	},
-	Sticky:    &v1alpha1.StickyConfig{Mode: v1alpha1.FeatureEnabled, ScheduleToStartTimeout: dur(5 * time.Second)},
-	Retention: dur(24 * time.Hour),
+	Sticky:         &v1alpha1.StickyConfig{Mode: v1alpha1.FeatureEnabled, ScheduleToStartTimeout: dur(5 * time.Second)},
+	Retention:      dur(24 * time.Hour),
+	PreferenceWait: dur(500 * time.Millisecond),
 }
 
 func TestQueueConfigFromSpecDefaults(t *testing.T) {
@@ -56,9 +57,10 @@ func TestQueueConfigFromSpecTranslates(t *testing.T) {
 			ScheduleToStartTimeout: dur(time.Minute), StartToCloseTimeout: dur(30 * time.Second), HeartbeatTimeout: dur(5 * time.Second),
 			RetryPolicy: &v1alpha1.RetryPolicy{BackoffCoefficient: qty("1.5"), MaximumAttempts: 7, NonRetryableErrorTypes: []string{"Fatal"}},
 		},
-		Sticky:     &v1alpha1.StickyConfig{Mode: v1alpha1.FeatureDisabled},
-		Versioning: &v1alpha1.VersioningConfig{CurrentVersion: "v1", RampingVersion: "v2", RampPercentage: 10},
-		Retention:  dur(time.Hour),
+		Sticky:         &v1alpha1.StickyConfig{Mode: v1alpha1.FeatureDisabled},
+		Versioning:     &v1alpha1.VersioningConfig{CurrentVersion: "v1", RampingVersion: "v2", RampPercentage: 10},
+		Retention:      dur(time.Hour),
+		PreferenceWait: dur(2 * time.Second),
 	}
 	got, err := queueConfigFromSpec(&spec)
 	if err != nil {
@@ -73,7 +75,7 @@ func TestQueueConfigFromSpecTranslates(t *testing.T) {
 		},
 		StickyEnabled: false, StickyScheduleToStartTimeout: 5 * time.Second,
 		CurrentVersion: "v1", RampingVersion: "v2", RampPercentage: 10,
-		Retention: time.Hour,
+		Retention: time.Hour, PreferenceWait: 2 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FromSpec =\n%+v\nwant\n%+v", got, want)
@@ -96,6 +98,7 @@ func TestQueueConfigFromSpecRejects(t *testing.T) {
 		"spec.taskDefaults.retryPolicy.backoffCoefficient": {TaskDefaults: &v1alpha1.TaskDefaults{RetryPolicy: &v1alpha1.RetryPolicy{BackoffCoefficient: qty("0.5")}}},
 		"spec.versioning.rampingVersion":                   {Versioning: &v1alpha1.VersioningConfig{RampingVersion: "v2"}},
 		"spec.retention":                                   {Retention: dur(-time.Hour)},
+		"spec.preferenceWait":                              {PreferenceWait: dur(61 * time.Second)},
 	} {
 		_, err := queueConfigFromSpec(&spec)
 		if err == nil || !strings.HasPrefix(err.Error(), field+":") {

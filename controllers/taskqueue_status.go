@@ -32,6 +32,7 @@ const (
 	maxPollers   = 50
 	maxBacklog   = 20
 	maxTaskTypes = 256
+	maxUnknown   = 20
 	maxMessage   = 1024
 )
 
@@ -87,6 +88,9 @@ func setQueueStatus(q *v1alpha1.TaskQueue, obs queueObservation) {
 		}
 		st.Pollers = append(st.Pollers, ps)
 	}
+
+	st.RunningTasks = s.Running
+	st.UnknownTaskTypes = unknownTaskTypes(s.UnknownTaskTypes)
 
 	types, groups := taskTypeGroups(pollers)
 	st.RegisteredTaskTypes = types

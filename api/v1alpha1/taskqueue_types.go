@@ -44,6 +44,15 @@ type TaskQueueSpec struct {
 	// +optional
 	// +kubebuilder:default="24h"
 	Retention *metav1.Duration `json:"retention,omitempty"`
+
+	// preferenceWait is how long a task with preferred capabilities waits for a worker
+	// that meets one of them before any worker that meets its requirements may take it;
+	// 0s..60s. 0s means no wait: preferences only choose among the workers waiting when
+	// the task arrives.
+	// +optional
+	// +kubebuilder:default="500ms"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('60s')",message="spec.preferenceWait must be within 0s..60s"
+	PreferenceWait *metav1.Duration `json:"preferenceWait,omitempty"`
 }
 
 // QueueRateLimit is a global token bucket for one queue.
@@ -297,6 +306,49 @@ type TaskQueueStatus struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=256
 	RegisteredTaskTypes []string `json:"registeredTaskTypes,omitempty"`
+
+	// runningTasks is the number of attempts running now: started by the matching
+	// service and not yet completed, failed, released or timed out. Attempts started
+	// before the service's last restart are not counted.
+	// +optional
+	RunningTasks int64 `json:"runningTasks"`
+
+	// unknownTaskTypes lists up to 20 task types that workers of the queue failed within
+	// the last hour because they had not registered them (error type UnknownTaskType),
+	// most failures first: tasks of these types were added, but the workers that polled
+	// them do not run them.
+	// +optional
+	// +listType=map
+	// +listMapKey=taskType
+	// +kubebuilder:validation:MaxItems=20
+	UnknownTaskTypes []UnknownTaskTypeStatus `json:"unknownTaskTypes,omitempty"`
+}
+
+// UnknownTaskTypeStatus counts the attempts of one task type that workers failed because
+// they had not registered the type.
+type UnknownTaskTypeStatus struct {
+	// taskType is the type's name.
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	TaskType string `json:"taskType"`
+
+	// failures is the attempts that failed with UnknownTaskType.
+	// +optional
+	Failures int64 `json:"failures"`
+
+	// tasksFailed is the tasks that ended Failed because their attempts reached the
+	// service's bound.
+	// +optional
+	TasksFailed int64 `json:"tasksFailed,omitempty"`
+
+	// lastSeenTime is when the latest such attempt failed.
+	// +optional
+	LastSeenTime *metav1.Time `json:"lastSeenTime,omitempty"`
+
+	// lastWorkerIdentity is the worker that failed the latest such attempt.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	LastWorkerIdentity string `json:"lastWorkerIdentity,omitempty"`
 }
 
 // TaskQueue configures a queue that workers long-poll for tasks.
@@ -308,6 +360,7 @@ type TaskQueueStatus struct {
 // +kubebuilder:printcolumn:name="Backlog",type=integer,JSONPath=`.status.backlogCount`
 // +kubebuilder:printcolumn:name="Oldest",type=string,JSONPath=`.status.oldestBacklogAge`
 // +kubebuilder:printcolumn:name="Pollers",type=integer,JSONPath=`.status.pollerCount`
+// +kubebuilder:printcolumn:name="Running",type=integer,JSONPath=`.status.runningTasks`
 // +kubebuilder:printcolumn:name="Rate",type=string,JSONPath=`.spec.rateLimit.tasksPerSecond`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type TaskQueue struct {

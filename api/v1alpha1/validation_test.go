@@ -72,6 +72,10 @@ var _ = Describe("Invalid objects are rejected with a message naming the field",
 			"spec.rateLimit", "burst must be at least 1"),
 		Entry("default priority above the levels", "TaskQueue", `priority: {levels: 3, defaultLevel: 4}`,
 			"spec.priority", "defaultLevel must be within 1..spec.priority.levels"),
+		Entry("preference wait over a minute", "TaskQueue", `preferenceWait: 61s`,
+			"spec.preferenceWait", "must be within 0s..60s"),
+		Entry("negative preference wait", "TaskQueue", `preferenceWait: -1s`,
+			"spec.preferenceWait", "must be within 0s..60s"),
 		Entry("too many priority levels", "TaskQueue", `priority: {levels: 11}`,
 			"spec.priority.levels", "less than or equal to 10"),
 		Entry("retry max interval below initial", "TaskQueue",
@@ -134,6 +138,7 @@ var _ = Describe("Valid objects are accepted and defaulted", func() {
 		var q v1alpha1.TaskQueue
 		Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: "default", Name: name}, &q)).To(Succeed())
 		Expect(q.Spec.Retention).To(Equal(&metav1.Duration{Duration: 24 * time.Hour}))
+		Expect(q.Spec.PreferenceWait).To(Equal(&metav1.Duration{Duration: 500 * time.Millisecond}))
 	})
 
 	It("defaults nested TaskQueue settings", func() {

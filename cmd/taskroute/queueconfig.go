@@ -43,7 +43,7 @@ type queueConfigFlags struct {
 	rateLimit, retryBackoff               float64
 	burst, levels, defaultLevel, attempts int
 	scheduleToStart, startToClose         time.Duration
-	heartbeat, retention                  time.Duration
+	heartbeat, retention, preferenceWait  time.Duration
 	retryInitial, retryMaximum            time.Duration
 	nonRetryable                          []string
 }
@@ -89,6 +89,7 @@ unlimited; --non-retryable '' clears the list.`,
 	fs.DurationVar(&f.startToClose, "start-to-close", 0, "default: longest time one attempt may run (0 = no limit)")
 	fs.DurationVar(&f.heartbeat, "heartbeat", 0, "default: retry an attempt silent for this long (0 = no heartbeats required)")
 	fs.DurationVar(&f.retention, "retention", 0, "how long a finished task's outcome is kept")
+	fs.DurationVar(&f.preferenceWait, "preference-wait", 0, "how long a task with preferences waits for a worker meeting one before any capable worker takes it (0..1m; 0 = no wait)")
 	fs.DurationVar(&f.retryInitial, "retry-initial", 0, "default retry policy: wait before the first retry")
 	fs.Float64Var(&f.retryBackoff, "retry-backoff", 0, "default retry policy: multiplier of the wait after each retry (at least 1)")
 	fs.DurationVar(&f.retryMaximum, "retry-max-interval", 0, "default retry policy: cap of the wait (not below --retry-initial)")
@@ -126,6 +127,9 @@ func (f *queueConfigFlags) update(cmd *cobra.Command) client.QueueConfigUpdate {
 	}
 	if given("retention") {
 		u.Retention = &f.retention
+	}
+	if given("preference-wait") {
+		u.PreferenceWait = &f.preferenceWait
 	}
 	if given("retry-initial") {
 		u.RetryInitialInterval = &f.retryInitial
@@ -210,6 +214,7 @@ func writeQueueConfig(w io.Writer, name string, c *client.QueueConfig) error {
 		humanDuration(r.InitialInterval), strconv.FormatFloat(r.BackoffCoefficient, 'f', -1, 64), humanDuration(r.MaximumInterval), attempts))
 	row("Non-retryable", dash(strings.Join(r.NonRetryableErrorTypes, ",")))
 	row("Retention", humanDuration(c.Retention))
+	row("Preference wait", humanDuration(c.PreferenceWait))
 	return tw.Flush()
 }
 

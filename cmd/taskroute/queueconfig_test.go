@@ -22,7 +22,7 @@ func TestQueueConfigCommands(t *testing.T) {
 	out, _, err := runCLI(t, addr, "set", "queue-config", "-q", "images", "--rate-limit", "100", "--burst", "10",
 		"--priority-levels", "7", "--default-priority", "4", "--schedule-to-start", "1m", "--start-to-close", "5m",
 		"--heartbeat", "30s", "--retention", "48h", "--retry-initial", "2s", "--retry-backoff", "1.5",
-		"--retry-max-interval", "1m", "--retry-max-attempts", "5", "--non-retryable", "BadInput,Fatal")
+		"--retry-max-interval", "1m", "--retry-max-attempts", "5", "--non-retryable", "BadInput,Fatal", "--preference-wait", "2s")
 	if err != nil {
 		t.Fatalf("set: %v\n%s", err, out)
 	}
@@ -30,7 +30,7 @@ func TestQueueConfigCommands(t *testing.T) {
 		"Queue:              cli/images\n", "Managed by:         -\n", "Rate limit:         100/s, burst 10\n",
 		"Priorities:         1..7, default 4\n", "Schedule-to-start:  1m\n", "Start-to-close:     5m\n", "Heartbeat:          30s\n",
 		"Retry:              initial 2s, backoff 1.5, max interval 1m, max attempts 5\n",
-		"Non-retryable:      BadInput,Fatal\n", "Retention:          2d\n",
+		"Non-retryable:      BadInput,Fatal\n", "Retention:          2d\n", "Preference wait:    2s\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("set output lacks %q:\n%s", want, out)

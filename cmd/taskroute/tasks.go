@@ -24,12 +24,14 @@ func newAddCommand(g *globals) *cobra.Command {
 		headers     []string
 		wait        bool
 		retry       client.RetryPolicy
+		prefers     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "add --queue QUEUE --type TYPE [--payload DATA]",
 		Short: "Add a task to a queue (and optionally wait for its outcome)",
 		Example: `  taskroute add --queue images --type resize --payload '{"url":"..."}'
-  taskroute add --queue images --type resize --id resize-42 --priority 5 --wait`,
+  taskroute add --queue images --type resize --id resize-42 --priority 5 --wait
+  taskroute add --queue images --type resize --prefer zone=eu:10 --prefer ssd:5`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			k, ok := client.ParseKind(kind)
@@ -64,6 +66,13 @@ func newAddCommand(g *globals) *cobra.Command {
 					}
 					t.Headers[k] = v
 				}
+			}
+			for _, s := range prefers {
+				p, err := client.ParsePreference(s)
+				if err != nil {
+					return fmt.Errorf("--prefer: %w", err)
+				}
+				t.Prefers = append(t.Prefers, p)
 			}
 			if cmd.Flags().Changed("retry-max-attempts") || cmd.Flags().Changed("retry-initial-interval") ||
 				cmd.Flags().Changed("retry-backoff") || cmd.Flags().Changed("retry-max-interval") || cmd.Flags().Changed("non-retryable") {
@@ -103,6 +112,7 @@ func newAddCommand(g *globals) *cobra.Command {
 	f.DurationVar(&t.StartToCloseTimeout, "start-to-close-timeout", 0, "longest time one attempt may run (0 = queue default)")
 	f.DurationVar(&t.HeartbeatTimeout, "heartbeat-timeout", 0, "retry an attempt that does not heartbeat within this (0 = queue default)")
 	f.StringArrayVar(&headers, "header", nil, "header KEY=VALUE passed to the worker (repeatable)")
+	f.StringArrayVar(&prefers, "prefer", nil, "preferred worker capability NAME[=VALUE]:WEIGHT, weight 1..100 (repeatable): the waiting worker meeting the most weight gets the task")
 	f.BoolVarP(&wait, "wait", "w", false, "wait for the task's outcome (bounded by --timeout)")
 	f.IntVar(&retry.MaximumAttempts, "retry-max-attempts", 0, "most attempts, the first included (0 = queue default)")
 	f.DurationVar(&retry.InitialInterval, "retry-initial-interval", 0, "wait before the first retry (0 = queue default)")

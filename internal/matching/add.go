@@ -116,6 +116,7 @@ func newTask(spec *matchingv1.TaskSpec, cfg queueconfig.Config, now int64) *task
 		t.id = uuid.NewString()
 	}
 	t.requires, t.route = requirementsOf(spec.GetRequires())
+	t.prefers, t.route = withPreferences(t.route, spec.GetPrefers())
 	if spec.GetKind() == matchingv1.TaskKind_TASK_KIND_WORKFLOW {
 		t.kind = kindWorkflow
 	}

@@ -102,7 +102,7 @@ func (t *task) info() *matchingv1.TaskInfo {
 		State: matchingv1.TaskState(t.state), Priority: int32(t.priority), Attempt: t.attempt,
 		Result: t.result, Failure: t.failure.proto(), HeartbeatDetails: t.hbDetails, CancelRequested: t.cancelRequested,
 		ScheduledTime: ts(t.scheduledAt), StartedTime: ts(t.startedAt), ClosedTime: ts(t.closedAt),
-		Requires: capabilitiesProto(t.requires), Payload: t.payload, SessionId: t.session,
+		Requires: capabilitiesProto(t.requires), Prefers: preferencesProto(t.prefers), Payload: t.payload, SessionId: t.session,
 	}
 }
 

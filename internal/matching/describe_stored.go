@@ -25,7 +25,8 @@ func (e *Engine) describeStored(ns, name string) *matchingv1.DescribeQueueRespon
 		// routable (to whichever worker comes).
 		requires := capabilitiesProto(parseRouteKey(ref.Partition))
 		resp.Backlog = append(resp.Backlog, &matchingv1.BacklogStats{Kind: kindProto(kind), Priority: int32(prio), Count: n,
-			OldestAge: durationpb.New(ageOf(oldest, now)), Requires: requires, Routable: len(requires) == 0, Unmet: requires})
+			OldestAge: durationpb.New(ageOf(oldest, now)), Requires: requires, Routable: len(requires) == 0, Unmet: requires,
+			Prefers: preferencesProto(parsePreferences(ref.Partition))})
 	})
 	resp.UnknownTaskTypes = e.unknownTypes.describe(ns, name, now)
 	return resp

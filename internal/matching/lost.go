@@ -20,10 +20,8 @@ var pinningNames = [...]string{"taskroute.dev/host", "taskroute.dev/process"}
 func pinned(reqs []capability) []capability {
 	var out []capability
 	for _, r := range reqs {
-		for _, n := range pinningNames {
-			if r.name == n {
-				out = append(out, r)
-			}
+		if isPinning(r.name) {
+			out = append(out, r)
 		}
 	}
 	return out
@@ -66,6 +64,7 @@ func (q *queueManager) lostPartitions(now int64) []lostPartition {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var lost []lostPartition
+	var live livePins // built on first need
 	for _, sq := range q.kind {
 		if sq == nil {
 			continue
@@ -79,7 +78,10 @@ func (q *queueManager) lostPartitions(now int64) []lostPartition {
 			if len(pins) == 0 {
 				continue
 			}
-			if q.anyLiveWorkerMeetsLocked(pins, now) {
+			if live == nil {
+				live = q.livePinsLocked(now)
+			}
+			if live.anyMeets(pins) {
 				continue
 			}
 			// A partition found on disk is counted only once a poll may take from it; no
@@ -94,15 +96,6 @@ func (q *queueManager) lostPartitions(now int64) []lostPartition {
 		}
 	}
 	return lost
-}
-
-func (q *queueManager) anyLiveWorkerMeetsLocked(reqs []capability, now int64) bool {
-	for _, w := range q.pollers {
-		if q.livePollerLocked(w, now) && w.caps.meetsAll(reqs) {
-			return true
-		}
-	}
-	return false
 }
 
 // lostBatch bounds the tasks one pass reads per partition level; the rest go next pass.

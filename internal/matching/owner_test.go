@@ -117,8 +117,8 @@ func TestRecordWithoutOwnerDecodes(t *testing.T) {
 	}
 	// A record written before the owner existed ends after the cancel reason (before the
 	// fields appended later still: the first sequence, the requirement count and the
-	// session's length, 0 here, one byte each).
-	old := b[:len(b)-len(appendString(appendString(nil, "p"), "i"))-3]
+	// session's length and the preference count, 0 here, one byte each).
+	old := b[:len(b)-len(appendString(appendString(nil, "p"), "i"))-4]
 	got, err = decodeTask(old)
 	if err != nil || got.owner != (Owner{}) || got.lease != 7 {
 		t.Fatalf("old record: %+v, %v", got, err)

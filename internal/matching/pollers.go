@@ -55,10 +55,11 @@ type pollerInfo struct {
 // owner is who polls as this worker.
 func (w *pollerInfo) owner() Owner { return Owner{Principal: w.principal, Identity: w.identity} }
 
-// pollerLocked records the poller and returns its per-identity state.
-func (q *queueManager) pollerLocked(pr *pollRequest, now int64) *pollerInfo {
+// pollerLocked records the poller and returns its per-identity state; w is that state if
+// the caller already looked it up (nil: looked up or created here).
+func (q *queueManager) pollerLocked(pr *pollRequest, w *pollerInfo, now int64) *pollerInfo {
 	req := pr.req
-	w := q.workerLocked(req.GetWorkerIdentity(), req.GetPool(), req.GetVersion(), req.GetCapabilities(), now)
+	w = q.workerLocked(w, req.GetWorkerIdentity(), req.GetPool(), req.GetVersion(), req.GetCapabilities(), now)
 	w.kind, w.lastAccess, w.principal = pr.kind, now, pr.owner.Principal
 	w.maxSessions = req.GetMaxSessions()
 	if len(req.GetTaskTypes()) != len(w.taskTypes) {
@@ -72,13 +73,15 @@ func (q *queueManager) pollerLocked(pr *pollRequest, now int64) *pollerInfo {
 	return w
 }
 
-// workerLocked returns the state of a worker identity, creating it, and records that the
-// worker was seen now with these properties.
-func (q *queueManager) workerLocked(identity, pool, version string, caps []*matchingv1.Capability, now int64) *pollerInfo {
+// workerLocked returns the state of a worker identity (w, when the caller has it), creating
+// it, and records that the worker was seen now with these properties.
+func (q *queueManager) workerLocked(w *pollerInfo, identity, pool, version string, caps []*matchingv1.Capability, now int64) *pollerInfo {
 	if q.pollers == nil {
 		q.pollers = map[string]*pollerInfo{}
 	}
-	w := q.pollers[identity]
+	if w == nil {
+		w = q.pollers[identity]
+	}
 	if w == nil {
 		w = &pollerInfo{identity: identity}
 		q.pollers[identity] = w
@@ -116,7 +119,7 @@ func (q *queueManager) heartbeat(req *matchingv1.RecordWorkerHeartbeatRequest, n
 	}
 	defer q.mu.Unlock()
 	q.touchLocked(now)
-	w := q.workerLocked(req.GetWorkerIdentity(), req.GetPool(), req.GetVersion(), req.GetCapabilities(), now)
+	w := q.workerLocked(nil, req.GetWorkerIdentity(), req.GetPool(), req.GetVersion(), req.GetCapabilities(), now)
 	w.maxSessions = req.GetMaxSessions()
 	if w.kind == 0 {
 		w.kind = kindOf(req.GetKind()) // a worker that has not polled yet can take sessions of its kind

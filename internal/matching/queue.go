@@ -30,7 +30,9 @@ type queueManager struct {
 
 	limiter       tokenBucket
 	throttleTimer clock.Timer
-	throttledAt   int64 // last time dispatch waited for a token
+	throttledAt   int64       // last time dispatch waited for a token
+	prefTimer     clock.Timer // ends a held task's preference wait (prefers_match.go)
+	prefAt        int64       // when prefTimer fires
 
 	pollers map[string]*pollerInfo
 	rates   rateWindow
@@ -91,7 +93,7 @@ func (q *queueManager) schedule(t *task, seq uint64, at time.Time) (loaded, matc
 	q.touchLocked(now)
 	q.rates.countAdd(now)
 	sq := q.sub(t.kind)
-	if p := sq.matcher.match(t); p != nil && q.globalTokenLocked(now) {
+	if p := q.matchLocked(sq, t, now); p != nil && q.globalTokenLocked(now) {
 		t.owner = p.owner
 		q.handLocked(p, gotTask{out: q.e.startLocked(t, at, q)}, now)
 		sq.matcher.handed(p)
@@ -130,10 +132,11 @@ func (q *queueManager) claim(pr *pollRequest, now int64, dst []gotTask) (got []g
 	}
 	defer q.mu.Unlock()
 	q.touchLocked(now)
-	if w := q.pollers[pr.owner.Identity]; w != nil && w.stoppedFor(pr.owner, now) {
+	w := q.pollers[pr.owner.Identity] // looked up once: pollerLocked records the poll in it
+	if w != nil && w.stoppedFor(pr.owner, now) {
 		return dst, 0, stopped // a poll sent before ShutdownWorker, or one woken by it
 	}
-	w := q.pollerLocked(pr, now)
+	w = q.pollerLocked(pr, w, now)
 	allowed := pr.maxTasks
 	if w.tps > 0 {
 		allowed = min(allowed, w.bucket.available(now))
@@ -142,11 +145,11 @@ func (q *queueManager) claim(pr *pollRequest, now int64, dst []gotTask) (got []g
 		return dst, max(w.bucket.wait(now), time.Millisecond), claimed
 	}
 	sq := q.sub(pr.kind)
-	if len(w.caps) > 0 {
-		sq.listPartitions()
-	}
+	sq.listPartitions() // also for a worker without capabilities: tasks that only prefer are its too
 	ensureLevels(sq.servable(w.caps, w.capsKey), pr.mask, q.cfg.PriorityLevels)
-	return q.takeLocked(sq, pr.mask, allowed, w, dst), 0, claimed
+	got = q.takeLocked(sq, pr.mask, allowed, w, dst)
+	sq.dropHandedOff()
+	return got, 0, claimed
 }
 
 // park makes p wait for tasks, unless tasks arrived since its claim: then p gets them at
@@ -164,6 +167,7 @@ func (q *queueManager) park(p *poller) claimResult {
 	}
 	sq := q.sub(p.kind)
 	p.got = q.takeLocked(sq, p.mask, p.max, p.worker, p.got)
+	sq.dropHandedOff()
 	if len(p.got) > 0 {
 		p.signal()
 		return claimed
@@ -263,8 +267,10 @@ func (q *queueManager) globalTokenLocked(now int64) bool {
 func (q *queueManager) takeLocked(sq *subqueue, mask uint16, n int, w *pollerInfo, dst []gotTask) []gotTask {
 	bs := sq.servable(w.caps, w.capsKey)
 	now := q.e.now().UnixNano()
+	var g prefGate
+	gate := q.gateLocked(sq, w, now, &g)
 	for len(dst) < n {
-		l := sq.pick(bs, mask)
+		l := sq.pick(bs, mask, gate)
 		if l == nil {
 			break
 		}
@@ -274,7 +280,7 @@ func (q *queueManager) takeLocked(sq *subqueue, mask uint16, n int, w *pollerInf
 			break
 		}
 		t := l.pop()
-		if t == nil {
+		if t == nil || t.prefers != nil && q.handOffLocked(sq, t, w, now) {
 			continue
 		}
 		q.limiter.take(1)
@@ -283,6 +289,7 @@ func (q *queueManager) takeLocked(sq *subqueue, mask uint16, n int, w *pollerInf
 		q.rates.countDispatch(now)
 		dst = append(dst, gotTask{t: t})
 	}
+	q.armPreferenceLocked(gate)
 	return dst
 }
 
@@ -344,5 +351,6 @@ func (q *queueManager) unloadIfIdle(now int64) bool {
 		q.throttleTimer.Stop()
 		q.throttleTimer = nil
 	}
+	q.stopPreferenceTimerLocked()
 	return true
 }

@@ -25,7 +25,8 @@ type configRecord struct {
 func (e *Engine) loadConfigs() error {
 	var decodeErr error
 	err := e.store.ScanConfigs(func(q storage.QueueRef, v []byte) bool {
-		var r configRecord
+		// Fields added since the record was written keep their defaults.
+		r := configRecord{Config: queueconfig.Default()}
 		if err := json.Unmarshal(v, &r); err != nil {
 			decodeErr = fmt.Errorf("queue config %s/%s: %w", q.Namespace, q.Queue, err)
 			return false

@@ -14,6 +14,10 @@ import (
 func (e *Engine) Stats(_ context.Context, key queueconfig.Key) (queueconfig.Stats, error) {
 	d := e.Describe(key.Namespace, key.Name)
 	st := queueconfig.Stats{AddRate: d.AddRate, DispatchRate: d.DispatchRate, Running: d.RunningTasks}
+	for _, u := range d.UnknownTaskTypes {
+		st.UnknownTaskTypes = append(st.UnknownTaskTypes, queueconfig.UnknownTaskType{TaskType: u.TaskType, Failures: u.Failures,
+			TasksFailed: u.TasksFailed, LastSeen: u.LastSeenTime.AsTime(), LastWorker: u.LastWorkerIdentity})
+	}
 	switch d.RateLimit.GetState() {
 	case matchingv1.RateLimitState_RATE_LIMIT_STATE_OPEN:
 		st.RateLimitState = queueconfig.RateLimitOpen

@@ -42,8 +42,10 @@ func routeKey(caps []capability) string {
 	return b.String()
 }
 
-// parseRouteKey is the inverse of routeKey.
+// parseRouteKey is the inverse of routeKey: the requirements of a route key (the
+// preferences that may follow are parsePreferences's).
 func parseRouteKey(key string) []capability {
+	key, _, _ = strings.Cut(key, prefSep)
 	if key == "" {
 		return nil
 	}

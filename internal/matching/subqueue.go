@@ -12,6 +12,9 @@ type subqueue struct {
 	plain      backlog
 	routed     map[string]*backlog       // by route key
 	byFirst    map[capability][]*backlog // routed partitions by their first requirement
+	preferring []*backlog                // partitions of tasks with preferences (prefers_match.go)
+	anyCaps    []*backlog                // preferring partitions that require nothing
+	handedOff  bool                      // handOffLocked gave a poll a task: it may be full
 	gen        uint64                    // bumped when a routed partition is added
 	listed     bool                      // the routed partitions on disk were loaded
 	compat     map[string]servableCache  // capability key -> the partitions it may take from
@@ -46,7 +49,10 @@ func (sq *subqueue) partition(route string, requires []capability) *backlog {
 		sq.routed, sq.byFirst = map[string]*backlog{}, map[capability][]*backlog{}
 	}
 	sq.routed[route] = b
-	sq.byFirst[requires[0]] = append(sq.byFirst[requires[0]], b)
+	sq.addPreferring(b)
+	if len(requires) > 0 {
+		sq.byFirst[requires[0]] = append(sq.byFirst[requires[0]], b)
+	}
 	sq.gen++
 	return b
 }
@@ -79,7 +85,7 @@ func (sq *subqueue) servable(caps capabilitySet, key string) []*backlog {
 	if c, ok := sq.compat[key]; ok && c.gen == sq.gen {
 		return c.bs
 	}
-	bs := []*backlog{&sq.plain}
+	bs := append([]*backlog{&sq.plain}, sq.anyCaps...)
 	for _, c := range caps {
 		for _, first := range [...]capability{c, {c.name, ""}} {
 			for _, b := range sq.byFirst[first] {
@@ -105,7 +111,7 @@ func (sq *subqueue) servable(caps capabilitySet, key string) []*backlog {
 // each priority it was given tasks of, and needs no others.
 func ensureLevels(bs []*backlog, mask uint16, configured int) {
 	for _, b := range bs {
-		if b.requires != nil && !b.onDisk {
+		if b.ref.Partition != "" && !b.onDisk {
 			continue
 		}
 		for p := 1; p <= max(configured, 1); p++ {
@@ -120,12 +126,13 @@ func ensureLevels(bs []*backlog, mask uint16, configured int) {
 // mask with a waiting task, and at that priority the partition whose head task is oldest;
 // except that every StarvationInterval-th dispatch takes the oldest head task among the
 // lower priorities, so low priorities keep moving under sustained high-priority load.
-func (sq *subqueue) pick(bs []*backlog, mask uint16) *level {
+// Levels whose head the gate holds for a preferring poll are passed over.
+func (sq *subqueue) pick(bs []*backlog, mask uint16, gate *prefGate) *level {
 	var top *level
 	topPrio := 0
 	for p := maxLevels; p >= 1 && top == nil; p-- {
 		if mask&(1<<p) != 0 {
-			top, topPrio = oldestHead(bs, p), p
+			top, topPrio = oldestHead(bs, p, gate), p
 		}
 	}
 	if top == nil {
@@ -139,7 +146,7 @@ func (sq *subqueue) pick(bs []*backlog, mask uint16) *level {
 		if mask&(1<<p) == 0 {
 			continue
 		}
-		if l := oldestHead(bs, p); l != nil && (oldest == nil || l.headSeq() < oldest.headSeq()) {
+		if l := oldestHead(bs, p, gate); l != nil && (oldest == nil || l.headSeq() < oldest.headSeq()) {
 			oldest = l
 		}
 	}
@@ -151,7 +158,7 @@ func (sq *subqueue) pick(bs []*backlog, mask uint16) *level {
 
 // oldestHead returns, among the levels of priority p of the partitions bs that hold a
 // buffered task, the one whose head task is oldest (paging levels in as it looks).
-func oldestHead(bs []*backlog, p int) *level {
+func oldestHead(bs []*backlog, p int, gate *prefGate) *level {
 	var best *level
 	for _, b := range bs {
 		l := b.levels[p]
@@ -159,7 +166,7 @@ func oldestHead(bs []*backlog, p int) *level {
 			continue
 		}
 		b.maybePage(uint8(p), l)
-		if l.live() && (best == nil || l.headSeq() < best.headSeq()) {
+		if l.live() && (best == nil || l.headSeq() < best.headSeq()) && !gate.holds(b, l) {
 			best = l
 		}
 	}

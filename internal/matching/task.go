@@ -67,8 +67,9 @@ type task struct {
 	seq             uint64 // backlog sequence while in the backlog, else 0
 	firstSeq        uint64 // sequence of the first scheduling: a retry's place in the backlog
 	requires        []capability
-	scheduledAt     int64 // first scheduling, unix nanos
-	readyAt         int64 // when the current scheduling became dispatchable
+	prefers         []preference // preferred capabilities (prefers.go)
+	scheduledAt     int64        // first scheduling, unix nanos
+	readyAt         int64        // when the current scheduling became dispatchable
 	startedAt       int64
 	closedAt        int64
 	s2cDeadline     int64
@@ -86,7 +87,7 @@ type task struct {
 
 	// memory only
 	runningCounted bool   // counted in Engine.running (running.go)
-	route          string // routeKey(requires): the backlog partition
+	route          string // routeKey(requires), then the preferences (prefers.go): the backlog partition
 	counted        bool   // counted in its namespace's backlog usage (quota.go)
 	inq            atomic.Uint32
 	pending        int32 // writes enqueued and not yet durable
@@ -169,9 +170,10 @@ func (t *task) encode(dst []byte) []byte {
 		dst = appendString(dst, c.name)
 		dst = appendString(dst, c.value)
 	}
-	// The session was appended last; records without it belong to none.
+	// The session was appended later still; records without it belong to none.
 	dst = appendString(dst, t.session)
-	return dst
+	// Preferences were appended last; records without them prefer nothing.
+	return appendPreferences(dst, t.prefers)
 }
 
 var errCorrupt = errors.New("corrupt task record")
@@ -234,6 +236,12 @@ func decodeTask(b []byte) (*task, error) {
 	}
 	if len(d.b) > 0 {
 		t.session = d.string()
+	}
+	if len(d.b) > 0 {
+		t.prefers = d.preferences()
+		if t.prefers != nil {
+			t.route += prefSep + preferencesKey(t.prefers)
+		}
 	}
 	if d.err {
 		return nil, errCorrupt

@@ -58,7 +58,20 @@ type Config struct {
 
 	// Retention is how long a finished task's outcome is kept.
 	Retention time.Duration
+
+	// PreferenceWait is how long a task with preferred capabilities waits for a poll
+	// that meets one before any poll that meets its requirements may take it; 0 means
+	// preferences only choose among the polls waiting when the task arrives.
+	PreferenceWait time.Duration
 }
+
+// DefaultPreferenceWait is the preference wait of a queue that sets none: long enough
+// for a preferred worker that is busy for a moment to poll again, short enough not to
+// leave other capable workers idle for long.
+const DefaultPreferenceWait = 500 * time.Millisecond
+
+// MaxPreferenceWait bounds PreferenceWait (the TaskQueue CRD's bound too).
+const MaxPreferenceWait = time.Minute
 
 // Default returns the configuration of a queue that has no TaskQueue object. It equals the
 // defaults of the TaskQueue CRD, so creating an empty TaskQueue changes nothing.
@@ -75,6 +88,7 @@ func Default() Config {
 		StickyEnabled:                true,
 		StickyScheduleToStartTimeout: 5 * time.Second,
 		Retention:                    24 * time.Hour,
+		PreferenceWait:               DefaultPreferenceWait,
 	}
 }
 
@@ -136,6 +150,20 @@ type Stats struct {
 	Running int64
 	// RateLimitState is one of the RateLimit* constants.
 	RateLimitState string
+	// UnknownTaskTypes is the task types workers failed because they had not registered
+	// them, within the last hour.
+	UnknownTaskTypes []UnknownTaskType
+}
+
+// UnknownTaskType counts the attempts of one task type that workers failed with
+// UnknownTaskType (they had not registered it).
+type UnknownTaskType struct {
+	TaskType string
+	// Failures is the attempts that failed so; TasksFailed the tasks that ended Failed
+	// because their attempts reached the bound.
+	Failures, TasksFailed int64
+	LastSeen              time.Time
+	LastWorker            string // identity of the worker that failed the latest attempt
 }
 
 // Registry is implemented by the matching service (and by Memory for tests of the

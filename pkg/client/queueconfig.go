@@ -31,6 +31,9 @@ type QueueConfig struct {
 	Retry RetryPolicy
 	// Retention is how long a finished task's outcome is kept.
 	Retention time.Duration
+	// PreferenceWait is how long a task with preferences (Task.Prefers) waits for a
+	// worker that meets one before any capable worker may take it; 0..1m, default 500ms.
+	PreferenceWait time.Duration
 	// ManagedBy is "TaskQueue <namespace>/<name>" when a TaskQueue object configures the
 	// queue; then only that object can change it (SetQueueConfig and ResetQueueConfig get
 	// FailedPrecondition). Empty otherwise.
@@ -53,6 +56,7 @@ type QueueConfigUpdate struct {
 	RetryMaximumAttempts        *int
 	RetryNonRetryableErrorTypes *[]string // a pointer to an empty slice clears the list
 	Retention                   *time.Duration
+	PreferenceWait              *time.Duration
 }
 
 // GetQueueConfig returns the configuration in effect for a queue and, in ManagedBy, the
@@ -134,6 +138,7 @@ func (u *QueueConfigUpdate) toProto() (*matchingv1.QueueConfig, []string) {
 	set(u.RetryMaximumAttempts != nil, "retry_policy.maximum_attempts", func() { rp.MaximumAttempts = int32(*u.RetryMaximumAttempts) })
 	set(u.RetryNonRetryableErrorTypes != nil, "retry_policy.non_retryable_error_types", func() { rp.NonRetryableErrorTypes = *u.RetryNonRetryableErrorTypes })
 	set(u.Retention != nil, "retention", func() { cfg.Retention = durationpb.New(*u.Retention) })
+	set(u.PreferenceWait != nil, "preference_wait", func() { cfg.PreferenceWait = durationpb.New(*u.PreferenceWait) })
 	return cfg, paths
 }
 
@@ -154,7 +159,8 @@ func queueConfigFromProto(p *matchingv1.QueueConfig) *QueueConfig {
 			MaximumAttempts:        int(rp.GetMaximumAttempts()),
 			NonRetryableErrorTypes: rp.GetNonRetryableErrorTypes(),
 		},
-		Retention: p.GetRetention().AsDuration(),
+		Retention:      p.GetRetention().AsDuration(),
+		PreferenceWait: p.GetPreferenceWait().AsDuration(),
 	}
 }
 
@@ -168,6 +174,7 @@ type queueConfigJSON struct {
 	HeartbeatTimeout       string          `json:"heartbeatTimeout"`
 	Retry                  retryPolicyJSON `json:"retryPolicy"`
 	Retention              string          `json:"retention"`
+	PreferenceWait         string          `json:"preferenceWait"`
 	ManagedBy              string          `json:"managedBy,omitempty"`
 }
 
@@ -190,7 +197,7 @@ func (q QueueConfig) MarshalJSON() ([]byte, error) {
 			MaximumInterval: q.Retry.MaximumInterval.String(), MaximumAttempts: q.Retry.MaximumAttempts,
 			NonRetryableErrorTypes: q.Retry.NonRetryableErrorTypes,
 		},
-		Retention: q.Retention.String(), ManagedBy: q.ManagedBy,
+		Retention: q.Retention.String(), PreferenceWait: q.PreferenceWait.String(), ManagedBy: q.ManagedBy,
 	})
 }
 
@@ -208,7 +215,7 @@ func (q *QueueConfig) UnmarshalJSON(data []byte) error {
 		src string
 	}{
 		{&out.ScheduleToStartTimeout, j.ScheduleToStartTimeout}, {&out.StartToCloseTimeout, j.StartToCloseTimeout},
-		{&out.HeartbeatTimeout, j.HeartbeatTimeout}, {&out.Retention, j.Retention},
+		{&out.HeartbeatTimeout, j.HeartbeatTimeout}, {&out.Retention, j.Retention}, {&out.PreferenceWait, j.PreferenceWait},
 		{&out.Retry.InitialInterval, j.Retry.InitialInterval}, {&out.Retry.MaximumInterval, j.Retry.MaximumInterval},
 	} {
 		if d.src == "" {

@@ -30,7 +30,7 @@ func TestQueueConfigCalls(t *testing.T) {
 
 	got, err := c.SetQueueConfig(ctx, "configured", client.QueueConfigUpdate{
 		RateLimit: new(50.0), Burst: new(5), HeartbeatTimeout: new(30 * time.Second),
-		RetryMaximumAttempts: new(3), RetryNonRetryableErrorTypes: &[]string{"BadInput"},
+		RetryMaximumAttempts: new(3), RetryNonRetryableErrorTypes: &[]string{"BadInput"}, PreferenceWait: new(2 * time.Second),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +40,7 @@ func TestQueueConfigCalls(t *testing.T) {
 		StartToCloseTimeout: 10 * time.Minute, HeartbeatTimeout: 30 * time.Second,
 		Retry: client.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 100 * time.Second,
 			MaximumAttempts: 3, NonRetryableErrorTypes: []string{"BadInput"}},
-		Retention: 24 * time.Hour,
+		Retention: 24 * time.Hour, PreferenceWait: 2 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("SetQueueConfig = %+v, want %+v", got, want)

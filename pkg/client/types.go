@@ -77,6 +77,9 @@ type Task struct {
 	// task goes only to workers whose capabilities meet every one, and waits in the backlog
 	// while none is connected.
 	Requires Capabilities
+	// Prefers is the capabilities a worker should have (see Preference): the waiting
+	// worker that meets the most weight of them gets the task.
+	Prefers Preferences
 	// SessionID adds the task to an open session (CreateSession) of the same queue and
 	// kind: it runs only on the session's worker, and fails with ErrorTypeSessionFailed
 	// when that worker is gone.
@@ -117,6 +120,8 @@ type TaskInfo struct {
 	ClosedTime       *time.Time `json:"closedTime,omitempty"`
 	// Requires is the capabilities the task requires.
 	Requires Capabilities `json:"requires,omitempty"`
+	// Prefers is the capabilities the task prefers.
+	Prefers Preferences `json:"prefers,omitempty"`
 	// Payload is the task's input (GetTask; ListTasks leaves it out, like Result,
 	// HeartbeatDetails and Failure.Details).
 	Payload []byte `json:"payload,omitempty"`
@@ -132,6 +137,8 @@ type Backlog struct {
 	OldestAge time.Duration // of the oldest waiting task
 	// Requires is the capabilities these tasks require (nil: none).
 	Requires Capabilities
+	// Prefers is the capabilities these tasks prefer (nil: none).
+	Prefers Preferences
 	// Routable tells whether a live worker of the queue has every required capability;
 	// when not, Unmet is the requirements that no live worker has on its own (empty when
 	// each is met by some worker but no single worker meets them all).
@@ -148,11 +155,12 @@ type backlogJSON struct {
 	Requires         Capabilities `json:"requires,omitempty"`
 	Routable         bool         `json:"routable"`
 	Unmet            Capabilities `json:"unmet,omitempty"`
+	Prefers          Preferences  `json:"prefers,omitempty"`
 }
 
 // MarshalJSON gives the age both as a Go duration string and in seconds.
 func (b Backlog) MarshalJSON() ([]byte, error) {
-	return json.Marshal(backlogJSON{b.Kind, b.Priority, b.Count, b.OldestAge.String(), b.OldestAge.Seconds(), b.Requires, b.Routable, b.Unmet})
+	return json.Marshal(backlogJSON{b.Kind, b.Priority, b.Count, b.OldestAge.String(), b.OldestAge.Seconds(), b.Requires, b.Routable, b.Unmet, b.Prefers})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -162,7 +170,7 @@ func (b *Backlog) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*b = Backlog{Kind: j.Kind, Priority: j.Priority, Count: j.Count, OldestAge: time.Duration(j.OldestAgeSeconds * float64(time.Second)),
-		Requires: j.Requires, Routable: j.Routable, Unmet: j.Unmet}
+		Requires: j.Requires, Routable: j.Routable, Unmet: j.Unmet, Prefers: j.Prefers}
 	return nil
 }
 
@@ -397,6 +405,7 @@ func (c *Client) specToProto(t *Task) *matchingv1.TaskSpec {
 		HeartbeatTimeout:       durationOrNil(t.HeartbeatTimeout),
 		Headers:                headers,
 		Requires:               t.Requires.Proto(),
+		Prefers:                t.Prefers.Proto(),
 		SessionId:              t.SessionID,
 	}
 	if r := t.Retry; r != nil {
@@ -433,6 +442,7 @@ func TaskInfoFromProto(t *matchingv1.TaskInfo) *TaskInfo {
 		StartedTime:      timeOrNil(t.GetStartedTime()),
 		ClosedTime:       timeOrNil(t.GetClosedTime()),
 		Requires:         CapabilitiesFromProto(t.GetRequires()),
+		Prefers:          PreferencesFromProto(t.GetPrefers()),
 		Payload:          t.GetPayload(),
 		SessionID:        t.GetSessionId(),
 	}
@@ -459,6 +469,7 @@ func describeFromProto(r *matchingv1.DescribeQueueResponse) *QueueDescription {
 			Requires:  CapabilitiesFromProto(b.GetRequires()),
 			Routable:  b.GetRoutable(),
 			Unmet:     CapabilitiesFromProto(b.GetUnmet()),
+			Prefers:   PreferencesFromProto(b.GetPrefers()),
 		})
 	}
 	for _, p := range r.GetPollers() {

@@ -416,6 +416,12 @@ type TaskSpec struct {
 	// share a backlog partition of the queue, so tasks no poller can serve do not hold up
 	// the others.
 	Requires []*Capability `protobuf:"bytes,20,rep,name=requires,proto3" json:"requires,omitempty"`
+	// Capabilities the worker should have (soft), at most 16, names unique and not among
+	// requires, weight 1..100. Among the waiting polls that meet requires, the one whose
+	// met preferences weigh most takes the task (the longest-waiting on a tie). A poll that
+	// meets none takes it only once the task has waited the queue's preference_wait; until
+	// then the task waits for a poll that meets one.
+	Prefers []*PreferredCapability `protobuf:"bytes,21,rep,name=prefers,proto3" json:"prefers,omitempty"`
 	// The session (CreateSession) the task belongs to, if any: it runs only on the
 	// session's worker. The session must be OPEN and on this task's queue and kind; another
 	// queue or kind is InvalidArgument, an unknown session NotFound, a completed or failed
@@ -546,11 +552,72 @@ func (x *TaskSpec) GetRequires() []*Capability {
 	return nil
 }
 
+func (x *TaskSpec) GetPrefers() []*PreferredCapability {
+	if x != nil {
+		return x.Prefers
+	}
+	return nil
+}
+
 func (x *TaskSpec) GetSessionId() string {
 	if x != nil {
 		return x.SessionId
 	}
 	return ""
+}
+
+// PreferredCapability is a soft requirement: a capability (matched as in requires) and its
+// weight, 1..100.
+type PreferredCapability struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Capability    *Capability            `protobuf:"bytes,1,opt,name=capability,proto3" json:"capability,omitempty"`
+	Weight        int32                  `protobuf:"varint,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreferredCapability) Reset() {
+	*x = PreferredCapability{}
+	mi := &file_matching_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreferredCapability) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreferredCapability) ProtoMessage() {}
+
+func (x *PreferredCapability) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreferredCapability.ProtoReflect.Descriptor instead.
+func (*PreferredCapability) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PreferredCapability) GetCapability() *Capability {
+	if x != nil {
+		return x.Capability
+	}
+	return nil
+}
+
+func (x *PreferredCapability) GetWeight() int32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
 }
 
 type AddTaskRequest struct {
@@ -562,7 +629,7 @@ type AddTaskRequest struct {
 
 func (x *AddTaskRequest) Reset() {
 	*x = AddTaskRequest{}
-	mi := &file_matching_proto_msgTypes[3]
+	mi := &file_matching_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +641,7 @@ func (x *AddTaskRequest) String() string {
 func (*AddTaskRequest) ProtoMessage() {}
 
 func (x *AddTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[3]
+	mi := &file_matching_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +654,7 @@ func (x *AddTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTaskRequest.ProtoReflect.Descriptor instead.
 func (*AddTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{3}
+	return file_matching_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AddTaskRequest) GetTask() *TaskSpec {
@@ -608,7 +675,7 @@ type AddTaskResponse struct {
 
 func (x *AddTaskResponse) Reset() {
 	*x = AddTaskResponse{}
-	mi := &file_matching_proto_msgTypes[4]
+	mi := &file_matching_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +687,7 @@ func (x *AddTaskResponse) String() string {
 func (*AddTaskResponse) ProtoMessage() {}
 
 func (x *AddTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[4]
+	mi := &file_matching_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +700,7 @@ func (x *AddTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTaskResponse.ProtoReflect.Descriptor instead.
 func (*AddTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{4}
+	return file_matching_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AddTaskResponse) GetTaskId() string {
@@ -659,7 +726,7 @@ type AddTasksRequest struct {
 
 func (x *AddTasksRequest) Reset() {
 	*x = AddTasksRequest{}
-	mi := &file_matching_proto_msgTypes[5]
+	mi := &file_matching_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -671,7 +738,7 @@ func (x *AddTasksRequest) String() string {
 func (*AddTasksRequest) ProtoMessage() {}
 
 func (x *AddTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[5]
+	mi := &file_matching_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -684,7 +751,7 @@ func (x *AddTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTasksRequest.ProtoReflect.Descriptor instead.
 func (*AddTasksRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{5}
+	return file_matching_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AddTasksRequest) GetTasks() []*TaskSpec {
@@ -704,7 +771,7 @@ type AddTasksResponse struct {
 
 func (x *AddTasksResponse) Reset() {
 	*x = AddTasksResponse{}
-	mi := &file_matching_proto_msgTypes[6]
+	mi := &file_matching_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +783,7 @@ func (x *AddTasksResponse) String() string {
 func (*AddTasksResponse) ProtoMessage() {}
 
 func (x *AddTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[6]
+	mi := &file_matching_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +796,7 @@ func (x *AddTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddTasksResponse.ProtoReflect.Descriptor instead.
 func (*AddTasksResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{6}
+	return file_matching_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AddTasksResponse) GetResults() []*AddTaskResponse {
@@ -770,7 +837,7 @@ type PollTasksRequest struct {
 
 func (x *PollTasksRequest) Reset() {
 	*x = PollTasksRequest{}
-	mi := &file_matching_proto_msgTypes[7]
+	mi := &file_matching_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +849,7 @@ func (x *PollTasksRequest) String() string {
 func (*PollTasksRequest) ProtoMessage() {}
 
 func (x *PollTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[7]
+	mi := &file_matching_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +862,7 @@ func (x *PollTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollTasksRequest.ProtoReflect.Descriptor instead.
 func (*PollTasksRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{7}
+	return file_matching_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PollTasksRequest) GetNamespace() string {
@@ -913,7 +980,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_matching_proto_msgTypes[8]
+	mi := &file_matching_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +992,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[8]
+	mi := &file_matching_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1005,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{8}
+	return file_matching_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Task) GetNamespace() string {
@@ -1069,7 +1136,7 @@ type PollTasksResponse struct {
 
 func (x *PollTasksResponse) Reset() {
 	*x = PollTasksResponse{}
-	mi := &file_matching_proto_msgTypes[9]
+	mi := &file_matching_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1081,7 +1148,7 @@ func (x *PollTasksResponse) String() string {
 func (*PollTasksResponse) ProtoMessage() {}
 
 func (x *PollTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[9]
+	mi := &file_matching_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1094,7 +1161,7 @@ func (x *PollTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollTasksResponse.ProtoReflect.Descriptor instead.
 func (*PollTasksResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{9}
+	return file_matching_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PollTasksResponse) GetTasks() []*Task {
@@ -1118,7 +1185,7 @@ type Failure struct {
 
 func (x *Failure) Reset() {
 	*x = Failure{}
-	mi := &file_matching_proto_msgTypes[10]
+	mi := &file_matching_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1197,7 @@ func (x *Failure) String() string {
 func (*Failure) ProtoMessage() {}
 
 func (x *Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[10]
+	mi := &file_matching_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1210,7 @@ func (x *Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Failure.ProtoReflect.Descriptor instead.
 func (*Failure) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{10}
+	return file_matching_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Failure) GetMessage() string {
@@ -1187,7 +1254,7 @@ type CompleteTaskRequest struct {
 
 func (x *CompleteTaskRequest) Reset() {
 	*x = CompleteTaskRequest{}
-	mi := &file_matching_proto_msgTypes[11]
+	mi := &file_matching_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1199,7 +1266,7 @@ func (x *CompleteTaskRequest) String() string {
 func (*CompleteTaskRequest) ProtoMessage() {}
 
 func (x *CompleteTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[11]
+	mi := &file_matching_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1212,7 +1279,7 @@ func (x *CompleteTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteTaskRequest.ProtoReflect.Descriptor instead.
 func (*CompleteTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{11}
+	return file_matching_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CompleteTaskRequest) GetNamespace() string {
@@ -1258,7 +1325,7 @@ type CompleteTaskResponse struct {
 
 func (x *CompleteTaskResponse) Reset() {
 	*x = CompleteTaskResponse{}
-	mi := &file_matching_proto_msgTypes[12]
+	mi := &file_matching_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1337,7 @@ func (x *CompleteTaskResponse) String() string {
 func (*CompleteTaskResponse) ProtoMessage() {}
 
 func (x *CompleteTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[12]
+	mi := &file_matching_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1350,7 @@ func (x *CompleteTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteTaskResponse.ProtoReflect.Descriptor instead.
 func (*CompleteTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{12}
+	return file_matching_proto_rawDescGZIP(), []int{13}
 }
 
 type CompleteTasksRequest struct {
@@ -1295,7 +1362,7 @@ type CompleteTasksRequest struct {
 
 func (x *CompleteTasksRequest) Reset() {
 	*x = CompleteTasksRequest{}
-	mi := &file_matching_proto_msgTypes[13]
+	mi := &file_matching_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1374,7 @@ func (x *CompleteTasksRequest) String() string {
 func (*CompleteTasksRequest) ProtoMessage() {}
 
 func (x *CompleteTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[13]
+	mi := &file_matching_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1387,7 @@ func (x *CompleteTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteTasksRequest.ProtoReflect.Descriptor instead.
 func (*CompleteTasksRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{13}
+	return file_matching_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CompleteTasksRequest) GetCompletions() []*CompleteTaskRequest {
@@ -1342,7 +1409,7 @@ type ItemError struct {
 
 func (x *ItemError) Reset() {
 	*x = ItemError{}
-	mi := &file_matching_proto_msgTypes[14]
+	mi := &file_matching_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1421,7 @@ func (x *ItemError) String() string {
 func (*ItemError) ProtoMessage() {}
 
 func (x *ItemError) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[14]
+	mi := &file_matching_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1434,7 @@ func (x *ItemError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemError.ProtoReflect.Descriptor instead.
 func (*ItemError) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{14}
+	return file_matching_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ItemError) GetCode() int32 {
@@ -1394,7 +1461,7 @@ type CompleteTasksResponse struct {
 
 func (x *CompleteTasksResponse) Reset() {
 	*x = CompleteTasksResponse{}
-	mi := &file_matching_proto_msgTypes[15]
+	mi := &file_matching_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1473,7 @@ func (x *CompleteTasksResponse) String() string {
 func (*CompleteTasksResponse) ProtoMessage() {}
 
 func (x *CompleteTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[15]
+	mi := &file_matching_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1486,7 @@ func (x *CompleteTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteTasksResponse.ProtoReflect.Descriptor instead.
 func (*CompleteTasksResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{15}
+	return file_matching_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CompleteTasksResponse) GetErrors() []*ItemError {
@@ -1442,7 +1509,7 @@ type FailTaskRequest struct {
 
 func (x *FailTaskRequest) Reset() {
 	*x = FailTaskRequest{}
-	mi := &file_matching_proto_msgTypes[16]
+	mi := &file_matching_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1454,7 +1521,7 @@ func (x *FailTaskRequest) String() string {
 func (*FailTaskRequest) ProtoMessage() {}
 
 func (x *FailTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[16]
+	mi := &file_matching_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1467,7 +1534,7 @@ func (x *FailTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTaskRequest.ProtoReflect.Descriptor instead.
 func (*FailTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{16}
+	return file_matching_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FailTaskRequest) GetNamespace() string {
@@ -1517,7 +1584,7 @@ type FailTaskResponse struct {
 
 func (x *FailTaskResponse) Reset() {
 	*x = FailTaskResponse{}
-	mi := &file_matching_proto_msgTypes[17]
+	mi := &file_matching_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1596,7 @@ func (x *FailTaskResponse) String() string {
 func (*FailTaskResponse) ProtoMessage() {}
 
 func (x *FailTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[17]
+	mi := &file_matching_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1609,7 @@ func (x *FailTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTaskResponse.ProtoReflect.Descriptor instead.
 func (*FailTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{17}
+	return file_matching_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FailTaskResponse) GetState() TaskState {
@@ -1572,7 +1639,7 @@ type HeartbeatTaskRequest struct {
 
 func (x *HeartbeatTaskRequest) Reset() {
 	*x = HeartbeatTaskRequest{}
-	mi := &file_matching_proto_msgTypes[18]
+	mi := &file_matching_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1584,7 +1651,7 @@ func (x *HeartbeatTaskRequest) String() string {
 func (*HeartbeatTaskRequest) ProtoMessage() {}
 
 func (x *HeartbeatTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[18]
+	mi := &file_matching_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1597,7 +1664,7 @@ func (x *HeartbeatTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatTaskRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{18}
+	return file_matching_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HeartbeatTaskRequest) GetNamespace() string {
@@ -1644,7 +1711,7 @@ type HeartbeatTaskResponse struct {
 
 func (x *HeartbeatTaskResponse) Reset() {
 	*x = HeartbeatTaskResponse{}
-	mi := &file_matching_proto_msgTypes[19]
+	mi := &file_matching_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1723,7 @@ func (x *HeartbeatTaskResponse) String() string {
 func (*HeartbeatTaskResponse) ProtoMessage() {}
 
 func (x *HeartbeatTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[19]
+	mi := &file_matching_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1736,7 @@ func (x *HeartbeatTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatTaskResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{19}
+	return file_matching_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HeartbeatTaskResponse) GetCancelRequested() bool {
@@ -1692,7 +1759,7 @@ type ReportTaskCanceledRequest struct {
 
 func (x *ReportTaskCanceledRequest) Reset() {
 	*x = ReportTaskCanceledRequest{}
-	mi := &file_matching_proto_msgTypes[20]
+	mi := &file_matching_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +1771,7 @@ func (x *ReportTaskCanceledRequest) String() string {
 func (*ReportTaskCanceledRequest) ProtoMessage() {}
 
 func (x *ReportTaskCanceledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[20]
+	mi := &file_matching_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +1784,7 @@ func (x *ReportTaskCanceledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskCanceledRequest.ProtoReflect.Descriptor instead.
 func (*ReportTaskCanceledRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{20}
+	return file_matching_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReportTaskCanceledRequest) GetNamespace() string {
@@ -1763,7 +1830,7 @@ type ReportTaskCanceledResponse struct {
 
 func (x *ReportTaskCanceledResponse) Reset() {
 	*x = ReportTaskCanceledResponse{}
-	mi := &file_matching_proto_msgTypes[21]
+	mi := &file_matching_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1842,7 @@ func (x *ReportTaskCanceledResponse) String() string {
 func (*ReportTaskCanceledResponse) ProtoMessage() {}
 
 func (x *ReportTaskCanceledResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[21]
+	mi := &file_matching_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1855,7 @@ func (x *ReportTaskCanceledResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportTaskCanceledResponse.ProtoReflect.Descriptor instead.
 func (*ReportTaskCanceledResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{21}
+	return file_matching_proto_rawDescGZIP(), []int{22}
 }
 
 type ReleaseTaskRequest struct {
@@ -1803,7 +1870,7 @@ type ReleaseTaskRequest struct {
 
 func (x *ReleaseTaskRequest) Reset() {
 	*x = ReleaseTaskRequest{}
-	mi := &file_matching_proto_msgTypes[22]
+	mi := &file_matching_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1815,7 +1882,7 @@ func (x *ReleaseTaskRequest) String() string {
 func (*ReleaseTaskRequest) ProtoMessage() {}
 
 func (x *ReleaseTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[22]
+	mi := &file_matching_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1828,7 +1895,7 @@ func (x *ReleaseTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseTaskRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{22}
+	return file_matching_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReleaseTaskRequest) GetNamespace() string {
@@ -1867,7 +1934,7 @@ type ReleaseTaskResponse struct {
 
 func (x *ReleaseTaskResponse) Reset() {
 	*x = ReleaseTaskResponse{}
-	mi := &file_matching_proto_msgTypes[23]
+	mi := &file_matching_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +1946,7 @@ func (x *ReleaseTaskResponse) String() string {
 func (*ReleaseTaskResponse) ProtoMessage() {}
 
 func (x *ReleaseTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[23]
+	mi := &file_matching_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +1959,7 @@ func (x *ReleaseTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseTaskResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{23}
+	return file_matching_proto_rawDescGZIP(), []int{24}
 }
 
 type ShutdownWorkerRequest struct {
@@ -1907,7 +1974,7 @@ type ShutdownWorkerRequest struct {
 
 func (x *ShutdownWorkerRequest) Reset() {
 	*x = ShutdownWorkerRequest{}
-	mi := &file_matching_proto_msgTypes[24]
+	mi := &file_matching_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1919,7 +1986,7 @@ func (x *ShutdownWorkerRequest) String() string {
 func (*ShutdownWorkerRequest) ProtoMessage() {}
 
 func (x *ShutdownWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[24]
+	mi := &file_matching_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1932,7 +1999,7 @@ func (x *ShutdownWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownWorkerRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{24}
+	return file_matching_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ShutdownWorkerRequest) GetNamespace() string {
@@ -1966,7 +2033,7 @@ type ShutdownWorkerResponse struct {
 
 func (x *ShutdownWorkerResponse) Reset() {
 	*x = ShutdownWorkerResponse{}
-	mi := &file_matching_proto_msgTypes[25]
+	mi := &file_matching_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2045,7 @@ func (x *ShutdownWorkerResponse) String() string {
 func (*ShutdownWorkerResponse) ProtoMessage() {}
 
 func (x *ShutdownWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[25]
+	mi := &file_matching_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2058,7 @@ func (x *ShutdownWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownWorkerResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{25}
+	return file_matching_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ShutdownWorkerResponse) GetReturnedPolls() int32 {
@@ -2012,7 +2079,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_matching_proto_msgTypes[26]
+	mi := &file_matching_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2024,7 +2091,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[26]
+	mi := &file_matching_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2037,7 +2104,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{26}
+	return file_matching_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CancelTaskRequest) GetNamespace() string {
@@ -2070,7 +2137,7 @@ type CancelTaskResponse struct {
 
 func (x *CancelTaskResponse) Reset() {
 	*x = CancelTaskResponse{}
-	mi := &file_matching_proto_msgTypes[27]
+	mi := &file_matching_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2149,7 @@ func (x *CancelTaskResponse) String() string {
 func (*CancelTaskResponse) ProtoMessage() {}
 
 func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[27]
+	mi := &file_matching_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2162,7 @@ func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskResponse.ProtoReflect.Descriptor instead.
 func (*CancelTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{27}
+	return file_matching_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CancelTaskResponse) GetState() TaskState {
@@ -2118,7 +2185,7 @@ type GetTaskRequest struct {
 
 func (x *GetTaskRequest) Reset() {
 	*x = GetTaskRequest{}
-	mi := &file_matching_proto_msgTypes[28]
+	mi := &file_matching_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2130,7 +2197,7 @@ func (x *GetTaskRequest) String() string {
 func (*GetTaskRequest) ProtoMessage() {}
 
 func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[28]
+	mi := &file_matching_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2143,7 +2210,7 @@ func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskRequest.ProtoReflect.Descriptor instead.
 func (*GetTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{28}
+	return file_matching_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetTaskRequest) GetNamespace() string {
@@ -2188,6 +2255,8 @@ type TaskInfo struct {
 	ClosedTime       *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=closed_time,json=closedTime,proto3" json:"closed_time,omitempty"`
 	// The capabilities the task requires.
 	Requires []*Capability `protobuf:"bytes,20,rep,name=requires,proto3" json:"requires,omitempty"`
+	// The capabilities the task prefers.
+	Prefers []*PreferredCapability `protobuf:"bytes,21,rep,name=prefers,proto3" json:"prefers,omitempty"`
 	// The task's payload (GetTask; ListTasks leaves it out).
 	Payload []byte `protobuf:"bytes,16,opt,name=payload,proto3" json:"payload,omitempty"`
 	// The session the task belongs to, if any.
@@ -2198,7 +2267,7 @@ type TaskInfo struct {
 
 func (x *TaskInfo) Reset() {
 	*x = TaskInfo{}
-	mi := &file_matching_proto_msgTypes[29]
+	mi := &file_matching_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2279,7 @@ func (x *TaskInfo) String() string {
 func (*TaskInfo) ProtoMessage() {}
 
 func (x *TaskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[29]
+	mi := &file_matching_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2292,7 @@ func (x *TaskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskInfo.ProtoReflect.Descriptor instead.
 func (*TaskInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{29}
+	return file_matching_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TaskInfo) GetNamespace() string {
@@ -2338,6 +2407,13 @@ func (x *TaskInfo) GetRequires() []*Capability {
 	return nil
 }
 
+func (x *TaskInfo) GetPrefers() []*PreferredCapability {
+	if x != nil {
+		return x.Prefers
+	}
+	return nil
+}
+
 func (x *TaskInfo) GetPayload() []byte {
 	if x != nil {
 		return x.Payload
@@ -2361,7 +2437,7 @@ type GetTaskResponse struct {
 
 func (x *GetTaskResponse) Reset() {
 	*x = GetTaskResponse{}
-	mi := &file_matching_proto_msgTypes[30]
+	mi := &file_matching_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2373,7 +2449,7 @@ func (x *GetTaskResponse) String() string {
 func (*GetTaskResponse) ProtoMessage() {}
 
 func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[30]
+	mi := &file_matching_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2386,7 +2462,7 @@ func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskResponse.ProtoReflect.Descriptor instead.
 func (*GetTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{30}
+	return file_matching_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetTaskResponse) GetTask() *TaskInfo {
@@ -2406,7 +2482,7 @@ type DescribeQueueRequest struct {
 
 func (x *DescribeQueueRequest) Reset() {
 	*x = DescribeQueueRequest{}
-	mi := &file_matching_proto_msgTypes[31]
+	mi := &file_matching_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +2494,7 @@ func (x *DescribeQueueRequest) String() string {
 func (*DescribeQueueRequest) ProtoMessage() {}
 
 func (x *DescribeQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[31]
+	mi := &file_matching_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2431,7 +2507,7 @@ func (x *DescribeQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeQueueRequest.ProtoReflect.Descriptor instead.
 func (*DescribeQueueRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{31}
+	return file_matching_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DescribeQueueRequest) GetNamespace() string {
@@ -2462,14 +2538,16 @@ type BacklogStats struct {
 	Routable bool `protobuf:"varint,6,opt,name=routable,proto3" json:"routable,omitempty"`
 	// When not routable: the requirements that no live poller meets on its own (empty when
 	// each is met by some poller but no single poller meets them all).
-	Unmet         []*Capability `protobuf:"bytes,7,rep,name=unmet,proto3" json:"unmet,omitempty"`
+	Unmet []*Capability `protobuf:"bytes,7,rep,name=unmet,proto3" json:"unmet,omitempty"`
+	// The preferences of these tasks (one entry per requirement and preference set).
+	Prefers       []*PreferredCapability `protobuf:"bytes,10,rep,name=prefers,proto3" json:"prefers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BacklogStats) Reset() {
 	*x = BacklogStats{}
-	mi := &file_matching_proto_msgTypes[32]
+	mi := &file_matching_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2481,7 +2559,7 @@ func (x *BacklogStats) String() string {
 func (*BacklogStats) ProtoMessage() {}
 
 func (x *BacklogStats) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[32]
+	mi := &file_matching_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2494,7 +2572,7 @@ func (x *BacklogStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BacklogStats.ProtoReflect.Descriptor instead.
 func (*BacklogStats) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{32}
+	return file_matching_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *BacklogStats) GetKind() TaskKind {
@@ -2546,6 +2624,13 @@ func (x *BacklogStats) GetUnmet() []*Capability {
 	return nil
 }
 
+func (x *BacklogStats) GetPrefers() []*PreferredCapability {
+	if x != nil {
+		return x.Prefers
+	}
+	return nil
+}
+
 type PollerInfo struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Identity       string                 `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
@@ -2565,7 +2650,7 @@ type PollerInfo struct {
 
 func (x *PollerInfo) Reset() {
 	*x = PollerInfo{}
-	mi := &file_matching_proto_msgTypes[33]
+	mi := &file_matching_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2577,7 +2662,7 @@ func (x *PollerInfo) String() string {
 func (*PollerInfo) ProtoMessage() {}
 
 func (x *PollerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[33]
+	mi := &file_matching_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2590,7 +2675,7 @@ func (x *PollerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollerInfo.ProtoReflect.Descriptor instead.
 func (*PollerInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{33}
+	return file_matching_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PollerInfo) GetIdentity() string {
@@ -2675,7 +2760,7 @@ type RateLimitInfo struct {
 
 func (x *RateLimitInfo) Reset() {
 	*x = RateLimitInfo{}
-	mi := &file_matching_proto_msgTypes[34]
+	mi := &file_matching_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2687,7 +2772,7 @@ func (x *RateLimitInfo) String() string {
 func (*RateLimitInfo) ProtoMessage() {}
 
 func (x *RateLimitInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[34]
+	mi := &file_matching_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2700,7 +2785,7 @@ func (x *RateLimitInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitInfo.ProtoReflect.Descriptor instead.
 func (*RateLimitInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{34}
+	return file_matching_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RateLimitInfo) GetTasksPerSecond() float64 {
@@ -2748,7 +2833,7 @@ type DescribeQueueResponse struct {
 
 func (x *DescribeQueueResponse) Reset() {
 	*x = DescribeQueueResponse{}
-	mi := &file_matching_proto_msgTypes[35]
+	mi := &file_matching_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +2845,7 @@ func (x *DescribeQueueResponse) String() string {
 func (*DescribeQueueResponse) ProtoMessage() {}
 
 func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[35]
+	mi := &file_matching_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +2858,7 @@ func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeQueueResponse.ProtoReflect.Descriptor instead.
 func (*DescribeQueueResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{35}
+	return file_matching_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DescribeQueueResponse) GetNamespace() string {
@@ -2873,7 +2958,7 @@ type UnknownTaskTypeStats struct {
 
 func (x *UnknownTaskTypeStats) Reset() {
 	*x = UnknownTaskTypeStats{}
-	mi := &file_matching_proto_msgTypes[36]
+	mi := &file_matching_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2885,7 +2970,7 @@ func (x *UnknownTaskTypeStats) String() string {
 func (*UnknownTaskTypeStats) ProtoMessage() {}
 
 func (x *UnknownTaskTypeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[36]
+	mi := &file_matching_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2898,7 +2983,7 @@ func (x *UnknownTaskTypeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnknownTaskTypeStats.ProtoReflect.Descriptor instead.
 func (*UnknownTaskTypeStats) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{36}
+	return file_matching_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UnknownTaskTypeStats) GetTaskType() string {
@@ -2948,7 +3033,7 @@ type ListQueuesRequest struct {
 
 func (x *ListQueuesRequest) Reset() {
 	*x = ListQueuesRequest{}
-	mi := &file_matching_proto_msgTypes[37]
+	mi := &file_matching_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2960,7 +3045,7 @@ func (x *ListQueuesRequest) String() string {
 func (*ListQueuesRequest) ProtoMessage() {}
 
 func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[37]
+	mi := &file_matching_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2973,7 +3058,7 @@ func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{37}
+	return file_matching_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListQueuesRequest) GetNamespace() string {
@@ -3009,7 +3094,7 @@ type QueueSummary struct {
 
 func (x *QueueSummary) Reset() {
 	*x = QueueSummary{}
-	mi := &file_matching_proto_msgTypes[38]
+	mi := &file_matching_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3021,7 +3106,7 @@ func (x *QueueSummary) String() string {
 func (*QueueSummary) ProtoMessage() {}
 
 func (x *QueueSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[38]
+	mi := &file_matching_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3034,7 +3119,7 @@ func (x *QueueSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueSummary.ProtoReflect.Descriptor instead.
 func (*QueueSummary) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{38}
+	return file_matching_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *QueueSummary) GetNamespace() string {
@@ -3075,7 +3160,7 @@ type ListQueuesResponse struct {
 
 func (x *ListQueuesResponse) Reset() {
 	*x = ListQueuesResponse{}
-	mi := &file_matching_proto_msgTypes[39]
+	mi := &file_matching_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3087,7 +3172,7 @@ func (x *ListQueuesResponse) String() string {
 func (*ListQueuesResponse) ProtoMessage() {}
 
 func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[39]
+	mi := &file_matching_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3100,7 +3185,7 @@ func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{39}
+	return file_matching_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListQueuesResponse) GetQueues() []*QueueSummary {
@@ -3135,7 +3220,7 @@ type RecordWorkerHeartbeatRequest struct {
 
 func (x *RecordWorkerHeartbeatRequest) Reset() {
 	*x = RecordWorkerHeartbeatRequest{}
-	mi := &file_matching_proto_msgTypes[40]
+	mi := &file_matching_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3147,7 +3232,7 @@ func (x *RecordWorkerHeartbeatRequest) String() string {
 func (*RecordWorkerHeartbeatRequest) ProtoMessage() {}
 
 func (x *RecordWorkerHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[40]
+	mi := &file_matching_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3160,7 +3245,7 @@ func (x *RecordWorkerHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordWorkerHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*RecordWorkerHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{40}
+	return file_matching_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RecordWorkerHeartbeatRequest) GetNamespace() string {
@@ -3229,7 +3314,7 @@ type RecordWorkerHeartbeatResponse struct {
 
 func (x *RecordWorkerHeartbeatResponse) Reset() {
 	*x = RecordWorkerHeartbeatResponse{}
-	mi := &file_matching_proto_msgTypes[41]
+	mi := &file_matching_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3241,7 +3326,7 @@ func (x *RecordWorkerHeartbeatResponse) String() string {
 func (*RecordWorkerHeartbeatResponse) ProtoMessage() {}
 
 func (x *RecordWorkerHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[41]
+	mi := &file_matching_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3254,7 +3339,7 @@ func (x *RecordWorkerHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordWorkerHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*RecordWorkerHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{41}
+	return file_matching_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RecordWorkerHeartbeatResponse) GetInterval() *durationpb.Duration {
@@ -3287,14 +3372,18 @@ type QueueConfig struct {
 	// non_retryable_error_types of 1..128 characters.
 	RetryPolicy *RetryPolicy `protobuf:"bytes,8,opt,name=retry_policy,json=retryPolicy,proto3" json:"retry_policy,omitempty"`
 	// How long a finished task's outcome is kept; not negative.
-	Retention     *durationpb.Duration `protobuf:"bytes,9,opt,name=retention,proto3" json:"retention,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Retention *durationpb.Duration `protobuf:"bytes,9,opt,name=retention,proto3" json:"retention,omitempty"`
+	// How long a task with preferences waits for a poll that meets one before any poll
+	// that meets its requirements may take it: 0..60s. 0 means no wait (preferences only
+	// choose among the polls waiting when the task arrives). The default is 500ms.
+	PreferenceWait *durationpb.Duration `protobuf:"bytes,20,opt,name=preference_wait,json=preferenceWait,proto3" json:"preference_wait,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *QueueConfig) Reset() {
 	*x = QueueConfig{}
-	mi := &file_matching_proto_msgTypes[42]
+	mi := &file_matching_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3306,7 +3395,7 @@ func (x *QueueConfig) String() string {
 func (*QueueConfig) ProtoMessage() {}
 
 func (x *QueueConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[42]
+	mi := &file_matching_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3319,7 +3408,7 @@ func (x *QueueConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueConfig.ProtoReflect.Descriptor instead.
 func (*QueueConfig) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{42}
+	return file_matching_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *QueueConfig) GetRateLimit() float64 {
@@ -3385,6 +3474,13 @@ func (x *QueueConfig) GetRetention() *durationpb.Duration {
 	return nil
 }
 
+func (x *QueueConfig) GetPreferenceWait() *durationpb.Duration {
+	if x != nil {
+		return x.PreferenceWait
+	}
+	return nil
+}
+
 type GetQueueConfigRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -3395,7 +3491,7 @@ type GetQueueConfigRequest struct {
 
 func (x *GetQueueConfigRequest) Reset() {
 	*x = GetQueueConfigRequest{}
-	mi := &file_matching_proto_msgTypes[43]
+	mi := &file_matching_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3407,7 +3503,7 @@ func (x *GetQueueConfigRequest) String() string {
 func (*GetQueueConfigRequest) ProtoMessage() {}
 
 func (x *GetQueueConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[43]
+	mi := &file_matching_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3420,7 +3516,7 @@ func (x *GetQueueConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetQueueConfigRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{43}
+	return file_matching_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetQueueConfigRequest) GetNamespace() string {
@@ -3449,7 +3545,7 @@ type GetQueueConfigResponse struct {
 
 func (x *GetQueueConfigResponse) Reset() {
 	*x = GetQueueConfigResponse{}
-	mi := &file_matching_proto_msgTypes[44]
+	mi := &file_matching_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3461,7 +3557,7 @@ func (x *GetQueueConfigResponse) String() string {
 func (*GetQueueConfigResponse) ProtoMessage() {}
 
 func (x *GetQueueConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[44]
+	mi := &file_matching_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3474,7 +3570,7 @@ func (x *GetQueueConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetQueueConfigResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{44}
+	return file_matching_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetQueueConfigResponse) GetConfig() *QueueConfig {
@@ -3499,7 +3595,7 @@ type SetQueueConfigRequest struct {
 	Config *QueueConfig `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
 	// The fields of config to change, by their names in QueueConfig: "rate_limit", "burst",
 	// "priority_levels", "default_priority", "schedule_to_start_timeout",
-	// "start_to_close_timeout", "heartbeat_timeout", "retention", "retry_policy" (the whole
+	// "start_to_close_timeout", "heartbeat_timeout", "retention", "preference_wait", "retry_policy" (the whole
 	// policy) or one of its fields ("retry_policy.initial_interval",
 	// "retry_policy.backoff_coefficient", "retry_policy.maximum_interval",
 	// "retry_policy.maximum_attempts", "retry_policy.non_retryable_error_types"). A named
@@ -3514,7 +3610,7 @@ type SetQueueConfigRequest struct {
 
 func (x *SetQueueConfigRequest) Reset() {
 	*x = SetQueueConfigRequest{}
-	mi := &file_matching_proto_msgTypes[45]
+	mi := &file_matching_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3526,7 +3622,7 @@ func (x *SetQueueConfigRequest) String() string {
 func (*SetQueueConfigRequest) ProtoMessage() {}
 
 func (x *SetQueueConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[45]
+	mi := &file_matching_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3539,7 +3635,7 @@ func (x *SetQueueConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQueueConfigRequest.ProtoReflect.Descriptor instead.
 func (*SetQueueConfigRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{45}
+	return file_matching_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SetQueueConfigRequest) GetNamespace() string {
@@ -3580,7 +3676,7 @@ type SetQueueConfigResponse struct {
 
 func (x *SetQueueConfigResponse) Reset() {
 	*x = SetQueueConfigResponse{}
-	mi := &file_matching_proto_msgTypes[46]
+	mi := &file_matching_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3592,7 +3688,7 @@ func (x *SetQueueConfigResponse) String() string {
 func (*SetQueueConfigResponse) ProtoMessage() {}
 
 func (x *SetQueueConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[46]
+	mi := &file_matching_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3605,7 +3701,7 @@ func (x *SetQueueConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQueueConfigResponse.ProtoReflect.Descriptor instead.
 func (*SetQueueConfigResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{46}
+	return file_matching_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SetQueueConfigResponse) GetConfig() *QueueConfig {
@@ -3625,7 +3721,7 @@ type ResetQueueConfigRequest struct {
 
 func (x *ResetQueueConfigRequest) Reset() {
 	*x = ResetQueueConfigRequest{}
-	mi := &file_matching_proto_msgTypes[47]
+	mi := &file_matching_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3637,7 +3733,7 @@ func (x *ResetQueueConfigRequest) String() string {
 func (*ResetQueueConfigRequest) ProtoMessage() {}
 
 func (x *ResetQueueConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[47]
+	mi := &file_matching_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3650,7 +3746,7 @@ func (x *ResetQueueConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetQueueConfigRequest.ProtoReflect.Descriptor instead.
 func (*ResetQueueConfigRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{47}
+	return file_matching_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ResetQueueConfigRequest) GetNamespace() string {
@@ -3677,7 +3773,7 @@ type ResetQueueConfigResponse struct {
 
 func (x *ResetQueueConfigResponse) Reset() {
 	*x = ResetQueueConfigResponse{}
-	mi := &file_matching_proto_msgTypes[48]
+	mi := &file_matching_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3689,7 +3785,7 @@ func (x *ResetQueueConfigResponse) String() string {
 func (*ResetQueueConfigResponse) ProtoMessage() {}
 
 func (x *ResetQueueConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[48]
+	mi := &file_matching_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3702,7 +3798,7 @@ func (x *ResetQueueConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetQueueConfigResponse.ProtoReflect.Descriptor instead.
 func (*ResetQueueConfigResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{48}
+	return file_matching_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ResetQueueConfigResponse) GetConfig() *QueueConfig {
@@ -3728,7 +3824,7 @@ type ListTasksRequest struct {
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_matching_proto_msgTypes[49]
+	mi := &file_matching_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3740,7 +3836,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[49]
+	mi := &file_matching_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3753,7 +3849,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{49}
+	return file_matching_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListTasksRequest) GetNamespace() string {
@@ -3802,7 +3898,7 @@ type ListTasksResponse struct {
 
 func (x *ListTasksResponse) Reset() {
 	*x = ListTasksResponse{}
-	mi := &file_matching_proto_msgTypes[50]
+	mi := &file_matching_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3814,7 +3910,7 @@ func (x *ListTasksResponse) String() string {
 func (*ListTasksResponse) ProtoMessage() {}
 
 func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[50]
+	mi := &file_matching_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3827,7 +3923,7 @@ func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksResponse.ProtoReflect.Descriptor instead.
 func (*ListTasksResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{50}
+	return file_matching_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListTasksResponse) GetTasks() []*TaskInfo {
@@ -3860,7 +3956,7 @@ type CreateSessionRequest struct {
 
 func (x *CreateSessionRequest) Reset() {
 	*x = CreateSessionRequest{}
-	mi := &file_matching_proto_msgTypes[51]
+	mi := &file_matching_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3872,7 +3968,7 @@ func (x *CreateSessionRequest) String() string {
 func (*CreateSessionRequest) ProtoMessage() {}
 
 func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[51]
+	mi := &file_matching_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3885,7 +3981,7 @@ func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{51}
+	return file_matching_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CreateSessionRequest) GetNamespace() string {
@@ -3934,7 +4030,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_matching_proto_msgTypes[52]
+	mi := &file_matching_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3946,7 +4042,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[52]
+	mi := &file_matching_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3959,7 +4055,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{52}
+	return file_matching_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CreateSessionResponse) GetSession() *SessionInfo {
@@ -3986,7 +4082,7 @@ type CompleteSessionRequest struct {
 
 func (x *CompleteSessionRequest) Reset() {
 	*x = CompleteSessionRequest{}
-	mi := &file_matching_proto_msgTypes[53]
+	mi := &file_matching_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3998,7 +4094,7 @@ func (x *CompleteSessionRequest) String() string {
 func (*CompleteSessionRequest) ProtoMessage() {}
 
 func (x *CompleteSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[53]
+	mi := &file_matching_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4011,7 +4107,7 @@ func (x *CompleteSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteSessionRequest.ProtoReflect.Descriptor instead.
 func (*CompleteSessionRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{53}
+	return file_matching_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CompleteSessionRequest) GetNamespace() string {
@@ -4037,7 +4133,7 @@ type CompleteSessionResponse struct {
 
 func (x *CompleteSessionResponse) Reset() {
 	*x = CompleteSessionResponse{}
-	mi := &file_matching_proto_msgTypes[54]
+	mi := &file_matching_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4049,7 +4145,7 @@ func (x *CompleteSessionResponse) String() string {
 func (*CompleteSessionResponse) ProtoMessage() {}
 
 func (x *CompleteSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[54]
+	mi := &file_matching_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4062,7 +4158,7 @@ func (x *CompleteSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteSessionResponse.ProtoReflect.Descriptor instead.
 func (*CompleteSessionResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{54}
+	return file_matching_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CompleteSessionResponse) GetSession() *SessionInfo {
@@ -4082,7 +4178,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_matching_proto_msgTypes[55]
+	mi := &file_matching_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4094,7 +4190,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[55]
+	mi := &file_matching_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4107,7 +4203,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{55}
+	return file_matching_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *GetSessionRequest) GetNamespace() string {
@@ -4133,7 +4229,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_matching_proto_msgTypes[56]
+	mi := &file_matching_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4145,7 +4241,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[56]
+	mi := &file_matching_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4158,7 +4254,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{56}
+	return file_matching_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GetSessionResponse) GetSession() *SessionInfo {
@@ -4190,7 +4286,7 @@ type SessionInfo struct {
 
 func (x *SessionInfo) Reset() {
 	*x = SessionInfo{}
-	mi := &file_matching_proto_msgTypes[57]
+	mi := &file_matching_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4202,7 +4298,7 @@ func (x *SessionInfo) String() string {
 func (*SessionInfo) ProtoMessage() {}
 
 func (x *SessionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[57]
+	mi := &file_matching_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4215,7 +4311,7 @@ func (x *SessionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
 func (*SessionInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{57}
+	return file_matching_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SessionInfo) GetNamespace() string {
@@ -4309,7 +4405,7 @@ const file_matching_proto_rawDesc = "" +
 	"\n" +
 	"Capability\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\x82\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xc2\x06\n" +
 	"\bTaskSpec\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -4324,12 +4420,18 @@ const file_matching_proto_rawDesc = "" +
 	" \x01(\v2\x19.google.protobuf.DurationR\x10heartbeatTimeout\x12E\n" +
 	"\fretry_policy\x18\v \x01(\v2\".taskroute.matching.v1.RetryPolicyR\vretryPolicy\x12F\n" +
 	"\aheaders\x18\f \x03(\v2,.taskroute.matching.v1.TaskSpec.HeadersEntryR\aheaders\x12=\n" +
-	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12\x1d\n" +
+	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12D\n" +
+	"\aprefers\x18\x15 \x03(\v2*.taskroute.matching.v1.PreferredCapabilityR\aprefers\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x16 \x01(\tR\tsessionId\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x15\x10\x16J\x04\b\x17\x10(\"E\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x17\x10(\"p\n" +
+	"\x13PreferredCapability\x12A\n" +
+	"\n" +
+	"capability\x18\x01 \x01(\v2!.taskroute.matching.v1.CapabilityR\n" +
+	"capability\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\x05R\x06weight\"E\n" +
 	"\x0eAddTaskRequest\x123\n" +
 	"\x04task\x18\x01 \x01(\v2\x1f.taskroute.matching.v1.TaskSpecR\x04task\"D\n" +
 	"\x0fAddTaskResponse\x12\x17\n" +
@@ -4446,7 +4548,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x0eGetTaskRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x17\n" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12-\n" +
-	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"\xf8\x05\n" +
+	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"\xbe\x06\n" +
 	"\bTaskInfo\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -4465,7 +4567,8 @@ const file_matching_proto_rawDesc = "" +
 	"\fstarted_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\vstartedTime\x12;\n" +
 	"\vclosed_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"closedTime\x12=\n" +
-	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12\x18\n" +
+	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12D\n" +
+	"\aprefers\x18\x15 \x03(\v2*.taskroute.matching.v1.PreferredCapabilityR\aprefers\x12\x18\n" +
 	"\apayload\x18\x10 \x01(\fR\apayload\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x16 \x01(\tR\tsessionId\"F\n" +
@@ -4473,7 +4576,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x04task\x18\x01 \x01(\v2\x1f.taskroute.matching.v1.TaskInfoR\x04task\"J\n" +
 	"\x14DescribeQueueRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
-	"\x05queue\x18\x02 \x01(\tR\x05queue\"\xc3\x02\n" +
+	"\x05queue\x18\x02 \x01(\tR\x05queue\"\x89\x03\n" +
 	"\fBacklogStats\x123\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1f.taskroute.matching.v1.TaskKindR\x04kind\x12\x1a\n" +
 	"\bpriority\x18\x02 \x01(\x05R\bpriority\x12\x14\n" +
@@ -4482,7 +4585,9 @@ const file_matching_proto_rawDesc = "" +
 	"oldest_age\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\toldestAge\x12=\n" +
 	"\brequires\x18\x05 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12\x1a\n" +
 	"\broutable\x18\x06 \x01(\bR\broutable\x127\n" +
-	"\x05unmet\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\x05unmet\"\xa9\x03\n" +
+	"\x05unmet\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\x05unmet\x12D\n" +
+	"\aprefers\x18\n" +
+	" \x03(\v2*.taskroute.matching.v1.PreferredCapabilityR\aprefers\"\xa9\x03\n" +
 	"\n" +
 	"PollerInfo\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x12\n" +
@@ -4544,7 +4649,7 @@ const file_matching_proto_rawDesc = "" +
 	"\fcapabilities\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilities\x12!\n" +
 	"\fmax_sessions\x18\b \x01(\x05R\vmaxSessions\"V\n" +
 	"\x1dRecordWorkerHeartbeatResponse\x125\n" +
-	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\x84\x04\n" +
+	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\xc8\x04\n" +
 	"\vQueueConfig\x12\x1d\n" +
 	"\n" +
 	"rate_limit\x18\x01 \x01(\x01R\trateLimit\x12\x14\n" +
@@ -4555,7 +4660,8 @@ const file_matching_proto_rawDesc = "" +
 	"\x16start_to_close_timeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x13startToCloseTimeout\x12F\n" +
 	"\x11heartbeat_timeout\x18\a \x01(\v2\x19.google.protobuf.DurationR\x10heartbeatTimeout\x12E\n" +
 	"\fretry_policy\x18\b \x01(\v2\".taskroute.matching.v1.RetryPolicyR\vretryPolicy\x127\n" +
-	"\tretention\x18\t \x01(\v2\x19.google.protobuf.DurationR\tretention\"K\n" +
+	"\tretention\x18\t \x01(\v2\x19.google.protobuf.DurationR\tretention\x12B\n" +
+	"\x0fpreference_wait\x18\x14 \x01(\v2\x19.google.protobuf.DurationR\x0epreferenceWait\"K\n" +
 	"\x15GetQueueConfigRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\"s\n" +
@@ -4687,7 +4793,7 @@ func file_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
 var file_matching_proto_goTypes = []any{
 	(TaskKind)(0),                         // 0: taskroute.matching.v1.TaskKind
 	(TaskState)(0),                        // 1: taskroute.matching.v1.TaskState
@@ -4696,193 +4802,199 @@ var file_matching_proto_goTypes = []any{
 	(*RetryPolicy)(nil),                   // 4: taskroute.matching.v1.RetryPolicy
 	(*Capability)(nil),                    // 5: taskroute.matching.v1.Capability
 	(*TaskSpec)(nil),                      // 6: taskroute.matching.v1.TaskSpec
-	(*AddTaskRequest)(nil),                // 7: taskroute.matching.v1.AddTaskRequest
-	(*AddTaskResponse)(nil),               // 8: taskroute.matching.v1.AddTaskResponse
-	(*AddTasksRequest)(nil),               // 9: taskroute.matching.v1.AddTasksRequest
-	(*AddTasksResponse)(nil),              // 10: taskroute.matching.v1.AddTasksResponse
-	(*PollTasksRequest)(nil),              // 11: taskroute.matching.v1.PollTasksRequest
-	(*Task)(nil),                          // 12: taskroute.matching.v1.Task
-	(*PollTasksResponse)(nil),             // 13: taskroute.matching.v1.PollTasksResponse
-	(*Failure)(nil),                       // 14: taskroute.matching.v1.Failure
-	(*CompleteTaskRequest)(nil),           // 15: taskroute.matching.v1.CompleteTaskRequest
-	(*CompleteTaskResponse)(nil),          // 16: taskroute.matching.v1.CompleteTaskResponse
-	(*CompleteTasksRequest)(nil),          // 17: taskroute.matching.v1.CompleteTasksRequest
-	(*ItemError)(nil),                     // 18: taskroute.matching.v1.ItemError
-	(*CompleteTasksResponse)(nil),         // 19: taskroute.matching.v1.CompleteTasksResponse
-	(*FailTaskRequest)(nil),               // 20: taskroute.matching.v1.FailTaskRequest
-	(*FailTaskResponse)(nil),              // 21: taskroute.matching.v1.FailTaskResponse
-	(*HeartbeatTaskRequest)(nil),          // 22: taskroute.matching.v1.HeartbeatTaskRequest
-	(*HeartbeatTaskResponse)(nil),         // 23: taskroute.matching.v1.HeartbeatTaskResponse
-	(*ReportTaskCanceledRequest)(nil),     // 24: taskroute.matching.v1.ReportTaskCanceledRequest
-	(*ReportTaskCanceledResponse)(nil),    // 25: taskroute.matching.v1.ReportTaskCanceledResponse
-	(*ReleaseTaskRequest)(nil),            // 26: taskroute.matching.v1.ReleaseTaskRequest
-	(*ReleaseTaskResponse)(nil),           // 27: taskroute.matching.v1.ReleaseTaskResponse
-	(*ShutdownWorkerRequest)(nil),         // 28: taskroute.matching.v1.ShutdownWorkerRequest
-	(*ShutdownWorkerResponse)(nil),        // 29: taskroute.matching.v1.ShutdownWorkerResponse
-	(*CancelTaskRequest)(nil),             // 30: taskroute.matching.v1.CancelTaskRequest
-	(*CancelTaskResponse)(nil),            // 31: taskroute.matching.v1.CancelTaskResponse
-	(*GetTaskRequest)(nil),                // 32: taskroute.matching.v1.GetTaskRequest
-	(*TaskInfo)(nil),                      // 33: taskroute.matching.v1.TaskInfo
-	(*GetTaskResponse)(nil),               // 34: taskroute.matching.v1.GetTaskResponse
-	(*DescribeQueueRequest)(nil),          // 35: taskroute.matching.v1.DescribeQueueRequest
-	(*BacklogStats)(nil),                  // 36: taskroute.matching.v1.BacklogStats
-	(*PollerInfo)(nil),                    // 37: taskroute.matching.v1.PollerInfo
-	(*RateLimitInfo)(nil),                 // 38: taskroute.matching.v1.RateLimitInfo
-	(*DescribeQueueResponse)(nil),         // 39: taskroute.matching.v1.DescribeQueueResponse
-	(*UnknownTaskTypeStats)(nil),          // 40: taskroute.matching.v1.UnknownTaskTypeStats
-	(*ListQueuesRequest)(nil),             // 41: taskroute.matching.v1.ListQueuesRequest
-	(*QueueSummary)(nil),                  // 42: taskroute.matching.v1.QueueSummary
-	(*ListQueuesResponse)(nil),            // 43: taskroute.matching.v1.ListQueuesResponse
-	(*RecordWorkerHeartbeatRequest)(nil),  // 44: taskroute.matching.v1.RecordWorkerHeartbeatRequest
-	(*RecordWorkerHeartbeatResponse)(nil), // 45: taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	(*QueueConfig)(nil),                   // 46: taskroute.matching.v1.QueueConfig
-	(*GetQueueConfigRequest)(nil),         // 47: taskroute.matching.v1.GetQueueConfigRequest
-	(*GetQueueConfigResponse)(nil),        // 48: taskroute.matching.v1.GetQueueConfigResponse
-	(*SetQueueConfigRequest)(nil),         // 49: taskroute.matching.v1.SetQueueConfigRequest
-	(*SetQueueConfigResponse)(nil),        // 50: taskroute.matching.v1.SetQueueConfigResponse
-	(*ResetQueueConfigRequest)(nil),       // 51: taskroute.matching.v1.ResetQueueConfigRequest
-	(*ResetQueueConfigResponse)(nil),      // 52: taskroute.matching.v1.ResetQueueConfigResponse
-	(*ListTasksRequest)(nil),              // 53: taskroute.matching.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),             // 54: taskroute.matching.v1.ListTasksResponse
-	(*CreateSessionRequest)(nil),          // 55: taskroute.matching.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),         // 56: taskroute.matching.v1.CreateSessionResponse
-	(*CompleteSessionRequest)(nil),        // 57: taskroute.matching.v1.CompleteSessionRequest
-	(*CompleteSessionResponse)(nil),       // 58: taskroute.matching.v1.CompleteSessionResponse
-	(*GetSessionRequest)(nil),             // 59: taskroute.matching.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),            // 60: taskroute.matching.v1.GetSessionResponse
-	(*SessionInfo)(nil),                   // 61: taskroute.matching.v1.SessionInfo
-	nil,                                   // 62: taskroute.matching.v1.TaskSpec.HeadersEntry
-	nil,                                   // 63: taskroute.matching.v1.Task.HeadersEntry
-	(*durationpb.Duration)(nil),           // 64: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),         // 65: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 66: google.protobuf.FieldMask
+	(*PreferredCapability)(nil),           // 7: taskroute.matching.v1.PreferredCapability
+	(*AddTaskRequest)(nil),                // 8: taskroute.matching.v1.AddTaskRequest
+	(*AddTaskResponse)(nil),               // 9: taskroute.matching.v1.AddTaskResponse
+	(*AddTasksRequest)(nil),               // 10: taskroute.matching.v1.AddTasksRequest
+	(*AddTasksResponse)(nil),              // 11: taskroute.matching.v1.AddTasksResponse
+	(*PollTasksRequest)(nil),              // 12: taskroute.matching.v1.PollTasksRequest
+	(*Task)(nil),                          // 13: taskroute.matching.v1.Task
+	(*PollTasksResponse)(nil),             // 14: taskroute.matching.v1.PollTasksResponse
+	(*Failure)(nil),                       // 15: taskroute.matching.v1.Failure
+	(*CompleteTaskRequest)(nil),           // 16: taskroute.matching.v1.CompleteTaskRequest
+	(*CompleteTaskResponse)(nil),          // 17: taskroute.matching.v1.CompleteTaskResponse
+	(*CompleteTasksRequest)(nil),          // 18: taskroute.matching.v1.CompleteTasksRequest
+	(*ItemError)(nil),                     // 19: taskroute.matching.v1.ItemError
+	(*CompleteTasksResponse)(nil),         // 20: taskroute.matching.v1.CompleteTasksResponse
+	(*FailTaskRequest)(nil),               // 21: taskroute.matching.v1.FailTaskRequest
+	(*FailTaskResponse)(nil),              // 22: taskroute.matching.v1.FailTaskResponse
+	(*HeartbeatTaskRequest)(nil),          // 23: taskroute.matching.v1.HeartbeatTaskRequest
+	(*HeartbeatTaskResponse)(nil),         // 24: taskroute.matching.v1.HeartbeatTaskResponse
+	(*ReportTaskCanceledRequest)(nil),     // 25: taskroute.matching.v1.ReportTaskCanceledRequest
+	(*ReportTaskCanceledResponse)(nil),    // 26: taskroute.matching.v1.ReportTaskCanceledResponse
+	(*ReleaseTaskRequest)(nil),            // 27: taskroute.matching.v1.ReleaseTaskRequest
+	(*ReleaseTaskResponse)(nil),           // 28: taskroute.matching.v1.ReleaseTaskResponse
+	(*ShutdownWorkerRequest)(nil),         // 29: taskroute.matching.v1.ShutdownWorkerRequest
+	(*ShutdownWorkerResponse)(nil),        // 30: taskroute.matching.v1.ShutdownWorkerResponse
+	(*CancelTaskRequest)(nil),             // 31: taskroute.matching.v1.CancelTaskRequest
+	(*CancelTaskResponse)(nil),            // 32: taskroute.matching.v1.CancelTaskResponse
+	(*GetTaskRequest)(nil),                // 33: taskroute.matching.v1.GetTaskRequest
+	(*TaskInfo)(nil),                      // 34: taskroute.matching.v1.TaskInfo
+	(*GetTaskResponse)(nil),               // 35: taskroute.matching.v1.GetTaskResponse
+	(*DescribeQueueRequest)(nil),          // 36: taskroute.matching.v1.DescribeQueueRequest
+	(*BacklogStats)(nil),                  // 37: taskroute.matching.v1.BacklogStats
+	(*PollerInfo)(nil),                    // 38: taskroute.matching.v1.PollerInfo
+	(*RateLimitInfo)(nil),                 // 39: taskroute.matching.v1.RateLimitInfo
+	(*DescribeQueueResponse)(nil),         // 40: taskroute.matching.v1.DescribeQueueResponse
+	(*UnknownTaskTypeStats)(nil),          // 41: taskroute.matching.v1.UnknownTaskTypeStats
+	(*ListQueuesRequest)(nil),             // 42: taskroute.matching.v1.ListQueuesRequest
+	(*QueueSummary)(nil),                  // 43: taskroute.matching.v1.QueueSummary
+	(*ListQueuesResponse)(nil),            // 44: taskroute.matching.v1.ListQueuesResponse
+	(*RecordWorkerHeartbeatRequest)(nil),  // 45: taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	(*RecordWorkerHeartbeatResponse)(nil), // 46: taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	(*QueueConfig)(nil),                   // 47: taskroute.matching.v1.QueueConfig
+	(*GetQueueConfigRequest)(nil),         // 48: taskroute.matching.v1.GetQueueConfigRequest
+	(*GetQueueConfigResponse)(nil),        // 49: taskroute.matching.v1.GetQueueConfigResponse
+	(*SetQueueConfigRequest)(nil),         // 50: taskroute.matching.v1.SetQueueConfigRequest
+	(*SetQueueConfigResponse)(nil),        // 51: taskroute.matching.v1.SetQueueConfigResponse
+	(*ResetQueueConfigRequest)(nil),       // 52: taskroute.matching.v1.ResetQueueConfigRequest
+	(*ResetQueueConfigResponse)(nil),      // 53: taskroute.matching.v1.ResetQueueConfigResponse
+	(*ListTasksRequest)(nil),              // 54: taskroute.matching.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),             // 55: taskroute.matching.v1.ListTasksResponse
+	(*CreateSessionRequest)(nil),          // 56: taskroute.matching.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),         // 57: taskroute.matching.v1.CreateSessionResponse
+	(*CompleteSessionRequest)(nil),        // 58: taskroute.matching.v1.CompleteSessionRequest
+	(*CompleteSessionResponse)(nil),       // 59: taskroute.matching.v1.CompleteSessionResponse
+	(*GetSessionRequest)(nil),             // 60: taskroute.matching.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),            // 61: taskroute.matching.v1.GetSessionResponse
+	(*SessionInfo)(nil),                   // 62: taskroute.matching.v1.SessionInfo
+	nil,                                   // 63: taskroute.matching.v1.TaskSpec.HeadersEntry
+	nil,                                   // 64: taskroute.matching.v1.Task.HeadersEntry
+	(*durationpb.Duration)(nil),           // 65: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),         // 66: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 67: google.protobuf.FieldMask
 }
 var file_matching_proto_depIdxs = []int32{
-	64, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
-	64, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
-	0,  // 2: taskroute.matching.v1.TaskSpec.kind:type_name -> taskroute.matching.v1.TaskKind
-	64, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	64, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
-	64, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
-	4,  // 6: taskroute.matching.v1.TaskSpec.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	62, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
-	5,  // 8: taskroute.matching.v1.TaskSpec.requires:type_name -> taskroute.matching.v1.Capability
-	6,  // 9: taskroute.matching.v1.AddTaskRequest.task:type_name -> taskroute.matching.v1.TaskSpec
-	6,  // 10: taskroute.matching.v1.AddTasksRequest.tasks:type_name -> taskroute.matching.v1.TaskSpec
-	8,  // 11: taskroute.matching.v1.AddTasksResponse.results:type_name -> taskroute.matching.v1.AddTaskResponse
-	0,  // 12: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
-	5,  // 13: taskroute.matching.v1.PollTasksRequest.capabilities:type_name -> taskroute.matching.v1.Capability
-	0,  // 14: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
-	65, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
-	65, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
-	64, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
-	64, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
-	63, // 19: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
-	14, // 20: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
-	12, // 21: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
-	15, // 22: taskroute.matching.v1.CompleteTasksRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
-	18, // 23: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
-	14, // 24: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
-	1,  // 25: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	65, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
-	1,  // 27: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	64, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
-	0,  // 29: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	1,  // 30: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
-	14, // 31: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
-	65, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
-	65, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
-	65, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
-	5,  // 35: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
-	33, // 36: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
-	0,  // 37: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
-	64, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
-	5,  // 39: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
-	5,  // 40: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
-	0,  // 41: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	65, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
-	5,  // 43: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
-	2,  // 44: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
-	36, // 45: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
-	37, // 46: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
-	38, // 47: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
-	40, // 48: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
-	65, // 49: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
-	42, // 50: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
-	0,  // 51: taskroute.matching.v1.RecordWorkerHeartbeatRequest.kind:type_name -> taskroute.matching.v1.TaskKind
-	5,  // 52: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
-	64, // 53: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
-	64, // 54: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	64, // 55: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
-	64, // 56: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
-	4,  // 57: taskroute.matching.v1.QueueConfig.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	64, // 58: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
-	46, // 59: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	46, // 60: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
-	66, // 61: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
-	46, // 62: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	46, // 63: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	1,  // 64: taskroute.matching.v1.ListTasksRequest.state:type_name -> taskroute.matching.v1.TaskState
-	33, // 65: taskroute.matching.v1.ListTasksResponse.tasks:type_name -> taskroute.matching.v1.TaskInfo
-	0,  // 66: taskroute.matching.v1.CreateSessionRequest.kind:type_name -> taskroute.matching.v1.TaskKind
-	5,  // 67: taskroute.matching.v1.CreateSessionRequest.requires:type_name -> taskroute.matching.v1.Capability
-	61, // 68: taskroute.matching.v1.CreateSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
-	61, // 69: taskroute.matching.v1.CompleteSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
-	61, // 70: taskroute.matching.v1.GetSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
-	0,  // 71: taskroute.matching.v1.SessionInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	3,  // 72: taskroute.matching.v1.SessionInfo.state:type_name -> taskroute.matching.v1.SessionState
-	5,  // 73: taskroute.matching.v1.SessionInfo.requires:type_name -> taskroute.matching.v1.Capability
-	65, // 74: taskroute.matching.v1.SessionInfo.create_time:type_name -> google.protobuf.Timestamp
-	65, // 75: taskroute.matching.v1.SessionInfo.close_time:type_name -> google.protobuf.Timestamp
-	7,  // 76: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
-	9,  // 77: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
-	11, // 78: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
-	15, // 79: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
-	17, // 80: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
-	20, // 81: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
-	22, // 82: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
-	24, // 83: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
-	26, // 84: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
-	28, // 85: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
-	30, // 86: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
-	32, // 87: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
-	35, // 88: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
-	41, // 89: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
-	44, // 90: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
-	47, // 91: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
-	49, // 92: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
-	51, // 93: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
-	53, // 94: taskroute.matching.v1.MatchingService.ListTasks:input_type -> taskroute.matching.v1.ListTasksRequest
-	55, // 95: taskroute.matching.v1.MatchingService.CreateSession:input_type -> taskroute.matching.v1.CreateSessionRequest
-	57, // 96: taskroute.matching.v1.MatchingService.CompleteSession:input_type -> taskroute.matching.v1.CompleteSessionRequest
-	59, // 97: taskroute.matching.v1.MatchingService.GetSession:input_type -> taskroute.matching.v1.GetSessionRequest
-	8,  // 98: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
-	10, // 99: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
-	13, // 100: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
-	16, // 101: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
-	19, // 102: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
-	21, // 103: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
-	23, // 104: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
-	25, // 105: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
-	27, // 106: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
-	29, // 107: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
-	31, // 108: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
-	34, // 109: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
-	39, // 110: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
-	43, // 111: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
-	45, // 112: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	48, // 113: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
-	50, // 114: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
-	52, // 115: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
-	54, // 116: taskroute.matching.v1.MatchingService.ListTasks:output_type -> taskroute.matching.v1.ListTasksResponse
-	56, // 117: taskroute.matching.v1.MatchingService.CreateSession:output_type -> taskroute.matching.v1.CreateSessionResponse
-	58, // 118: taskroute.matching.v1.MatchingService.CompleteSession:output_type -> taskroute.matching.v1.CompleteSessionResponse
-	60, // 119: taskroute.matching.v1.MatchingService.GetSession:output_type -> taskroute.matching.v1.GetSessionResponse
-	98, // [98:120] is the sub-list for method output_type
-	76, // [76:98] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	65,  // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
+	65,  // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
+	0,   // 2: taskroute.matching.v1.TaskSpec.kind:type_name -> taskroute.matching.v1.TaskKind
+	65,  // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	65,  // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
+	65,  // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
+	4,   // 6: taskroute.matching.v1.TaskSpec.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
+	63,  // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
+	5,   // 8: taskroute.matching.v1.TaskSpec.requires:type_name -> taskroute.matching.v1.Capability
+	7,   // 9: taskroute.matching.v1.TaskSpec.prefers:type_name -> taskroute.matching.v1.PreferredCapability
+	5,   // 10: taskroute.matching.v1.PreferredCapability.capability:type_name -> taskroute.matching.v1.Capability
+	6,   // 11: taskroute.matching.v1.AddTaskRequest.task:type_name -> taskroute.matching.v1.TaskSpec
+	6,   // 12: taskroute.matching.v1.AddTasksRequest.tasks:type_name -> taskroute.matching.v1.TaskSpec
+	9,   // 13: taskroute.matching.v1.AddTasksResponse.results:type_name -> taskroute.matching.v1.AddTaskResponse
+	0,   // 14: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
+	5,   // 15: taskroute.matching.v1.PollTasksRequest.capabilities:type_name -> taskroute.matching.v1.Capability
+	0,   // 16: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
+	66,  // 17: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
+	66,  // 18: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
+	65,  // 19: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
+	65,  // 20: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
+	64,  // 21: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
+	15,  // 22: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
+	13,  // 23: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
+	16,  // 24: taskroute.matching.v1.CompleteTasksRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
+	19,  // 25: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
+	15,  // 26: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
+	1,   // 27: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
+	66,  // 28: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
+	1,   // 29: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
+	65,  // 30: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
+	0,   // 31: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	1,   // 32: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
+	15,  // 33: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
+	66,  // 34: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
+	66,  // 35: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
+	66,  // 36: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
+	5,   // 37: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
+	7,   // 38: taskroute.matching.v1.TaskInfo.prefers:type_name -> taskroute.matching.v1.PreferredCapability
+	34,  // 39: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
+	0,   // 40: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
+	65,  // 41: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
+	5,   // 42: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
+	5,   // 43: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
+	7,   // 44: taskroute.matching.v1.BacklogStats.prefers:type_name -> taskroute.matching.v1.PreferredCapability
+	0,   // 45: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	66,  // 46: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
+	5,   // 47: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
+	2,   // 48: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
+	37,  // 49: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
+	38,  // 50: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
+	39,  // 51: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
+	41,  // 52: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
+	66,  // 53: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
+	43,  // 54: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
+	0,   // 55: taskroute.matching.v1.RecordWorkerHeartbeatRequest.kind:type_name -> taskroute.matching.v1.TaskKind
+	5,   // 56: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
+	65,  // 57: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
+	65,  // 58: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	65,  // 59: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
+	65,  // 60: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
+	4,   // 61: taskroute.matching.v1.QueueConfig.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
+	65,  // 62: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
+	65,  // 63: taskroute.matching.v1.QueueConfig.preference_wait:type_name -> google.protobuf.Duration
+	47,  // 64: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	47,  // 65: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
+	67,  // 66: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
+	47,  // 67: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	47,  // 68: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	1,   // 69: taskroute.matching.v1.ListTasksRequest.state:type_name -> taskroute.matching.v1.TaskState
+	34,  // 70: taskroute.matching.v1.ListTasksResponse.tasks:type_name -> taskroute.matching.v1.TaskInfo
+	0,   // 71: taskroute.matching.v1.CreateSessionRequest.kind:type_name -> taskroute.matching.v1.TaskKind
+	5,   // 72: taskroute.matching.v1.CreateSessionRequest.requires:type_name -> taskroute.matching.v1.Capability
+	62,  // 73: taskroute.matching.v1.CreateSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	62,  // 74: taskroute.matching.v1.CompleteSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	62,  // 75: taskroute.matching.v1.GetSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	0,   // 76: taskroute.matching.v1.SessionInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	3,   // 77: taskroute.matching.v1.SessionInfo.state:type_name -> taskroute.matching.v1.SessionState
+	5,   // 78: taskroute.matching.v1.SessionInfo.requires:type_name -> taskroute.matching.v1.Capability
+	66,  // 79: taskroute.matching.v1.SessionInfo.create_time:type_name -> google.protobuf.Timestamp
+	66,  // 80: taskroute.matching.v1.SessionInfo.close_time:type_name -> google.protobuf.Timestamp
+	8,   // 81: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
+	10,  // 82: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
+	12,  // 83: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
+	16,  // 84: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
+	18,  // 85: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
+	21,  // 86: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
+	23,  // 87: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
+	25,  // 88: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
+	27,  // 89: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
+	29,  // 90: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
+	31,  // 91: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
+	33,  // 92: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
+	36,  // 93: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
+	42,  // 94: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
+	45,  // 95: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	48,  // 96: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
+	50,  // 97: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
+	52,  // 98: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
+	54,  // 99: taskroute.matching.v1.MatchingService.ListTasks:input_type -> taskroute.matching.v1.ListTasksRequest
+	56,  // 100: taskroute.matching.v1.MatchingService.CreateSession:input_type -> taskroute.matching.v1.CreateSessionRequest
+	58,  // 101: taskroute.matching.v1.MatchingService.CompleteSession:input_type -> taskroute.matching.v1.CompleteSessionRequest
+	60,  // 102: taskroute.matching.v1.MatchingService.GetSession:input_type -> taskroute.matching.v1.GetSessionRequest
+	9,   // 103: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
+	11,  // 104: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
+	14,  // 105: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
+	17,  // 106: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
+	20,  // 107: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
+	22,  // 108: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
+	24,  // 109: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
+	26,  // 110: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
+	28,  // 111: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
+	30,  // 112: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
+	32,  // 113: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
+	35,  // 114: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
+	40,  // 115: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
+	44,  // 116: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
+	46,  // 117: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	49,  // 118: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
+	51,  // 119: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
+	53,  // 120: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
+	55,  // 121: taskroute.matching.v1.MatchingService.ListTasks:output_type -> taskroute.matching.v1.ListTasksResponse
+	57,  // 122: taskroute.matching.v1.MatchingService.CreateSession:output_type -> taskroute.matching.v1.CreateSessionResponse
+	59,  // 123: taskroute.matching.v1.MatchingService.CompleteSession:output_type -> taskroute.matching.v1.CompleteSessionResponse
+	61,  // 124: taskroute.matching.v1.MatchingService.GetSession:output_type -> taskroute.matching.v1.GetSessionResponse
+	103, // [103:125] is the sub-list for method output_type
+	81,  // [81:103] is the sub-list for method input_type
+	81,  // [81:81] is the sub-list for extension type_name
+	81,  // [81:81] is the sub-list for extension extendee
+	0,   // [0:81] is the sub-list for field type_name
 }
 
 func init() { file_matching_proto_init() }
@@ -4896,7 +5008,7 @@ func file_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_matching_proto_rawDesc), len(file_matching_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   60,
+			NumMessages:   61,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -85,6 +85,7 @@ func queueConfigToProto(c queueconfig.Config) *matchingv1.QueueConfig {
 			MaximumAttempts:        int32(c.Retry.MaximumAttempts),
 			NonRetryableErrorTypes: c.Retry.NonRetryableErrorTypes,
 		},
-		Retention: durationpb.New(c.Retention),
+		Retention:      durationpb.New(c.Retention),
+		PreferenceWait: durationpb.New(c.PreferenceWait),
 	}
 }

@@ -109,12 +109,13 @@ func fullConfig() *matchingv1.QueueConfig {
 			MaximumInterval: durationpb.New(time.Minute), MaximumAttempts: 7,
 			NonRetryableErrorTypes: []string{"BadInput"},
 		},
-		Retention: durationpb.New(48 * time.Hour),
+		Retention:      durationpb.New(48 * time.Hour),
+		PreferenceWait: durationpb.New(2 * time.Second),
 	}
 }
 
 var allPaths = []string{"rate_limit", "burst", "priority_levels", "default_priority", "schedule_to_start_timeout",
-	"start_to_close_timeout", "heartbeat_timeout", "retry_policy", "retention"}
+	"start_to_close_timeout", "heartbeat_timeout", "retry_policy", "retention", "preference_wait"}
 
 // A configuration set through the API is persisted: after a restart it is read back and
 // applies (priority levels, rate limit) without being set again; Reset returns to the
@@ -177,6 +178,8 @@ func TestSetQueueConfigRejectsBadValues(t *testing.T) {
 		{"negative timeout", &matchingv1.QueueConfig{ScheduleToStartTimeout: d(-time.Second)}, []string{"schedule_to_start_timeout"}, "config.schedule_to_start_timeout"},
 		{"negative heartbeat", &matchingv1.QueueConfig{HeartbeatTimeout: d(-time.Second)}, []string{"heartbeat_timeout"}, "config.heartbeat_timeout"},
 		{"negative retention", &matchingv1.QueueConfig{Retention: d(-time.Hour)}, []string{"retention"}, "config.retention"},
+		{"negative preference wait", &matchingv1.QueueConfig{PreferenceWait: d(-time.Second)}, []string{"preference_wait"}, "config.preference_wait"},
+		{"preference wait over a minute", &matchingv1.QueueConfig{PreferenceWait: d(61 * time.Second)}, []string{"preference_wait"}, "config.preference_wait"},
 		{"maximum below initial", &matchingv1.QueueConfig{RetryPolicy: &matchingv1.RetryPolicy{MaximumInterval: d(time.Millisecond)}},
 			[]string{"retry_policy.maximum_interval"}, "config.retry_policy.maximum_interval"},
 		{"coefficient below 1", &matchingv1.QueueConfig{RetryPolicy: &matchingv1.RetryPolicy{BackoffCoefficient: 0.5}},

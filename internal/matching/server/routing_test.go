@@ -192,6 +192,7 @@ func TestRoutingValidationNamesTheField(t *testing.T) {
 			t.Errorf("requires %v: %v, want InvalidArgument naming %s", tc.requires, err, tc.want)
 		}
 	}
+	checkPreferenceValidation(t, c)
 	_, err := c.PollTasks(ctxT(t, 5*time.Second), &matchingv1.PollTasksRequest{Namespace: "default", Queue: "q1", WorkerIdentity: "w", MaxTasks: 1,
 		Capabilities: []*matchingv1.Capability{{Name: "gpu", Value: "bad/value"}}})
 	if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(status.Convert(err).Message(), "capabilities[0].value:") {

@@ -55,6 +55,9 @@ var configSetters = map[string]setter{
 	"retention": func(d *queueconfig.Config, s *matchingv1.QueueConfig) error {
 		return setDuration(&d.Retention, "config.retention", s.GetRetention())
 	},
+	"preference_wait": func(d *queueconfig.Config, s *matchingv1.QueueConfig) error {
+		return setDuration(&d.PreferenceWait, "config.preference_wait", s.GetPreferenceWait())
+	},
 	"retry_policy.initial_interval": func(d *queueconfig.Config, s *matchingv1.QueueConfig) error {
 		return setDuration(&d.Retry.InitialInterval, "config.retry_policy.initial_interval", s.GetRetryPolicy().GetInitialInterval())
 	},
@@ -135,6 +138,9 @@ func checkQueueConfig(c *queueconfig.Config) error {
 	}
 	if c.DefaultPriority < 1 || c.DefaultPriority > c.PriorityLevels {
 		return invalid("config.default_priority", "must be within 1..priority_levels (%d), got %d", c.PriorityLevels, c.DefaultPriority)
+	}
+	if c.PreferenceWait > queueconfig.MaxPreferenceWait {
+		return invalid("config.preference_wait", "must be at most %s, got %s", queueconfig.MaxPreferenceWait, c.PreferenceWait)
 	}
 	return checkQueueRetry(&c.Retry)
 }

@@ -17,8 +17,10 @@ type Pool struct {
 // Observe fills the load fields of in from the queue's statistics, narrowed to what the
 // pool serves:
 //   - Backlog and OldestAge: the backlog entries the pool's profile serves;
-//   - InFlight and DispatchRate: the queue's, in proportion to the pool's share of the
-//     queue's connected workers (the service counts running tasks per queue);
+//   - InFlight: the tasks the pool's connected workers run (the service counts them per
+//     worker); from a service that does not, the queue's running tasks in proportion to
+//     the pool's share of the connected workers;
+//   - DispatchRate: the queue's, in proportion to the pool's share of the workers;
 //   - ArrivalRate: the queue's, in proportion to the pool's share of the waiting backlog
 //     (of the workers when nothing waits), so tasks it cannot serve do not grow it;
 //   - Pinned: the host- and process-routed backlog entries that one of the pool's
@@ -27,7 +29,7 @@ func Observe(s queueconfig.Stats, pool Pool, in *Input) {
 	in.Backlog, in.OldestAge = queueconfig.ServableBacklog(s.Backlog, pool.Profile)
 	own, all := workerShare(s.Pollers, pool.Name)
 	workers := share(own, all)
-	in.InFlight = int64(math.Ceil(float64(s.Running) * workers))
+	in.InFlight = inFlight(s, pool.Name, workers)
 	in.DispatchRate = s.DispatchRate * workers
 	in.ArrivalRate = s.AddRate * arrivalShare(s.Backlog, in.Backlog, workers)
 	in.Throttling = s.RateLimitState == queueconfig.RateLimitThrottling
@@ -48,6 +50,27 @@ func workerShare(pollers []queueconfig.Poller, pool string) (own, all int) {
 		}
 	}
 	return own, all
+}
+
+// inFlight is the pool's running tasks: its workers' counts, or an estimate from the
+// queue's count when no worker reports one.
+func inFlight(s queueconfig.Stats, pool string, workers float64) int64 {
+	var own, all int64
+	seen := make(map[string]bool, len(s.Pollers))
+	for _, p := range s.Pollers {
+		if seen[p.Identity] {
+			continue // listed once per kind; the count is the worker's
+		}
+		seen[p.Identity] = true
+		all += p.Running
+		if p.Pool == pool {
+			own += p.Running
+		}
+	}
+	if all == 0 && s.Running > 0 {
+		return int64(math.Ceil(float64(s.Running) * workers))
+	}
+	return own
 }
 
 func share(own, all int) float64 {

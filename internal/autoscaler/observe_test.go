@@ -67,6 +67,24 @@ func TestWorkPinnedToAPoolKeepsItFromZero(t *testing.T) {
 	}
 }
 
+func TestInFlightCountsThePoolsOwnWorkers(t *testing.T) {
+	// The GPU pool's workers run 30 tasks, the CPU pool's 2: the CPU pool is not busy.
+	s := queueconfig.Stats{Running: 32, Pollers: []queueconfig.Poller{
+		{Identity: "c1", Pool: "cpu", Running: 2}, {Identity: "c1", Pool: "cpu", Running: 2}, {Identity: "c2", Pool: "cpu"},
+		{Identity: "g1", Pool: "gpu", Running: 30},
+	}}
+	var in Input
+	Observe(s, cpuPool, &in)
+	if in.InFlight != 2 {
+		t.Errorf("CPU pool in flight %d, want 2", in.InFlight)
+	}
+	Observe(s, gpuPool, &in)
+	if in.InFlight != 30 {
+		t.Errorf("GPU pool in flight %d, want 30", in.InFlight)
+	}
+}
+
+// A service that reports running tasks only per queue: shared by connected workers.
 func TestInFlightIsSharedByConnectedWorkers(t *testing.T) {
 	s := queueconfig.Stats{Running: 40, DispatchRate: 20, Pollers: []queueconfig.Poller{
 		{Identity: "a", Pool: "cpu"}, {Identity: "a", Pool: "cpu"}, {Identity: "b", Pool: "cpu"}, {Identity: "c", Pool: "gpu"}, {Identity: "d", Pool: "gpu"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -15,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/taskroute/taskroute/api/v1alpha1"
+	"github.com/taskroute/taskroute/controllers"
 	"github.com/taskroute/taskroute/internal/localcluster"
 	"github.com/taskroute/taskroute/internal/testutil"
 	taskclient "github.com/taskroute/taskroute/pkg/client"
@@ -131,3 +133,84 @@ func minMedMax(ds []time.Duration) string {
 	slices.Sort(s)
 	return fmt.Sprintf("min %s median %s max %s", s[0].Round(time.Millisecond), s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
 }
+
+// The busy/idle criterion: a scale-down with some workers busy and some idle removes only
+// idle ones, because the operator keeps each pod's deletion cost at its live load and the
+// real ReplicaSet controller deletes the cheapest pods first.
+var _ = Describe("Autoscaling down with busy and idle workers", Ordered, func() {
+	const (
+		ns       = "e2e-autoscale-busy"
+		queue    = "renders"
+		producer = "producer"
+	)
+	var (
+		pool = workerPool(ns, "renderers", queue, 0, withCPUClass, func(p *v1alpha1.WorkerPool) {
+			p.Spec.Limits = &v1alpha1.WorkerLimits{Slots: 1}
+			p.Spec.Autoscaling = &v1alpha1.Autoscaling{Mode: v1alpha1.AutoscalingBacklog, MinReplicas: ptr.To[int32](0),
+				MaxReplicas: 4, TargetBacklogPerWorker: 1, ScaleDownDelay: &metav1.Duration{Duration: 5 * time.Second}}
+		})
+		workerBin string
+		caller    *taskclient.Client
+		workers   []*localcluster.Worker
+	)
+
+	BeforeAll(func(ctx SpecContext) {
+		var err error
+		workerBin, err = cluster.GoBuild(ctx, testutil.RepoRoot(), "./test/matching/testworker", "testworker")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cluster.CreateNamespace(ctx, ns)).To(Succeed())
+		Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: producer}})).To(Succeed())
+		Expect(k8s.Create(ctx, pool)).To(Succeed())
+		caller = dialAs(ctx, ns, producer)
+		DeferCleanup(func(ctx SpecContext) {
+			_ = caller.Close()
+			stopWorkers(&workers)
+			Expect(client.IgnoreNotFound(k8s.Delete(ctx, pool))).To(Succeed())
+		}, NodeTimeout(time.Minute))
+	})
+
+	It("removes only the idle workers", func(ctx SpecContext) {
+		// Two tasks that keep a worker busy for two minutes, two that end at once: four
+		// one-slot workers, of which two stay busy.
+		batch := []taskclient.Task{
+			{ID: "long-0", Queue: queue, Type: "sleep", Payload: []byte("2m")},
+			{ID: "long-1", Queue: queue, Type: "sleep", Payload: []byte("2m")},
+			{ID: "short-0", Queue: queue, Type: "sleep", Payload: []byte("1ms")},
+			{ID: "short-1", Queue: queue, Type: "sleep", Payload: []byte("1ms")},
+		}
+		_, err := caller.AddTasks(ctx, batch)
+		Expect(err).NotTo(HaveOccurred())
+		pods := runningPods(ctx, ns, pool.Name, 4)
+		for i := range pods {
+			w, err := cluster.StartWorkerForPod(ctx, &pods[i], localcluster.WorkerOptions{Binary: workerBin, MatchingAddress: taskroute.MatchingAddress,
+				Env: []string{"TESTWORKER_TYPES=sleep", "TESTWORKER_LOG=" + executionLog(&pods[i]), "TESTWORKER_SHUTDOWN=1s"}})
+			Expect(err).NotTo(HaveOccurred(), "starting a worker for pod %s", pods[i].Name)
+			workers = append(workers, w)
+		}
+		// The pods that run the long tasks, from the workers' own execution logs.
+		var busy []string
+		Eventually(func(g Gomega) {
+			busy = nil
+			for i := range pods {
+				log, _ := os.ReadFile(executionLog(&pods[i]))
+				if strings.Contains(string(log), " long-") {
+					busy = append(busy, pods[i].Name)
+				}
+			}
+			g.Expect(busy).To(HaveLen(2))
+		}).WithContext(ctx).Should(Succeed())
+
+		Eventually(deploymentReplicasOf(ctx, ns, pool.Name)).WithContext(ctx).Should(BeEquivalentTo(2))
+		Eventually(func() []string {
+			var names []string
+			for _, p := range poolPods(ctx, ns, pool.Name) {
+				names = append(names, p.Name)
+			}
+			slices.Sort(names)
+			return names
+		}).WithContext(ctx).Should(ConsistOf(busy))
+		for _, p := range poolPods(ctx, ns, pool.Name) {
+			Expect(p.Annotations).To(HaveKeyWithValue(controllers.AnnotationPodDeletionCost, "1"), "busy pod %s", p.Name)
+		}
+	})
+})

@@ -113,6 +113,8 @@ func newTask(spec *matchingv1.TaskSpec, cfg queueconfig.Config, now int64) *task
 		t.id = uuid.NewString()
 	}
 	t.requires, t.route = requirementsOf(spec.GetRequires())
+	t.fairKey, t.fairWeight = spec.GetFairnessKey(), spec.GetFairnessWeight()
+	t.part = partitionName(t.route, t.fairKey)
 	if spec.GetKind() == matchingv1.TaskKind_TASK_KIND_WORKFLOW {
 		t.kind = kindWorkflow
 	}

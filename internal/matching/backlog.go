@@ -20,7 +20,8 @@ type backlog struct {
 	requires []capability
 	levels   [maxLevels + 1]*level // index = priority
 	loadedAt int64                 // when the partition was loaded: lost.go spares it a liveness timeout
-	onDisk   bool                  // a routed partition that had entries on disk at load (listPartitions)
+	onDisk   bool                  // a partition other than the plain one that had entries on disk at load (listPartitions)
+	fair     *fairKey              // its fairness key's scheduling state
 }
 
 // level is the backlog of one kind and priority: a buffer of tasks in memory, ordered by
@@ -143,7 +144,7 @@ func (b *backlog) total() int64 {
 // created (and so counted from disk) if they are not loaded yet.
 func (b *backlog) stats(now int64, configured int, dst []*matchingv1.BacklogStats) []*matchingv1.BacklogStats {
 	for p := 1; p <= maxLevels; p++ {
-		if b.levels[p] == nil && (p > configured || b.requires != nil && !b.onDisk) {
+		if b.levels[p] == nil && (p > configured || b.ref.Partition != "" && !b.onDisk) {
 			continue // see ensureLevels
 		}
 		l := b.level(uint8(p))
@@ -151,7 +152,7 @@ func (b *backlog) stats(now int64, configured int, dst []*matchingv1.BacklogStat
 			continue
 		}
 		dst = append(dst, &matchingv1.BacklogStats{Kind: kindProto(b.kind), Priority: int32(p), Count: l.count,
-			OldestAge: durationpb.New(l.age(now)), Requires: capabilitiesProto(b.requires)})
+			OldestAge: durationpb.New(l.age(now)), Requires: capabilitiesProto(b.requires), FairnessKey: b.fair.name})
 	}
 	return dst
 }

@@ -60,6 +60,7 @@ func (t *task) toWorkerTask() *matchingv1.Task {
 	out.Namespace, out.Queue, out.Kind, out.TaskId, out.TaskType = t.ns, t.queue, kindProto(t.kind), t.id, t.taskType
 	out.Payload, out.Priority, out.Attempt, out.LeaseId = t.payload, int32(t.priority), t.attempt, leaseString(t.lease)
 	out.HeartbeatDetails, out.Headers, out.LastFailure = t.hbDetails, t.headers, t.failure.proto()
+	out.FairnessKey = t.fairKey
 	out.ScheduledTime = setTS(&w.scheduled, t.scheduledAt)
 	out.StartedTime = setTS(&w.started, t.startedAt)
 	if t.startToClose > 0 {
@@ -95,6 +96,7 @@ func (t *task) info() *matchingv1.TaskInfo {
 		Result: t.result, Failure: t.failure.proto(), HeartbeatDetails: t.hbDetails, CancelRequested: t.cancelRequested,
 		ScheduledTime: ts(t.scheduledAt), StartedTime: ts(t.startedAt), ClosedTime: ts(t.closedAt),
 		Requires: capabilitiesProto(t.requires), Payload: t.payload,
+		FairnessKey: t.fairKey, FairnessWeight: t.fairWeight,
 	}
 }
 

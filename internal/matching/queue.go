@@ -91,14 +91,15 @@ func (q *queueManager) schedule(t *task, seq uint64, at time.Time) (loaded, matc
 	q.touchLocked(now)
 	q.rates.countAdd(now)
 	sq := q.sub(t.kind)
-	if p := sq.matcher.match(t); p != nil && q.globalTokenLocked(now) {
+	if p := sq.matcher.match(t); p != nil && sq.keyTokenLocked(t, now) && q.globalTokenLocked(now) {
+		sq.chargeSync(t, now)
 		t.owner = p.owner
 		q.handLocked(p, gotTask{out: q.e.startLocked(t, at, q)}, now)
 		sq.matcher.handed(p)
 		return true, true
 	}
 	t.seq = seq
-	sq.partition(t.route, t.requires).add(t)
+	sq.partitionOf(t).add(t)
 	q.dispatchWaitingLocked(t.kind)
 	return true, false
 }
@@ -140,9 +141,7 @@ func (q *queueManager) claim(pr *pollRequest, now int64, dst []gotTask) (got []g
 		return dst, max(w.bucket.wait(now), time.Millisecond), claimed
 	}
 	sq := q.sub(pr.kind)
-	if len(w.caps) > 0 {
-		sq.listPartitions()
-	}
+	sq.listPartitions() // partitions of fairness keys are servable by every worker
 	ensureLevels(sq.servable(w.caps, w.capsKey), pr.mask, q.cfg.PriorityLevels)
 	return q.takeLocked(sq, pr.mask, allowed, w, dst), 0, claimed
 }
@@ -193,7 +192,7 @@ func (q *queueManager) giveBack(t *task) bool {
 		return false
 	}
 	defer q.mu.Unlock()
-	q.sub(t.kind).partition(t.route, t.requires).giveBack(t)
+	q.sub(t.kind).partitionOf(t).giveBack(t)
 	q.dispatchWaitingLocked(t.kind)
 	return true
 }
@@ -203,7 +202,7 @@ func (q *queueManager) backlogCommitted(t *task) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if sq := q.kind[kindIndex(t.kind)]; sq != nil {
-		sq.partition(t.route, t.requires).committed(t)
+		sq.partitionOf(t).committed(t)
 	}
 }
 
@@ -212,7 +211,7 @@ func (q *queueManager) forget(t *task) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if sq := q.kind[kindIndex(t.kind)]; sq != nil {
-		sq.partition(t.route, t.requires).forget(t)
+		sq.partitionOf(t).forget(t)
 	}
 }
 
@@ -262,8 +261,9 @@ func (q *queueManager) takeLocked(sq *subqueue, mask uint16, n int, w *pollerInf
 	bs := sq.servable(w.caps, w.capsKey)
 	now := q.e.now().UnixNano()
 	for len(dst) < n {
-		l := sq.pick(bs, mask)
+		l, b := sq.pick(bs, mask, now)
 		if l == nil {
+			sq.armKeyRateLocked()
 			break
 		}
 		if q.limiter.available(now) < 1 {
@@ -277,6 +277,8 @@ func (q *queueManager) takeLocked(sq *subqueue, mask uint16, n int, w *pollerInf
 		}
 		q.limiter.take(1)
 		w.bucket.take(1)
+		sq.charge(b.fair, t.priority, t.fairWeight, now)
+		sq.dropIfEmpty(b, now)
 		sq.dispatched++
 		q.rates.countDispatch(now)
 		dst = append(dst, gotTask{t: t})

@@ -67,8 +67,10 @@ type task struct {
 	seq             uint64 // backlog sequence while in the backlog, else 0
 	firstSeq        uint64 // sequence of the first scheduling: a retry's place in the backlog
 	requires        []capability
-	scheduledAt     int64 // first scheduling, unix nanos
-	readyAt         int64 // when the current scheduling became dispatchable
+	fairKey         string // fairness key ("" the default)
+	fairWeight      int32  // the weight the task carries (0: 1 unless the queue overrides it)
+	scheduledAt     int64  // first scheduling, unix nanos
+	readyAt         int64  // when the current scheduling became dispatchable
 	startedAt       int64
 	closedAt        int64
 	s2cDeadline     int64
@@ -85,7 +87,8 @@ type task struct {
 
 	// memory only
 	runningCounted bool   // counted in Engine.running (running.go)
-	route          string // routeKey(requires): the backlog partition
+	route          string // routeKey(requires): the routing constraint
+	part           string // partitionName(route, fairKey): the backlog partition
 	counted        bool   // counted in its namespace's backlog usage (quota.go)
 	inq            atomic.Uint32
 	pending        int32 // writes enqueued and not yet durable
@@ -168,6 +171,9 @@ func (t *task) encode(dst []byte) []byte {
 		dst = appendString(dst, c.name)
 		dst = appendString(dst, c.value)
 	}
+	// The fairness key and weight were appended last; records without them have the default key.
+	dst = appendString(dst, t.fairKey)
+	dst = binary.AppendVarint(dst, int64(t.fairWeight))
 	return dst
 }
 
@@ -229,6 +235,10 @@ func decodeTask(b []byte) (*task, error) {
 			t.route = routeKey(t.requires)
 		}
 	}
+	if len(d.b) > 0 {
+		t.fairKey, t.fairWeight = d.string(), int32(d.varint())
+	}
+	t.part = partitionName(t.route, t.fairKey)
 	if d.err {
 		return nil, errCorrupt
 	}

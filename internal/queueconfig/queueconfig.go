@@ -58,6 +58,14 @@ type Config struct {
 
 	// Retention is how long a finished task's outcome is kept.
 	Retention time.Duration
+
+	// FairnessKeyRateLimit is each fairness key's dispatch rate in tasks per second; 0
+	// means unlimited. FairnessKeyBurst is each key's bucket size (at least 1 when set).
+	FairnessKeyRateLimit float64 `json:",omitempty"`
+	FairnessKeyBurst     int     `json:",omitempty"`
+	// FairnessWeightOverrides are weights by fairness key; they win over the tasks' own.
+	// Replaced as a whole, never mutated (configurations are shared).
+	FairnessWeightOverrides map[string]int32 `json:",omitempty"`
 }
 
 // Default returns the configuration of a queue that has no TaskQueue object. It equals the

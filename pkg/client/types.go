@@ -77,6 +77,15 @@ type Task struct {
 	// task goes only to workers whose capabilities meet every one, and waits in the backlog
 	// while none is connected.
 	Requires Capabilities
+	// FairnessKey names the tenant (a customer, a team) the task is for: 0..64 bytes of
+	// UTF-8 without control characters; "" is the default key. Within a priority level the
+	// queue serves its keys by weighted round-robin, so one key's flood does not starve
+	// another's trickle. It does not route: any worker of the queue may run any key.
+	FairnessKey string
+	// FairnessWeight is the key's share, 0..1000 (0 means 1): a key of weight 3 is served
+	// three times as often as a key of weight 1 while both wait. The queue's
+	// FairnessWeightOverrides win over it.
+	FairnessWeight int
 }
 
 // AddResult is the outcome of adding one task.
@@ -113,6 +122,9 @@ type TaskInfo struct {
 	ClosedTime       *time.Time `json:"closedTime,omitempty"`
 	// Requires is the capabilities the task requires.
 	Requires Capabilities `json:"requires,omitempty"`
+	// FairnessKey and FairnessWeight are the task's as added.
+	FairnessKey    string `json:"fairnessKey,omitempty"`
+	FairnessWeight int    `json:"fairnessWeight,omitempty"`
 	// Payload is the task's input (GetTask; ListTasks leaves it out, like Result,
 	// HeartbeatDetails and Failure.Details).
 	Payload []byte `json:"payload,omitempty"`
@@ -126,6 +138,9 @@ type Backlog struct {
 	OldestAge time.Duration // of the oldest waiting task
 	// Requires is the capabilities these tasks require (nil: none).
 	Requires Capabilities
+	// FairnessKey is these tasks' fairness key ("" the default; "*" a row that sums the
+	// keys beyond the most DescribeQueue lists).
+	FairnessKey string
 	// Routable tells whether a live worker of the queue has every required capability;
 	// when not, Unmet is the requirements that no live worker has on its own (empty when
 	// each is met by some worker but no single worker meets them all).
@@ -142,11 +157,12 @@ type backlogJSON struct {
 	Requires         Capabilities `json:"requires,omitempty"`
 	Routable         bool         `json:"routable"`
 	Unmet            Capabilities `json:"unmet,omitempty"`
+	FairnessKey      string       `json:"fairnessKey,omitempty"`
 }
 
 // MarshalJSON gives the age both as a Go duration string and in seconds.
 func (b Backlog) MarshalJSON() ([]byte, error) {
-	return json.Marshal(backlogJSON{b.Kind, b.Priority, b.Count, b.OldestAge.String(), b.OldestAge.Seconds(), b.Requires, b.Routable, b.Unmet})
+	return json.Marshal(backlogJSON{b.Kind, b.Priority, b.Count, b.OldestAge.String(), b.OldestAge.Seconds(), b.Requires, b.Routable, b.Unmet, b.FairnessKey})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -156,7 +172,7 @@ func (b *Backlog) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*b = Backlog{Kind: j.Kind, Priority: j.Priority, Count: j.Count, OldestAge: time.Duration(j.OldestAgeSeconds * float64(time.Second)),
-		Requires: j.Requires, Routable: j.Routable, Unmet: j.Unmet}
+		Requires: j.Requires, Routable: j.Routable, Unmet: j.Unmet, FairnessKey: j.FairnessKey}
 	return nil
 }
 
@@ -388,6 +404,8 @@ func (c *Client) specToProto(t *Task) *matchingv1.TaskSpec {
 		HeartbeatTimeout:       durationOrNil(t.HeartbeatTimeout),
 		Headers:                headers,
 		Requires:               t.Requires.Proto(),
+		FairnessKey:            t.FairnessKey,
+		FairnessWeight:         int32(t.FairnessWeight),
 	}
 	if r := t.Retry; r != nil {
 		spec.RetryPolicy = &matchingv1.RetryPolicy{
@@ -424,6 +442,8 @@ func TaskInfoFromProto(t *matchingv1.TaskInfo) *TaskInfo {
 		ClosedTime:       timeOrNil(t.GetClosedTime()),
 		Requires:         CapabilitiesFromProto(t.GetRequires()),
 		Payload:          t.GetPayload(),
+		FairnessKey:      t.GetFairnessKey(),
+		FairnessWeight:   int(t.GetFairnessWeight()),
 	}
 }
 
@@ -441,13 +461,14 @@ func describeFromProto(r *matchingv1.DescribeQueueResponse) *QueueDescription {
 	}
 	for _, b := range r.GetBacklog() {
 		d.Backlog = append(d.Backlog, Backlog{
-			Kind:      KindFromProto(b.GetKind()),
-			Priority:  int(b.GetPriority()),
-			Count:     b.GetCount(),
-			OldestAge: b.GetOldestAge().AsDuration(),
-			Requires:  CapabilitiesFromProto(b.GetRequires()),
-			Routable:  b.GetRoutable(),
-			Unmet:     CapabilitiesFromProto(b.GetUnmet()),
+			Kind:        KindFromProto(b.GetKind()),
+			Priority:    int(b.GetPriority()),
+			Count:       b.GetCount(),
+			OldestAge:   b.GetOldestAge().AsDuration(),
+			Requires:    CapabilitiesFromProto(b.GetRequires()),
+			Routable:    b.GetRoutable(),
+			Unmet:       CapabilitiesFromProto(b.GetUnmet()),
+			FairnessKey: b.GetFairnessKey(),
 		})
 	}
 	for _, p := range r.GetPollers() {

@@ -362,9 +362,18 @@ type TaskSpec struct {
 	// only to a poll whose capabilities meet every one. Tasks with the same requirements
 	// share a backlog partition of the queue, so tasks no poller can serve do not hold up
 	// the others.
-	Requires      []*Capability `protobuf:"bytes,20,rep,name=requires,proto3" json:"requires,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Requires []*Capability `protobuf:"bytes,20,rep,name=requires,proto3" json:"requires,omitempty"`
+	// Fairness key (a tenant, a customer): 0..64 bytes of UTF-8 without control characters;
+	// empty is the default key. Within a priority level the queue serves its keys by
+	// weighted round-robin (stride scheduling), so one key's flood does not starve another.
+	// Not a routing constraint: any poll that may take the task may take it whatever its key.
+	FairnessKey string `protobuf:"bytes,23,opt,name=fairness_key,json=fairnessKey,proto3" json:"fairness_key,omitempty"`
+	// The key's weight, 0..1000; 0 (unset) means 1. A key with weight 3 is served three
+	// times as often as one with weight 1 while both have tasks waiting. A weight override
+	// for the key in the queue's configuration (fairness_weight_overrides) wins.
+	FairnessWeight int32 `protobuf:"varint,24,opt,name=fairness_weight,json=fairnessWeight,proto3" json:"fairness_weight,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *TaskSpec) Reset() {
@@ -486,6 +495,20 @@ func (x *TaskSpec) GetRequires() []*Capability {
 		return x.Requires
 	}
 	return nil
+}
+
+func (x *TaskSpec) GetFairnessKey() string {
+	if x != nil {
+		return x.FairnessKey
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetFairnessWeight() int32 {
+	if x != nil {
+		return x.FairnessWeight
+	}
+	return 0
 }
 
 type AddTaskRequest struct {
@@ -829,7 +852,9 @@ type Task struct {
 	HeartbeatTimeout    *durationpb.Duration   `protobuf:"bytes,14,opt,name=heartbeat_timeout,json=heartbeatTimeout,proto3" json:"heartbeat_timeout,omitempty"`
 	Headers             map[string]string      `protobuf:"bytes,15,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// The failure of the previous attempt, if any.
-	LastFailure   *Failure `protobuf:"bytes,16,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
+	LastFailure *Failure `protobuf:"bytes,16,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
+	// The task's fairness key (TaskSpec.fairness_key).
+	FairnessKey   string `protobuf:"bytes,18,opt,name=fairness_key,json=fairnessKey,proto3" json:"fairness_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -974,6 +999,13 @@ func (x *Task) GetLastFailure() *Failure {
 		return x.LastFailure
 	}
 	return nil
+}
+
+func (x *Task) GetFairnessKey() string {
+	if x != nil {
+		return x.FairnessKey
+	}
+	return ""
 }
 
 type PollTasksResponse struct {
@@ -2105,9 +2137,12 @@ type TaskInfo struct {
 	// The capabilities the task requires.
 	Requires []*Capability `protobuf:"bytes,20,rep,name=requires,proto3" json:"requires,omitempty"`
 	// The task's payload (GetTask; ListTasks leaves it out).
-	Payload       []byte `protobuf:"bytes,16,opt,name=payload,proto3" json:"payload,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Payload []byte `protobuf:"bytes,16,opt,name=payload,proto3" json:"payload,omitempty"`
+	// The task's fairness key and weight as given (TaskSpec.fairness_key, fairness_weight).
+	FairnessKey    string `protobuf:"bytes,23,opt,name=fairness_key,json=fairnessKey,proto3" json:"fairness_key,omitempty"`
+	FairnessWeight int32  `protobuf:"varint,24,opt,name=fairness_weight,json=fairnessWeight,proto3" json:"fairness_weight,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *TaskInfo) Reset() {
@@ -2259,6 +2294,20 @@ func (x *TaskInfo) GetPayload() []byte {
 	return nil
 }
 
+func (x *TaskInfo) GetFairnessKey() string {
+	if x != nil {
+		return x.FairnessKey
+	}
+	return ""
+}
+
+func (x *TaskInfo) GetFairnessWeight() int32 {
+	if x != nil {
+		return x.FairnessWeight
+	}
+	return 0
+}
+
 type GetTaskResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Task          *TaskInfo              `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
@@ -2369,7 +2418,11 @@ type BacklogStats struct {
 	Routable bool `protobuf:"varint,6,opt,name=routable,proto3" json:"routable,omitempty"`
 	// When not routable: the requirements that no live poller meets on its own (empty when
 	// each is met by some poller but no single poller meets them all).
-	Unmet         []*Capability `protobuf:"bytes,7,rep,name=unmet,proto3" json:"unmet,omitempty"`
+	Unmet []*Capability `protobuf:"bytes,7,rep,name=unmet,proto3" json:"unmet,omitempty"`
+	// The fairness key of these tasks (one entry per key and requirement set); empty for the
+	// default key. DescribeQueue shows at most 100 keyed rows per kind (the largest
+	// backlogs); the rest are summed into one row whose fairness_key is "*".
+	FairnessKey   string `protobuf:"bytes,8,opt,name=fairness_key,json=fairnessKey,proto3" json:"fairness_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2451,6 +2504,13 @@ func (x *BacklogStats) GetUnmet() []*Capability {
 		return x.Unmet
 	}
 	return nil
+}
+
+func (x *BacklogStats) GetFairnessKey() string {
+	if x != nil {
+		return x.FairnessKey
+	}
+	return ""
 }
 
 type PollerInfo struct {
@@ -3168,9 +3228,18 @@ type QueueConfig struct {
 	// non_retryable_error_types of 1..128 characters.
 	RetryPolicy *RetryPolicy `protobuf:"bytes,8,opt,name=retry_policy,json=retryPolicy,proto3" json:"retry_policy,omitempty"`
 	// How long a finished task's outcome is kept; not negative.
-	Retention     *durationpb.Duration `protobuf:"bytes,9,opt,name=retention,proto3" json:"retention,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Retention *durationpb.Duration `protobuf:"bytes,9,opt,name=retention,proto3" json:"retention,omitempty"`
+	// Dispatch rate per fairness key in tasks/second (each key, the default key included,
+	// has its own token bucket); 0 means unlimited. 0..100000. A key over its rate is
+	// skipped while other keys' tasks flow.
+	FairnessKeyRateLimit float64 `protobuf:"fixed64,10,opt,name=fairness_key_rate_limit,json=fairnessKeyRateLimit,proto3" json:"fairness_key_rate_limit,omitempty"`
+	// Bucket size of each key's rate: 0..100000, at least 1 when fairness_key_rate_limit is set.
+	FairnessKeyBurst int32 `protobuf:"varint,11,opt,name=fairness_key_burst,json=fairnessKeyBurst,proto3" json:"fairness_key_burst,omitempty"`
+	// Weights by fairness key (at most 1000 entries; keys as TaskSpec.fairness_key, weights
+	// 1..1000). An override wins over the weight the tasks carry.
+	FairnessWeightOverrides map[string]int32 `protobuf:"bytes,12,rep,name=fairness_weight_overrides,json=fairnessWeightOverrides,proto3" json:"fairness_weight_overrides,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *QueueConfig) Reset() {
@@ -3262,6 +3331,27 @@ func (x *QueueConfig) GetRetryPolicy() *RetryPolicy {
 func (x *QueueConfig) GetRetention() *durationpb.Duration {
 	if x != nil {
 		return x.Retention
+	}
+	return nil
+}
+
+func (x *QueueConfig) GetFairnessKeyRateLimit() float64 {
+	if x != nil {
+		return x.FairnessKeyRateLimit
+	}
+	return 0
+}
+
+func (x *QueueConfig) GetFairnessKeyBurst() int32 {
+	if x != nil {
+		return x.FairnessKeyBurst
+	}
+	return 0
+}
+
+func (x *QueueConfig) GetFairnessWeightOverrides() map[string]int32 {
+	if x != nil {
+		return x.FairnessWeightOverrides
 	}
 	return nil
 }
@@ -3739,7 +3829,7 @@ const file_matching_proto_rawDesc = "" +
 	"\n" +
 	"Capability\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xdd\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xb5\x06\n" +
 	"\bTaskSpec\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -3754,10 +3844,12 @@ const file_matching_proto_rawDesc = "" +
 	" \x01(\v2\x19.google.protobuf.DurationR\x10heartbeatTimeout\x12E\n" +
 	"\fretry_policy\x18\v \x01(\v2\".taskroute.matching.v1.RetryPolicyR\vretryPolicy\x12F\n" +
 	"\aheaders\x18\f \x03(\v2,.taskroute.matching.v1.TaskSpec.HeadersEntryR\aheaders\x12=\n" +
-	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x1a:\n" +
+	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12!\n" +
+	"\ffairness_key\x18\x17 \x01(\tR\vfairnessKey\x12'\n" +
+	"\x0ffairness_weight\x18\x18 \x01(\x05R\x0efairnessWeight\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x15\x10(\"E\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x15\x10\x16J\x04\b\x16\x10\x17J\x04\b\x19\x10(\"E\n" +
 	"\x0eAddTaskRequest\x123\n" +
 	"\x04task\x18\x01 \x01(\v2\x1f.taskroute.matching.v1.TaskSpecR\x04task\"D\n" +
 	"\x0fAddTaskResponse\x12\x17\n" +
@@ -3782,7 +3874,7 @@ const file_matching_proto_rawDesc = "" +
 	"priorities\x12(\n" +
 	"\x10tasks_per_second\x18\n" +
 	" \x01(\x01R\x0etasksPerSecond\x12E\n" +
-	"\fcapabilities\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilitiesJ\x04\b\x15\x10(\"\x9a\x06\n" +
+	"\fcapabilities\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilitiesJ\x04\b\x15\x10(\"\xbd\x06\n" +
 	"\x04Task\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -3800,7 +3892,8 @@ const file_matching_proto_rawDesc = "" +
 	"\x16start_to_close_timeout\x18\r \x01(\v2\x19.google.protobuf.DurationR\x13startToCloseTimeout\x12F\n" +
 	"\x11heartbeat_timeout\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\x10heartbeatTimeout\x12B\n" +
 	"\aheaders\x18\x0f \x03(\v2(.taskroute.matching.v1.Task.HeadersEntryR\aheaders\x12A\n" +
-	"\flast_failure\x18\x10 \x01(\v2\x1e.taskroute.matching.v1.FailureR\vlastFailure\x1a:\n" +
+	"\flast_failure\x18\x10 \x01(\v2\x1e.taskroute.matching.v1.FailureR\vlastFailure\x12!\n" +
+	"\ffairness_key\x18\x12 \x01(\tR\vfairnessKey\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"F\n" +
@@ -3871,7 +3964,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x0eGetTaskRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x17\n" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12-\n" +
-	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"\xd9\x05\n" +
+	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"\xa5\x06\n" +
 	"\bTaskInfo\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -3891,12 +3984,14 @@ const file_matching_proto_rawDesc = "" +
 	"\vclosed_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"closedTime\x12=\n" +
 	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12\x18\n" +
-	"\apayload\x18\x10 \x01(\fR\apayload\"F\n" +
+	"\apayload\x18\x10 \x01(\fR\apayload\x12!\n" +
+	"\ffairness_key\x18\x17 \x01(\tR\vfairnessKey\x12'\n" +
+	"\x0ffairness_weight\x18\x18 \x01(\x05R\x0efairnessWeight\"F\n" +
 	"\x0fGetTaskResponse\x123\n" +
 	"\x04task\x18\x01 \x01(\v2\x1f.taskroute.matching.v1.TaskInfoR\x04task\"J\n" +
 	"\x14DescribeQueueRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
-	"\x05queue\x18\x02 \x01(\tR\x05queue\"\xc3\x02\n" +
+	"\x05queue\x18\x02 \x01(\tR\x05queue\"\xe6\x02\n" +
 	"\fBacklogStats\x123\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1f.taskroute.matching.v1.TaskKindR\x04kind\x12\x1a\n" +
 	"\bpriority\x18\x02 \x01(\x05R\bpriority\x12\x14\n" +
@@ -3905,7 +4000,8 @@ const file_matching_proto_rawDesc = "" +
 	"oldest_age\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\toldestAge\x12=\n" +
 	"\brequires\x18\x05 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12\x1a\n" +
 	"\broutable\x18\x06 \x01(\bR\broutable\x127\n" +
-	"\x05unmet\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\x05unmet\"\xe1\x02\n" +
+	"\x05unmet\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\x05unmet\x12!\n" +
+	"\ffairness_key\x18\b \x01(\tR\vfairnessKey\"\xe1\x02\n" +
 	"\n" +
 	"PollerInfo\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x12\n" +
@@ -3963,7 +4059,7 @@ const file_matching_proto_rawDesc = "" +
 	"\aversion\x18\x06 \x01(\tR\aversion\x12E\n" +
 	"\fcapabilities\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilities\"V\n" +
 	"\x1dRecordWorkerHeartbeatResponse\x125\n" +
-	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\x84\x04\n" +
+	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\xb2\x06\n" +
 	"\vQueueConfig\x12\x1d\n" +
 	"\n" +
 	"rate_limit\x18\x01 \x01(\x01R\trateLimit\x12\x14\n" +
@@ -3974,7 +4070,14 @@ const file_matching_proto_rawDesc = "" +
 	"\x16start_to_close_timeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x13startToCloseTimeout\x12F\n" +
 	"\x11heartbeat_timeout\x18\a \x01(\v2\x19.google.protobuf.DurationR\x10heartbeatTimeout\x12E\n" +
 	"\fretry_policy\x18\b \x01(\v2\".taskroute.matching.v1.RetryPolicyR\vretryPolicy\x127\n" +
-	"\tretention\x18\t \x01(\v2\x19.google.protobuf.DurationR\tretention\"K\n" +
+	"\tretention\x18\t \x01(\v2\x19.google.protobuf.DurationR\tretention\x125\n" +
+	"\x17fairness_key_rate_limit\x18\n" +
+	" \x01(\x01R\x14fairnessKeyRateLimit\x12,\n" +
+	"\x12fairness_key_burst\x18\v \x01(\x05R\x10fairnessKeyBurst\x12{\n" +
+	"\x19fairness_weight_overrides\x18\f \x03(\v2?.taskroute.matching.v1.QueueConfig.FairnessWeightOverridesEntryR\x17fairnessWeightOverrides\x1aJ\n" +
+	"\x1cFairnessWeightOverridesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"K\n" +
 	"\x15GetQueueConfigRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\"s\n" +
@@ -4059,7 +4162,7 @@ func file_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_matching_proto_goTypes = []any{
 	(TaskKind)(0),                         // 0: taskroute.matching.v1.TaskKind
 	(TaskState)(0),                        // 1: taskroute.matching.v1.TaskState
@@ -4117,17 +4220,18 @@ var file_matching_proto_goTypes = []any{
 	(*ListTasksResponse)(nil),             // 53: taskroute.matching.v1.ListTasksResponse
 	nil,                                   // 54: taskroute.matching.v1.TaskSpec.HeadersEntry
 	nil,                                   // 55: taskroute.matching.v1.Task.HeadersEntry
-	(*durationpb.Duration)(nil),           // 56: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),         // 57: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 58: google.protobuf.FieldMask
+	nil,                                   // 56: taskroute.matching.v1.QueueConfig.FairnessWeightOverridesEntry
+	(*durationpb.Duration)(nil),           // 57: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),         // 58: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 59: google.protobuf.FieldMask
 }
 var file_matching_proto_depIdxs = []int32{
-	56, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
-	56, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
+	57, // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
+	57, // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
 	0,  // 2: taskroute.matching.v1.TaskSpec.kind:type_name -> taskroute.matching.v1.TaskKind
-	56, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	56, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
-	56, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
+	57, // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	57, // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
+	57, // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
 	3,  // 6: taskroute.matching.v1.TaskSpec.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
 	54, // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
 	4,  // 8: taskroute.matching.v1.TaskSpec.requires:type_name -> taskroute.matching.v1.Capability
@@ -4137,10 +4241,10 @@ var file_matching_proto_depIdxs = []int32{
 	0,  // 12: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
 	4,  // 13: taskroute.matching.v1.PollTasksRequest.capabilities:type_name -> taskroute.matching.v1.Capability
 	0,  // 14: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
-	57, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
-	57, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
-	56, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
-	56, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
+	58, // 15: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
+	58, // 16: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
+	57, // 17: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
+	57, // 18: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
 	55, // 19: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
 	13, // 20: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
 	11, // 21: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
@@ -4148,89 +4252,90 @@ var file_matching_proto_depIdxs = []int32{
 	17, // 23: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
 	13, // 24: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
 	1,  // 25: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	57, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
+	58, // 26: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
 	1,  // 27: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	56, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
+	57, // 28: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
 	0,  // 29: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
 	1,  // 30: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
 	13, // 31: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
-	57, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
-	57, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
-	57, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
+	58, // 32: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
+	58, // 33: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
+	58, // 34: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
 	4,  // 35: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
 	32, // 36: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
 	0,  // 37: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
-	56, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
+	57, // 38: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
 	4,  // 39: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
 	4,  // 40: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
 	0,  // 41: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	57, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
+	58, // 42: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
 	4,  // 43: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
 	2,  // 44: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
 	35, // 45: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
 	36, // 46: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
 	37, // 47: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
 	39, // 48: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
-	57, // 49: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
+	58, // 49: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
 	41, // 50: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
 	0,  // 51: taskroute.matching.v1.RecordWorkerHeartbeatRequest.kind:type_name -> taskroute.matching.v1.TaskKind
 	4,  // 52: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
-	56, // 53: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
-	56, // 54: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	56, // 55: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
-	56, // 56: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
+	57, // 53: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
+	57, // 54: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	57, // 55: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
+	57, // 56: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
 	3,  // 57: taskroute.matching.v1.QueueConfig.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	56, // 58: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
-	45, // 59: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	45, // 60: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
-	58, // 61: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
-	45, // 62: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	45, // 63: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	1,  // 64: taskroute.matching.v1.ListTasksRequest.state:type_name -> taskroute.matching.v1.TaskState
-	32, // 65: taskroute.matching.v1.ListTasksResponse.tasks:type_name -> taskroute.matching.v1.TaskInfo
-	6,  // 66: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
-	8,  // 67: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
-	10, // 68: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
-	14, // 69: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
-	16, // 70: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
-	19, // 71: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
-	21, // 72: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
-	23, // 73: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
-	25, // 74: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
-	27, // 75: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
-	29, // 76: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
-	31, // 77: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
-	34, // 78: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
-	40, // 79: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
-	43, // 80: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
-	46, // 81: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
-	48, // 82: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
-	50, // 83: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
-	52, // 84: taskroute.matching.v1.MatchingService.ListTasks:input_type -> taskroute.matching.v1.ListTasksRequest
-	7,  // 85: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
-	9,  // 86: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
-	12, // 87: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
-	15, // 88: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
-	18, // 89: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
-	20, // 90: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
-	22, // 91: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
-	24, // 92: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
-	26, // 93: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
-	28, // 94: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
-	30, // 95: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
-	33, // 96: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
-	38, // 97: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
-	42, // 98: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
-	44, // 99: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	47, // 100: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
-	49, // 101: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
-	51, // 102: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
-	53, // 103: taskroute.matching.v1.MatchingService.ListTasks:output_type -> taskroute.matching.v1.ListTasksResponse
-	85, // [85:104] is the sub-list for method output_type
-	66, // [66:85] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	57, // 58: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
+	56, // 59: taskroute.matching.v1.QueueConfig.fairness_weight_overrides:type_name -> taskroute.matching.v1.QueueConfig.FairnessWeightOverridesEntry
+	45, // 60: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	45, // 61: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
+	59, // 62: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
+	45, // 63: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	45, // 64: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	1,  // 65: taskroute.matching.v1.ListTasksRequest.state:type_name -> taskroute.matching.v1.TaskState
+	32, // 66: taskroute.matching.v1.ListTasksResponse.tasks:type_name -> taskroute.matching.v1.TaskInfo
+	6,  // 67: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
+	8,  // 68: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
+	10, // 69: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
+	14, // 70: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
+	16, // 71: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
+	19, // 72: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
+	21, // 73: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
+	23, // 74: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
+	25, // 75: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
+	27, // 76: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
+	29, // 77: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
+	31, // 78: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
+	34, // 79: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
+	40, // 80: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
+	43, // 81: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	46, // 82: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
+	48, // 83: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
+	50, // 84: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
+	52, // 85: taskroute.matching.v1.MatchingService.ListTasks:input_type -> taskroute.matching.v1.ListTasksRequest
+	7,  // 86: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
+	9,  // 87: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
+	12, // 88: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
+	15, // 89: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
+	18, // 90: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
+	20, // 91: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
+	22, // 92: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
+	24, // 93: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
+	26, // 94: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
+	28, // 95: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
+	30, // 96: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
+	33, // 97: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
+	38, // 98: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
+	42, // 99: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
+	44, // 100: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	47, // 101: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
+	49, // 102: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
+	51, // 103: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
+	53, // 104: taskroute.matching.v1.MatchingService.ListTasks:output_type -> taskroute.matching.v1.ListTasksResponse
+	86, // [86:105] is the sub-list for method output_type
+	67, // [67:86] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_matching_proto_init() }
@@ -4244,7 +4349,7 @@ func file_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_matching_proto_rawDesc), len(file_matching_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   53,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -85,6 +85,9 @@ func queueConfigToProto(c queueconfig.Config) *matchingv1.QueueConfig {
 			MaximumAttempts:        int32(c.Retry.MaximumAttempts),
 			NonRetryableErrorTypes: c.Retry.NonRetryableErrorTypes,
 		},
-		Retention: durationpb.New(c.Retention),
+		Retention:               durationpb.New(c.Retention),
+		FairnessKeyRateLimit:    c.FairnessKeyRateLimit,
+		FairnessKeyBurst:        int32(c.FairnessKeyBurst),
+		FairnessWeightOverrides: c.FairnessWeightOverrides,
 	}
 }

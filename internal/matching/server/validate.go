@@ -158,6 +158,9 @@ func (l Limits) checkTask(field string, t *matchingv1.TaskSpec, levels priorityL
 	if err := checkCapabilities(field+".requires", t.GetRequires(), maxRequirements); err != nil {
 		return err
 	}
+	if err := checkTaskFairness(field, t); err != nil {
+		return err
+	}
 	if p := t.GetPriority(); p != 0 {
 		n := levels(t.GetNamespace(), t.GetQueue())
 		if p < 1 || int(p) > n {

@@ -136,6 +136,9 @@ func checkQueueConfig(c *queueconfig.Config) error {
 	if c.DefaultPriority < 1 || c.DefaultPriority > c.PriorityLevels {
 		return invalid("config.default_priority", "must be within 1..priority_levels (%d), got %d", c.PriorityLevels, c.DefaultPriority)
 	}
+	if err := checkQueueFairness(c); err != nil {
+		return err
+	}
 	return checkQueueRetry(&c.Retry)
 }
 

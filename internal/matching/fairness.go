@@ -1,0 +1,251 @@
+package matching
+
+import (
+	"strings"
+	"time"
+)
+
+// Fairness within a queue: a task may carry a fairness key (a tenant, a customer). The key
+// is part of its backlog partition's identity, not a routing constraint: any poll that may
+// take the partition's requirement set takes any key. Within one priority level the keys
+// with waiting tasks are served by stride scheduling: each key has a pass per level, the
+// smallest pass is served and advances by strideUnit/weight, so a key of weight 3 is served
+// three times as often as a key of weight 1, and a flood of one key cannot starve another.
+
+// fairSep joins a route key and a fairness key in a partition name; fairness keys and
+// capabilities cannot contain control characters.
+const fairSep = "\x1e"
+
+// strideUnit is the stride of a key of weight 1 (MaxFairnessWeight divides it evenly).
+const strideUnit = 1 << 30
+
+// MaxFairnessWeight bounds a fairness key's weight.
+const MaxFairnessWeight = 1000
+
+// partitionName names the backlog partition of a route key and a fairness key: the route
+// key alone for the default (empty) fairness key, so existing partitions keep their names.
+func partitionName(route, fairKey string) string {
+	if fairKey == "" {
+		return route
+	}
+	return route + fairSep + fairKey
+}
+
+// splitPartition is the inverse of partitionName.
+func splitPartition(name string) (route, fairKey string) {
+	route, fairKey, _ = strings.Cut(name, fairSep)
+	return route, fairKey
+}
+
+// fairKey is the scheduling state of one fairness key in a subqueue, shared by the key's
+// partitions (one per requirement set). It lives while the key has a partition.
+type fairKey struct {
+	name       string
+	pass       [maxLevels + 1]uint64 // by priority: the key's virtual time
+	bucket     tokenBucket           // the queue's per-key rate limit
+	partitions int                   // partitions that point here
+}
+
+// fairKeyOf returns the state of a fairness key, creating it, and counts one more partition.
+func (sq *subqueue) fairKeyOf(name string) *fairKey {
+	if name == "" {
+		sq.fairDefault.partitions++
+		return &sq.fairDefault
+	}
+	k := sq.fairKeys[name]
+	if k == nil {
+		k = &fairKey{name: name}
+		if sq.fairKeys == nil {
+			sq.fairKeys = map[string]*fairKey{}
+		}
+		sq.fairKeys[name] = k
+	}
+	k.partitions++
+	return k
+}
+
+// releaseFairKey notes that one of k's partitions was dropped. A key without partitions
+// is forgotten once its rate bucket is full again (at once without a per-key rate limit):
+// a key that comes back starts at the current pass, as an idle key that stayed would.
+func (sq *subqueue) releaseFairKey(k *fairKey, now int64) {
+	if k.partitions--; k.partitions == 0 && k.idle(now) {
+		delete(sq.fairKeys, k.name)
+		return
+	}
+	sq.noteKeyChurn(now)
+}
+
+// syncKey returns the state a task matched straight to a poll is charged to: its key's,
+// if the key has one or the queue limits each key's rate (then it is created), else nil.
+func (sq *subqueue) syncKey(t *task, now int64) *fairKey {
+	if t.fairKey == "" {
+		return &sq.fairDefault
+	}
+	if k := sq.fairKeys[t.fairKey]; k != nil || sq.q.cfg.FairnessKeyRateLimit == 0 {
+		return k
+	}
+	k := &fairKey{name: t.fairKey}
+	if sq.fairKeys == nil {
+		sq.fairKeys = map[string]*fairKey{}
+	}
+	sq.fairKeys[t.fairKey] = k
+	sq.noteKeyChurn(now)
+	return k
+}
+
+// keyTokenLocked reports whether t's key may dispatch one more task now (sync match).
+func (sq *subqueue) keyTokenLocked(t *task, now int64) bool {
+	k := sq.syncKey(t, now)
+	if k == nil {
+		return true
+	}
+	ok, _ := sq.keyAllows(k, now)
+	return ok
+}
+
+// chargeSync charges a task matched straight to a poll to its key.
+func (sq *subqueue) chargeSync(t *task, now int64) {
+	if k := sq.syncKey(t, now); k != nil {
+		sq.charge(k, t.priority, t.fairWeight, now)
+	}
+}
+
+// noteKeyChurn counts keys that lost their last partition or were created without one;
+// when they are as many as half the keys, the idle ones are forgotten (amortised O(1)).
+func (sq *subqueue) noteKeyChurn(now int64) {
+	if sq.keyChurn++; sq.keyChurn < len(sq.fairKeys)/2+16 {
+		return
+	}
+	sq.keyChurn = 0
+	for name, k := range sq.fairKeys {
+		if k.partitions == 0 && k.idle(now) {
+			delete(sq.fairKeys, name)
+		}
+	}
+}
+
+// idle reports whether forgetting k changes nothing: its rate bucket is full.
+func (k *fairKey) idle(now int64) bool {
+	if k.bucket.rate == 0 {
+		return true
+	}
+	k.bucket.refill(now)
+	return k.bucket.tokens >= k.bucket.burst
+}
+
+// keyAllows reports whether the queue's per-key rate limit lets k dispatch one more task
+// now; when not, it returns how long until a token returns.
+func (sq *subqueue) keyAllows(k *fairKey, now int64) (bool, time.Duration) {
+	cfg := sq.q.cfg
+	k.bucket.configure(cfg.FairnessKeyRateLimit, cfg.FairnessKeyBurst, now)
+	if k.bucket.available(now) >= 1 {
+		return true, 0
+	}
+	return false, max(k.bucket.wait(now), time.Millisecond)
+}
+
+// weightOf is the weight a task of key k is served with: the queue's override for the key,
+// else the task's own weight, else 1.
+func (sq *subqueue) weightOf(k *fairKey, taskWeight int32) uint64 {
+	if w, ok := sq.q.cfg.FairnessWeightOverrides[k.name]; ok && w > 0 {
+		return uint64(w)
+	}
+	if taskWeight > 0 {
+		return uint64(min(taskWeight, MaxFairnessWeight))
+	}
+	return 1
+}
+
+// passOf is the pass k is compared by at priority p: its own, or the level's current
+// pass when it is behind (a key that was idle cannot bank credit).
+func (sq *subqueue) passOf(k *fairKey, p int) uint64 { return max(k.pass[p], sq.vtime[p]) }
+
+// charge advances k's pass at priority p for one dispatched task of weight taskWeight and
+// takes a token of its rate.
+func (sq *subqueue) charge(k *fairKey, p uint8, taskWeight int32, now int64) {
+	pass := sq.passOf(k, int(p))
+	sq.vtime[p] = pass
+	k.pass[p] = pass + strideUnit/sq.weightOf(k, taskWeight)
+	sq.keyAllows(k, now) // refills under the current configuration before the take
+	k.bucket.take(1)
+}
+
+// fairHead returns, among the levels of priority p of the partitions bs that hold a
+// buffered task and whose key is within its rate, the one of the key with the smallest
+// pass (the oldest head among equals, so one key alone is served oldest first), paging
+// levels in as it looks. It notes in sq.rateWait when a key was skipped for its rate.
+func (sq *subqueue) fairHead(bs []*backlog, p int, now int64) (*level, *backlog) {
+	var best *level
+	var bestB *backlog
+	var bestPass uint64
+	for _, b := range bs {
+		l := b.levels[p]
+		if l == nil {
+			continue
+		}
+		b.maybePage(uint8(p), l)
+		if !l.live() {
+			continue
+		}
+		if ok, wait := sq.keyAllows(b.fair, now); !ok {
+			if sq.rateWait == 0 || wait < sq.rateWait {
+				sq.rateWait = wait
+			}
+			continue
+		}
+		pass := sq.passOf(b.fair, p)
+		if best == nil || pass < bestPass || pass == bestPass && l.headSeq() < best.headSeq() {
+			best, bestB, bestPass = l, b, pass
+		}
+	}
+	return best, bestB
+}
+
+// armKeyRateLocked wakes dispatch when a key skipped for its rate gets a token back, if
+// nothing else was picked meanwhile (sq.rateWait was set by the last pick).
+func (sq *subqueue) armKeyRateLocked() {
+	if sq.rateWait == 0 || sq.rateTimer != nil {
+		return
+	}
+	q, kind := sq.q, sq.kind
+	sq.rateTimer = q.e.clock.AfterFunc(sq.rateWait, func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		sq.rateTimer = nil
+		if !q.unloaded {
+			q.dispatchWaitingLocked(kind)
+		}
+	})
+}
+
+// dropIfEmpty drops a keyed partition that holds no task and is not paging, so many keys
+// cost memory only while they have tasks. It is created again by the next task of its key.
+func (sq *subqueue) dropIfEmpty(b *backlog, now int64) {
+	if b.fair == &sq.fairDefault || b.total() != 0 || b.busy() {
+		return
+	}
+	for _, l := range b.levels {
+		if l != nil && l.diskTail {
+			return
+		}
+	}
+	delete(sq.routed, b.ref.Partition)
+	if len(b.requires) == 0 {
+		sq.plainKeyed = removeBacklog(sq.plainKeyed, b)
+	} else {
+		sq.byFirst[b.requires[0]] = removeBacklog(sq.byFirst[b.requires[0]], b)
+	}
+	sq.gen++
+	sq.releaseFairKey(b.fair, now)
+}
+
+func removeBacklog(bs []*backlog, b *backlog) []*backlog {
+	for i, x := range bs {
+		if x == b {
+			bs[i] = bs[len(bs)-1]
+			bs[len(bs)-1] = nil
+			return bs[:len(bs)-1]
+		}
+	}
+	return bs
+}

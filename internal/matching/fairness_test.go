@@ -3,6 +3,7 @@ package matching
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -119,9 +120,36 @@ func TestFairnessKeysSurviveRestart(t *testing.T) {
 	if perKey["flood"] != 100 || perKey["small"] != 5 || len(perKey) != 2 {
 		t.Fatalf("backlog by key after restart = %v, want flood 100, small 5", perKey)
 	}
-	keys := dispatchKeys(t, v.e, 10)
+	// The first poll loads the queue and its partitions; each key's tasks are paged in by a
+	// load of its own, and only tasks in memory compete.
+	keys := dispatchKeys(t, v.e, 1)
+	waitPagedIn(t, v.e)
+	keys = append(keys, dispatchKeys(t, v.e, 9)...)
 	if n := count(keys, "small"); n != 5 {
 		t.Fatalf("after restart, small tasks among the first 10 = %d, want 5: %v", n, keys)
+	}
+}
+
+// waitPagedIn waits (bounded) until no partition of queue q is paging.
+func waitPagedIn(t *testing.T, e *Engine) {
+	t.Helper()
+	q := e.loadedQueue("ns", "q")
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		q.mu.Lock()
+		loading := false
+		q.sub(kindActivity).each(func(b *backlog) {
+			for _, l := range b.levels {
+				loading = loading || l != nil && l.loading
+			}
+		})
+		q.mu.Unlock()
+		if !loading {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("partitions still paging in after 10s")
+		}
+		runtime.Gosched()
 	}
 }
 
@@ -194,5 +222,33 @@ func TestFairnessDrainedKeysCostNothing(t *testing.T) {
 	if len(sq.routed) != 0 || len(sq.plainKeyed) != 0 || len(sq.fairKeys) != 0 {
 		t.Fatalf("after draining 1000 keys: %d partitions, %d keyed plain, %d key states; want none",
 			len(sq.routed), len(sq.plainKeyed), len(sq.fairKeys))
+	}
+}
+
+// TestDescribeBoundsKeyedRows: DescribeQueue lists the 100 keys with the largest backlogs
+// and sums the others into one row of key "*", so a queue of many keys stays describable.
+func TestDescribeBoundsKeyedRows(t *testing.T) {
+	v := open(t, t.TempDir(), Options{})
+	var specs []*matchingv1.TaskSpec
+	for i := range 150 {
+		specs = append(specs, keyed(fmt.Sprintf("tenant-%03d", i), 0, 1+i/100)...) // tenants 100..149 have 2 tasks
+	}
+	specs = append(specs, tspec("plain-1"))
+	add(t, v.e, specs...)
+	rows := v.e.Describe("ns", "q").Backlog
+	var total, twos int64
+	var rest *matchingv1.BacklogStats
+	for _, r := range rows {
+		total += r.Count
+		switch {
+		case r.FairnessKey == "*":
+			rest = r
+		case r.FairnessKey != "" && r.Count == 2:
+			twos++
+		}
+	}
+	if len(rows) != 102 || rest == nil || rest.Count != 50 || twos != 50 || total != 201 {
+		t.Fatalf("%d rows (want 102: the default key, 100 keys, the rest); rest %v; keys with 2 tasks shown %d (want 50); total %d (want 201)",
+			len(rows), rest, twos, total)
 	}
 }

@@ -58,7 +58,11 @@ func TestQueueConfigFromSpecTranslates(t *testing.T) {
 		},
 		Sticky:     &v1alpha1.StickyConfig{Mode: v1alpha1.FeatureDisabled},
 		Versioning: &v1alpha1.VersioningConfig{CurrentVersion: "v1", RampingVersion: "v2", RampPercentage: 10},
-		Retention:  dur(time.Hour),
+		Fairness: &v1alpha1.FairnessConfig{
+			KeyRateLimit:    &v1alpha1.FairnessKeyRateLimit{TasksPerSecond: resource.MustParse("20"), Burst: 5},
+			WeightOverrides: map[string]int32{"gold": 5},
+		},
+		Retention: dur(time.Hour),
 	}
 	got, err := queueConfigFromSpec(&spec)
 	if err != nil {
@@ -73,6 +77,7 @@ func TestQueueConfigFromSpecTranslates(t *testing.T) {
 		},
 		StickyEnabled: false, StickyScheduleToStartTimeout: 5 * time.Second,
 		CurrentVersion: "v1", RampingVersion: "v2", RampPercentage: 10,
+		FairnessKeyRateLimit: 20, FairnessKeyBurst: 5, FairnessWeightOverrides: map[string]int32{"gold": 5},
 		Retention: time.Hour,
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -96,6 +101,8 @@ func TestQueueConfigFromSpecRejects(t *testing.T) {
 		"spec.taskDefaults.retryPolicy.backoffCoefficient": {TaskDefaults: &v1alpha1.TaskDefaults{RetryPolicy: &v1alpha1.RetryPolicy{BackoffCoefficient: qty("0.5")}}},
 		"spec.versioning.rampingVersion":                   {Versioning: &v1alpha1.VersioningConfig{RampingVersion: "v2"}},
 		"spec.retention":                                   {Retention: dur(-time.Hour)},
+		"spec.fairness.keyRateLimit.tasksPerSecond":        {Fairness: &v1alpha1.FairnessConfig{KeyRateLimit: &v1alpha1.FairnessKeyRateLimit{TasksPerSecond: resource.MustParse("0")}}},
+		`spec.fairness.weightOverrides["gold"]`:            {Fairness: &v1alpha1.FairnessConfig{WeightOverrides: map[string]int32{"gold": 0}}},
 	} {
 		_, err := queueConfigFromSpec(&spec)
 		if err == nil || !strings.HasPrefix(err.Error(), field+":") {

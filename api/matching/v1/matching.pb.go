@@ -3206,7 +3206,7 @@ func (x *RecordWorkerHeartbeatResponse) GetInterval() *durationpb.Duration {
 }
 
 // QueueConfig is the configuration of one queue: the same settings a TaskQueue object's
-// spec holds (rateLimit, priority, taskDefaults, retention). Bounds are the CRD's; a
+// spec holds (rateLimit, priority, taskDefaults, retention, fairness). Bounds are the CRD's; a
 // value out of bounds gets InvalidArgument naming the field.
 type QueueConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3229,6 +3229,7 @@ type QueueConfig struct {
 	RetryPolicy *RetryPolicy `protobuf:"bytes,8,opt,name=retry_policy,json=retryPolicy,proto3" json:"retry_policy,omitempty"`
 	// How long a finished task's outcome is kept; not negative.
 	Retention *durationpb.Duration `protobuf:"bytes,9,opt,name=retention,proto3" json:"retention,omitempty"`
+	// Fairness settings (docs/matching.md, Fairness; a TaskQueue's spec.fairness).
 	// Dispatch rate per fairness key in tasks/second (each key, the default key included,
 	// has its own token bucket); 0 means unlimited. 0..100000. A key over its rate is
 	// skipped while other keys' tasks flow.
@@ -3470,7 +3471,8 @@ type SetQueueConfigRequest struct {
 	Config *QueueConfig `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
 	// The fields of config to change, by their names in QueueConfig: "rate_limit", "burst",
 	// "priority_levels", "default_priority", "schedule_to_start_timeout",
-	// "start_to_close_timeout", "heartbeat_timeout", "retention", "retry_policy" (the whole
+	// "start_to_close_timeout", "heartbeat_timeout", "retention", "fairness_key_rate_limit",
+	// "fairness_key_burst", "fairness_weight_overrides" (the whole map), "retry_policy" (the whole
 	// policy) or one of its fields ("retry_policy.initial_interval",
 	// "retry_policy.backoff_coefficient", "retry_policy.maximum_interval",
 	// "retry_policy.maximum_attempts", "retry_policy.non_retryable_error_types"). A named

@@ -16,8 +16,10 @@ import (
 // capabilities cannot contain control characters.
 const fairSep = "\x1e"
 
-// strideUnit is the stride of a key of weight 1 (MaxFairnessWeight divides it evenly).
-const strideUnit = 1 << 30
+// strideUnit is the stride of a key of weight 1. Passes are uint64: at 2^20 a level can
+// dispatch 2^44 tasks (11 years at 50,000 a second) before they wrap, and the stride of
+// the largest weight is still exact to 0.05%.
+const strideUnit = 1 << 20
 
 // MaxFairnessWeight bounds a fairness key's weight.
 const MaxFairnessWeight = 1000

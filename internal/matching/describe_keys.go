@@ -1,6 +1,7 @@
 package matching
 
 import (
+	"fmt"
 	"slices"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -16,9 +17,9 @@ const maxKeyedRows = 100
 const otherKeys = "*"
 
 // boundKeyedRows keeps the rows of the default key and the maxKeyedRows keyed rows with the
-// largest counts among rows (the rows of one kind), and sums the others into one row whose
-// fairness key is otherKeys (priority 0: any; the oldest age among them; routable when all
-// are). The kept rows stay in their order.
+// largest counts among rows (the rows of one kind), and sums the others into one row per
+// priority and requirement set whose fairness key is otherKeys (the oldest age among
+// them), so counts by priority and requirements stay exact. The kept rows stay in order.
 func boundKeyedRows(rows []*matchingv1.BacklogStats) []*matchingv1.BacklogStats {
 	var keyed []*matchingv1.BacklogStats
 	for _, r := range rows {
@@ -31,22 +32,31 @@ func boundKeyedRows(rows []*matchingv1.BacklogStats) []*matchingv1.BacklogStats 
 	}
 	slices.SortStableFunc(keyed, func(a, b *matchingv1.BacklogStats) int { return int(b.Count - a.Count) })
 	dropped := make(map[*matchingv1.BacklogStats]bool, len(keyed)-maxKeyedRows)
-	rest := &matchingv1.BacklogStats{Kind: keyed[0].Kind, FairnessKey: otherKeys, Routable: true, OldestAge: durationpb.New(0)}
 	for _, r := range keyed[maxKeyedRows:] {
 		dropped[r] = true
-		rest.Count += r.Count
-		rest.Routable = rest.Routable && r.Routable
-		if r.OldestAge.AsDuration() > rest.OldestAge.AsDuration() {
-			rest.OldestAge = r.OldestAge
-		}
 	}
-	out := rows[:0]
+	out := make([]*matchingv1.BacklogStats, 0, len(rows)-len(dropped)+1)
+	rest := map[string]*matchingv1.BacklogStats{}
+	var restOrder []*matchingv1.BacklogStats
 	for _, r := range rows {
 		if !dropped[r] {
 			out = append(out, r)
+			continue
+		}
+		group := fmt.Sprint(r.Priority, "/", r.Requires)
+		sum := rest[group]
+		if sum == nil {
+			sum = &matchingv1.BacklogStats{Kind: r.Kind, Priority: r.Priority, FairnessKey: otherKeys, Requires: r.Requires,
+				Routable: r.Routable, Unmet: r.Unmet, OldestAge: durationpb.New(0)}
+			rest[group] = sum
+			restOrder = append(restOrder, sum)
+		}
+		sum.Count += r.Count
+		if r.OldestAge.AsDuration() > sum.OldestAge.AsDuration() {
+			sum.OldestAge = r.OldestAge
 		}
 	}
-	return append(out, rest)
+	return append(out, restOrder...)
 }
 
 // boundKeyedRowsByKind applies boundKeyedRows to the rows of each kind in resp.

@@ -138,8 +138,8 @@ type Backlog struct {
 	OldestAge time.Duration // of the oldest waiting task
 	// Requires is the capabilities these tasks require (nil: none).
 	Requires Capabilities
-	// FairnessKey is these tasks' fairness key ("" the default; "*" a row that sums the
-	// keys beyond the most DescribeQueue lists).
+	// FairnessKey is these tasks' fairness key ("" the default; "*" a row that sums, per
+	// priority and requirement set, the keys beyond the 100 DescribeQueue lists per kind).
 	FairnessKey string
 	// Routable tells whether a live worker of the queue has every required capability;
 	// when not, Unmet is the requirements that no live worker has on its own (empty when

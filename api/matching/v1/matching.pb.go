@@ -2421,7 +2421,8 @@ type BacklogStats struct {
 	Unmet []*Capability `protobuf:"bytes,7,rep,name=unmet,proto3" json:"unmet,omitempty"`
 	// The fairness key of these tasks (one entry per key and requirement set); empty for the
 	// default key. DescribeQueue shows at most 100 keyed rows per kind (the largest
-	// backlogs); the rest are summed into one row whose fairness_key is "*".
+	// backlogs); the rest are summed into one row per priority and requirement set whose
+	// fairness_key is "*".
 	FairnessKey   string `protobuf:"bytes,8,opt,name=fairness_key,json=fairnessKey,proto3" json:"fairness_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -21,6 +21,7 @@ type backlog struct {
 	levels   [maxLevels + 1]*level // index = priority
 	loadedAt int64                 // when the partition was loaded: lost.go spares it a liveness timeout
 	onDisk   bool                  // a partition other than the plain one that had entries on disk at load (listPartitions)
+	fresh    bool                  // created after listPartitions: nothing of it waits on disk only
 	fair     *fairKey              // its fairness key's scheduling state
 }
 
@@ -48,6 +49,13 @@ func (b *backlog) level(prio uint8) *level {
 		// costs one seek for an empty level; a level with a large backlog pays a key-only
 		// scan once, when the queue is first touched after a restart or an unload.
 		q := b.q
+		if b.fresh && !b.onDisk {
+			// Entries of a partition created after the listing belong to tasks that left
+			// (deletes in flight): counting them would make phantom tasks.
+			l = &level{}
+			b.levels[prio] = l
+			return l
+		}
 		l = &level{diskTail: true}
 		n, oldest, err := q.e.store.CountBacklog(b.ref, b.kind, prio)
 		if err != nil {

@@ -65,6 +65,7 @@ func (sq *subqueue) partition(name string, requires []capability, fairKey string
 	b := &backlog{q: sq.q, kind: sq.kind, ref: sq.q.ref, requires: requires, loadedAt: sq.q.e.now().UnixNano()}
 	b.ref.Partition = name
 	b.fair = sq.fairKeyOf(fairKey)
+	b.fresh = sq.listed
 	if sq.routed == nil {
 		sq.routed, sq.byFirst = map[string]*backlog{}, map[capability][]*backlog{}
 	}

@@ -1,9 +1,6 @@
 package matching
 
-import (
-	"strings"
-	"time"
-)
+import "strings"
 
 // Fairness within a queue: a task may carry a fairness key (a tenant, a customer). The key
 // is part of its backlog partition's identity, not a routing constraint: any poll that may
@@ -66,86 +63,6 @@ func (sq *subqueue) fairKeyOf(name string) *fairKey {
 	return k
 }
 
-// releaseFairKey notes that one of k's partitions was dropped. A key without partitions
-// is forgotten once its rate bucket is full again (at once without a per-key rate limit):
-// a key that comes back starts at the current pass, as an idle key that stayed would.
-func (sq *subqueue) releaseFairKey(k *fairKey, now int64) {
-	if k.partitions--; k.partitions == 0 && k.idle(now) {
-		delete(sq.fairKeys, k.name)
-		return
-	}
-	sq.noteKeyChurn(now)
-}
-
-// syncKey returns the state a task matched straight to a poll is charged to: its key's,
-// if the key has one or the queue limits each key's rate (then it is created), else nil.
-func (sq *subqueue) syncKey(t *task, now int64) *fairKey {
-	if t.fairKey == "" {
-		return &sq.fairDefault
-	}
-	if k := sq.fairKeys[t.fairKey]; k != nil || sq.q.cfg.FairnessKeyRateLimit == 0 {
-		return k
-	}
-	k := &fairKey{name: t.fairKey}
-	if sq.fairKeys == nil {
-		sq.fairKeys = map[string]*fairKey{}
-	}
-	sq.fairKeys[t.fairKey] = k
-	sq.noteKeyChurn(now)
-	return k
-}
-
-// keyTokenLocked reports whether t's key may dispatch one more task now (sync match).
-func (sq *subqueue) keyTokenLocked(t *task, now int64) bool {
-	k := sq.syncKey(t, now)
-	if k == nil {
-		return true
-	}
-	ok, _ := sq.keyAllows(k, now)
-	return ok
-}
-
-// chargeSync charges a task matched straight to a poll to its key.
-func (sq *subqueue) chargeSync(t *task, now int64) {
-	if k := sq.syncKey(t, now); k != nil {
-		sq.charge(k, t.priority, t.fairWeight, now)
-	}
-}
-
-// noteKeyChurn counts keys that lost their last partition or were created without one;
-// when they are as many as half the keys, the idle ones are forgotten (amortised O(1)).
-func (sq *subqueue) noteKeyChurn(now int64) {
-	if sq.keyChurn++; sq.keyChurn < len(sq.fairKeys)/2+16 {
-		return
-	}
-	sq.keyChurn = 0
-	for name, k := range sq.fairKeys {
-		if k.partitions == 0 && k.idle(now) {
-			delete(sq.fairKeys, name)
-		}
-	}
-}
-
-// idle reports whether forgetting k changes nothing: its rate bucket is full.
-func (k *fairKey) idle(now int64) bool {
-	if k.bucket.rate == 0 {
-		return true
-	}
-	k.bucket.refill(now)
-	return k.bucket.tokens >= k.bucket.burst
-}
-
-// keyAllows reports whether the queue's per-key rate limit lets k dispatch one more task
-// now; when not, it returns how long until a token returns.
-func (sq *subqueue) keyAllows(k *fairKey, now int64) (bool, time.Duration) {
-	cfg := sq.q.cfg
-	k.bucket.configure(cfg.FairnessKeyRateLimit, cfg.FairnessKeyBurst, now)
-	if k.bucket.available(now) >= 1 {
-		return true, 0
-	}
-	return false, max(k.bucket.wait(now), time.Millisecond)
-}
-
 // weightOf is the weight a task of key k is served with: the queue's override for the key,
 // else the task's own weight, else 1.
 func (sq *subqueue) weightOf(k *fairKey, taskWeight int32) uint64 {
@@ -201,53 +118,4 @@ func (sq *subqueue) fairHead(bs []*backlog, p int, now int64) (*level, *backlog)
 		}
 	}
 	return best, bestB
-}
-
-// armKeyRateLocked wakes dispatch when a key skipped for its rate gets a token back, if
-// nothing else was picked meanwhile (sq.rateWait was set by the last pick).
-func (sq *subqueue) armKeyRateLocked() {
-	if sq.rateWait == 0 || sq.rateTimer != nil {
-		return
-	}
-	q, kind := sq.q, sq.kind
-	sq.rateTimer = q.e.clock.AfterFunc(sq.rateWait, func() {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		sq.rateTimer = nil
-		if !q.unloaded {
-			q.dispatchWaitingLocked(kind)
-		}
-	})
-}
-
-// dropIfEmpty drops a keyed partition that holds no task and is not paging, so many keys
-// cost memory only while they have tasks. It is created again by the next task of its key.
-func (sq *subqueue) dropIfEmpty(b *backlog, now int64) {
-	if b.fair == &sq.fairDefault || b.total() != 0 || b.busy() {
-		return
-	}
-	for _, l := range b.levels {
-		if l != nil && l.diskTail {
-			return
-		}
-	}
-	delete(sq.routed, b.ref.Partition)
-	if len(b.requires) == 0 {
-		sq.plainKeyed = removeBacklog(sq.plainKeyed, b)
-	} else {
-		sq.byFirst[b.requires[0]] = removeBacklog(sq.byFirst[b.requires[0]], b)
-	}
-	sq.gen++
-	sq.releaseFairKey(b.fair, now)
-}
-
-func removeBacklog(bs []*backlog, b *backlog) []*backlog {
-	for i, x := range bs {
-		if x == b {
-			bs[i] = bs[len(bs)-1]
-			bs[len(bs)-1] = nil
-			return bs[:len(bs)-1]
-		}
-	}
-	return bs
 }

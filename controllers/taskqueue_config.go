@@ -84,6 +84,9 @@ func queueConfigFromSpec(spec *v1alpha1.TaskQueueSpec) (queueconfig.Config, erro
 		}
 	}
 
+	if err := fairnessFromSpec(spec.Fairness, &cfg); err != nil {
+		return queueconfig.Config{}, err
+	}
 	var err error
 	if cfg.Retention, err = duration("spec.retention", spec.Retention, cfg.Retention); err != nil {
 		return queueconfig.Config{}, err

@@ -57,8 +57,12 @@ func TestQueueConfigFromSpecTranslates(t *testing.T) {
 			ScheduleToStartTimeout: dur(time.Minute), StartToCloseTimeout: dur(30 * time.Second), HeartbeatTimeout: dur(5 * time.Second),
 			RetryPolicy: &v1alpha1.RetryPolicy{BackoffCoefficient: qty("1.5"), MaximumAttempts: 7, NonRetryableErrorTypes: []string{"Fatal"}},
 		},
-		Sticky:         &v1alpha1.StickyConfig{Mode: v1alpha1.FeatureDisabled},
-		Versioning:     &v1alpha1.VersioningConfig{CurrentVersion: "v1", RampingVersion: "v2", RampPercentage: 10},
+		Sticky:     &v1alpha1.StickyConfig{Mode: v1alpha1.FeatureDisabled},
+		Versioning: &v1alpha1.VersioningConfig{CurrentVersion: "v1", RampingVersion: "v2", RampPercentage: 10},
+		Fairness: &v1alpha1.FairnessConfig{
+			KeyRateLimit:    &v1alpha1.FairnessKeyRateLimit{TasksPerSecond: resource.MustParse("20"), Burst: 5},
+			WeightOverrides: map[string]int32{"gold": 5},
+		},
 		Retention:      dur(time.Hour),
 		PreferenceWait: dur(2 * time.Second),
 	}
@@ -75,6 +79,7 @@ func TestQueueConfigFromSpecTranslates(t *testing.T) {
 		},
 		StickyEnabled: false, StickyScheduleToStartTimeout: 5 * time.Second,
 		CurrentVersion: "v1", RampingVersion: "v2", RampPercentage: 10,
+		FairnessKeyRateLimit: 20, FairnessKeyBurst: 5, FairnessWeightOverrides: map[string]int32{"gold": 5},
 		Retention: time.Hour, PreferenceWait: 2 * time.Second,
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -99,6 +104,8 @@ func TestQueueConfigFromSpecRejects(t *testing.T) {
 		"spec.versioning.rampingVersion":                   {Versioning: &v1alpha1.VersioningConfig{RampingVersion: "v2"}},
 		"spec.retention":                                   {Retention: dur(-time.Hour)},
 		"spec.preferenceWait":                              {PreferenceWait: dur(61 * time.Second)},
+		"spec.fairness.keyRateLimit.tasksPerSecond":        {Fairness: &v1alpha1.FairnessConfig{KeyRateLimit: &v1alpha1.FairnessKeyRateLimit{TasksPerSecond: resource.MustParse("0")}}},
+		`spec.fairness.weightOverrides["gold"]`:            {Fairness: &v1alpha1.FairnessConfig{WeightOverrides: map[string]int32{"gold": 0}}},
 	} {
 		_, err := queueConfigFromSpec(&spec)
 		if err == nil || !strings.HasPrefix(err.Error(), field+":") {

@@ -40,6 +40,11 @@ type TaskQueueSpec struct {
 	// +optional
 	Versioning *VersioningConfig `json:"versioning,omitempty"`
 
+	// fairness sets a rate limit per fairness key and weights by key (docs/matching.md,
+	// Fairness). Fairness itself needs no setting: tasks that carry keys are served in turn.
+	// +optional
+	Fairness *FairnessConfig `json:"fairness,omitempty"`
+
 	// retention is how long the outcome of a finished task is kept for callers to fetch.
 	// +optional
 	// +kubebuilder:default="24h"

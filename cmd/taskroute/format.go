@@ -156,6 +156,9 @@ func writeTask(w io.Writer, t *client.TaskInfo, now time.Time) error {
 	}
 	row("State", state)
 	row("Priority", strconv.Itoa(t.Priority))
+	if t.FairnessKey != "" {
+		row("Fairness key", fairnessKeyText(t))
+	}
 	row("Attempt", strconv.Itoa(t.Attempt))
 	row("Scheduled", agoPtr(t.ScheduledTime, now))
 	row("Started", agoPtr(t.StartedTime, now))
@@ -210,11 +213,20 @@ func writeQueue(w io.Writer, d *client.QueueDescription, now time.Time) error {
 			return backlog[i].Priority > backlog[j].Priority
 		})
 		tw = newTable(w)
-		fmt.Fprintln(tw, "KIND\tPRIORITY\tTASKS\tOLDEST")
+		keyed := keyedBacklog(backlog)
+		if keyed {
+			fmt.Fprintln(tw, "KIND\tPRIORITY\tKEY\tTASKS\tOLDEST")
+		} else {
+			fmt.Fprintln(tw, "KIND\tPRIORITY\tTASKS\tOLDEST")
+		}
 		for _, b := range backlog {
 			oldest := "-"
 			if b.Count > 0 {
 				oldest = humanDuration(b.OldestAge)
+			}
+			if keyed {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", b.Kind, b.Priority, backlogKeyCell(b), thousands(b.Count), oldest)
+				continue
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", b.Kind, b.Priority, thousands(b.Count), oldest)
 		}

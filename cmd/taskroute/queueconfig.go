@@ -46,6 +46,7 @@ type queueConfigFlags struct {
 	heartbeat, retention, preferenceWait  time.Duration
 	retryInitial, retryMaximum            time.Duration
 	nonRetryable                          []string
+	fairness                              fairnessFlags
 }
 
 func newSetCommand(g *globals) *cobra.Command {
@@ -63,10 +64,15 @@ unlimited; --non-retryable '' clears the list.`,
 		Example: `  taskroute set queue-config -q images --rate-limit 100 --burst 10
   taskroute set queue-config -q images --priority-levels 5 --default-priority 3 \
     --schedule-to-start 1m --start-to-close 5m --heartbeat 30s --retention 24h \
-    --retry-initial 1s --retry-backoff 2 --retry-max-interval 1m --retry-max-attempts 5`,
+    --retry-initial 1s --retry-backoff 2 --retry-max-interval 1m --retry-max-attempts 5
+  taskroute set queue-config -q images --fairness-key-rate-limit 50 --fairness-key-burst 10 \
+    --fairness-weights gold=5,silver=2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			u := f.update(cmd)
+			if err := f.fairness.apply(cmd.Flags().Changed, &u); err != nil {
+				return err
+			}
 			if u == (client.QueueConfigUpdate{}) {
 				return fmt.Errorf("name at least one setting to change, e.g. --rate-limit 100 --burst 10 (see --help)")
 			}
@@ -95,6 +101,7 @@ unlimited; --non-retryable '' clears the list.`,
 	fs.DurationVar(&f.retryMaximum, "retry-max-interval", 0, "default retry policy: cap of the wait (not below --retry-initial)")
 	fs.IntVar(&f.attempts, "retry-max-attempts", 0, "default retry policy: most attempts, the first included (0 = unlimited)")
 	fs.StringSliceVar(&f.nonRetryable, "non-retryable", nil, "default retry policy: error types that end a task at once (comma-separated; '' clears)")
+	f.fairness.register(fs)
 	_ = qc.MarkFlagRequired("queue")
 	cmd.AddCommand(qc)
 	return cmd
@@ -215,6 +222,7 @@ func writeQueueConfig(w io.Writer, name string, c *client.QueueConfig) error {
 	row("Non-retryable", dash(strings.Join(r.NonRetryableErrorTypes, ",")))
 	row("Retention", humanDuration(c.Retention))
 	row("Preference wait", humanDuration(c.PreferenceWait))
+	row("Fairness", fairnessRow(c))
 	return tw.Flush()
 }
 

@@ -108,6 +108,8 @@ func newAddCommand(g *globals) *cobra.Command {
 	f.StringVarP(&payload, "payload", "p", "", "payload as a string")
 	f.StringVar(&payloadFile, "payload-file", "", "read the payload from a file ('-' for stdin)")
 	f.IntVar(&t.Priority, "priority", 0, "priority level, 1 (lowest) up to the queue's levels (0 = queue default)")
+	f.StringVar(&t.FairnessKey, "fairness-key", "", "fairness key (a tenant): within a priority the queue serves its keys in turn, by weight (up to 64 bytes)")
+	f.IntVar(&t.FairnessWeight, "fairness-weight", 0, "weight of the fairness key, 1..1000 (0 = 1; a queue's weight override wins)")
 	f.DurationVar(&t.ScheduleToStartTimeout, "schedule-to-start-timeout", 0, "end the task as TimedOut if not started within this (0 = queue default)")
 	f.DurationVar(&t.StartToCloseTimeout, "start-to-close-timeout", 0, "longest time one attempt may run (0 = queue default)")
 	f.DurationVar(&t.HeartbeatTimeout, "heartbeat-timeout", 0, "retry an attempt that does not heartbeat within this (0 = queue default)")

@@ -104,6 +104,14 @@ func (e *Engine) existingIDs(specs []*matchingv1.TaskSpec, tasks []*task, set *s
 	return exists, evictions, nil
 }
 
+// setRoute sets a task's requirements and preferences and, from them and its fairness
+// key, its route key and backlog partition.
+func (t *task) setRoute(requires []*matchingv1.Capability, prefers []*matchingv1.PreferredCapability) {
+	t.requires, t.route = requirementsOf(requires)
+	t.prefers, t.route = withPreferences(t.route, prefers)
+	t.part = partitionName(t.route, t.fairKey)
+}
+
 // newTask builds a scheduled task from a validated spec and the queue's defaults.
 func newTask(spec *matchingv1.TaskSpec, cfg queueconfig.Config, now int64) *task {
 	t := &task{
@@ -115,8 +123,8 @@ func newTask(spec *matchingv1.TaskSpec, cfg queueconfig.Config, now int64) *task
 	if t.id == "" {
 		t.id = uuid.NewString()
 	}
-	t.requires, t.route = requirementsOf(spec.GetRequires())
-	t.prefers, t.route = withPreferences(t.route, spec.GetPrefers())
+	t.fairKey, t.fairWeight = spec.GetFairnessKey(), spec.GetFairnessWeight()
+	t.setRoute(spec.GetRequires(), spec.GetPrefers())
 	if spec.GetKind() == matchingv1.TaskKind_TASK_KIND_WORKFLOW {
 		t.kind = kindWorkflow
 	}

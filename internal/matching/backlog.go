@@ -21,7 +21,9 @@ type backlog struct {
 	prefers  []preference          // of the tasks of a preferring partition (prefers_match.go)
 	levels   [maxLevels + 1]*level // index = priority
 	loadedAt int64                 // when the partition was loaded: lost.go spares it a liveness timeout
-	onDisk   bool                  // a routed partition that had entries on disk at load (listPartitions)
+	onDisk   bool                  // a partition other than the plain one that had entries on disk at load (listPartitions)
+	fresh    bool                  // created after listPartitions: nothing of it waits on disk only
+	fair     *fairKey              // its fairness key's scheduling state
 }
 
 // level is the backlog of one kind and priority: a buffer of tasks in memory, ordered by
@@ -48,6 +50,13 @@ func (b *backlog) level(prio uint8) *level {
 		// costs one seek for an empty level; a level with a large backlog pays a key-only
 		// scan once, when the queue is first touched after a restart or an unload.
 		q := b.q
+		if b.fresh && !b.onDisk {
+			// Entries of a partition created after the listing belong to tasks that left
+			// (deletes in flight): counting them would make phantom tasks.
+			l = &level{}
+			b.levels[prio] = l
+			return l
+		}
 		l = &level{diskTail: true}
 		n, oldest, err := q.e.store.CountBacklog(b.ref, b.kind, prio)
 		if err != nil {
@@ -153,7 +162,7 @@ func (b *backlog) stats(now int64, configured int, dst []*matchingv1.BacklogStat
 		}
 		dst = append(dst, &matchingv1.BacklogStats{Kind: kindProto(b.kind), Priority: int32(p), Count: l.count,
 			OldestAge: durationpb.New(l.age(now)), Requires: capabilitiesProto(b.requires),
-			Prefers: preferencesProto(b.prefers)})
+			Prefers: preferencesProto(b.prefers), FairnessKey: b.fair.name})
 	}
 	return dst
 }

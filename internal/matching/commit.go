@@ -40,7 +40,7 @@ func (o *op) apply(b storage.Batch) {
 	t := o.t
 	b.PutTask(t.ns, t.id, o.buf.b)
 	if o.putBacklog != 0 {
-		b.PutBacklog(storage.QueueRef{Namespace: t.ns, Queue: t.queue, Partition: t.route}, storage.BacklogKey{Kind: t.kind, Priority: t.priority, Seq: o.putBacklog}, t.id, o.buf.b)
+		b.PutBacklog(storage.QueueRef{Namespace: t.ns, Queue: t.queue, Partition: t.part}, storage.BacklogKey{Kind: t.kind, Priority: t.priority, Seq: o.putBacklog}, t.id, o.buf.b)
 	}
 	putBuf(o.buf)
 	o.buf = nil
@@ -53,7 +53,7 @@ func (o *op) apply(b storage.Batch) {
 		}
 	}
 	if o.delBacklog != 0 {
-		b.DeleteBacklog(storage.QueueRef{Namespace: t.ns, Queue: t.queue, Partition: t.route}, storage.BacklogKey{Kind: t.kind, Priority: t.priority, Seq: o.delBacklog})
+		b.DeleteBacklog(storage.QueueRef{Namespace: t.ns, Queue: t.queue, Partition: t.part}, storage.BacklogKey{Kind: t.kind, Priority: t.priority, Seq: o.delBacklog})
 	}
 	if o.expiry != 0 {
 		b.PutExpiry(time.Unix(0, o.expiry), t.ns, t.id)

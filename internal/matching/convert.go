@@ -68,6 +68,7 @@ func (t *task) toWorkerTask() *matchingv1.Task {
 	out.Payload, out.Priority, out.Attempt, out.LeaseId = t.payload, int32(t.priority), t.attempt, leaseString(t.lease)
 	out.HeartbeatDetails, out.Headers, out.LastFailure = t.hbDetails, t.headers, t.failure.proto()
 	out.SessionId = t.session
+	out.FairnessKey = t.fairKey
 	out.ScheduledTime = setTS(&w.scheduled, t.scheduledAt)
 	out.StartedTime = setTS(&w.started, t.startedAt)
 	if t.startToClose > 0 {
@@ -103,6 +104,7 @@ func (t *task) info() *matchingv1.TaskInfo {
 		Result: t.result, Failure: t.failure.proto(), HeartbeatDetails: t.hbDetails, CancelRequested: t.cancelRequested,
 		ScheduledTime: ts(t.scheduledAt), StartedTime: ts(t.startedAt), ClosedTime: ts(t.closedAt),
 		Requires: capabilitiesProto(t.requires), Prefers: preferencesProto(t.prefers), Payload: t.payload, SessionId: t.session,
+		FairnessKey: t.fairKey, FairnessWeight: t.fairWeight,
 	}
 }
 

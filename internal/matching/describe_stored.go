@@ -23,10 +23,11 @@ func (e *Engine) describeStored(ns, name string) *matchingv1.DescribeQueueRespon
 	e.eachStoredLevel(storage.QueueRef{Namespace: ns, Queue: name}, func(ref storage.QueueRef, kind, prio uint8, n int64, oldest uint64) {
 		// An unloaded queue has no live poller: only tasks that require nothing are
 		// routable (to whichever worker comes).
-		requires := capabilitiesProto(parseRouteKey(ref.Partition))
+		route, fairKey := splitPartition(ref.Partition)
+		requires := capabilitiesProto(parseRouteKey(route))
 		resp.Backlog = append(resp.Backlog, &matchingv1.BacklogStats{Kind: kindProto(kind), Priority: int32(prio), Count: n,
 			OldestAge: durationpb.New(ageOf(oldest, now)), Requires: requires, Routable: len(requires) == 0, Unmet: requires,
-			Prefers: preferencesProto(parsePreferences(ref.Partition))})
+			Prefers: preferencesProto(parsePreferences(route)), FairnessKey: fairKey})
 	})
 	resp.UnknownTaskTypes = e.unknownTypes.describe(ns, name, now)
 	return resp

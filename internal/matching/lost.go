@@ -118,7 +118,7 @@ func (e *Engine) failPartition(lost lostPartition, now time.Time) int {
 	for _, id := range ids {
 		err := e.mutate(lost.ref.Namespace, id, func(s *shard, key string) (*task, *op, error) {
 			t, err := e.lookupOrErr(s, key, lost.ref.Namespace, id)
-			if err != nil || t.state != stateScheduled || t.route != lost.ref.Partition || t.seq == 0 || t.retryAt != 0 {
+			if err != nil || t.state != stateScheduled || t.part != lost.ref.Partition || t.seq == 0 || t.retryAt != 0 {
 				return t, nil, err
 			}
 			e.unbufferLocked(t)

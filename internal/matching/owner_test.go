@@ -116,9 +116,10 @@ func TestRecordWithoutOwnerDecodes(t *testing.T) {
 		t.Fatalf("round trip: %+v, %v", got, err)
 	}
 	// A record written before the owner existed ends after the cancel reason (before the
-	// fields appended later still: the first sequence, the requirement count and the
-	// session's length and the preference count, 0 here, one byte each).
-	old := b[:len(b)-len(appendString(appendString(nil, "p"), "i"))-4]
+	// fields appended later still: the first sequence, the requirement count, the
+	// session's length, the preference count, the fairness key's length and the fairness
+	// weight, 0 here, one byte each).
+	old := b[:len(b)-len(appendString(appendString(nil, "p"), "i"))-6]
 	got, err = decodeTask(old)
 	if err != nil || got.owner != (Owner{}) || got.lease != 7 {
 		t.Fatalf("old record: %+v, %v", got, err)

@@ -13,15 +13,12 @@ import (
 // preference wait: until then the task is held for a preferring poll, and a timer on the
 // engine clock wakes dispatch when the wait ends.
 
-// addPreferring records a new partition that holds tasks with preferences.
-func (sq *subqueue) addPreferring(b *backlog) {
-	b.prefers = parsePreferences(b.ref.Partition)
-	if b.prefers == nil {
-		return
-	}
-	sq.preferring = append(sq.preferring, b)
-	if len(b.requires) == 0 {
-		sq.anyCaps = append(sq.anyCaps, b)
+// addPreferring records a new partition of route key route that holds tasks with
+// preferences.
+func (sq *subqueue) addPreferring(b *backlog, route string) {
+	b.prefers = parsePreferences(route)
+	if b.prefers != nil {
+		sq.preferring = append(sq.preferring, b)
 	}
 }
 

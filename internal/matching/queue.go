@@ -93,14 +93,15 @@ func (q *queueManager) schedule(t *task, seq uint64, at time.Time) (loaded, matc
 	q.touchLocked(now)
 	q.rates.countAdd(now)
 	sq := q.sub(t.kind)
-	if p := q.matchLocked(sq, t, now); p != nil && q.globalTokenLocked(now) {
+	if p := q.matchLocked(sq, t, now); p != nil && sq.keyTokenLocked(t, now) && q.globalTokenLocked(now) {
+		sq.chargeSync(t, now)
 		t.owner = p.owner
 		q.handLocked(p, gotTask{out: q.e.startLocked(t, at, q)}, now)
 		sq.matcher.handed(p)
 		return true, true
 	}
 	t.seq = seq
-	b := sq.partition(t.route, t.requires)
+	b := sq.partitionOf(t)
 	b.add(t)
 	q.wakeIfFirstLocked(b, t.priority)
 	q.dispatchWaitingLocked(t.kind)
@@ -145,7 +146,7 @@ func (q *queueManager) claim(pr *pollRequest, now int64, dst []gotTask) (got []g
 		return dst, max(w.bucket.wait(now), time.Millisecond), claimed
 	}
 	sq := q.sub(pr.kind)
-	sq.listPartitions() // also for a worker without capabilities: tasks that only prefer are its too
+	sq.listPartitions() // also for a worker without capabilities: partitions of tasks that only prefer, and of fairness keys, are its too
 	ensureLevels(sq.servable(w.caps, w.capsKey), pr.mask, q.cfg.PriorityLevels)
 	got = q.takeLocked(sq, pr.mask, allowed, w, dst)
 	sq.dropHandedOff()
@@ -199,7 +200,7 @@ func (q *queueManager) giveBack(t *task) bool {
 		return false
 	}
 	defer q.mu.Unlock()
-	q.sub(t.kind).partition(t.route, t.requires).giveBack(t)
+	q.sub(t.kind).partitionOf(t).giveBack(t)
 	q.dispatchWaitingLocked(t.kind)
 	return true
 }
@@ -209,7 +210,7 @@ func (q *queueManager) backlogCommitted(t *task) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if sq := q.kind[kindIndex(t.kind)]; sq != nil {
-		sq.partition(t.route, t.requires).committed(t)
+		sq.partitionOf(t).committed(t)
 	}
 }
 
@@ -218,7 +219,7 @@ func (q *queueManager) forget(t *task) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if sq := q.kind[kindIndex(t.kind)]; sq != nil {
-		sq.partition(t.route, t.requires).forget(t)
+		sq.partitionOf(t).forget(t)
 	}
 }
 
@@ -270,8 +271,9 @@ func (q *queueManager) takeLocked(sq *subqueue, mask uint16, n int, w *pollerInf
 	var g prefGate
 	gate := q.gateLocked(sq, w, now, &g)
 	for len(dst) < n {
-		l := sq.pick(bs, mask, gate)
+		l, b := sq.pick(bs, mask, gate, now)
 		if l == nil {
+			sq.armKeyRateLocked()
 			break
 		}
 		if q.limiter.available(now) < 1 {
@@ -280,7 +282,12 @@ func (q *queueManager) takeLocked(sq *subqueue, mask uint16, n int, w *pollerInf
 			break
 		}
 		t := l.pop()
-		if t == nil || t.prefers != nil && q.handOffLocked(sq, t, w, now) {
+		if t == nil {
+			continue
+		}
+		sq.charge(b.fair, t.priority, t.fairWeight, now)
+		sq.dropIfEmpty(b, now)
+		if t.prefers != nil && q.handOffLocked(sq, t, w, now) {
 			continue
 		}
 		q.limiter.take(1)

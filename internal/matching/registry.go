@@ -48,6 +48,7 @@ func (e *Engine) Stats(_ context.Context, key queueconfig.Key) (queueconfig.Stat
 func (e *Engine) Describe(ns, name string) *matchingv1.DescribeQueueResponse {
 	now := e.now().UnixNano()
 	resp := e.describeLoadedOrStored(ns, name, now)
+	boundKeyedRowsByKind(resp)
 	resp.RunningTasks = e.running.get(queueName{ns, name})
 	return resp
 }

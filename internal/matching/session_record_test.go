@@ -12,8 +12,8 @@ func TestTaskRecordKeepsSession(t *testing.T) {
 	if err != nil || got.session != "s-1" || got.route != routeKey(tk.requires) {
 		t.Fatalf("round trip: %+v, %v", got, err)
 	}
-	// Drop the session and the preference count appended after it (0, one byte).
-	old := b[:len(b)-len(appendString(nil, "s-1"))-1]
+	// Drop the session and the preference count, fairness key and weight appended after it (0 each, one byte).
+	old := b[:len(b)-len(appendString(nil, "s-1"))-3]
 	got, err = decodeTask(old)
 	if err != nil || got.session != "" || len(got.requires) != 1 {
 		t.Fatalf("record without a session: %+v, %v", got, err)

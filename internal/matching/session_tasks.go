@@ -56,7 +56,7 @@ func (e *Engine) bindSessionTasks(specs []*matchingv1.TaskSpec, tasks []*task) e
 		if capabilitySet(t.requires).value(capabilityProcess) == "" {
 			reqs = append(reqs, &matchingv1.Capability{Name: capabilityProcess, Value: s.Process})
 		}
-		t.requires, t.route = requirementsOf(reqs)
+		t.setRoute(reqs, spec.GetPrefers())
 	}
 	return nil
 }

@@ -1,25 +1,39 @@
 package matching
 
+import (
+	"time"
+
+	"github.com/taskroute/taskroute/internal/clock"
+)
+
 // subqueue is one kind of a queue: the polls waiting for it (matcher) and its backlog,
-// partitioned by requirement set: the plain partition holds tasks that require nothing,
-// each routed partition the tasks of one requirement set. A poll takes from the partitions
-// its worker's capabilities meet, so tasks that no poller can serve wait in their own
-// partition without holding up the others. Guarded by its queue's lock.
+// partitioned by requirement set and fairness key: the plain partition holds tasks that
+// require nothing and have the default key, each other partition the tasks of one
+// requirement set and key (fairness.go). A poll takes from the partitions its worker's
+// capabilities meet, so tasks that no poller can serve wait in their own partition without
+// holding up the others. Guarded by its queue's lock.
 type subqueue struct {
 	q          *queueManager
 	kind       uint8
 	matcher    matcher
 	plain      backlog
-	routed     map[string]*backlog       // by route key
-	byFirst    map[capability][]*backlog // routed partitions by their first requirement
+	routed     map[string]*backlog       // every partition but the plain one, by partition name
+	byFirst    map[capability][]*backlog // partitions with requirements, by their first requirement
+	unrouted   []*backlog                // partitions without requirements: of preferences or a fairness key
 	preferring []*backlog                // partitions of tasks with preferences (prefers_match.go)
-	anyCaps    []*backlog                // preferring partitions that require nothing
 	handedOff  bool                      // handOffLocked gave a poll a task: it may be full
 	gen        uint64                    // bumped when a routed partition is added
 	listed     bool                      // the routed partitions on disk were loaded
 	compat     map[string]servableCache  // capability key -> the partitions it may take from
 	plainOnly  [1]*backlog               // servable when nothing is routed
 	dispatched int                       // dispatches so far, for the anti-starvation rule
+
+	fairDefault fairKey               // the default fairness key
+	fairKeys    map[string]*fairKey   // the other keys that have a partition
+	vtime       [maxLevels + 1]uint64 // by priority: the pass of the key served last
+	rateWait    time.Duration         // set by pick when a key was skipped for its rate
+	rateTimer   clock.Timer           // wakes dispatch when such a key has a token again
+	keyChurn    int                   // keys left without partitions since the last prune
 }
 
 // servableCache is the partitions a capability set may take from, as of generation gen.
@@ -31,26 +45,38 @@ type servableCache struct {
 func newSubqueue(q *queueManager, kind uint8) *subqueue {
 	sq := &subqueue{q: q, kind: kind}
 	sq.plain = backlog{q: q, kind: kind, ref: q.ref}
+	sq.plain.fair = sq.fairKeyOf("")
 	sq.plainOnly[0] = &sq.plain
 	return sq
 }
 
-// partition returns the backlog of a route key, creating it.
-func (sq *subqueue) partition(route string, requires []capability) *backlog {
-	if route == "" {
+// partitionOf returns the backlog partition of a task, creating it.
+func (sq *subqueue) partitionOf(t *task) *backlog {
+	return sq.partition(t.part, t.requires, t.fairKey)
+}
+
+// partition returns the backlog partition named name (partitionName of its requirements'
+// route key and its fairness key), creating it.
+func (sq *subqueue) partition(name string, requires []capability, fairKey string) *backlog {
+	if name == "" {
 		return &sq.plain
 	}
-	if b := sq.routed[route]; b != nil {
+	if b := sq.routed[name]; b != nil {
 		return b
 	}
 	b := &backlog{q: sq.q, kind: sq.kind, ref: sq.q.ref, requires: requires, loadedAt: sq.q.e.now().UnixNano()}
-	b.ref.Partition = route
+	b.ref.Partition = name
+	b.fair = sq.fairKeyOf(fairKey)
+	b.fresh = sq.listed
+	route, _ := splitPartition(name)
 	if sq.routed == nil {
 		sq.routed, sq.byFirst = map[string]*backlog{}, map[capability][]*backlog{}
 	}
-	sq.routed[route] = b
-	sq.addPreferring(b)
-	if len(requires) > 0 {
+	sq.routed[name] = b
+	sq.addPreferring(b, route)
+	if len(requires) == 0 {
+		sq.unrouted = append(sq.unrouted, b)
+	} else {
 		sq.byFirst[requires[0]] = append(sq.byFirst[requires[0]], b)
 	}
 	sq.gen++
@@ -65,16 +91,18 @@ func (sq *subqueue) listPartitions() {
 	}
 	sq.listed = true
 	q := sq.q
-	if err := q.e.store.BacklogPartitions(q.ref, func(route string) bool {
-		sq.partition(route, parseRouteKey(route)).onDisk = true
+	if err := q.e.store.BacklogPartitions(q.ref, func(name string) bool {
+		route, fairKey := splitPartition(name)
+		sq.partition(name, parseRouteKey(route), fairKey).onDisk = true
 		return true
 	}); err != nil {
 		q.e.log.Error(err, "Failed to list backlog partitions", "queue", q.key)
 	}
 }
 
-// servable returns the partitions a worker with caps (its key) may take from: the plain
-// one and the routed ones whose requirements caps meets. Routed partitions are found by
+// servable returns the partitions a worker with caps (its key) may take from: those
+// without requirements (every fairness key) and the routed ones whose requirements caps
+// meets. Routed partitions are found by
 // their first requirement, so a worker's own host or process partition is found among
 // thousands without looking at the others; the result is cached per capability set until
 // a partition is added.
@@ -85,7 +113,7 @@ func (sq *subqueue) servable(caps capabilitySet, key string) []*backlog {
 	if c, ok := sq.compat[key]; ok && c.gen == sq.gen {
 		return c.bs
 	}
-	bs := append([]*backlog{&sq.plain}, sq.anyCaps...)
+	bs := append([]*backlog{&sq.plain}, sq.unrouted...)
 	for _, c := range caps {
 		for _, first := range [...]capability{c, {c.name, ""}} {
 			for _, b := range sq.byFirst[first] {
@@ -107,8 +135,8 @@ func (sq *subqueue) servable(caps capabilitySet, key string) []*backlog {
 
 // ensureLevels creates the levels a poll may take from in the partitions bs, so their disk
 // backlog is counted and paged in: every level in mask up to the queue's configured number.
-// A routed partition that had no entries on disk when the queue was loaded has a level for
-// each priority it was given tasks of, and needs no others.
+// A partition other than the plain one that had no entries on disk when the queue was
+// loaded has a level for each priority it was given tasks of, and needs no others.
 func ensureLevels(bs []*backlog, mask uint16, configured int) {
 	for _, b := range bs {
 		if b.ref.Partition != "" && !b.onDisk {
@@ -122,55 +150,43 @@ func ensureLevels(bs []*backlog, mask uint16, configured int) {
 	}
 }
 
-// pick chooses the level to dispatch from among the partitions bs: the highest priority in
-// mask with a waiting task, and at that priority the partition whose head task is oldest;
-// except that every StarvationInterval-th dispatch takes the oldest head task among the
-// lower priorities, so low priorities keep moving under sustained high-priority load.
-// Levels whose head the gate holds for a preferring poll are passed over.
-func (sq *subqueue) pick(bs []*backlog, mask uint16, gate *prefGate) *level {
+// pick chooses the level to dispatch from among the partitions bs, and its partition: the
+// highest priority in mask with a waiting task, and at that priority the fairness key with
+// the smallest pass (fairHead; the oldest head task when all tasks have one key); except
+// that every StarvationInterval-th dispatch takes the oldest such head among the lower
+// priorities, so low priorities keep moving under sustained high-priority load. Levels
+// whose head the gate holds for a preferring poll are passed over.
+func (sq *subqueue) pick(bs []*backlog, mask uint16, gate *prefGate, now int64) (*level, *backlog) {
 	var top *level
+	var topB *backlog
 	topPrio := 0
+	sq.rateWait = 0
 	for p := maxLevels; p >= 1 && top == nil; p-- {
 		if mask&(1<<p) != 0 {
-			top, topPrio = oldestHead(bs, p, gate), p
+			top, topB = sq.fairHead(bs, p, gate, now)
+			topPrio = p
 		}
 	}
 	if top == nil {
-		return nil
+		return nil, nil
 	}
 	if (sq.dispatched+1)%sq.q.e.opts.StarvationInterval != 0 {
-		return top
+		return top, topB
 	}
 	var oldest *level
+	var oldestB *backlog
 	for p := topPrio - 1; p >= 1; p-- {
 		if mask&(1<<p) == 0 {
 			continue
 		}
-		if l := oldestHead(bs, p, gate); l != nil && (oldest == nil || l.headSeq() < oldest.headSeq()) {
-			oldest = l
+		if l, b := sq.fairHead(bs, p, gate, now); l != nil && (oldest == nil || l.headSeq() < oldest.headSeq()) {
+			oldest, oldestB = l, b
 		}
 	}
 	if oldest != nil {
-		return oldest
+		return oldest, oldestB
 	}
-	return top
-}
-
-// oldestHead returns, among the levels of priority p of the partitions bs that hold a
-// buffered task, the one whose head task is oldest (paging levels in as it looks).
-func oldestHead(bs []*backlog, p int, gate *prefGate) *level {
-	var best *level
-	for _, b := range bs {
-		l := b.levels[p]
-		if l == nil {
-			continue
-		}
-		b.maybePage(uint8(p), l)
-		if l.live() && (best == nil || l.headSeq() < best.headSeq()) && !gate.holds(b, l) {
-			best = l
-		}
-	}
-	return best
+	return top, topB
 }
 
 // busy reports whether a partition holds tasks in memory or is paging.

@@ -68,6 +68,8 @@ type task struct {
 	firstSeq        uint64 // sequence of the first scheduling: a retry's place in the backlog
 	requires        []capability
 	prefers         []preference // preferred capabilities (prefers.go)
+	fairKey         string       // fairness key ("" the default)
+	fairWeight      int32        // the weight the task carries (0: 1 unless the queue overrides it)
 	scheduledAt     int64        // first scheduling, unix nanos
 	readyAt         int64        // when the current scheduling became dispatchable
 	startedAt       int64
@@ -87,7 +89,8 @@ type task struct {
 
 	// memory only
 	runningCounted bool   // counted in Engine.running (running.go)
-	route          string // routeKey(requires), then the preferences (prefers.go): the backlog partition
+	route          string // routeKey(requires), then the preferences (prefers.go): the routing constraint
+	part           string // partitionName(route, fairKey): the backlog partition
 	counted        bool   // counted in its namespace's backlog usage (quota.go)
 	inq            atomic.Uint32
 	pending        int32 // writes enqueued and not yet durable
@@ -172,8 +175,12 @@ func (t *task) encode(dst []byte) []byte {
 	}
 	// The session was appended later still; records without it belong to none.
 	dst = appendString(dst, t.session)
-	// Preferences were appended last; records without them prefer nothing.
-	return appendPreferences(dst, t.prefers)
+	// Then the preferences; records without them prefer nothing.
+	dst = appendPreferences(dst, t.prefers)
+	// The fairness key and weight were appended last; records without them have the default key.
+	dst = appendString(dst, t.fairKey)
+	dst = binary.AppendVarint(dst, int64(t.fairWeight))
+	return dst
 }
 
 var errCorrupt = errors.New("corrupt task record")
@@ -243,6 +250,10 @@ func decodeTask(b []byte) (*task, error) {
 			t.route += prefSep + preferencesKey(t.prefers)
 		}
 	}
+	if len(d.b) > 0 {
+		t.fairKey, t.fairWeight = d.string(), int32(d.varint())
+	}
+	t.part = partitionName(t.route, t.fairKey)
 	if d.err {
 		return nil, errCorrupt
 	}

@@ -63,6 +63,13 @@ type Config struct {
 	// that meets one before any poll that meets its requirements may take it; 0 means
 	// preferences only choose among the polls waiting when the task arrives.
 	PreferenceWait time.Duration
+	// FairnessKeyRateLimit is each fairness key's dispatch rate in tasks per second; 0
+	// means unlimited. FairnessKeyBurst is each key's bucket size (at least 1 when set).
+	FairnessKeyRateLimit float64 `json:",omitempty"`
+	FairnessKeyBurst     int     `json:",omitempty"`
+	// FairnessWeightOverrides are weights by fairness key; they win over the tasks' own.
+	// Replaced as a whole, never mutated (configurations are shared).
+	FairnessWeightOverrides map[string]int32 `json:",omitempty"`
 }
 
 // DefaultPreferenceWait is the preference wait of a queue that sets none: long enough

@@ -34,6 +34,13 @@ type QueueConfig struct {
 	// PreferenceWait is how long a task with preferences (Task.Prefers) waits for a
 	// worker that meets one before any capable worker may take it; 0..1m, default 500ms.
 	PreferenceWait time.Duration
+	// FairnessKeyRateLimit is each fairness key's dispatch rate in tasks/second (0:
+	// unlimited), FairnessKeyBurst its bucket size; a key over its rate waits while other
+	// keys' tasks flow. FairnessWeightOverrides are weights (1..1000) by key that win over
+	// the weights tasks carry.
+	FairnessKeyRateLimit    float64
+	FairnessKeyBurst        int
+	FairnessWeightOverrides map[string]int
 	// ManagedBy is "TaskQueue <namespace>/<name>" when a TaskQueue object configures the
 	// queue; then only that object can change it (SetQueueConfig and ResetQueueConfig get
 	// FailedPrecondition). Empty otherwise.
@@ -57,6 +64,9 @@ type QueueConfigUpdate struct {
 	RetryNonRetryableErrorTypes *[]string // a pointer to an empty slice clears the list
 	Retention                   *time.Duration
 	PreferenceWait              *time.Duration
+	FairnessKeyRateLimit        *float64
+	FairnessKeyBurst            *int
+	FairnessWeightOverrides     *map[string]int // a pointer to an empty map clears the overrides
 }
 
 // GetQueueConfig returns the configuration in effect for a queue and, in ManagedBy, the
@@ -139,6 +149,9 @@ func (u *QueueConfigUpdate) toProto() (*matchingv1.QueueConfig, []string) {
 	set(u.RetryNonRetryableErrorTypes != nil, "retry_policy.non_retryable_error_types", func() { rp.NonRetryableErrorTypes = *u.RetryNonRetryableErrorTypes })
 	set(u.Retention != nil, "retention", func() { cfg.Retention = durationpb.New(*u.Retention) })
 	set(u.PreferenceWait != nil, "preference_wait", func() { cfg.PreferenceWait = durationpb.New(*u.PreferenceWait) })
+	set(u.FairnessKeyRateLimit != nil, "fairness_key_rate_limit", func() { cfg.FairnessKeyRateLimit = *u.FairnessKeyRateLimit })
+	set(u.FairnessKeyBurst != nil, "fairness_key_burst", func() { cfg.FairnessKeyBurst = int32(*u.FairnessKeyBurst) })
+	set(u.FairnessWeightOverrides != nil, "fairness_weight_overrides", func() { cfg.FairnessWeightOverrides = weightsProto(*u.FairnessWeightOverrides) })
 	return cfg, paths
 }
 
@@ -159,23 +172,51 @@ func queueConfigFromProto(p *matchingv1.QueueConfig) *QueueConfig {
 			MaximumAttempts:        int(rp.GetMaximumAttempts()),
 			NonRetryableErrorTypes: rp.GetNonRetryableErrorTypes(),
 		},
-		Retention:      p.GetRetention().AsDuration(),
-		PreferenceWait: p.GetPreferenceWait().AsDuration(),
+		Retention:               p.GetRetention().AsDuration(),
+		FairnessKeyRateLimit:    p.GetFairnessKeyRateLimit(),
+		FairnessKeyBurst:        int(p.GetFairnessKeyBurst()),
+		FairnessWeightOverrides: weightsFromProto(p.GetFairnessWeightOverrides()),
+		PreferenceWait:          p.GetPreferenceWait().AsDuration(),
 	}
 }
 
+func weightsProto(in map[string]int) map[string]int32 {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]int32, len(in))
+	for k, w := range in {
+		out[k] = int32(w)
+	}
+	return out
+}
+
+func weightsFromProto(in map[string]int32) map[string]int {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]int, len(in))
+	for k, w := range in {
+		out[k] = int(w)
+	}
+	return out
+}
+
 type queueConfigJSON struct {
-	RateLimit              float64         `json:"rateLimit"`
-	Burst                  int             `json:"burst"`
-	PriorityLevels         int             `json:"priorityLevels"`
-	DefaultPriority        int             `json:"defaultPriority"`
-	ScheduleToStartTimeout string          `json:"scheduleToStartTimeout"`
-	StartToCloseTimeout    string          `json:"startToCloseTimeout"`
-	HeartbeatTimeout       string          `json:"heartbeatTimeout"`
-	Retry                  retryPolicyJSON `json:"retryPolicy"`
-	Retention              string          `json:"retention"`
-	PreferenceWait         string          `json:"preferenceWait"`
-	ManagedBy              string          `json:"managedBy,omitempty"`
+	RateLimit               float64         `json:"rateLimit"`
+	Burst                   int             `json:"burst"`
+	PriorityLevels          int             `json:"priorityLevels"`
+	DefaultPriority         int             `json:"defaultPriority"`
+	ScheduleToStartTimeout  string          `json:"scheduleToStartTimeout"`
+	StartToCloseTimeout     string          `json:"startToCloseTimeout"`
+	HeartbeatTimeout        string          `json:"heartbeatTimeout"`
+	Retry                   retryPolicyJSON `json:"retryPolicy"`
+	Retention               string          `json:"retention"`
+	FairnessKeyRateLimit    float64         `json:"fairnessKeyRateLimit,omitempty"`
+	FairnessKeyBurst        int             `json:"fairnessKeyBurst,omitempty"`
+	FairnessWeightOverrides map[string]int  `json:"fairnessWeightOverrides,omitempty"`
+	PreferenceWait          string          `json:"preferenceWait"`
+	ManagedBy               string          `json:"managedBy,omitempty"`
 }
 
 type retryPolicyJSON struct {
@@ -198,6 +239,7 @@ func (q QueueConfig) MarshalJSON() ([]byte, error) {
 			NonRetryableErrorTypes: q.Retry.NonRetryableErrorTypes,
 		},
 		Retention: q.Retention.String(), PreferenceWait: q.PreferenceWait.String(), ManagedBy: q.ManagedBy,
+		FairnessKeyRateLimit: q.FairnessKeyRateLimit, FairnessKeyBurst: q.FairnessKeyBurst, FairnessWeightOverrides: q.FairnessWeightOverrides,
 	})
 }
 
@@ -209,7 +251,8 @@ func (q *QueueConfig) UnmarshalJSON(data []byte) error {
 	}
 	out := QueueConfig{RateLimit: j.RateLimit, Burst: j.Burst, PriorityLevels: j.PriorityLevels, DefaultPriority: j.DefaultPriority,
 		Retry: RetryPolicy{BackoffCoefficient: j.Retry.BackoffCoefficient, MaximumAttempts: j.Retry.MaximumAttempts,
-			NonRetryableErrorTypes: j.Retry.NonRetryableErrorTypes}, ManagedBy: j.ManagedBy}
+			NonRetryableErrorTypes: j.Retry.NonRetryableErrorTypes}, ManagedBy: j.ManagedBy,
+		FairnessKeyRateLimit: j.FairnessKeyRateLimit, FairnessKeyBurst: j.FairnessKeyBurst, FairnessWeightOverrides: j.FairnessWeightOverrides}
 	for _, d := range []struct {
 		dst *time.Duration
 		src string

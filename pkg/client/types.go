@@ -84,6 +84,15 @@ type Task struct {
 	// kind: it runs only on the session's worker, and fails with ErrorTypeSessionFailed
 	// when that worker is gone.
 	SessionID string
+	// FairnessKey names the tenant (a customer, a team) the task is for: 0..64 bytes of
+	// UTF-8 without control characters; "" is the default key. Within a priority level the
+	// queue serves its keys by weighted round-robin, so one key's flood does not starve
+	// another's trickle. It does not route: any worker of the queue may run any key.
+	FairnessKey string
+	// FairnessWeight is the key's share, 0..1000 (0 means 1): a key of weight 3 is served
+	// three times as often as a key of weight 1 while both wait. The queue's
+	// FairnessWeightOverrides win over it.
+	FairnessWeight int
 }
 
 // AddResult is the outcome of adding one task.
@@ -122,6 +131,9 @@ type TaskInfo struct {
 	Requires Capabilities `json:"requires,omitempty"`
 	// Prefers is the capabilities the task prefers.
 	Prefers Preferences `json:"prefers,omitempty"`
+	// FairnessKey and FairnessWeight are the task's as added.
+	FairnessKey    string `json:"fairnessKey,omitempty"`
+	FairnessWeight int    `json:"fairnessWeight,omitempty"`
 	// Payload is the task's input (GetTask; ListTasks leaves it out, like Result,
 	// HeartbeatDetails and Failure.Details).
 	Payload []byte `json:"payload,omitempty"`
@@ -139,6 +151,9 @@ type Backlog struct {
 	Requires Capabilities
 	// Prefers is the capabilities these tasks prefer (nil: none).
 	Prefers Preferences
+	// FairnessKey is these tasks' fairness key ("" the default; "*" a row that sums, per
+	// priority and requirement set, the keys beyond the 100 DescribeQueue lists per kind).
+	FairnessKey string
 	// Routable tells whether a live worker of the queue has every required capability;
 	// when not, Unmet is the requirements that no live worker has on its own (empty when
 	// each is met by some worker but no single worker meets them all).
@@ -156,11 +171,12 @@ type backlogJSON struct {
 	Routable         bool         `json:"routable"`
 	Unmet            Capabilities `json:"unmet,omitempty"`
 	Prefers          Preferences  `json:"prefers,omitempty"`
+	FairnessKey      string       `json:"fairnessKey,omitempty"`
 }
 
 // MarshalJSON gives the age both as a Go duration string and in seconds.
 func (b Backlog) MarshalJSON() ([]byte, error) {
-	return json.Marshal(backlogJSON{b.Kind, b.Priority, b.Count, b.OldestAge.String(), b.OldestAge.Seconds(), b.Requires, b.Routable, b.Unmet, b.Prefers})
+	return json.Marshal(backlogJSON{b.Kind, b.Priority, b.Count, b.OldestAge.String(), b.OldestAge.Seconds(), b.Requires, b.Routable, b.Unmet, b.Prefers, b.FairnessKey})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -170,7 +186,7 @@ func (b *Backlog) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*b = Backlog{Kind: j.Kind, Priority: j.Priority, Count: j.Count, OldestAge: time.Duration(j.OldestAgeSeconds * float64(time.Second)),
-		Requires: j.Requires, Routable: j.Routable, Unmet: j.Unmet, Prefers: j.Prefers}
+		Requires: j.Requires, Routable: j.Routable, Unmet: j.Unmet, Prefers: j.Prefers, FairnessKey: j.FairnessKey}
 	return nil
 }
 
@@ -407,6 +423,8 @@ func (c *Client) specToProto(t *Task) *matchingv1.TaskSpec {
 		Requires:               t.Requires.Proto(),
 		Prefers:                t.Prefers.Proto(),
 		SessionId:              t.SessionID,
+		FairnessKey:            t.FairnessKey,
+		FairnessWeight:         int32(t.FairnessWeight),
 	}
 	if r := t.Retry; r != nil {
 		spec.RetryPolicy = &matchingv1.RetryPolicy{
@@ -445,6 +463,8 @@ func TaskInfoFromProto(t *matchingv1.TaskInfo) *TaskInfo {
 		Prefers:          PreferencesFromProto(t.GetPrefers()),
 		Payload:          t.GetPayload(),
 		SessionID:        t.GetSessionId(),
+		FairnessKey:      t.GetFairnessKey(),
+		FairnessWeight:   int(t.GetFairnessWeight()),
 	}
 }
 
@@ -462,14 +482,15 @@ func describeFromProto(r *matchingv1.DescribeQueueResponse) *QueueDescription {
 	}
 	for _, b := range r.GetBacklog() {
 		d.Backlog = append(d.Backlog, Backlog{
-			Kind:      KindFromProto(b.GetKind()),
-			Priority:  int(b.GetPriority()),
-			Count:     b.GetCount(),
-			OldestAge: b.GetOldestAge().AsDuration(),
-			Requires:  CapabilitiesFromProto(b.GetRequires()),
-			Routable:  b.GetRoutable(),
-			Unmet:     CapabilitiesFromProto(b.GetUnmet()),
-			Prefers:   PreferencesFromProto(b.GetPrefers()),
+			Kind:        KindFromProto(b.GetKind()),
+			Priority:    int(b.GetPriority()),
+			Count:       b.GetCount(),
+			OldestAge:   b.GetOldestAge().AsDuration(),
+			Requires:    CapabilitiesFromProto(b.GetRequires()),
+			Routable:    b.GetRoutable(),
+			Unmet:       CapabilitiesFromProto(b.GetUnmet()),
+			FairnessKey: b.GetFairnessKey(),
+			Prefers:     PreferencesFromProto(b.GetPrefers()),
 		})
 	}
 	for _, p := range r.GetPollers() {

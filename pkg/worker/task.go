@@ -37,6 +37,9 @@ type Task struct {
 	Type      string
 	Payload   []byte
 	Priority  int
+	// FairnessKey is the task's fairness key ("" the default), e.g. to pass it on to
+	// follow-up tasks.
+	FairnessKey string
 	// Attempt is 1 for the first attempt.
 	Attempt int
 	// HeartbeatDetails are the latest details recorded by earlier attempts, so a retry can
@@ -86,6 +89,7 @@ func newTask(w *Worker, p *matchingv1.Task) *Task {
 		Type:             p.GetTaskType(),
 		Payload:          p.GetPayload(),
 		Priority:         int(p.GetPriority()),
+		FairnessKey:      p.GetFairnessKey(),
 		Attempt:          int(p.GetAttempt()),
 		HeartbeatDetails: p.GetHeartbeatDetails(),
 		LastFailure:      client.FailureFromProto(p.GetLastFailure()),

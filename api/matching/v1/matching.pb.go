@@ -426,9 +426,18 @@ type TaskSpec struct {
 	// session's worker. The session must be OPEN and on this task's queue and kind; another
 	// queue or kind is InvalidArgument, an unknown session NotFound, a completed or failed
 	// one FailedPrecondition.
-	SessionId     string `protobuf:"bytes,22,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SessionId string `protobuf:"bytes,22,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Fairness key (a tenant, a customer): 0..64 bytes of UTF-8 without control characters;
+	// empty is the default key. Within a priority level the queue serves its keys by
+	// weighted round-robin (stride scheduling), so one key's flood does not starve another.
+	// Not a routing constraint: any poll that may take the task may take it whatever its key.
+	FairnessKey string `protobuf:"bytes,23,opt,name=fairness_key,json=fairnessKey,proto3" json:"fairness_key,omitempty"`
+	// The key's weight, 0..1000; 0 (unset) means 1. A key with weight 3 is served three
+	// times as often as one with weight 1 while both have tasks waiting. A weight override
+	// for the key in the queue's configuration (fairness_weight_overrides) wins.
+	FairnessWeight int32 `protobuf:"varint,24,opt,name=fairness_weight,json=fairnessWeight,proto3" json:"fairness_weight,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *TaskSpec) Reset() {
@@ -564,6 +573,20 @@ func (x *TaskSpec) GetSessionId() string {
 		return x.SessionId
 	}
 	return ""
+}
+
+func (x *TaskSpec) GetFairnessKey() string {
+	if x != nil {
+		return x.FairnessKey
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetFairnessWeight() int32 {
+	if x != nil {
+		return x.FairnessWeight
+	}
+	return 0
 }
 
 // PreferredCapability is a soft requirement: a capability (matched as in requires) and its
@@ -973,7 +996,9 @@ type Task struct {
 	// The failure of the previous attempt, if any.
 	LastFailure *Failure `protobuf:"bytes,16,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
 	// The session the task belongs to, if any.
-	SessionId     string `protobuf:"bytes,17,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	SessionId string `protobuf:"bytes,17,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The task's fairness key (TaskSpec.fairness_key).
+	FairnessKey   string `protobuf:"bytes,18,opt,name=fairness_key,json=fairnessKey,proto3" json:"fairness_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1123,6 +1148,13 @@ func (x *Task) GetLastFailure() *Failure {
 func (x *Task) GetSessionId() string {
 	if x != nil {
 		return x.SessionId
+	}
+	return ""
+}
+
+func (x *Task) GetFairnessKey() string {
+	if x != nil {
+		return x.FairnessKey
 	}
 	return ""
 }
@@ -2260,9 +2292,12 @@ type TaskInfo struct {
 	// The task's payload (GetTask; ListTasks leaves it out).
 	Payload []byte `protobuf:"bytes,16,opt,name=payload,proto3" json:"payload,omitempty"`
 	// The session the task belongs to, if any.
-	SessionId     string `protobuf:"bytes,22,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SessionId string `protobuf:"bytes,22,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The task's fairness key and weight as given (TaskSpec.fairness_key, fairness_weight).
+	FairnessKey    string `protobuf:"bytes,23,opt,name=fairness_key,json=fairnessKey,proto3" json:"fairness_key,omitempty"`
+	FairnessWeight int32  `protobuf:"varint,24,opt,name=fairness_weight,json=fairnessWeight,proto3" json:"fairness_weight,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *TaskInfo) Reset() {
@@ -2428,6 +2463,20 @@ func (x *TaskInfo) GetSessionId() string {
 	return ""
 }
 
+func (x *TaskInfo) GetFairnessKey() string {
+	if x != nil {
+		return x.FairnessKey
+	}
+	return ""
+}
+
+func (x *TaskInfo) GetFairnessWeight() int32 {
+	if x != nil {
+		return x.FairnessWeight
+	}
+	return 0
+}
+
 type GetTaskResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Task          *TaskInfo              `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
@@ -2540,7 +2589,12 @@ type BacklogStats struct {
 	// each is met by some poller but no single poller meets them all).
 	Unmet []*Capability `protobuf:"bytes,7,rep,name=unmet,proto3" json:"unmet,omitempty"`
 	// The preferences of these tasks (one entry per requirement and preference set).
-	Prefers       []*PreferredCapability `protobuf:"bytes,10,rep,name=prefers,proto3" json:"prefers,omitempty"`
+	Prefers []*PreferredCapability `protobuf:"bytes,10,rep,name=prefers,proto3" json:"prefers,omitempty"`
+	// The fairness key of these tasks (one entry per key and requirement set); empty for the
+	// default key. DescribeQueue shows at most 100 keyed rows per kind (the largest
+	// backlogs); the rest are summed into one row per priority and requirement set whose
+	// fairness_key is "*".
+	FairnessKey   string `protobuf:"bytes,8,opt,name=fairness_key,json=fairnessKey,proto3" json:"fairness_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2629,6 +2683,13 @@ func (x *BacklogStats) GetPrefers() []*PreferredCapability {
 		return x.Prefers
 	}
 	return nil
+}
+
+func (x *BacklogStats) GetFairnessKey() string {
+	if x != nil {
+		return x.FairnessKey
+	}
+	return ""
 }
 
 type PollerInfo struct {
@@ -3350,7 +3411,7 @@ func (x *RecordWorkerHeartbeatResponse) GetInterval() *durationpb.Duration {
 }
 
 // QueueConfig is the configuration of one queue: the same settings a TaskQueue object's
-// spec holds (rateLimit, priority, taskDefaults, retention). Bounds are the CRD's; a
+// spec holds (rateLimit, priority, taskDefaults, retention, fairness). Bounds are the CRD's; a
 // value out of bounds gets InvalidArgument naming the field.
 type QueueConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3377,8 +3438,18 @@ type QueueConfig struct {
 	// that meets its requirements may take it: 0..60s. 0 means no wait (preferences only
 	// choose among the polls waiting when the task arrives). The default is 500ms.
 	PreferenceWait *durationpb.Duration `protobuf:"bytes,20,opt,name=preference_wait,json=preferenceWait,proto3" json:"preference_wait,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Fairness settings (docs/matching.md, Fairness; a TaskQueue's spec.fairness).
+	// Dispatch rate per fairness key in tasks/second (each key, the default key included,
+	// has its own token bucket); 0 means unlimited. 0..100000. A key over its rate is
+	// skipped while other keys' tasks flow.
+	FairnessKeyRateLimit float64 `protobuf:"fixed64,10,opt,name=fairness_key_rate_limit,json=fairnessKeyRateLimit,proto3" json:"fairness_key_rate_limit,omitempty"`
+	// Bucket size of each key's rate: 0..100000, at least 1 when fairness_key_rate_limit is set.
+	FairnessKeyBurst int32 `protobuf:"varint,11,opt,name=fairness_key_burst,json=fairnessKeyBurst,proto3" json:"fairness_key_burst,omitempty"`
+	// Weights by fairness key (at most 1000 entries; keys as TaskSpec.fairness_key, weights
+	// 1..1000). An override wins over the weight the tasks carry.
+	FairnessWeightOverrides map[string]int32 `protobuf:"bytes,12,rep,name=fairness_weight_overrides,json=fairnessWeightOverrides,proto3" json:"fairness_weight_overrides,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *QueueConfig) Reset() {
@@ -3477,6 +3548,27 @@ func (x *QueueConfig) GetRetention() *durationpb.Duration {
 func (x *QueueConfig) GetPreferenceWait() *durationpb.Duration {
 	if x != nil {
 		return x.PreferenceWait
+	}
+	return nil
+}
+
+func (x *QueueConfig) GetFairnessKeyRateLimit() float64 {
+	if x != nil {
+		return x.FairnessKeyRateLimit
+	}
+	return 0
+}
+
+func (x *QueueConfig) GetFairnessKeyBurst() int32 {
+	if x != nil {
+		return x.FairnessKeyBurst
+	}
+	return 0
+}
+
+func (x *QueueConfig) GetFairnessWeightOverrides() map[string]int32 {
+	if x != nil {
+		return x.FairnessWeightOverrides
 	}
 	return nil
 }
@@ -3595,7 +3687,9 @@ type SetQueueConfigRequest struct {
 	Config *QueueConfig `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
 	// The fields of config to change, by their names in QueueConfig: "rate_limit", "burst",
 	// "priority_levels", "default_priority", "schedule_to_start_timeout",
-	// "start_to_close_timeout", "heartbeat_timeout", "retention", "preference_wait", "retry_policy" (the whole
+	// "start_to_close_timeout", "heartbeat_timeout", "retention", "preference_wait",
+	// "fairness_key_rate_limit", "fairness_key_burst", "fairness_weight_overrides" (the whole
+	// map), "retry_policy" (the whole
 	// policy) or one of its fields ("retry_policy.initial_interval",
 	// "retry_policy.backoff_coefficient", "retry_policy.maximum_interval",
 	// "retry_policy.maximum_attempts", "retry_policy.non_retryable_error_types"). A named
@@ -4405,7 +4499,7 @@ const file_matching_proto_rawDesc = "" +
 	"\n" +
 	"Capability\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xc2\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x8e\a\n" +
 	"\bTaskSpec\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -4423,10 +4517,12 @@ const file_matching_proto_rawDesc = "" +
 	"\brequires\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\brequires\x12D\n" +
 	"\aprefers\x18\x15 \x03(\v2*.taskroute.matching.v1.PreferredCapabilityR\aprefers\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x16 \x01(\tR\tsessionId\x1a:\n" +
+	"session_id\x18\x16 \x01(\tR\tsessionId\x12!\n" +
+	"\ffairness_key\x18\x17 \x01(\tR\vfairnessKey\x12'\n" +
+	"\x0ffairness_weight\x18\x18 \x01(\x05R\x0efairnessWeight\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x17\x10(\"p\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x19\x10(\"p\n" +
 	"\x13PreferredCapability\x12A\n" +
 	"\n" +
 	"capability\x18\x01 \x01(\v2!.taskroute.matching.v1.CapabilityR\n" +
@@ -4457,7 +4553,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x10tasks_per_second\x18\n" +
 	" \x01(\x01R\x0etasksPerSecond\x12E\n" +
 	"\fcapabilities\x18\x14 \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilities\x12!\n" +
-	"\fmax_sessions\x18\x15 \x01(\x05R\vmaxSessionsJ\x04\b\x16\x10(\"\xb9\x06\n" +
+	"\fmax_sessions\x18\x15 \x01(\x05R\vmaxSessionsJ\x04\b\x16\x10(\"\xdc\x06\n" +
 	"\x04Task\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -4477,7 +4573,8 @@ const file_matching_proto_rawDesc = "" +
 	"\aheaders\x18\x0f \x03(\v2(.taskroute.matching.v1.Task.HeadersEntryR\aheaders\x12A\n" +
 	"\flast_failure\x18\x10 \x01(\v2\x1e.taskroute.matching.v1.FailureR\vlastFailure\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x11 \x01(\tR\tsessionId\x1a:\n" +
+	"session_id\x18\x11 \x01(\tR\tsessionId\x12!\n" +
+	"\ffairness_key\x18\x12 \x01(\tR\vfairnessKey\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"F\n" +
@@ -4548,7 +4645,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x0eGetTaskRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x17\n" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12-\n" +
-	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"\xbe\x06\n" +
+	"\x04wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"\x8a\a\n" +
 	"\bTaskInfo\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x123\n" +
@@ -4571,12 +4668,14 @@ const file_matching_proto_rawDesc = "" +
 	"\aprefers\x18\x15 \x03(\v2*.taskroute.matching.v1.PreferredCapabilityR\aprefers\x12\x18\n" +
 	"\apayload\x18\x10 \x01(\fR\apayload\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x16 \x01(\tR\tsessionId\"F\n" +
+	"session_id\x18\x16 \x01(\tR\tsessionId\x12!\n" +
+	"\ffairness_key\x18\x17 \x01(\tR\vfairnessKey\x12'\n" +
+	"\x0ffairness_weight\x18\x18 \x01(\x05R\x0efairnessWeight\"F\n" +
 	"\x0fGetTaskResponse\x123\n" +
 	"\x04task\x18\x01 \x01(\v2\x1f.taskroute.matching.v1.TaskInfoR\x04task\"J\n" +
 	"\x14DescribeQueueRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
-	"\x05queue\x18\x02 \x01(\tR\x05queue\"\x89\x03\n" +
+	"\x05queue\x18\x02 \x01(\tR\x05queue\"\xac\x03\n" +
 	"\fBacklogStats\x123\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1f.taskroute.matching.v1.TaskKindR\x04kind\x12\x1a\n" +
 	"\bpriority\x18\x02 \x01(\x05R\bpriority\x12\x14\n" +
@@ -4587,7 +4686,8 @@ const file_matching_proto_rawDesc = "" +
 	"\broutable\x18\x06 \x01(\bR\broutable\x127\n" +
 	"\x05unmet\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\x05unmet\x12D\n" +
 	"\aprefers\x18\n" +
-	" \x03(\v2*.taskroute.matching.v1.PreferredCapabilityR\aprefers\"\xa9\x03\n" +
+	" \x03(\v2*.taskroute.matching.v1.PreferredCapabilityR\aprefers\x12!\n" +
+	"\ffairness_key\x18\b \x01(\tR\vfairnessKey\"\xa9\x03\n" +
 	"\n" +
 	"PollerInfo\x12\x1a\n" +
 	"\bidentity\x18\x01 \x01(\tR\bidentity\x12\x12\n" +
@@ -4649,7 +4749,7 @@ const file_matching_proto_rawDesc = "" +
 	"\fcapabilities\x18\a \x03(\v2!.taskroute.matching.v1.CapabilityR\fcapabilities\x12!\n" +
 	"\fmax_sessions\x18\b \x01(\x05R\vmaxSessions\"V\n" +
 	"\x1dRecordWorkerHeartbeatResponse\x125\n" +
-	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\xc8\x04\n" +
+	"\binterval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\binterval\"\xf6\x06\n" +
 	"\vQueueConfig\x12\x1d\n" +
 	"\n" +
 	"rate_limit\x18\x01 \x01(\x01R\trateLimit\x12\x14\n" +
@@ -4661,7 +4761,14 @@ const file_matching_proto_rawDesc = "" +
 	"\x11heartbeat_timeout\x18\a \x01(\v2\x19.google.protobuf.DurationR\x10heartbeatTimeout\x12E\n" +
 	"\fretry_policy\x18\b \x01(\v2\".taskroute.matching.v1.RetryPolicyR\vretryPolicy\x127\n" +
 	"\tretention\x18\t \x01(\v2\x19.google.protobuf.DurationR\tretention\x12B\n" +
-	"\x0fpreference_wait\x18\x14 \x01(\v2\x19.google.protobuf.DurationR\x0epreferenceWait\"K\n" +
+	"\x0fpreference_wait\x18\x14 \x01(\v2\x19.google.protobuf.DurationR\x0epreferenceWait\x125\n" +
+	"\x17fairness_key_rate_limit\x18\n" +
+	" \x01(\x01R\x14fairnessKeyRateLimit\x12,\n" +
+	"\x12fairness_key_burst\x18\v \x01(\x05R\x10fairnessKeyBurst\x12{\n" +
+	"\x19fairness_weight_overrides\x18\f \x03(\v2?.taskroute.matching.v1.QueueConfig.FairnessWeightOverridesEntryR\x17fairnessWeightOverrides\x1aJ\n" +
+	"\x1cFairnessWeightOverridesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"K\n" +
 	"\x15GetQueueConfigRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\"s\n" +
@@ -4793,7 +4900,7 @@ func file_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
+var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_matching_proto_goTypes = []any{
 	(TaskKind)(0),                         // 0: taskroute.matching.v1.TaskKind
 	(TaskState)(0),                        // 1: taskroute.matching.v1.TaskState
@@ -4860,17 +4967,18 @@ var file_matching_proto_goTypes = []any{
 	(*SessionInfo)(nil),                   // 62: taskroute.matching.v1.SessionInfo
 	nil,                                   // 63: taskroute.matching.v1.TaskSpec.HeadersEntry
 	nil,                                   // 64: taskroute.matching.v1.Task.HeadersEntry
-	(*durationpb.Duration)(nil),           // 65: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),         // 66: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 67: google.protobuf.FieldMask
+	nil,                                   // 65: taskroute.matching.v1.QueueConfig.FairnessWeightOverridesEntry
+	(*durationpb.Duration)(nil),           // 66: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),         // 67: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 68: google.protobuf.FieldMask
 }
 var file_matching_proto_depIdxs = []int32{
-	65,  // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
-	65,  // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
+	66,  // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
+	66,  // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
 	0,   // 2: taskroute.matching.v1.TaskSpec.kind:type_name -> taskroute.matching.v1.TaskKind
-	65,  // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	65,  // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
-	65,  // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
+	66,  // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	66,  // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
+	66,  // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
 	4,   // 6: taskroute.matching.v1.TaskSpec.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
 	63,  // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
 	5,   // 8: taskroute.matching.v1.TaskSpec.requires:type_name -> taskroute.matching.v1.Capability
@@ -4882,10 +4990,10 @@ var file_matching_proto_depIdxs = []int32{
 	0,   // 14: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
 	5,   // 15: taskroute.matching.v1.PollTasksRequest.capabilities:type_name -> taskroute.matching.v1.Capability
 	0,   // 16: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
-	66,  // 17: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
-	66,  // 18: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
-	65,  // 19: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
-	65,  // 20: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
+	67,  // 17: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
+	67,  // 18: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
+	66,  // 19: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
+	66,  // 20: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
 	64,  // 21: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
 	15,  // 22: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
 	13,  // 23: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
@@ -4893,108 +5001,109 @@ var file_matching_proto_depIdxs = []int32{
 	19,  // 25: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
 	15,  // 26: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
 	1,   // 27: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	66,  // 28: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
+	67,  // 28: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
 	1,   // 29: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	65,  // 30: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
+	66,  // 30: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
 	0,   // 31: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
 	1,   // 32: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
 	15,  // 33: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
-	66,  // 34: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
-	66,  // 35: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
-	66,  // 36: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
+	67,  // 34: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
+	67,  // 35: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
+	67,  // 36: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
 	5,   // 37: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
 	7,   // 38: taskroute.matching.v1.TaskInfo.prefers:type_name -> taskroute.matching.v1.PreferredCapability
 	34,  // 39: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
 	0,   // 40: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
-	65,  // 41: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
+	66,  // 41: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
 	5,   // 42: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
 	5,   // 43: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
 	7,   // 44: taskroute.matching.v1.BacklogStats.prefers:type_name -> taskroute.matching.v1.PreferredCapability
 	0,   // 45: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	66,  // 46: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
+	67,  // 46: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
 	5,   // 47: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
 	2,   // 48: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
 	37,  // 49: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
 	38,  // 50: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
 	39,  // 51: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
 	41,  // 52: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
-	66,  // 53: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
+	67,  // 53: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
 	43,  // 54: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
 	0,   // 55: taskroute.matching.v1.RecordWorkerHeartbeatRequest.kind:type_name -> taskroute.matching.v1.TaskKind
 	5,   // 56: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
-	65,  // 57: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
-	65,  // 58: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	65,  // 59: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
-	65,  // 60: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
+	66,  // 57: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
+	66,  // 58: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	66,  // 59: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
+	66,  // 60: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
 	4,   // 61: taskroute.matching.v1.QueueConfig.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	65,  // 62: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
-	65,  // 63: taskroute.matching.v1.QueueConfig.preference_wait:type_name -> google.protobuf.Duration
-	47,  // 64: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	47,  // 65: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
-	67,  // 66: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
-	47,  // 67: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	47,  // 68: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	1,   // 69: taskroute.matching.v1.ListTasksRequest.state:type_name -> taskroute.matching.v1.TaskState
-	34,  // 70: taskroute.matching.v1.ListTasksResponse.tasks:type_name -> taskroute.matching.v1.TaskInfo
-	0,   // 71: taskroute.matching.v1.CreateSessionRequest.kind:type_name -> taskroute.matching.v1.TaskKind
-	5,   // 72: taskroute.matching.v1.CreateSessionRequest.requires:type_name -> taskroute.matching.v1.Capability
-	62,  // 73: taskroute.matching.v1.CreateSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
-	62,  // 74: taskroute.matching.v1.CompleteSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
-	62,  // 75: taskroute.matching.v1.GetSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
-	0,   // 76: taskroute.matching.v1.SessionInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	3,   // 77: taskroute.matching.v1.SessionInfo.state:type_name -> taskroute.matching.v1.SessionState
-	5,   // 78: taskroute.matching.v1.SessionInfo.requires:type_name -> taskroute.matching.v1.Capability
-	66,  // 79: taskroute.matching.v1.SessionInfo.create_time:type_name -> google.protobuf.Timestamp
-	66,  // 80: taskroute.matching.v1.SessionInfo.close_time:type_name -> google.protobuf.Timestamp
-	8,   // 81: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
-	10,  // 82: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
-	12,  // 83: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
-	16,  // 84: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
-	18,  // 85: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
-	21,  // 86: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
-	23,  // 87: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
-	25,  // 88: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
-	27,  // 89: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
-	29,  // 90: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
-	31,  // 91: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
-	33,  // 92: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
-	36,  // 93: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
-	42,  // 94: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
-	45,  // 95: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
-	48,  // 96: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
-	50,  // 97: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
-	52,  // 98: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
-	54,  // 99: taskroute.matching.v1.MatchingService.ListTasks:input_type -> taskroute.matching.v1.ListTasksRequest
-	56,  // 100: taskroute.matching.v1.MatchingService.CreateSession:input_type -> taskroute.matching.v1.CreateSessionRequest
-	58,  // 101: taskroute.matching.v1.MatchingService.CompleteSession:input_type -> taskroute.matching.v1.CompleteSessionRequest
-	60,  // 102: taskroute.matching.v1.MatchingService.GetSession:input_type -> taskroute.matching.v1.GetSessionRequest
-	9,   // 103: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
-	11,  // 104: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
-	14,  // 105: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
-	17,  // 106: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
-	20,  // 107: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
-	22,  // 108: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
-	24,  // 109: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
-	26,  // 110: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
-	28,  // 111: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
-	30,  // 112: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
-	32,  // 113: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
-	35,  // 114: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
-	40,  // 115: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
-	44,  // 116: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
-	46,  // 117: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	49,  // 118: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
-	51,  // 119: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
-	53,  // 120: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
-	55,  // 121: taskroute.matching.v1.MatchingService.ListTasks:output_type -> taskroute.matching.v1.ListTasksResponse
-	57,  // 122: taskroute.matching.v1.MatchingService.CreateSession:output_type -> taskroute.matching.v1.CreateSessionResponse
-	59,  // 123: taskroute.matching.v1.MatchingService.CompleteSession:output_type -> taskroute.matching.v1.CompleteSessionResponse
-	61,  // 124: taskroute.matching.v1.MatchingService.GetSession:output_type -> taskroute.matching.v1.GetSessionResponse
-	103, // [103:125] is the sub-list for method output_type
-	81,  // [81:103] is the sub-list for method input_type
-	81,  // [81:81] is the sub-list for extension type_name
-	81,  // [81:81] is the sub-list for extension extendee
-	0,   // [0:81] is the sub-list for field type_name
+	66,  // 62: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
+	66,  // 63: taskroute.matching.v1.QueueConfig.preference_wait:type_name -> google.protobuf.Duration
+	65,  // 64: taskroute.matching.v1.QueueConfig.fairness_weight_overrides:type_name -> taskroute.matching.v1.QueueConfig.FairnessWeightOverridesEntry
+	47,  // 65: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	47,  // 66: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
+	68,  // 67: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
+	47,  // 68: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	47,  // 69: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	1,   // 70: taskroute.matching.v1.ListTasksRequest.state:type_name -> taskroute.matching.v1.TaskState
+	34,  // 71: taskroute.matching.v1.ListTasksResponse.tasks:type_name -> taskroute.matching.v1.TaskInfo
+	0,   // 72: taskroute.matching.v1.CreateSessionRequest.kind:type_name -> taskroute.matching.v1.TaskKind
+	5,   // 73: taskroute.matching.v1.CreateSessionRequest.requires:type_name -> taskroute.matching.v1.Capability
+	62,  // 74: taskroute.matching.v1.CreateSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	62,  // 75: taskroute.matching.v1.CompleteSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	62,  // 76: taskroute.matching.v1.GetSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	0,   // 77: taskroute.matching.v1.SessionInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	3,   // 78: taskroute.matching.v1.SessionInfo.state:type_name -> taskroute.matching.v1.SessionState
+	5,   // 79: taskroute.matching.v1.SessionInfo.requires:type_name -> taskroute.matching.v1.Capability
+	67,  // 80: taskroute.matching.v1.SessionInfo.create_time:type_name -> google.protobuf.Timestamp
+	67,  // 81: taskroute.matching.v1.SessionInfo.close_time:type_name -> google.protobuf.Timestamp
+	8,   // 82: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
+	10,  // 83: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
+	12,  // 84: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
+	16,  // 85: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
+	18,  // 86: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
+	21,  // 87: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
+	23,  // 88: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
+	25,  // 89: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
+	27,  // 90: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
+	29,  // 91: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
+	31,  // 92: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
+	33,  // 93: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
+	36,  // 94: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
+	42,  // 95: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
+	45,  // 96: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	48,  // 97: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
+	50,  // 98: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
+	52,  // 99: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
+	54,  // 100: taskroute.matching.v1.MatchingService.ListTasks:input_type -> taskroute.matching.v1.ListTasksRequest
+	56,  // 101: taskroute.matching.v1.MatchingService.CreateSession:input_type -> taskroute.matching.v1.CreateSessionRequest
+	58,  // 102: taskroute.matching.v1.MatchingService.CompleteSession:input_type -> taskroute.matching.v1.CompleteSessionRequest
+	60,  // 103: taskroute.matching.v1.MatchingService.GetSession:input_type -> taskroute.matching.v1.GetSessionRequest
+	9,   // 104: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
+	11,  // 105: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
+	14,  // 106: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
+	17,  // 107: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
+	20,  // 108: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
+	22,  // 109: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
+	24,  // 110: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
+	26,  // 111: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
+	28,  // 112: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
+	30,  // 113: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
+	32,  // 114: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
+	35,  // 115: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
+	40,  // 116: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
+	44,  // 117: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
+	46,  // 118: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	49,  // 119: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
+	51,  // 120: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
+	53,  // 121: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
+	55,  // 122: taskroute.matching.v1.MatchingService.ListTasks:output_type -> taskroute.matching.v1.ListTasksResponse
+	57,  // 123: taskroute.matching.v1.MatchingService.CreateSession:output_type -> taskroute.matching.v1.CreateSessionResponse
+	59,  // 124: taskroute.matching.v1.MatchingService.CompleteSession:output_type -> taskroute.matching.v1.CompleteSessionResponse
+	61,  // 125: taskroute.matching.v1.MatchingService.GetSession:output_type -> taskroute.matching.v1.GetSessionResponse
+	104, // [104:126] is the sub-list for method output_type
+	82,  // [82:104] is the sub-list for method input_type
+	82,  // [82:82] is the sub-list for extension type_name
+	82,  // [82:82] is the sub-list for extension extendee
+	0,   // [0:82] is the sub-list for field type_name
 }
 
 func init() { file_matching_proto_init() }
@@ -5008,7 +5117,7 @@ func file_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_matching_proto_rawDesc), len(file_matching_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   61,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

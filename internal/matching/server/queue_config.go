@@ -85,7 +85,10 @@ func queueConfigToProto(c queueconfig.Config) *matchingv1.QueueConfig {
 			MaximumAttempts:        int32(c.Retry.MaximumAttempts),
 			NonRetryableErrorTypes: c.Retry.NonRetryableErrorTypes,
 		},
-		Retention:      durationpb.New(c.Retention),
-		PreferenceWait: durationpb.New(c.PreferenceWait),
+		Retention:               durationpb.New(c.Retention),
+		PreferenceWait:          durationpb.New(c.PreferenceWait),
+		FairnessKeyRateLimit:    c.FairnessKeyRateLimit,
+		FairnessKeyBurst:        int32(c.FairnessKeyBurst),
+		FairnessWeightOverrides: c.FairnessWeightOverrides,
 	}
 }

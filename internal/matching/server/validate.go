@@ -161,6 +161,9 @@ func (l Limits) checkTask(field string, t *matchingv1.TaskSpec, levels priorityL
 	if err := checkPreferences(field+".prefers", t.GetPrefers(), t.GetRequires()); err != nil {
 		return err
 	}
+	if err := checkTaskFairness(field, t); err != nil {
+		return err
+	}
 	if p := t.GetPriority(); p != 0 {
 		n := levels(t.GetNamespace(), t.GetQueue())
 		if p < 1 || int(p) > n {

@@ -142,6 +142,9 @@ func checkQueueConfig(c *queueconfig.Config) error {
 	if c.PreferenceWait > queueconfig.MaxPreferenceWait {
 		return invalid("config.preference_wait", "must be at most %s, got %s", queueconfig.MaxPreferenceWait, c.PreferenceWait)
 	}
+	if err := checkQueueFairness(c); err != nil {
+		return err
+	}
 	return checkQueueRetry(&c.Retry)
 }
 

@@ -1,0 +1,108 @@
+package matching
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/taskroute/taskroute/pkg/client"
+)
+
+// Shape of the fairness benchmark: the small tenant adds one task every smallEvery,
+// smallTasks in all; when flooded, the flooding tenant adds floodRatio tasks with each.
+const (
+	smallTasks = 300
+	smallEvery = 10 * time.Millisecond
+	floodRatio = 100
+)
+
+// BenchmarkFairnessFlood measures the small tenant's latency (its add sent -> its handler
+// started in a real worker process, over real gRPC to the standalone server) alone, and
+// while another tenant adds 100 tasks for each of its tasks, more than the worker runs, so
+// the flood's backlog grows for the whole run. It reports both p99s and their ratio.
+//
+//	go test ./test/matching -run '^$' -bench BenchmarkFairnessFlood -benchtime 1x
+func BenchmarkFairnessFlood(b *testing.B) {
+	for range b.N {
+		s := startServer(b, "")
+		c := s.client()
+		alone := smallTenantLatencies(b, s, c, "alone", false)
+		flooded := smallTenantLatencies(b, s, c, "flooded", true)
+		c.Close()
+		pa, pf := percentile(alone, 0.99), percentile(flooded, 0.99)
+		b.ReportMetric(float64(percentile(alone, 0.5).Microseconds())/1000, "alone-p50-ms")
+		b.ReportMetric(float64(pa.Microseconds())/1000, "alone-p99-ms")
+		b.ReportMetric(float64(percentile(flooded, 0.5).Microseconds())/1000, "flooded-p50-ms")
+		b.ReportMetric(float64(pf.Microseconds())/1000, "flooded-p99-ms")
+		b.ReportMetric(float64(pf)/float64(pa), "p99-ratio")
+	}
+}
+
+// smallTenantLatencies runs one worker process on a fresh queue, adds the small tenant's
+// tasks (and the flood's, if flooded) at the set pace, and returns the small tasks'
+// latencies.
+func smallTenantLatencies(b *testing.B, s *server, c *client.Client, queue string, flooded bool) []time.Duration {
+	w := startWorker(b, s.addr, workerConfig{queue: queue, types: "echo", slots: 8, id: "bench-" + queue})
+	ctx := context.Background()
+	sent := make(map[string]int64, smallTasks)
+	ids := make([]string, 0, smallTasks)
+	next := time.Now()
+	for i := range smallTasks {
+		if flooded {
+			batch := make([]client.Task, floodRatio)
+			for j := range batch {
+				batch[j] = client.Task{Queue: queue, Type: "echo", FairnessKey: "flood"}
+			}
+			if _, err := c.AddTasks(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		id := fmt.Sprintf("small-%s-%04d", queue, i)
+		sent[id] = time.Now().UnixNano()
+		if _, err := c.AddTask(ctx, client.Task{ID: id, Queue: queue, Type: "echo", FairnessKey: "small"}); err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, id)
+		next = next.Add(smallEvery)
+		time.Sleep(time.Until(next)) // pacing the load, not synchronising
+	}
+	waitAll(b, c, ids, 2*time.Minute)
+	w.kill()
+	started := executionTimes(b, w)
+	lat := make([]time.Duration, 0, len(ids))
+	for _, id := range ids {
+		lat = append(lat, time.Duration(started[id]-sent[id]))
+	}
+	return lat
+}
+
+// executionTimes reads the worker's execution log: task id -> when its first attempt started.
+func executionTimes(b *testing.B, w *workerProc) map[string]int64 {
+	f, err := os.Open(w.logPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]int64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 3 && fields[2] == "1" {
+			at, _ := strconv.ParseInt(fields[0], 10, 64)
+			out[fields[1]] = at
+		}
+	}
+	return out
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}

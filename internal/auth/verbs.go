@@ -14,7 +14,7 @@ const (
 // listing RPC names.
 const (
 	VerbAdd    = "add"    // AddTask, AddTasks
-	VerbPoll   = "poll"   // PollTasks, ShutdownWorker, liveness heartbeats and the lease operations of a worker
+	VerbPoll   = "poll"   // PollTasks, WorkerStream, ShutdownWorker, liveness heartbeats and the lease operations of a worker
 	VerbGet    = "get"    // GetTask, DescribeQueue, GetQueueConfig
 	VerbList   = "list"   // ListQueues, ListTasks
 	VerbCancel = "cancel" // CancelTask
@@ -36,6 +36,7 @@ var methodVerbs = map[string]string{
 	matchingv1.MatchingService_ReportTaskCanceled_FullMethodName:    VerbPoll,
 	matchingv1.MatchingService_ReleaseTask_FullMethodName:           VerbPoll,
 	matchingv1.MatchingService_ShutdownWorker_FullMethodName:        VerbPoll,
+	matchingv1.MatchingService_WorkerStream_FullMethodName:          VerbPoll,
 	matchingv1.MatchingService_CancelTask_FullMethodName:            VerbCancel,
 	matchingv1.MatchingService_GetTask_FullMethodName:               VerbGet,
 	matchingv1.MatchingService_DescribeQueue_FullMethodName:         VerbGet,

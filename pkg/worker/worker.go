@@ -67,7 +67,11 @@ type Options struct {
 	// TasksPerSecond caps how fast this worker starts tasks; 0 means no cap. The service
 	// holds the worker to it too.
 	TasksPerSecond float64
-	// Pollers is the number of concurrent long polls (default min(Slots, 2)).
+	// Dispatch selects how the worker gets tasks and reports results: DispatchStream (the
+	// default) or DispatchPoll.
+	Dispatch Dispatch
+	// Pollers is the number of concurrent long polls of DispatchPoll (default
+	// min(Slots, 2)).
 	Pollers int
 	// MaxTasksPerPoll caps how many free slots one poll asks to fill (default 100, at most
 	// 1000).
@@ -141,7 +145,8 @@ type Worker struct {
 	pollWG     sync.WaitGroup
 	taskWG     sync.WaitGroup
 
-	completer *completer
+	completer *completer // DispatchPoll
+	stream    *streamer  // DispatchStream
 }
 
 // New makes a worker that uses c (its connection and namespace).
@@ -155,6 +160,9 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 	if opts.Slots < 0 || opts.Pollers < 0 || opts.MaxTasksPerPoll < 0 || opts.TasksPerSecond < 0 ||
 		math.IsNaN(opts.TasksPerSecond) || math.IsInf(opts.TasksPerSecond, 0) {
 		return nil, errors.New("worker: Slots, Pollers, MaxTasksPerPoll and TasksPerSecond must not be negative")
+	}
+	if opts.Dispatch != DispatchStream && opts.Dispatch != DispatchPoll {
+		return nil, fmt.Errorf("worker: Options.Dispatch: unknown dispatch %d", opts.Dispatch)
 	}
 	if _, ok := client.ParseKind(string(opts.Kind)); !ok {
 		return nil, fmt.Errorf("worker: Options.Kind: unknown kind %q", opts.Kind)
@@ -347,14 +355,18 @@ func (w *Worker) Start() error {
 	w.started = true
 	w.pollCtx, w.pollCancel = context.WithCancel(context.Background())
 	w.callCtx, w.callCancel = context.WithCancel(context.Background())
-	w.completer = newCompleter(w)
-	for i := 0; i < w.opts.Pollers; i++ {
-		w.pollWG.Add(1)
-		go w.pollLoop()
+	if w.opts.Dispatch == DispatchStream {
+		w.stream = startStreamer(w)
+	} else {
+		w.completer = newCompleter(w)
+		for i := 0; i < w.opts.Pollers; i++ {
+			w.pollWG.Add(1)
+			go w.pollLoop()
+		}
 	}
 	w.startLiveness()
 	w.log.Info("Started worker", "queue", w.opts.Queue, "identity", w.identity,
-		"slots", w.opts.Slots, "tasksPerSecond", w.opts.TasksPerSecond, "pollers", w.opts.Pollers)
+		"slots", w.opts.Slots, "tasksPerSecond", w.opts.TasksPerSecond, "dispatch", w.opts.Dispatch.String())
 	return nil
 }
 
@@ -403,7 +415,11 @@ func (w *Worker) Stop(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
-	w.completer.close()
+	if w.stream != nil {
+		w.stream.close(ctx)
+	} else {
+		w.completer.close()
+	}
 	w.stopLiveness()
 	w.log.Info("Stopped worker", "identity", w.identity, "released", released)
 	if w.ownsConn {
@@ -456,11 +472,11 @@ func (w *Worker) pollLoop() {
 	defer w.pollWG.Done()
 	backoff := newBackoff()
 	for w.pollCtx.Err() == nil {
-		n, ok := w.acquireSlots()
+		n, ok := w.acquireSlots(w.pollCtx)
 		if !ok {
 			return
 		}
-		n, ok = w.acquireTokens(n)
+		n, ok = w.acquireTokens(w.pollCtx, n)
 		if !ok {
 			return
 		}
@@ -501,11 +517,12 @@ func (w *Worker) pollLoop() {
 	}
 }
 
-// acquireSlots waits for one free slot and takes up to MaxTasksPerPoll free ones.
-func (w *Worker) acquireSlots() (int, bool) {
+// acquireSlots waits for one free slot and takes up to MaxTasksPerPoll free ones, unless
+// ctx ends first.
+func (w *Worker) acquireSlots(ctx context.Context) (int, bool) {
 	select {
 	case w.slots <- struct{}{}:
-	case <-w.pollCtx.Done():
+	case <-ctx.Done():
 		return 0, false
 	}
 	n := 1
@@ -528,7 +545,7 @@ func (w *Worker) releaseSlots(n int) {
 }
 
 // acquireTokens trims n to the rate tokens available, waiting for at least one.
-func (w *Worker) acquireTokens(n int) (int, bool) {
+func (w *Worker) acquireTokens(ctx context.Context, n int) (int, bool) {
 	if w.limiter == nil {
 		return n, true
 	}
@@ -540,7 +557,7 @@ func (w *Worker) acquireTokens(n int) (int, bool) {
 			}
 			return got, true
 		}
-		if !sleepCtx(w.pollCtx, wait) {
+		if !sleepCtx(ctx, wait) {
 			w.releaseSlots(n)
 			return 0, false
 		}
@@ -550,11 +567,20 @@ func (w *Worker) acquireTokens(n int) (int, bool) {
 func (w *Worker) poll(n int) ([]*matchingv1.Task, error) {
 	ctx, cancel := context.WithTimeout(w.callCtx, w.opts.PollTimeout)
 	defer cancel()
+	resp, err := w.rpc.PollTasks(ctx, w.pollRequest(n))
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetTasks(), nil
+}
+
+// pollRequest is this worker's poll for n tasks (the open message of its stream too).
+func (w *Worker) pollRequest(n int) *matchingv1.PollTasksRequest {
 	prios := make([]int32, len(w.opts.Priorities))
 	for i, p := range w.opts.Priorities {
 		prios[i] = int32(p)
 	}
-	resp, err := w.rpc.PollTasks(ctx, &matchingv1.PollTasksRequest{
+	return &matchingv1.PollTasksRequest{
 		Namespace:      w.client.Namespace(),
 		Queue:          w.opts.Queue,
 		Kind:           client.KindToProto(w.opts.Kind),
@@ -566,11 +592,7 @@ func (w *Worker) poll(n int) ([]*matchingv1.Task, error) {
 		Priorities:     prios,
 		TasksPerSecond: w.opts.TasksPerSecond,
 		Capabilities:   w.capabilities,
-	})
-	if err != nil {
-		return nil, err
 	}
-	return resp.GetTasks(), nil
 }
 
 // execute runs one task and reports its outcome; it holds the task's slot until then.
@@ -641,9 +663,14 @@ func runHandler(ctx context.Context, h Handler, t *Task) (result []byte, err err
 }
 
 func (w *Worker) complete(t *Task, result []byte) {
-	err := w.completer.complete(&matchingv1.CompleteTaskRequest{
+	req := &matchingv1.CompleteTaskRequest{
 		Namespace: t.Namespace, TaskId: t.ID, LeaseId: t.LeaseID, Result: result, WorkerIdentity: w.identity,
-	})
+	}
+	if w.stream != nil {
+		w.stream.complete(req) // acknowledged later; the slot frees now
+		return
+	}
+	err := w.completer.complete(req)
 	if err != nil {
 		w.log.Error(err, "Failed to complete task", "taskID", t.ID, "attempt", t.Attempt)
 	}

@@ -1,6 +1,7 @@
-// Package worker runs task handlers for a taskroute queue: it long-polls the matching
-// service only while it has free slots, holds itself to a declared start rate, heartbeats
-// running tasks, reports results in batches, and shuts down gracefully.
+// Package worker runs task handlers for a taskroute queue: it asks the matching service for
+// tasks only for free slots (by default over one WorkerStream, granting a credit per free
+// slot; Options.Dispatch), holds itself to a declared start rate, heartbeats running
+// tasks, reports results in batches, and shuts down gracefully.
 //
 // A Worker polls exactly one queue (Options.Queue) of one kind (Options.Kind). A process
 // that serves several queues runs one Worker per queue; they may share one client.Client
@@ -73,8 +74,8 @@ type Options struct {
 	// Pollers is the number of concurrent long polls of DispatchPoll (default
 	// min(Slots, 2)).
 	Pollers int
-	// MaxTasksPerPoll caps how many free slots one poll asks to fill (default 100, at most
-	// 1000).
+	// MaxTasksPerPoll caps how many free slots one poll, or one credit message of the
+	// stream, asks to fill (default 100, at most 1000).
 	MaxTasksPerPoll int
 	// Priorities served; empty means all levels.
 	Priorities []int
@@ -86,8 +87,8 @@ type Options struct {
 	// Host is the host the worker advertises for host routing (Task.SameHost). Default:
 	// the node name (TASKROUTE_NODE_NAME) in a WorkerPool, otherwise the host name.
 	Host string
-	// PollTimeout is the deadline of one long poll (default 60s); the service answers
-	// empty shortly before it when nothing comes.
+	// PollTimeout is the deadline of one long poll of DispatchPoll (default 60s); the
+	// service answers empty shortly before it when nothing comes.
 	PollTimeout time.Duration
 	// CallTimeout bounds every other call (default 10s).
 	CallTimeout time.Duration

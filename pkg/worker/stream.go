@@ -163,6 +163,8 @@ func (s *streamer) session() error {
 		_, err = stream.Recv() // the status the service ended the stream with
 		return err
 	}
+	stopWatch := context.AfterFunc(w.pollCtx, ss.checkDrained)
+	defer stopWatch()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); ss.grantCredits(ctx) }()

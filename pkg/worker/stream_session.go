@@ -47,11 +47,33 @@ func (ss *session) grantCredits(ctx context.Context) {
 			return
 		}
 		ss.mu.Lock()
+		if w.pollCtx.Err() != nil {
+			// Stop began: no new credit (checkDrained may have told Stop no task comes).
+			ss.mu.Unlock()
+			w.releaseSlots(n)
+			if w.limiter != nil {
+				w.limiter.giveBack(n)
+			}
+			return
+		}
 		ss.outstanding += n // released by the session's end if the send fails
 		ss.mu.Unlock()
 		if ss.send(&matchingv1.WorkerStreamRequest{Namespace: w.client.Namespace(), Credits: int32(n)}) != nil {
 			return
 		}
+	}
+}
+
+// checkDrained tells Stop that dispatch ended once the worker stops with no credit
+// outstanding: the service holds none either and no task is on its way, so no task can
+// come, and a service whose stream waits for credits would never answer ShutdownWorker
+// with dispatch_ended.
+func (ss *session) checkDrained() {
+	ss.mu.Lock()
+	drained := ss.outstanding == 0 && ss.s.w.pollCtx.Err() != nil
+	ss.mu.Unlock()
+	if drained {
+		ss.s.dispatchEnded()
 	}
 }
 
@@ -192,6 +214,7 @@ func (ss *session) deliver(tasks []*matchingv1.Task) {
 	n := min(len(tasks), max(ss.outstanding, 0))
 	ss.outstanding -= n
 	ss.mu.Unlock()
+	defer ss.checkDrained() // after the tasks are counted in taskWG
 	for i, p := range tasks {
 		if i >= n {
 			// The service never pushes more than the credits; hand back any surplus.

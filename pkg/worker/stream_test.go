@@ -93,3 +93,66 @@ func TestStreamFreesSlotWhenHandlerReturns(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamStopOfBusyWorkerLetsHandlersFinish: a worker whose slots are all busy holds no
+// credit, so its stream is not polling and the service cannot answer ShutdownWorker with
+// dispatch_ended; Stop must still see that no task can come and wait for the running
+// handler (not cut the stream and release the task when its grace period ends).
+func TestStreamStopOfBusyWorkerLetsHandlersFinish(t *testing.T) {
+	addr, _ := testserver.Start(t, testserver.Options{})
+	c, err := client.Dial(context.Background(), addr, client.WithNamespace("default"), client.WithCallTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	started, finish := make(chan struct{}), make(chan struct{})
+	var cause atomic.Value
+	w, err := worker.New(c, worker.Options{Queue: "busy", Slots: 1, Identity: "busy-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Register("t", func(ctx context.Context, _ *worker.Task) ([]byte, error) {
+		close(started)
+		select {
+		case <-finish:
+			return []byte("finished"), nil
+		case <-ctx.Done():
+			cause.Store(context.Cause(ctx))
+			return nil, ctx.Err()
+		}
+	})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AddTask(context.Background(), client.Task{ID: "busy", Queue: "busy", Type: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.Stop(ctx) }()
+	// The worker is gone from the pollers list once ShutdownWorker was served.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d, err := c.DescribeQueue(context.Background(), "busy")
+		if err == nil && len(d.Pollers) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker still listed after Stop began: %+v %v", d, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(finish)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil || cause.Load() != nil {
+		t.Fatalf("Stop ran out its grace period (handler cancelled: %v): it waited for a dispatch end that never comes", cause.Load())
+	}
+	info, err := c.GetTask(context.Background(), "busy")
+	if err != nil || info.State != client.StateCompleted || info.Attempt != 1 {
+		t.Fatalf("task after Stop: %+v %v; want Completed by its first attempt", info, err)
+	}
+}

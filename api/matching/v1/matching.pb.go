@@ -1905,7 +1905,9 @@ type WorkerStreamResponse struct {
 	// Acknowledgements of durable completions.
 	Acks []*CompletionAck `protobuf:"bytes,2,rep,name=acks,proto3" json:"acks,omitempty"`
 	// True once the service pushes no more tasks on this stream (the worker called
-	// ShutdownWorker, or the service is stopping); acks still follow.
+	// ShutdownWorker, or the service is stopping); acks still follow. It is sent when the
+	// stream next polls: a stream with no credits gets it once it grants one (it can get
+	// no task meanwhile).
 	DispatchEnded bool `protobuf:"varint,3,opt,name=dispatch_ended,json=dispatchEnded,proto3" json:"dispatch_ended,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -27,6 +28,10 @@ type streamer struct {
 	done      chan struct{} // run returned
 
 	dispatchOnce sync.Once // marks the end of dispatch for Stop (pollWG)
+
+	// polling: the service has no WorkerStream (Unimplemented); the worker fell back to
+	// DispatchPoll, whose completer then reports results.
+	polling atomic.Bool
 }
 
 func startStreamer(w *Worker) *streamer {
@@ -47,6 +52,12 @@ func (s *streamer) dispatchEnded() { s.dispatchOnce.Do(s.w.pollWG.Done) }
 
 // complete queues a completion; it is reported on the stream and resolved asynchronously.
 func (s *streamer) complete(req *matchingv1.CompleteTaskRequest) {
+	if s.polling.Load() {
+		if err := s.w.completer.complete(req); err != nil {
+			s.w.log.Error(err, "Failed to complete task", "taskID", req.GetTaskId())
+		}
+		return
+	}
 	item := &completion{req: req, done: make(chan error, 1)}
 	s.inflight.Add(1)
 	select {
@@ -78,6 +89,9 @@ func (s *streamer) close(ctx context.Context) {
 		s.w.callCancel()
 		<-s.done
 	}
+	if s.polling.Load() {
+		s.w.completer.close()
+	}
 }
 
 // run opens streams until the worker stops, then reports leftovers with unary calls.
@@ -87,6 +101,10 @@ func (s *streamer) run() {
 	b := newBackoff()
 	for s.w.pollCtx.Err() == nil {
 		err := s.session()
+		if status.Code(err) == codes.Unimplemented {
+			s.fallBackToPolling()
+			break
+		}
 		if err == nil {
 			b.reset()
 			continue
@@ -104,6 +122,19 @@ func (s *streamer) run() {
 	}
 	s.dispatchEnded()
 	s.drainUnary()
+}
+
+// fallBackToPolling switches to DispatchPoll for a service without WorkerStream (an older
+// service during a rolling upgrade): the stream delivered nothing, so nothing is lost.
+func (s *streamer) fallBackToPolling() {
+	w := s.w
+	w.log.Info("Polling instead: the service has no worker stream", "queue", w.opts.Queue)
+	w.completer = newCompleter(w) // before polling is set: complete reads it after
+	s.polling.Store(true)
+	for i := 0; i < w.opts.Pollers; i++ {
+		w.pollWG.Add(1) // the streamer's own count is still held: Stop is not past Wait
+		go w.pollLoop()
+	}
 }
 
 // drainUnary reports completions queued after the last stream ended, until close.

@@ -96,10 +96,10 @@ func main() {
 	}
 }
 
-// workerDispatch is the SDK dispatch named by -dispatch.
+// workerDispatch is the SDK dispatch named by -dispatch ("" is the SDK's default).
 func (cfg config) workerDispatch() (worker.Dispatch, error) {
 	switch cfg.dispatch {
-	case "stream":
+	case "", "stream":
 		return worker.DispatchStream, nil
 	case "poll":
 		return worker.DispatchPoll, nil

@@ -19,9 +19,8 @@ import (
 // CompleteTasks, so no result is lost (a repeat of a completion that did reach the service
 // is refused as stale and counts as done).
 type streamer struct {
-	w        *Worker
-	queue    chan *completion
-	inflight sync.WaitGroup // completions queued and not yet resolved
+	w     *Worker
+	queue chan *completion // completions not yet sent
 
 	closing   chan struct{} // Stop reached close: send what is queued, then end the stream
 	closeOnce sync.Once
@@ -59,23 +58,19 @@ func (s *streamer) complete(req *matchingv1.CompleteTaskRequest) {
 		return
 	}
 	item := &completion{req: req, done: make(chan error, 1)}
-	s.inflight.Add(1)
 	select {
-	case <-s.closing:
-		// Only a handler that ignored its cancellation gets here.
+	case s.queue <- item: // sent on the stream, or with CompleteTasks once it is gone
+	case <-s.done:
+		// Only a handler that ignored its cancellation gets here, after Stop.
 		s.resolve(item, status.Error(codes.Canceled, "worker stopped before the result was reported"))
-		return
-	default:
 	}
-	s.queue <- item
 }
 
-// resolve ends a completion's life: logs a failure, except the refusal of a repeat.
+// resolve ends a completion's life, logging a failure.
 func (s *streamer) resolve(item *completion, err error) {
 	if err != nil {
 		s.w.log.Error(err, "Failed to complete task", "taskID", item.req.GetTaskId())
 	}
-	s.inflight.Done()
 }
 
 // close reports every queued completion, waits for their acks and ends the stream. When

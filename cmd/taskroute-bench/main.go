@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/taskroute/taskroute/pkg/client"
+	"github.com/taskroute/taskroute/pkg/worker"
 )
 
 type config struct {
@@ -57,6 +58,7 @@ type config struct {
 	drainBatch      int
 	drainProducers  int
 	startSamples    int
+	dispatch        string
 }
 
 func main() {
@@ -85,6 +87,7 @@ func main() {
 	flag.IntVar(&cfg.drainBatch, "drain-batch", 1000, "tasks per AddTasks call of drain-batched")
 	flag.IntVar(&cfg.drainProducers, "drain-producers", 16, "concurrent AddTask callers of drain-single")
 	flag.IntVar(&cfg.startSamples, "start-samples", 2000, "adds measured by start-latency")
+	flag.StringVar(&cfg.dispatch, "dispatch", "stream", "how the SDK workers get tasks: stream (WorkerStream) or poll (PollTasks and CompleteTasks)")
 	flag.Parse()
 
 	if err := run(cfg); err != nil {
@@ -93,7 +96,21 @@ func main() {
 	}
 }
 
+// workerDispatch is the SDK dispatch named by -dispatch ("" is the SDK's default).
+func (cfg config) workerDispatch() (worker.Dispatch, error) {
+	switch cfg.dispatch {
+	case "", "stream":
+		return worker.DispatchStream, nil
+	case "poll":
+		return worker.DispatchPoll, nil
+	}
+	return 0, fmt.Errorf("-dispatch: want stream or poll, got %q", cfg.dispatch)
+}
+
 func run(cfg config) (err error) {
+	if _, err := cfg.workerDispatch(); err != nil {
+		return err
+	}
 	stopProfile, err := startCPUProfile(cfg.cpuProfile)
 	if err != nil {
 		return err

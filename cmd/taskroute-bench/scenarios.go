@@ -131,10 +131,11 @@ func throughput(cfg config, s *serverProc, total int, idPrefix string, add func(
 	wlog, wlogs := countingLogger()
 	allDone := make(chan struct{})
 	var workers []*worker.Worker
+	dispatch, _ := cfg.workerDispatch() // checked in run
 	for i := 0; i < cfg.workers; i++ {
 		w, err := worker.New(c, worker.Options{
 			Queue: "tput", Slots: cfg.workerSlots, Pollers: 4, MaxTasksPerPoll: 1000,
-			CompletionSenders: 4, Identity: fmt.Sprintf("bench-%d", i), Logger: wlog,
+			CompletionSenders: 4, Identity: fmt.Sprintf("bench-%d", i), Logger: wlog, Dispatch: dispatch,
 		})
 		if err != nil {
 			return err

@@ -43,7 +43,8 @@ func startWorkload(cfg config, s *serverProc, total int, notify bool) (*workload
 	if notify {
 		wl.started = make(chan time.Time, 1)
 	}
-	w, err := worker.New(c, worker.Options{Queue: workloadQueue, Slots: cfg.workloadSlots, Identity: "bench-workload"})
+	dispatch, _ := cfg.workerDispatch() // checked in run
+	w, err := worker.New(c, worker.Options{Queue: workloadQueue, Slots: cfg.workloadSlots, Identity: "bench-workload", Dispatch: dispatch})
 	if err != nil {
 		c.Close()
 		return nil, err

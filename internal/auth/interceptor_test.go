@@ -2,7 +2,9 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"testing"
 
@@ -54,6 +56,16 @@ func (echoServer) ReleaseTask(context.Context, *matchingv1.ReleaseTaskRequest) (
 }
 func (echoServer) ShutdownWorker(context.Context, *matchingv1.ShutdownWorkerRequest) (*matchingv1.ShutdownWorkerResponse, error) {
 	return &matchingv1.ShutdownWorkerResponse{}, nil
+}
+func (echoServer) WorkerStream(ss matchingv1.MatchingService_WorkerStreamServer) error {
+	for {
+		if _, err := ss.Recv(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
 }
 func (echoServer) RecordWorkerHeartbeat(context.Context, *matchingv1.RecordWorkerHeartbeatRequest) (*matchingv1.RecordWorkerHeartbeatResponse, error) {
 	return &matchingv1.RecordWorkerHeartbeatResponse{}, nil
@@ -177,6 +189,19 @@ var everyRPC = []rpc{
 		_, err := c.ShutdownWorker(ctx, &matchingv1.ShutdownWorkerRequest{Namespace: ns, Queue: q, WorkerIdentity: "w"})
 		return err
 	}},
+	{"WorkerStream", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
+		s, err := c.WorkerStream(ctx)
+		if err != nil {
+			return err
+		}
+		// A refused stream ends with its status, which Recv returns (Send may see only EOF).
+		_ = s.Send(&matchingv1.WorkerStreamRequest{Namespace: ns, Open: &matchingv1.PollTasksRequest{Namespace: ns, Queue: q, MaxTasks: 1}})
+		_ = s.CloseSend()
+		if _, err = s.Recv(); errors.Is(err, io.EOF) {
+			return nil
+		}
+		return err
+	}},
 	{"RecordWorkerHeartbeat", func(ctx context.Context, c matchingv1.MatchingServiceClient, ns, q string) error {
 		_, err := c.RecordWorkerHeartbeat(ctx, &matchingv1.RecordWorkerHeartbeatRequest{Namespace: ns, Queue: q, WorkerIdentity: "w"})
 		return err
@@ -228,13 +253,19 @@ var everyRPC = []rpc{
 }
 
 func TestEveryRPCHasAVerbAndATestCase(t *testing.T) {
-	methods := matchingv1.MatchingService_ServiceDesc.Methods
+	var methods []string
+	for _, m := range matchingv1.MatchingService_ServiceDesc.Methods {
+		methods = append(methods, m.MethodName)
+	}
+	for _, s := range matchingv1.MatchingService_ServiceDesc.Streams {
+		methods = append(methods, s.StreamName)
+	}
 	if len(methods) != len(everyRPC) || len(methods) != len(methodVerbs)-len(everyScalerRPC) {
 		t.Fatalf("MatchingService has %d methods, the test covers %d and the verb table %d", len(methods), len(everyRPC), len(methodVerbs))
 	}
 	for _, m := range methods {
-		if _, ok := methodVerbs["/"+matchingv1.MatchingService_ServiceDesc.ServiceName+"/"+m.MethodName]; !ok {
-			t.Errorf("%s has no verb", m.MethodName)
+		if _, ok := methodVerbs["/"+matchingv1.MatchingService_ServiceDesc.ServiceName+"/"+m]; !ok {
+			t.Errorf("%s has no verb", m)
 		}
 	}
 }

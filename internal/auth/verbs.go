@@ -17,7 +17,7 @@ const (
 // listing RPC names.
 const (
 	VerbAdd    = "add"    // AddTask, AddTasks, CreateSession, CompleteSession
-	VerbPoll   = "poll"   // PollTasks, ShutdownWorker, liveness heartbeats and the lease operations of a worker
+	VerbPoll   = "poll"   // PollTasks, WorkerStream, ShutdownWorker, liveness heartbeats and the lease operations of a worker
 	VerbGet    = "get"    // GetTask, GetSession, DescribeQueue, GetQueueConfig; KEDA's external scaler (reads a backlog)
 	VerbList   = "list"   // ListQueues, ListTasks
 	VerbCancel = "cancel" // CancelTask
@@ -39,6 +39,7 @@ var methodVerbs = map[string]string{
 	matchingv1.MatchingService_ReportTaskCanceled_FullMethodName:    VerbPoll,
 	matchingv1.MatchingService_ReleaseTask_FullMethodName:           VerbPoll,
 	matchingv1.MatchingService_ShutdownWorker_FullMethodName:        VerbPoll,
+	matchingv1.MatchingService_WorkerStream_FullMethodName:          VerbPoll,
 	matchingv1.MatchingService_CancelTask_FullMethodName:            VerbCancel,
 	matchingv1.MatchingService_GetTask_FullMethodName:               VerbGet,
 	matchingv1.MatchingService_DescribeQueue_FullMethodName:         VerbGet,

@@ -16,11 +16,63 @@ import (
 // marshaling error with no field named.
 func checkUTF8(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	if m, ok := req.(proto.Message); ok {
-		if field := invalidUTF8Field(m.ProtoReflect(), ""); field != "" {
+		if field := invalidUTF8Path(m.ProtoReflect()); field != "" {
 			return invalid(field, "must be valid UTF-8")
 		}
 	}
 	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
+// invalidUTF8Path returns the path of the first string in m that is not valid UTF-8, or
+// "". The check runs without building paths (a path per field cost 24 allocations per
+// task of an AddTasks batch); only a message that fails it is walked again for the path.
+func invalidUTF8Path(m protoreflect.Message) string {
+	if validUTF8(m) {
+		return ""
+	}
+	return invalidUTF8Field(m, "")
+}
+
+// validUTF8 reports whether every string in m, nested messages included, is valid UTF-8.
+func validUTF8(m protoreflect.Message) bool {
+	ok := true
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		ok = validUTF8Value(fd, v)
+		return ok
+	})
+	return ok
+}
+
+func validUTF8Value(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	switch {
+	case fd.IsList():
+		l := v.List()
+		for i := range l.Len() {
+			if !validUTF8Scalar(fd, l.Get(i)) {
+				return false
+			}
+		}
+		return true
+	case fd.IsMap():
+		ok := true
+		stringKeys := fd.MapKey().Kind() == protoreflect.StringKind
+		v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+			ok = (!stringKeys || utf8.ValidString(k.String())) && validUTF8Scalar(fd.MapValue(), mv)
+			return ok
+		})
+		return ok
+	}
+	return validUTF8Scalar(fd, v)
+}
+
+func validUTF8Scalar(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		return utf8.ValidString(v.String())
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return validUTF8(v.Message())
+	}
+	return true
 }
 
 // invalidUTF8Field returns the path of the first string in m that is not valid UTF-8, or "".

@@ -113,8 +113,11 @@ func (c *completer) gather(batch []*completion, max int) []*completion {
 	return batch
 }
 
-func (c *completer) flush(batch []*completion) {
-	w := c.w
+func (c *completer) flush(batch []*completion) { c.w.completeUnary(batch) }
+
+// completeUnary reports a batch with CompleteTask or CompleteTasks, retrying while the
+// service is unreachable, and answers each item's done.
+func (w *Worker) completeUnary(batch []*completion) {
 	if len(batch) == 1 {
 		err := w.retryReport(func(ctx context.Context) error {
 			_, err := w.rpc.CompleteTask(ctx, batch[0].req)

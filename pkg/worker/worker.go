@@ -1,6 +1,7 @@
-// Package worker runs task handlers for a taskroute queue: it long-polls the matching
-// service only while it has free slots, holds itself to a declared start rate, heartbeats
-// running tasks, reports results in batches, and shuts down gracefully.
+// Package worker runs task handlers for a taskroute queue: it asks the matching service for
+// tasks only for free slots (by default over one WorkerStream, granting a credit per free
+// slot; Options.Dispatch), holds itself to a declared start rate, heartbeats running
+// tasks, reports results in batches, and shuts down gracefully.
 //
 // A Worker polls exactly one queue (Options.Queue) of one kind (Options.Kind). A process
 // that serves several queues runs one Worker per queue; they may share one client.Client
@@ -67,10 +68,14 @@ type Options struct {
 	// TasksPerSecond caps how fast this worker starts tasks; 0 means no cap. The service
 	// holds the worker to it too.
 	TasksPerSecond float64
-	// Pollers is the number of concurrent long polls (default min(Slots, 2)).
+	// Dispatch selects how the worker gets tasks and reports results: DispatchStream (the
+	// default) or DispatchPoll.
+	Dispatch Dispatch
+	// Pollers is the number of concurrent long polls of DispatchPoll (default
+	// min(Slots, 2)).
 	Pollers int
-	// MaxTasksPerPoll caps how many free slots one poll asks to fill (default 100, at most
-	// 1000).
+	// MaxTasksPerPoll caps how many free slots one poll, or one credit message of the
+	// stream, asks to fill (default 100, at most 1000).
 	MaxTasksPerPoll int
 	// Priorities served; empty means all levels.
 	Priorities []int
@@ -86,8 +91,8 @@ type Options struct {
 	// Host is the host the worker advertises for host routing (Task.SameHost). Default:
 	// the node name (TASKROUTE_NODE_NAME) in a WorkerPool, otherwise the host name.
 	Host string
-	// PollTimeout is the deadline of one long poll (default 60s); the service answers
-	// empty shortly before it when nothing comes.
+	// PollTimeout is the deadline of one long poll of DispatchPoll (default 60s); the
+	// service answers empty shortly before it when nothing comes.
 	PollTimeout time.Duration
 	// CallTimeout bounds every other call (default 10s).
 	CallTimeout time.Duration
@@ -145,7 +150,8 @@ type Worker struct {
 	pollWG     sync.WaitGroup
 	taskWG     sync.WaitGroup
 
-	completer *completer
+	completer *completer // DispatchPoll
+	stream    *streamer  // DispatchStream
 }
 
 // New makes a worker that uses c (its connection and namespace).
@@ -162,6 +168,9 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 	if opts.Slots < 0 || opts.Pollers < 0 || opts.MaxTasksPerPoll < 0 || opts.TasksPerSecond < 0 ||
 		math.IsNaN(opts.TasksPerSecond) || math.IsInf(opts.TasksPerSecond, 0) {
 		return nil, errors.New("worker: Slots, Pollers, MaxTasksPerPoll and TasksPerSecond must not be negative")
+	}
+	if opts.Dispatch != DispatchStream && opts.Dispatch != DispatchPoll {
+		return nil, fmt.Errorf("worker: Options.Dispatch: unknown dispatch %d", opts.Dispatch)
 	}
 	if _, ok := client.ParseKind(string(opts.Kind)); !ok {
 		return nil, fmt.Errorf("worker: Options.Kind: unknown kind %q", opts.Kind)
@@ -355,14 +364,18 @@ func (w *Worker) Start() error {
 	w.started = true
 	w.pollCtx, w.pollCancel = context.WithCancel(context.Background())
 	w.callCtx, w.callCancel = context.WithCancel(context.Background())
-	w.completer = newCompleter(w)
-	for i := 0; i < w.opts.Pollers; i++ {
-		w.pollWG.Add(1)
-		go w.pollLoop()
+	if w.opts.Dispatch == DispatchStream {
+		w.stream = startStreamer(w)
+	} else {
+		w.completer = newCompleter(w)
+		for i := 0; i < w.opts.Pollers; i++ {
+			w.pollWG.Add(1)
+			go w.pollLoop()
+		}
 	}
 	w.startLiveness()
 	w.log.Info("Started worker", "queue", w.opts.Queue, "identity", w.identity,
-		"slots", w.opts.Slots, "tasksPerSecond", w.opts.TasksPerSecond, "pollers", w.opts.Pollers)
+		"slots", w.opts.Slots, "tasksPerSecond", w.opts.TasksPerSecond, "dispatch", w.opts.Dispatch.String())
 	return nil
 }
 
@@ -411,7 +424,11 @@ func (w *Worker) Stop(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
-	w.completer.close()
+	if w.stream != nil {
+		w.stream.close(ctx)
+	} else {
+		w.completer.close()
+	}
 	w.stopLiveness()
 	w.log.Info("Stopped worker", "identity", w.identity, "released", released)
 	if w.ownsConn {
@@ -464,11 +481,11 @@ func (w *Worker) pollLoop() {
 	defer w.pollWG.Done()
 	backoff := newBackoff()
 	for w.pollCtx.Err() == nil {
-		n, ok := w.acquireSlots()
+		n, ok := w.acquireSlots(w.pollCtx)
 		if !ok {
 			return
 		}
-		n, ok = w.acquireTokens(n)
+		n, ok = w.acquireTokens(w.pollCtx, n)
 		if !ok {
 			return
 		}
@@ -509,11 +526,12 @@ func (w *Worker) pollLoop() {
 	}
 }
 
-// acquireSlots waits for one free slot and takes up to MaxTasksPerPoll free ones.
-func (w *Worker) acquireSlots() (int, bool) {
+// acquireSlots waits for one free slot and takes up to MaxTasksPerPoll free ones, unless
+// ctx ends first.
+func (w *Worker) acquireSlots(ctx context.Context) (int, bool) {
 	select {
 	case w.slots <- struct{}{}:
-	case <-w.pollCtx.Done():
+	case <-ctx.Done():
 		return 0, false
 	}
 	n := 1
@@ -536,7 +554,7 @@ func (w *Worker) releaseSlots(n int) {
 }
 
 // acquireTokens trims n to the rate tokens available, waiting for at least one.
-func (w *Worker) acquireTokens(n int) (int, bool) {
+func (w *Worker) acquireTokens(ctx context.Context, n int) (int, bool) {
 	if w.limiter == nil {
 		return n, true
 	}
@@ -548,7 +566,7 @@ func (w *Worker) acquireTokens(n int) (int, bool) {
 			}
 			return got, true
 		}
-		if !sleepCtx(w.pollCtx, wait) {
+		if !sleepCtx(ctx, wait) {
 			w.releaseSlots(n)
 			return 0, false
 		}
@@ -558,11 +576,20 @@ func (w *Worker) acquireTokens(n int) (int, bool) {
 func (w *Worker) poll(n int) ([]*matchingv1.Task, error) {
 	ctx, cancel := context.WithTimeout(w.callCtx, w.opts.PollTimeout)
 	defer cancel()
+	resp, err := w.rpc.PollTasks(ctx, w.pollRequest(n))
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetTasks(), nil
+}
+
+// pollRequest is this worker's poll for n tasks (the open message of its stream too).
+func (w *Worker) pollRequest(n int) *matchingv1.PollTasksRequest {
 	prios := make([]int32, len(w.opts.Priorities))
 	for i, p := range w.opts.Priorities {
 		prios[i] = int32(p)
 	}
-	resp, err := w.rpc.PollTasks(ctx, &matchingv1.PollTasksRequest{
+	return &matchingv1.PollTasksRequest{
 		Namespace:      w.client.Namespace(),
 		Queue:          w.opts.Queue,
 		Kind:           client.KindToProto(w.opts.Kind),
@@ -575,11 +602,7 @@ func (w *Worker) poll(n int) ([]*matchingv1.Task, error) {
 		TasksPerSecond: w.opts.TasksPerSecond,
 		Capabilities:   w.capabilities,
 		MaxSessions:    int32(w.opts.Sessions),
-	})
-	if err != nil {
-		return nil, err
 	}
-	return resp.GetTasks(), nil
 }
 
 // execute runs one task and reports its outcome; it holds the task's slot until then.
@@ -650,9 +673,14 @@ func runHandler(ctx context.Context, h Handler, t *Task) (result []byte, err err
 }
 
 func (w *Worker) complete(t *Task, result []byte) {
-	err := w.completer.complete(&matchingv1.CompleteTaskRequest{
+	req := &matchingv1.CompleteTaskRequest{
 		Namespace: t.Namespace, TaskId: t.ID, LeaseId: t.LeaseID, Result: result, WorkerIdentity: w.identity,
-	})
+	}
+	if w.stream != nil {
+		w.stream.complete(req) // acknowledged later; the slot frees now
+		return
+	}
+	err := w.completer.complete(req)
 	if err != nil {
 		w.log.Error(err, "Failed to complete task", "taskID", t.ID, "attempt", t.Attempt)
 	}

@@ -13,9 +13,12 @@ import (
 	"github.com/taskroute/taskroute/pkg/client"
 )
 
+// newTestWorker makes a worker on the fake server, which serves the unary poll path only
+// (the stream path is tested against the real service in stream_test.go).
 func newTestWorker(t *testing.T, c *client.Client, opts Options) *Worker {
 	t.Helper()
 	opts.Queue = "q"
+	opts.Dispatch = DispatchPoll
 	if opts.PollTimeout == 0 {
 		opts.PollTimeout = 2 * time.Second
 	}

@@ -1994,6 +1994,213 @@ func (*ReleaseTaskResponse) Descriptor() ([]byte, []int) {
 	return file_matching_proto_rawDescGZIP(), []int{24}
 }
 
+// WorkerStreamRequest is one message of a worker on its WorkerStream.
+type WorkerStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every message names the stream's namespace (that of open), so every message is
+	// authorized like a unary call.
+	Namespace string `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The first message only: the poll this stream serves, as for PollTasks; max_tasks is
+	// the initial credit (1..1000).
+	Open *PollTasksRequest `protobuf:"bytes,2,opt,name=open,proto3" json:"open,omitempty"`
+	// Later messages: slots freed since the last message (0..1000). The credits granted and
+	// not yet used may not exceed 10000.
+	Credits int32 `protobuf:"varint,3,opt,name=credits,proto3" json:"credits,omitempty"`
+	// Identifies this message's completions in the acknowledgement; chosen by the worker,
+	// increasing. Required (non-zero) when completions are set.
+	Seq uint64 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Results of finished attempts, at most 1000 per message, as for CompleteTasks.
+	Completions   []*CompleteTaskRequest `protobuf:"bytes,5,rep,name=completions,proto3" json:"completions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerStreamRequest) Reset() {
+	*x = WorkerStreamRequest{}
+	mi := &file_matching_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerStreamRequest) ProtoMessage() {}
+
+func (x *WorkerStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerStreamRequest.ProtoReflect.Descriptor instead.
+func (*WorkerStreamRequest) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *WorkerStreamRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *WorkerStreamRequest) GetOpen() *PollTasksRequest {
+	if x != nil {
+		return x.Open
+	}
+	return nil
+}
+
+func (x *WorkerStreamRequest) GetCredits() int32 {
+	if x != nil {
+		return x.Credits
+	}
+	return 0
+}
+
+func (x *WorkerStreamRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *WorkerStreamRequest) GetCompletions() []*CompleteTaskRequest {
+	if x != nil {
+		return x.Completions
+	}
+	return nil
+}
+
+// WorkerStreamResponse is one message of the service on a WorkerStream.
+type WorkerStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Started tasks (each uses one credit).
+	Tasks []*Task `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// Acknowledgements of durable completions.
+	Acks []*CompletionAck `protobuf:"bytes,2,rep,name=acks,proto3" json:"acks,omitempty"`
+	// True once the service pushes no more tasks on this stream (the worker called
+	// ShutdownWorker, or the service is stopping); acks still follow. It is sent when the
+	// stream next polls: a stream with no credits gets it once it grants one (it can get
+	// no task meanwhile).
+	DispatchEnded bool `protobuf:"varint,3,opt,name=dispatch_ended,json=dispatchEnded,proto3" json:"dispatch_ended,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerStreamResponse) Reset() {
+	*x = WorkerStreamResponse{}
+	mi := &file_matching_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerStreamResponse) ProtoMessage() {}
+
+func (x *WorkerStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerStreamResponse.ProtoReflect.Descriptor instead.
+func (*WorkerStreamResponse) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *WorkerStreamResponse) GetTasks() []*Task {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *WorkerStreamResponse) GetAcks() []*CompletionAck {
+	if x != nil {
+		return x.Acks
+	}
+	return nil
+}
+
+func (x *WorkerStreamResponse) GetDispatchEnded() bool {
+	if x != nil {
+		return x.DispatchEnded
+	}
+	return false
+}
+
+// CompletionAck acknowledges the completions of one WorkerStreamRequest.
+type CompletionAck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// One entry per completion, in request order; code 0 means it succeeded.
+	Errors        []*ItemError `protobuf:"bytes,2,rep,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompletionAck) Reset() {
+	*x = CompletionAck{}
+	mi := &file_matching_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompletionAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompletionAck) ProtoMessage() {}
+
+func (x *CompletionAck) ProtoReflect() protoreflect.Message {
+	mi := &file_matching_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompletionAck.ProtoReflect.Descriptor instead.
+func (*CompletionAck) Descriptor() ([]byte, []int) {
+	return file_matching_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CompletionAck) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *CompletionAck) GetErrors() []*ItemError {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
 type ShutdownWorkerRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -2006,7 +2213,7 @@ type ShutdownWorkerRequest struct {
 
 func (x *ShutdownWorkerRequest) Reset() {
 	*x = ShutdownWorkerRequest{}
-	mi := &file_matching_proto_msgTypes[25]
+	mi := &file_matching_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2018,7 +2225,7 @@ func (x *ShutdownWorkerRequest) String() string {
 func (*ShutdownWorkerRequest) ProtoMessage() {}
 
 func (x *ShutdownWorkerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[25]
+	mi := &file_matching_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2031,7 +2238,7 @@ func (x *ShutdownWorkerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownWorkerRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownWorkerRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{25}
+	return file_matching_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ShutdownWorkerRequest) GetNamespace() string {
@@ -2065,7 +2272,7 @@ type ShutdownWorkerResponse struct {
 
 func (x *ShutdownWorkerResponse) Reset() {
 	*x = ShutdownWorkerResponse{}
-	mi := &file_matching_proto_msgTypes[26]
+	mi := &file_matching_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2077,7 +2284,7 @@ func (x *ShutdownWorkerResponse) String() string {
 func (*ShutdownWorkerResponse) ProtoMessage() {}
 
 func (x *ShutdownWorkerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[26]
+	mi := &file_matching_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2090,7 +2297,7 @@ func (x *ShutdownWorkerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownWorkerResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownWorkerResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{26}
+	return file_matching_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ShutdownWorkerResponse) GetReturnedPolls() int32 {
@@ -2111,7 +2318,7 @@ type CancelTaskRequest struct {
 
 func (x *CancelTaskRequest) Reset() {
 	*x = CancelTaskRequest{}
-	mi := &file_matching_proto_msgTypes[27]
+	mi := &file_matching_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2123,7 +2330,7 @@ func (x *CancelTaskRequest) String() string {
 func (*CancelTaskRequest) ProtoMessage() {}
 
 func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[27]
+	mi := &file_matching_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2136,7 +2343,7 @@ func (x *CancelTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskRequest.ProtoReflect.Descriptor instead.
 func (*CancelTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{27}
+	return file_matching_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CancelTaskRequest) GetNamespace() string {
@@ -2169,7 +2376,7 @@ type CancelTaskResponse struct {
 
 func (x *CancelTaskResponse) Reset() {
 	*x = CancelTaskResponse{}
-	mi := &file_matching_proto_msgTypes[28]
+	mi := &file_matching_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2388,7 @@ func (x *CancelTaskResponse) String() string {
 func (*CancelTaskResponse) ProtoMessage() {}
 
 func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[28]
+	mi := &file_matching_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2401,7 @@ func (x *CancelTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTaskResponse.ProtoReflect.Descriptor instead.
 func (*CancelTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{28}
+	return file_matching_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CancelTaskResponse) GetState() TaskState {
@@ -2217,7 +2424,7 @@ type GetTaskRequest struct {
 
 func (x *GetTaskRequest) Reset() {
 	*x = GetTaskRequest{}
-	mi := &file_matching_proto_msgTypes[29]
+	mi := &file_matching_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2229,7 +2436,7 @@ func (x *GetTaskRequest) String() string {
 func (*GetTaskRequest) ProtoMessage() {}
 
 func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[29]
+	mi := &file_matching_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2242,7 +2449,7 @@ func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskRequest.ProtoReflect.Descriptor instead.
 func (*GetTaskRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{29}
+	return file_matching_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetTaskRequest) GetNamespace() string {
@@ -2302,7 +2509,7 @@ type TaskInfo struct {
 
 func (x *TaskInfo) Reset() {
 	*x = TaskInfo{}
-	mi := &file_matching_proto_msgTypes[30]
+	mi := &file_matching_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2314,7 +2521,7 @@ func (x *TaskInfo) String() string {
 func (*TaskInfo) ProtoMessage() {}
 
 func (x *TaskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[30]
+	mi := &file_matching_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2327,7 +2534,7 @@ func (x *TaskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskInfo.ProtoReflect.Descriptor instead.
 func (*TaskInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{30}
+	return file_matching_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TaskInfo) GetNamespace() string {
@@ -2486,7 +2693,7 @@ type GetTaskResponse struct {
 
 func (x *GetTaskResponse) Reset() {
 	*x = GetTaskResponse{}
-	mi := &file_matching_proto_msgTypes[31]
+	mi := &file_matching_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2498,7 +2705,7 @@ func (x *GetTaskResponse) String() string {
 func (*GetTaskResponse) ProtoMessage() {}
 
 func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[31]
+	mi := &file_matching_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2511,7 +2718,7 @@ func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskResponse.ProtoReflect.Descriptor instead.
 func (*GetTaskResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{31}
+	return file_matching_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetTaskResponse) GetTask() *TaskInfo {
@@ -2531,7 +2738,7 @@ type DescribeQueueRequest struct {
 
 func (x *DescribeQueueRequest) Reset() {
 	*x = DescribeQueueRequest{}
-	mi := &file_matching_proto_msgTypes[32]
+	mi := &file_matching_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2543,7 +2750,7 @@ func (x *DescribeQueueRequest) String() string {
 func (*DescribeQueueRequest) ProtoMessage() {}
 
 func (x *DescribeQueueRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[32]
+	mi := &file_matching_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2556,7 +2763,7 @@ func (x *DescribeQueueRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeQueueRequest.ProtoReflect.Descriptor instead.
 func (*DescribeQueueRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{32}
+	return file_matching_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DescribeQueueRequest) GetNamespace() string {
@@ -2601,7 +2808,7 @@ type BacklogStats struct {
 
 func (x *BacklogStats) Reset() {
 	*x = BacklogStats{}
-	mi := &file_matching_proto_msgTypes[33]
+	mi := &file_matching_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +2820,7 @@ func (x *BacklogStats) String() string {
 func (*BacklogStats) ProtoMessage() {}
 
 func (x *BacklogStats) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[33]
+	mi := &file_matching_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +2833,7 @@ func (x *BacklogStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BacklogStats.ProtoReflect.Descriptor instead.
 func (*BacklogStats) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{33}
+	return file_matching_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *BacklogStats) GetKind() TaskKind {
@@ -2711,7 +2918,7 @@ type PollerInfo struct {
 
 func (x *PollerInfo) Reset() {
 	*x = PollerInfo{}
-	mi := &file_matching_proto_msgTypes[34]
+	mi := &file_matching_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2723,7 +2930,7 @@ func (x *PollerInfo) String() string {
 func (*PollerInfo) ProtoMessage() {}
 
 func (x *PollerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[34]
+	mi := &file_matching_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2736,7 +2943,7 @@ func (x *PollerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollerInfo.ProtoReflect.Descriptor instead.
 func (*PollerInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{34}
+	return file_matching_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PollerInfo) GetIdentity() string {
@@ -2821,7 +3028,7 @@ type RateLimitInfo struct {
 
 func (x *RateLimitInfo) Reset() {
 	*x = RateLimitInfo{}
-	mi := &file_matching_proto_msgTypes[35]
+	mi := &file_matching_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2833,7 +3040,7 @@ func (x *RateLimitInfo) String() string {
 func (*RateLimitInfo) ProtoMessage() {}
 
 func (x *RateLimitInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[35]
+	mi := &file_matching_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2846,7 +3053,7 @@ func (x *RateLimitInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitInfo.ProtoReflect.Descriptor instead.
 func (*RateLimitInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{35}
+	return file_matching_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RateLimitInfo) GetTasksPerSecond() float64 {
@@ -2894,7 +3101,7 @@ type DescribeQueueResponse struct {
 
 func (x *DescribeQueueResponse) Reset() {
 	*x = DescribeQueueResponse{}
-	mi := &file_matching_proto_msgTypes[36]
+	mi := &file_matching_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2906,7 +3113,7 @@ func (x *DescribeQueueResponse) String() string {
 func (*DescribeQueueResponse) ProtoMessage() {}
 
 func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[36]
+	mi := &file_matching_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2919,7 +3126,7 @@ func (x *DescribeQueueResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeQueueResponse.ProtoReflect.Descriptor instead.
 func (*DescribeQueueResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{36}
+	return file_matching_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DescribeQueueResponse) GetNamespace() string {
@@ -3019,7 +3226,7 @@ type UnknownTaskTypeStats struct {
 
 func (x *UnknownTaskTypeStats) Reset() {
 	*x = UnknownTaskTypeStats{}
-	mi := &file_matching_proto_msgTypes[37]
+	mi := &file_matching_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3031,7 +3238,7 @@ func (x *UnknownTaskTypeStats) String() string {
 func (*UnknownTaskTypeStats) ProtoMessage() {}
 
 func (x *UnknownTaskTypeStats) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[37]
+	mi := &file_matching_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3044,7 +3251,7 @@ func (x *UnknownTaskTypeStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnknownTaskTypeStats.ProtoReflect.Descriptor instead.
 func (*UnknownTaskTypeStats) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{37}
+	return file_matching_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UnknownTaskTypeStats) GetTaskType() string {
@@ -3094,7 +3301,7 @@ type ListQueuesRequest struct {
 
 func (x *ListQueuesRequest) Reset() {
 	*x = ListQueuesRequest{}
-	mi := &file_matching_proto_msgTypes[38]
+	mi := &file_matching_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3106,7 +3313,7 @@ func (x *ListQueuesRequest) String() string {
 func (*ListQueuesRequest) ProtoMessage() {}
 
 func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[38]
+	mi := &file_matching_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3119,7 +3326,7 @@ func (x *ListQueuesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesRequest.ProtoReflect.Descriptor instead.
 func (*ListQueuesRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{38}
+	return file_matching_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListQueuesRequest) GetNamespace() string {
@@ -3155,7 +3362,7 @@ type QueueSummary struct {
 
 func (x *QueueSummary) Reset() {
 	*x = QueueSummary{}
-	mi := &file_matching_proto_msgTypes[39]
+	mi := &file_matching_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3167,7 +3374,7 @@ func (x *QueueSummary) String() string {
 func (*QueueSummary) ProtoMessage() {}
 
 func (x *QueueSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[39]
+	mi := &file_matching_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3180,7 +3387,7 @@ func (x *QueueSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueSummary.ProtoReflect.Descriptor instead.
 func (*QueueSummary) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{39}
+	return file_matching_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *QueueSummary) GetNamespace() string {
@@ -3221,7 +3428,7 @@ type ListQueuesResponse struct {
 
 func (x *ListQueuesResponse) Reset() {
 	*x = ListQueuesResponse{}
-	mi := &file_matching_proto_msgTypes[40]
+	mi := &file_matching_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3233,7 +3440,7 @@ func (x *ListQueuesResponse) String() string {
 func (*ListQueuesResponse) ProtoMessage() {}
 
 func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[40]
+	mi := &file_matching_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3246,7 +3453,7 @@ func (x *ListQueuesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQueuesResponse.ProtoReflect.Descriptor instead.
 func (*ListQueuesResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{40}
+	return file_matching_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListQueuesResponse) GetQueues() []*QueueSummary {
@@ -3281,7 +3488,7 @@ type RecordWorkerHeartbeatRequest struct {
 
 func (x *RecordWorkerHeartbeatRequest) Reset() {
 	*x = RecordWorkerHeartbeatRequest{}
-	mi := &file_matching_proto_msgTypes[41]
+	mi := &file_matching_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3293,7 +3500,7 @@ func (x *RecordWorkerHeartbeatRequest) String() string {
 func (*RecordWorkerHeartbeatRequest) ProtoMessage() {}
 
 func (x *RecordWorkerHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[41]
+	mi := &file_matching_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3306,7 +3513,7 @@ func (x *RecordWorkerHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordWorkerHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*RecordWorkerHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{41}
+	return file_matching_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RecordWorkerHeartbeatRequest) GetNamespace() string {
@@ -3375,7 +3582,7 @@ type RecordWorkerHeartbeatResponse struct {
 
 func (x *RecordWorkerHeartbeatResponse) Reset() {
 	*x = RecordWorkerHeartbeatResponse{}
-	mi := &file_matching_proto_msgTypes[42]
+	mi := &file_matching_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3387,7 +3594,7 @@ func (x *RecordWorkerHeartbeatResponse) String() string {
 func (*RecordWorkerHeartbeatResponse) ProtoMessage() {}
 
 func (x *RecordWorkerHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[42]
+	mi := &file_matching_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3400,7 +3607,7 @@ func (x *RecordWorkerHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordWorkerHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*RecordWorkerHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{42}
+	return file_matching_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RecordWorkerHeartbeatResponse) GetInterval() *durationpb.Duration {
@@ -3454,7 +3661,7 @@ type QueueConfig struct {
 
 func (x *QueueConfig) Reset() {
 	*x = QueueConfig{}
-	mi := &file_matching_proto_msgTypes[43]
+	mi := &file_matching_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3466,7 +3673,7 @@ func (x *QueueConfig) String() string {
 func (*QueueConfig) ProtoMessage() {}
 
 func (x *QueueConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[43]
+	mi := &file_matching_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3479,7 +3686,7 @@ func (x *QueueConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueConfig.ProtoReflect.Descriptor instead.
 func (*QueueConfig) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{43}
+	return file_matching_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *QueueConfig) GetRateLimit() float64 {
@@ -3583,7 +3790,7 @@ type GetQueueConfigRequest struct {
 
 func (x *GetQueueConfigRequest) Reset() {
 	*x = GetQueueConfigRequest{}
-	mi := &file_matching_proto_msgTypes[44]
+	mi := &file_matching_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3595,7 +3802,7 @@ func (x *GetQueueConfigRequest) String() string {
 func (*GetQueueConfigRequest) ProtoMessage() {}
 
 func (x *GetQueueConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[44]
+	mi := &file_matching_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3608,7 +3815,7 @@ func (x *GetQueueConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetQueueConfigRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{44}
+	return file_matching_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetQueueConfigRequest) GetNamespace() string {
@@ -3637,7 +3844,7 @@ type GetQueueConfigResponse struct {
 
 func (x *GetQueueConfigResponse) Reset() {
 	*x = GetQueueConfigResponse{}
-	mi := &file_matching_proto_msgTypes[45]
+	mi := &file_matching_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3649,7 +3856,7 @@ func (x *GetQueueConfigResponse) String() string {
 func (*GetQueueConfigResponse) ProtoMessage() {}
 
 func (x *GetQueueConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[45]
+	mi := &file_matching_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3662,7 +3869,7 @@ func (x *GetQueueConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQueueConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetQueueConfigResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{45}
+	return file_matching_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetQueueConfigResponse) GetConfig() *QueueConfig {
@@ -3704,7 +3911,7 @@ type SetQueueConfigRequest struct {
 
 func (x *SetQueueConfigRequest) Reset() {
 	*x = SetQueueConfigRequest{}
-	mi := &file_matching_proto_msgTypes[46]
+	mi := &file_matching_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3716,7 +3923,7 @@ func (x *SetQueueConfigRequest) String() string {
 func (*SetQueueConfigRequest) ProtoMessage() {}
 
 func (x *SetQueueConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[46]
+	mi := &file_matching_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3729,7 +3936,7 @@ func (x *SetQueueConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQueueConfigRequest.ProtoReflect.Descriptor instead.
 func (*SetQueueConfigRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{46}
+	return file_matching_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SetQueueConfigRequest) GetNamespace() string {
@@ -3770,7 +3977,7 @@ type SetQueueConfigResponse struct {
 
 func (x *SetQueueConfigResponse) Reset() {
 	*x = SetQueueConfigResponse{}
-	mi := &file_matching_proto_msgTypes[47]
+	mi := &file_matching_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3782,7 +3989,7 @@ func (x *SetQueueConfigResponse) String() string {
 func (*SetQueueConfigResponse) ProtoMessage() {}
 
 func (x *SetQueueConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[47]
+	mi := &file_matching_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3795,7 +4002,7 @@ func (x *SetQueueConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQueueConfigResponse.ProtoReflect.Descriptor instead.
 func (*SetQueueConfigResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{47}
+	return file_matching_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SetQueueConfigResponse) GetConfig() *QueueConfig {
@@ -3815,7 +4022,7 @@ type ResetQueueConfigRequest struct {
 
 func (x *ResetQueueConfigRequest) Reset() {
 	*x = ResetQueueConfigRequest{}
-	mi := &file_matching_proto_msgTypes[48]
+	mi := &file_matching_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3827,7 +4034,7 @@ func (x *ResetQueueConfigRequest) String() string {
 func (*ResetQueueConfigRequest) ProtoMessage() {}
 
 func (x *ResetQueueConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[48]
+	mi := &file_matching_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3840,7 +4047,7 @@ func (x *ResetQueueConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetQueueConfigRequest.ProtoReflect.Descriptor instead.
 func (*ResetQueueConfigRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{48}
+	return file_matching_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ResetQueueConfigRequest) GetNamespace() string {
@@ -3867,7 +4074,7 @@ type ResetQueueConfigResponse struct {
 
 func (x *ResetQueueConfigResponse) Reset() {
 	*x = ResetQueueConfigResponse{}
-	mi := &file_matching_proto_msgTypes[49]
+	mi := &file_matching_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3879,7 +4086,7 @@ func (x *ResetQueueConfigResponse) String() string {
 func (*ResetQueueConfigResponse) ProtoMessage() {}
 
 func (x *ResetQueueConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[49]
+	mi := &file_matching_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3892,7 +4099,7 @@ func (x *ResetQueueConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResetQueueConfigResponse.ProtoReflect.Descriptor instead.
 func (*ResetQueueConfigResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{49}
+	return file_matching_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ResetQueueConfigResponse) GetConfig() *QueueConfig {
@@ -3918,7 +4125,7 @@ type ListTasksRequest struct {
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_matching_proto_msgTypes[50]
+	mi := &file_matching_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3930,7 +4137,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[50]
+	mi := &file_matching_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3943,7 +4150,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{50}
+	return file_matching_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListTasksRequest) GetNamespace() string {
@@ -3992,7 +4199,7 @@ type ListTasksResponse struct {
 
 func (x *ListTasksResponse) Reset() {
 	*x = ListTasksResponse{}
-	mi := &file_matching_proto_msgTypes[51]
+	mi := &file_matching_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4004,7 +4211,7 @@ func (x *ListTasksResponse) String() string {
 func (*ListTasksResponse) ProtoMessage() {}
 
 func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[51]
+	mi := &file_matching_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4017,7 +4224,7 @@ func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksResponse.ProtoReflect.Descriptor instead.
 func (*ListTasksResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{51}
+	return file_matching_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListTasksResponse) GetTasks() []*TaskInfo {
@@ -4050,7 +4257,7 @@ type CreateSessionRequest struct {
 
 func (x *CreateSessionRequest) Reset() {
 	*x = CreateSessionRequest{}
-	mi := &file_matching_proto_msgTypes[52]
+	mi := &file_matching_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4062,7 +4269,7 @@ func (x *CreateSessionRequest) String() string {
 func (*CreateSessionRequest) ProtoMessage() {}
 
 func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[52]
+	mi := &file_matching_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4075,7 +4282,7 @@ func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{52}
+	return file_matching_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CreateSessionRequest) GetNamespace() string {
@@ -4124,7 +4331,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_matching_proto_msgTypes[53]
+	mi := &file_matching_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4136,7 +4343,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[53]
+	mi := &file_matching_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4149,7 +4356,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{53}
+	return file_matching_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CreateSessionResponse) GetSession() *SessionInfo {
@@ -4176,7 +4383,7 @@ type CompleteSessionRequest struct {
 
 func (x *CompleteSessionRequest) Reset() {
 	*x = CompleteSessionRequest{}
-	mi := &file_matching_proto_msgTypes[54]
+	mi := &file_matching_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4188,7 +4395,7 @@ func (x *CompleteSessionRequest) String() string {
 func (*CompleteSessionRequest) ProtoMessage() {}
 
 func (x *CompleteSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[54]
+	mi := &file_matching_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4201,7 +4408,7 @@ func (x *CompleteSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteSessionRequest.ProtoReflect.Descriptor instead.
 func (*CompleteSessionRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{54}
+	return file_matching_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CompleteSessionRequest) GetNamespace() string {
@@ -4227,7 +4434,7 @@ type CompleteSessionResponse struct {
 
 func (x *CompleteSessionResponse) Reset() {
 	*x = CompleteSessionResponse{}
-	mi := &file_matching_proto_msgTypes[55]
+	mi := &file_matching_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4239,7 +4446,7 @@ func (x *CompleteSessionResponse) String() string {
 func (*CompleteSessionResponse) ProtoMessage() {}
 
 func (x *CompleteSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[55]
+	mi := &file_matching_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4252,7 +4459,7 @@ func (x *CompleteSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteSessionResponse.ProtoReflect.Descriptor instead.
 func (*CompleteSessionResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{55}
+	return file_matching_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CompleteSessionResponse) GetSession() *SessionInfo {
@@ -4272,7 +4479,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_matching_proto_msgTypes[56]
+	mi := &file_matching_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4284,7 +4491,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[56]
+	mi := &file_matching_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4297,7 +4504,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{56}
+	return file_matching_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *GetSessionRequest) GetNamespace() string {
@@ -4323,7 +4530,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_matching_proto_msgTypes[57]
+	mi := &file_matching_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4335,7 +4542,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[57]
+	mi := &file_matching_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4348,7 +4555,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{57}
+	return file_matching_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *GetSessionResponse) GetSession() *SessionInfo {
@@ -4380,7 +4587,7 @@ type SessionInfo struct {
 
 func (x *SessionInfo) Reset() {
 	*x = SessionInfo{}
-	mi := &file_matching_proto_msgTypes[58]
+	mi := &file_matching_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4392,7 +4599,7 @@ func (x *SessionInfo) String() string {
 func (*SessionInfo) ProtoMessage() {}
 
 func (x *SessionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_matching_proto_msgTypes[58]
+	mi := &file_matching_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4405,7 +4612,7 @@ func (x *SessionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
 func (*SessionInfo) Descriptor() ([]byte, []int) {
-	return file_matching_proto_rawDescGZIP(), []int{58}
+	return file_matching_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *SessionInfo) GetNamespace() string {
@@ -4629,7 +4836,20 @@ const file_matching_proto_rawDesc = "" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12\x19\n" +
 	"\blease_id\x18\x03 \x01(\tR\aleaseId\x12'\n" +
 	"\x0fworker_identity\x18\x04 \x01(\tR\x0eworkerIdentity\"\x15\n" +
-	"\x13ReleaseTaskResponse\"t\n" +
+	"\x13ReleaseTaskResponse\"\xea\x01\n" +
+	"\x13WorkerStreamRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12;\n" +
+	"\x04open\x18\x02 \x01(\v2'.taskroute.matching.v1.PollTasksRequestR\x04open\x12\x18\n" +
+	"\acredits\x18\x03 \x01(\x05R\acredits\x12\x10\n" +
+	"\x03seq\x18\x04 \x01(\x04R\x03seq\x12L\n" +
+	"\vcompletions\x18\x05 \x03(\v2*.taskroute.matching.v1.CompleteTaskRequestR\vcompletions\"\xaa\x01\n" +
+	"\x14WorkerStreamResponse\x121\n" +
+	"\x05tasks\x18\x01 \x03(\v2\x1b.taskroute.matching.v1.TaskR\x05tasks\x128\n" +
+	"\x04acks\x18\x02 \x03(\v2$.taskroute.matching.v1.CompletionAckR\x04acks\x12%\n" +
+	"\x0edispatch_ended\x18\x03 \x01(\bR\rdispatchEnded\"[\n" +
+	"\rCompletionAck\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x128\n" +
+	"\x06errors\x18\x02 \x03(\v2 .taskroute.matching.v1.ItemErrorR\x06errors\"t\n" +
 	"\x15ShutdownWorkerRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x12'\n" +
@@ -4859,7 +5079,7 @@ const file_matching_proto_rawDesc = "" +
 	"\x19SESSION_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SESSION_STATE_OPEN\x10\x01\x12\x1b\n" +
 	"\x17SESSION_STATE_COMPLETED\x10\x02\x12\x18\n" +
-	"\x14SESSION_STATE_FAILED\x10\x032\x9b\x12\n" +
+	"\x14SESSION_STATE_FAILED\x10\x032\x88\x13\n" +
 	"\x0fMatchingService\x12X\n" +
 	"\aAddTask\x12%.taskroute.matching.v1.AddTaskRequest\x1a&.taskroute.matching.v1.AddTaskResponse\x12[\n" +
 	"\bAddTasks\x12&.taskroute.matching.v1.AddTasksRequest\x1a'.taskroute.matching.v1.AddTasksResponse\x12^\n" +
@@ -4870,7 +5090,8 @@ const file_matching_proto_rawDesc = "" +
 	"\rHeartbeatTask\x12+.taskroute.matching.v1.HeartbeatTaskRequest\x1a,.taskroute.matching.v1.HeartbeatTaskResponse\x12y\n" +
 	"\x12ReportTaskCanceled\x120.taskroute.matching.v1.ReportTaskCanceledRequest\x1a1.taskroute.matching.v1.ReportTaskCanceledResponse\x12d\n" +
 	"\vReleaseTask\x12).taskroute.matching.v1.ReleaseTaskRequest\x1a*.taskroute.matching.v1.ReleaseTaskResponse\x12m\n" +
-	"\x0eShutdownWorker\x12,.taskroute.matching.v1.ShutdownWorkerRequest\x1a-.taskroute.matching.v1.ShutdownWorkerResponse\x12a\n" +
+	"\x0eShutdownWorker\x12,.taskroute.matching.v1.ShutdownWorkerRequest\x1a-.taskroute.matching.v1.ShutdownWorkerResponse\x12k\n" +
+	"\fWorkerStream\x12*.taskroute.matching.v1.WorkerStreamRequest\x1a+.taskroute.matching.v1.WorkerStreamResponse(\x010\x01\x12a\n" +
 	"\n" +
 	"CancelTask\x12(.taskroute.matching.v1.CancelTaskRequest\x1a).taskroute.matching.v1.CancelTaskResponse\x12X\n" +
 	"\aGetTask\x12%.taskroute.matching.v1.GetTaskRequest\x1a&.taskroute.matching.v1.GetTaskResponse\x12j\n" +
@@ -4900,7 +5121,7 @@ func file_matching_proto_rawDescGZIP() []byte {
 }
 
 var file_matching_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_matching_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_matching_proto_goTypes = []any{
 	(TaskKind)(0),                         // 0: taskroute.matching.v1.TaskKind
 	(TaskState)(0),                        // 1: taskroute.matching.v1.TaskState
@@ -4931,56 +5152,59 @@ var file_matching_proto_goTypes = []any{
 	(*ReportTaskCanceledResponse)(nil),    // 26: taskroute.matching.v1.ReportTaskCanceledResponse
 	(*ReleaseTaskRequest)(nil),            // 27: taskroute.matching.v1.ReleaseTaskRequest
 	(*ReleaseTaskResponse)(nil),           // 28: taskroute.matching.v1.ReleaseTaskResponse
-	(*ShutdownWorkerRequest)(nil),         // 29: taskroute.matching.v1.ShutdownWorkerRequest
-	(*ShutdownWorkerResponse)(nil),        // 30: taskroute.matching.v1.ShutdownWorkerResponse
-	(*CancelTaskRequest)(nil),             // 31: taskroute.matching.v1.CancelTaskRequest
-	(*CancelTaskResponse)(nil),            // 32: taskroute.matching.v1.CancelTaskResponse
-	(*GetTaskRequest)(nil),                // 33: taskroute.matching.v1.GetTaskRequest
-	(*TaskInfo)(nil),                      // 34: taskroute.matching.v1.TaskInfo
-	(*GetTaskResponse)(nil),               // 35: taskroute.matching.v1.GetTaskResponse
-	(*DescribeQueueRequest)(nil),          // 36: taskroute.matching.v1.DescribeQueueRequest
-	(*BacklogStats)(nil),                  // 37: taskroute.matching.v1.BacklogStats
-	(*PollerInfo)(nil),                    // 38: taskroute.matching.v1.PollerInfo
-	(*RateLimitInfo)(nil),                 // 39: taskroute.matching.v1.RateLimitInfo
-	(*DescribeQueueResponse)(nil),         // 40: taskroute.matching.v1.DescribeQueueResponse
-	(*UnknownTaskTypeStats)(nil),          // 41: taskroute.matching.v1.UnknownTaskTypeStats
-	(*ListQueuesRequest)(nil),             // 42: taskroute.matching.v1.ListQueuesRequest
-	(*QueueSummary)(nil),                  // 43: taskroute.matching.v1.QueueSummary
-	(*ListQueuesResponse)(nil),            // 44: taskroute.matching.v1.ListQueuesResponse
-	(*RecordWorkerHeartbeatRequest)(nil),  // 45: taskroute.matching.v1.RecordWorkerHeartbeatRequest
-	(*RecordWorkerHeartbeatResponse)(nil), // 46: taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	(*QueueConfig)(nil),                   // 47: taskroute.matching.v1.QueueConfig
-	(*GetQueueConfigRequest)(nil),         // 48: taskroute.matching.v1.GetQueueConfigRequest
-	(*GetQueueConfigResponse)(nil),        // 49: taskroute.matching.v1.GetQueueConfigResponse
-	(*SetQueueConfigRequest)(nil),         // 50: taskroute.matching.v1.SetQueueConfigRequest
-	(*SetQueueConfigResponse)(nil),        // 51: taskroute.matching.v1.SetQueueConfigResponse
-	(*ResetQueueConfigRequest)(nil),       // 52: taskroute.matching.v1.ResetQueueConfigRequest
-	(*ResetQueueConfigResponse)(nil),      // 53: taskroute.matching.v1.ResetQueueConfigResponse
-	(*ListTasksRequest)(nil),              // 54: taskroute.matching.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),             // 55: taskroute.matching.v1.ListTasksResponse
-	(*CreateSessionRequest)(nil),          // 56: taskroute.matching.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),         // 57: taskroute.matching.v1.CreateSessionResponse
-	(*CompleteSessionRequest)(nil),        // 58: taskroute.matching.v1.CompleteSessionRequest
-	(*CompleteSessionResponse)(nil),       // 59: taskroute.matching.v1.CompleteSessionResponse
-	(*GetSessionRequest)(nil),             // 60: taskroute.matching.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),            // 61: taskroute.matching.v1.GetSessionResponse
-	(*SessionInfo)(nil),                   // 62: taskroute.matching.v1.SessionInfo
-	nil,                                   // 63: taskroute.matching.v1.TaskSpec.HeadersEntry
-	nil,                                   // 64: taskroute.matching.v1.Task.HeadersEntry
-	nil,                                   // 65: taskroute.matching.v1.QueueConfig.FairnessWeightOverridesEntry
-	(*durationpb.Duration)(nil),           // 66: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),         // 67: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 68: google.protobuf.FieldMask
+	(*WorkerStreamRequest)(nil),           // 29: taskroute.matching.v1.WorkerStreamRequest
+	(*WorkerStreamResponse)(nil),          // 30: taskroute.matching.v1.WorkerStreamResponse
+	(*CompletionAck)(nil),                 // 31: taskroute.matching.v1.CompletionAck
+	(*ShutdownWorkerRequest)(nil),         // 32: taskroute.matching.v1.ShutdownWorkerRequest
+	(*ShutdownWorkerResponse)(nil),        // 33: taskroute.matching.v1.ShutdownWorkerResponse
+	(*CancelTaskRequest)(nil),             // 34: taskroute.matching.v1.CancelTaskRequest
+	(*CancelTaskResponse)(nil),            // 35: taskroute.matching.v1.CancelTaskResponse
+	(*GetTaskRequest)(nil),                // 36: taskroute.matching.v1.GetTaskRequest
+	(*TaskInfo)(nil),                      // 37: taskroute.matching.v1.TaskInfo
+	(*GetTaskResponse)(nil),               // 38: taskroute.matching.v1.GetTaskResponse
+	(*DescribeQueueRequest)(nil),          // 39: taskroute.matching.v1.DescribeQueueRequest
+	(*BacklogStats)(nil),                  // 40: taskroute.matching.v1.BacklogStats
+	(*PollerInfo)(nil),                    // 41: taskroute.matching.v1.PollerInfo
+	(*RateLimitInfo)(nil),                 // 42: taskroute.matching.v1.RateLimitInfo
+	(*DescribeQueueResponse)(nil),         // 43: taskroute.matching.v1.DescribeQueueResponse
+	(*UnknownTaskTypeStats)(nil),          // 44: taskroute.matching.v1.UnknownTaskTypeStats
+	(*ListQueuesRequest)(nil),             // 45: taskroute.matching.v1.ListQueuesRequest
+	(*QueueSummary)(nil),                  // 46: taskroute.matching.v1.QueueSummary
+	(*ListQueuesResponse)(nil),            // 47: taskroute.matching.v1.ListQueuesResponse
+	(*RecordWorkerHeartbeatRequest)(nil),  // 48: taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	(*RecordWorkerHeartbeatResponse)(nil), // 49: taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	(*QueueConfig)(nil),                   // 50: taskroute.matching.v1.QueueConfig
+	(*GetQueueConfigRequest)(nil),         // 51: taskroute.matching.v1.GetQueueConfigRequest
+	(*GetQueueConfigResponse)(nil),        // 52: taskroute.matching.v1.GetQueueConfigResponse
+	(*SetQueueConfigRequest)(nil),         // 53: taskroute.matching.v1.SetQueueConfigRequest
+	(*SetQueueConfigResponse)(nil),        // 54: taskroute.matching.v1.SetQueueConfigResponse
+	(*ResetQueueConfigRequest)(nil),       // 55: taskroute.matching.v1.ResetQueueConfigRequest
+	(*ResetQueueConfigResponse)(nil),      // 56: taskroute.matching.v1.ResetQueueConfigResponse
+	(*ListTasksRequest)(nil),              // 57: taskroute.matching.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),             // 58: taskroute.matching.v1.ListTasksResponse
+	(*CreateSessionRequest)(nil),          // 59: taskroute.matching.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),         // 60: taskroute.matching.v1.CreateSessionResponse
+	(*CompleteSessionRequest)(nil),        // 61: taskroute.matching.v1.CompleteSessionRequest
+	(*CompleteSessionResponse)(nil),       // 62: taskroute.matching.v1.CompleteSessionResponse
+	(*GetSessionRequest)(nil),             // 63: taskroute.matching.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),            // 64: taskroute.matching.v1.GetSessionResponse
+	(*SessionInfo)(nil),                   // 65: taskroute.matching.v1.SessionInfo
+	nil,                                   // 66: taskroute.matching.v1.TaskSpec.HeadersEntry
+	nil,                                   // 67: taskroute.matching.v1.Task.HeadersEntry
+	nil,                                   // 68: taskroute.matching.v1.QueueConfig.FairnessWeightOverridesEntry
+	(*durationpb.Duration)(nil),           // 69: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),         // 70: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 71: google.protobuf.FieldMask
 }
 var file_matching_proto_depIdxs = []int32{
-	66,  // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
-	66,  // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
+	69,  // 0: taskroute.matching.v1.RetryPolicy.initial_interval:type_name -> google.protobuf.Duration
+	69,  // 1: taskroute.matching.v1.RetryPolicy.maximum_interval:type_name -> google.protobuf.Duration
 	0,   // 2: taskroute.matching.v1.TaskSpec.kind:type_name -> taskroute.matching.v1.TaskKind
-	66,  // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	66,  // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
-	66,  // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
+	69,  // 3: taskroute.matching.v1.TaskSpec.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	69,  // 4: taskroute.matching.v1.TaskSpec.start_to_close_timeout:type_name -> google.protobuf.Duration
+	69,  // 5: taskroute.matching.v1.TaskSpec.heartbeat_timeout:type_name -> google.protobuf.Duration
 	4,   // 6: taskroute.matching.v1.TaskSpec.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	63,  // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
+	66,  // 7: taskroute.matching.v1.TaskSpec.headers:type_name -> taskroute.matching.v1.TaskSpec.HeadersEntry
 	5,   // 8: taskroute.matching.v1.TaskSpec.requires:type_name -> taskroute.matching.v1.Capability
 	7,   // 9: taskroute.matching.v1.TaskSpec.prefers:type_name -> taskroute.matching.v1.PreferredCapability
 	5,   // 10: taskroute.matching.v1.PreferredCapability.capability:type_name -> taskroute.matching.v1.Capability
@@ -4990,120 +5214,127 @@ var file_matching_proto_depIdxs = []int32{
 	0,   // 14: taskroute.matching.v1.PollTasksRequest.kind:type_name -> taskroute.matching.v1.TaskKind
 	5,   // 15: taskroute.matching.v1.PollTasksRequest.capabilities:type_name -> taskroute.matching.v1.Capability
 	0,   // 16: taskroute.matching.v1.Task.kind:type_name -> taskroute.matching.v1.TaskKind
-	67,  // 17: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
-	67,  // 18: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
-	66,  // 19: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
-	66,  // 20: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
-	64,  // 21: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
+	70,  // 17: taskroute.matching.v1.Task.scheduled_time:type_name -> google.protobuf.Timestamp
+	70,  // 18: taskroute.matching.v1.Task.started_time:type_name -> google.protobuf.Timestamp
+	69,  // 19: taskroute.matching.v1.Task.start_to_close_timeout:type_name -> google.protobuf.Duration
+	69,  // 20: taskroute.matching.v1.Task.heartbeat_timeout:type_name -> google.protobuf.Duration
+	67,  // 21: taskroute.matching.v1.Task.headers:type_name -> taskroute.matching.v1.Task.HeadersEntry
 	15,  // 22: taskroute.matching.v1.Task.last_failure:type_name -> taskroute.matching.v1.Failure
 	13,  // 23: taskroute.matching.v1.PollTasksResponse.tasks:type_name -> taskroute.matching.v1.Task
 	16,  // 24: taskroute.matching.v1.CompleteTasksRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
 	19,  // 25: taskroute.matching.v1.CompleteTasksResponse.errors:type_name -> taskroute.matching.v1.ItemError
 	15,  // 26: taskroute.matching.v1.FailTaskRequest.failure:type_name -> taskroute.matching.v1.Failure
 	1,   // 27: taskroute.matching.v1.FailTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	67,  // 28: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
-	1,   // 29: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	66,  // 30: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
-	0,   // 31: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	1,   // 32: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
-	15,  // 33: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
-	67,  // 34: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
-	67,  // 35: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
-	67,  // 36: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
-	5,   // 37: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
-	7,   // 38: taskroute.matching.v1.TaskInfo.prefers:type_name -> taskroute.matching.v1.PreferredCapability
-	34,  // 39: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
-	0,   // 40: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
-	66,  // 41: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
-	5,   // 42: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
-	5,   // 43: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
-	7,   // 44: taskroute.matching.v1.BacklogStats.prefers:type_name -> taskroute.matching.v1.PreferredCapability
-	0,   // 45: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	67,  // 46: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
-	5,   // 47: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
-	2,   // 48: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
-	37,  // 49: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
-	38,  // 50: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
-	39,  // 51: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
-	41,  // 52: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
-	67,  // 53: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
-	43,  // 54: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
-	0,   // 55: taskroute.matching.v1.RecordWorkerHeartbeatRequest.kind:type_name -> taskroute.matching.v1.TaskKind
-	5,   // 56: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
-	66,  // 57: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
-	66,  // 58: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	66,  // 59: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
-	66,  // 60: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
-	4,   // 61: taskroute.matching.v1.QueueConfig.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	66,  // 62: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
-	66,  // 63: taskroute.matching.v1.QueueConfig.preference_wait:type_name -> google.protobuf.Duration
-	65,  // 64: taskroute.matching.v1.QueueConfig.fairness_weight_overrides:type_name -> taskroute.matching.v1.QueueConfig.FairnessWeightOverridesEntry
-	47,  // 65: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	47,  // 66: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
-	68,  // 67: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
-	47,  // 68: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	47,  // 69: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	1,   // 70: taskroute.matching.v1.ListTasksRequest.state:type_name -> taskroute.matching.v1.TaskState
-	34,  // 71: taskroute.matching.v1.ListTasksResponse.tasks:type_name -> taskroute.matching.v1.TaskInfo
-	0,   // 72: taskroute.matching.v1.CreateSessionRequest.kind:type_name -> taskroute.matching.v1.TaskKind
-	5,   // 73: taskroute.matching.v1.CreateSessionRequest.requires:type_name -> taskroute.matching.v1.Capability
-	62,  // 74: taskroute.matching.v1.CreateSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
-	62,  // 75: taskroute.matching.v1.CompleteSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
-	62,  // 76: taskroute.matching.v1.GetSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
-	0,   // 77: taskroute.matching.v1.SessionInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	3,   // 78: taskroute.matching.v1.SessionInfo.state:type_name -> taskroute.matching.v1.SessionState
-	5,   // 79: taskroute.matching.v1.SessionInfo.requires:type_name -> taskroute.matching.v1.Capability
-	67,  // 80: taskroute.matching.v1.SessionInfo.create_time:type_name -> google.protobuf.Timestamp
-	67,  // 81: taskroute.matching.v1.SessionInfo.close_time:type_name -> google.protobuf.Timestamp
-	8,   // 82: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
-	10,  // 83: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
-	12,  // 84: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
-	16,  // 85: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
-	18,  // 86: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
-	21,  // 87: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
-	23,  // 88: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
-	25,  // 89: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
-	27,  // 90: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
-	29,  // 91: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
-	31,  // 92: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
-	33,  // 93: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
-	36,  // 94: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
-	42,  // 95: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
-	45,  // 96: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
-	48,  // 97: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
-	50,  // 98: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
-	52,  // 99: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
-	54,  // 100: taskroute.matching.v1.MatchingService.ListTasks:input_type -> taskroute.matching.v1.ListTasksRequest
-	56,  // 101: taskroute.matching.v1.MatchingService.CreateSession:input_type -> taskroute.matching.v1.CreateSessionRequest
-	58,  // 102: taskroute.matching.v1.MatchingService.CompleteSession:input_type -> taskroute.matching.v1.CompleteSessionRequest
-	60,  // 103: taskroute.matching.v1.MatchingService.GetSession:input_type -> taskroute.matching.v1.GetSessionRequest
-	9,   // 104: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
-	11,  // 105: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
-	14,  // 106: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
-	17,  // 107: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
-	20,  // 108: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
-	22,  // 109: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
-	24,  // 110: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
-	26,  // 111: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
-	28,  // 112: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
-	30,  // 113: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
-	32,  // 114: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
-	35,  // 115: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
-	40,  // 116: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
-	44,  // 117: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
-	46,  // 118: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	49,  // 119: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
-	51,  // 120: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
-	53,  // 121: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
-	55,  // 122: taskroute.matching.v1.MatchingService.ListTasks:output_type -> taskroute.matching.v1.ListTasksResponse
-	57,  // 123: taskroute.matching.v1.MatchingService.CreateSession:output_type -> taskroute.matching.v1.CreateSessionResponse
-	59,  // 124: taskroute.matching.v1.MatchingService.CompleteSession:output_type -> taskroute.matching.v1.CompleteSessionResponse
-	61,  // 125: taskroute.matching.v1.MatchingService.GetSession:output_type -> taskroute.matching.v1.GetSessionResponse
-	104, // [104:126] is the sub-list for method output_type
-	82,  // [82:104] is the sub-list for method input_type
-	82,  // [82:82] is the sub-list for extension type_name
-	82,  // [82:82] is the sub-list for extension extendee
-	0,   // [0:82] is the sub-list for field type_name
+	70,  // 28: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
+	12,  // 29: taskroute.matching.v1.WorkerStreamRequest.open:type_name -> taskroute.matching.v1.PollTasksRequest
+	16,  // 30: taskroute.matching.v1.WorkerStreamRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
+	13,  // 31: taskroute.matching.v1.WorkerStreamResponse.tasks:type_name -> taskroute.matching.v1.Task
+	31,  // 32: taskroute.matching.v1.WorkerStreamResponse.acks:type_name -> taskroute.matching.v1.CompletionAck
+	19,  // 33: taskroute.matching.v1.CompletionAck.errors:type_name -> taskroute.matching.v1.ItemError
+	1,   // 34: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
+	69,  // 35: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
+	0,   // 36: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	1,   // 37: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
+	15,  // 38: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
+	70,  // 39: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
+	70,  // 40: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
+	70,  // 41: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
+	5,   // 42: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
+	7,   // 43: taskroute.matching.v1.TaskInfo.prefers:type_name -> taskroute.matching.v1.PreferredCapability
+	37,  // 44: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
+	0,   // 45: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
+	69,  // 46: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
+	5,   // 47: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
+	5,   // 48: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
+	7,   // 49: taskroute.matching.v1.BacklogStats.prefers:type_name -> taskroute.matching.v1.PreferredCapability
+	0,   // 50: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	70,  // 51: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
+	5,   // 52: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
+	2,   // 53: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
+	40,  // 54: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
+	41,  // 55: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
+	42,  // 56: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
+	44,  // 57: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
+	70,  // 58: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
+	46,  // 59: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
+	0,   // 60: taskroute.matching.v1.RecordWorkerHeartbeatRequest.kind:type_name -> taskroute.matching.v1.TaskKind
+	5,   // 61: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
+	69,  // 62: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
+	69,  // 63: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	69,  // 64: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
+	69,  // 65: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
+	4,   // 66: taskroute.matching.v1.QueueConfig.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
+	69,  // 67: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
+	69,  // 68: taskroute.matching.v1.QueueConfig.preference_wait:type_name -> google.protobuf.Duration
+	68,  // 69: taskroute.matching.v1.QueueConfig.fairness_weight_overrides:type_name -> taskroute.matching.v1.QueueConfig.FairnessWeightOverridesEntry
+	50,  // 70: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	50,  // 71: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
+	71,  // 72: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
+	50,  // 73: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	50,  // 74: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	1,   // 75: taskroute.matching.v1.ListTasksRequest.state:type_name -> taskroute.matching.v1.TaskState
+	37,  // 76: taskroute.matching.v1.ListTasksResponse.tasks:type_name -> taskroute.matching.v1.TaskInfo
+	0,   // 77: taskroute.matching.v1.CreateSessionRequest.kind:type_name -> taskroute.matching.v1.TaskKind
+	5,   // 78: taskroute.matching.v1.CreateSessionRequest.requires:type_name -> taskroute.matching.v1.Capability
+	65,  // 79: taskroute.matching.v1.CreateSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	65,  // 80: taskroute.matching.v1.CompleteSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	65,  // 81: taskroute.matching.v1.GetSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	0,   // 82: taskroute.matching.v1.SessionInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	3,   // 83: taskroute.matching.v1.SessionInfo.state:type_name -> taskroute.matching.v1.SessionState
+	5,   // 84: taskroute.matching.v1.SessionInfo.requires:type_name -> taskroute.matching.v1.Capability
+	70,  // 85: taskroute.matching.v1.SessionInfo.create_time:type_name -> google.protobuf.Timestamp
+	70,  // 86: taskroute.matching.v1.SessionInfo.close_time:type_name -> google.protobuf.Timestamp
+	8,   // 87: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
+	10,  // 88: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
+	12,  // 89: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
+	16,  // 90: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
+	18,  // 91: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
+	21,  // 92: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
+	23,  // 93: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
+	25,  // 94: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
+	27,  // 95: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
+	32,  // 96: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
+	29,  // 97: taskroute.matching.v1.MatchingService.WorkerStream:input_type -> taskroute.matching.v1.WorkerStreamRequest
+	34,  // 98: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
+	36,  // 99: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
+	39,  // 100: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
+	45,  // 101: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
+	48,  // 102: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	51,  // 103: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
+	53,  // 104: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
+	55,  // 105: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
+	57,  // 106: taskroute.matching.v1.MatchingService.ListTasks:input_type -> taskroute.matching.v1.ListTasksRequest
+	59,  // 107: taskroute.matching.v1.MatchingService.CreateSession:input_type -> taskroute.matching.v1.CreateSessionRequest
+	61,  // 108: taskroute.matching.v1.MatchingService.CompleteSession:input_type -> taskroute.matching.v1.CompleteSessionRequest
+	63,  // 109: taskroute.matching.v1.MatchingService.GetSession:input_type -> taskroute.matching.v1.GetSessionRequest
+	9,   // 110: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
+	11,  // 111: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
+	14,  // 112: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
+	17,  // 113: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
+	20,  // 114: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
+	22,  // 115: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
+	24,  // 116: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
+	26,  // 117: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
+	28,  // 118: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
+	33,  // 119: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
+	30,  // 120: taskroute.matching.v1.MatchingService.WorkerStream:output_type -> taskroute.matching.v1.WorkerStreamResponse
+	35,  // 121: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
+	38,  // 122: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
+	43,  // 123: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
+	47,  // 124: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
+	49,  // 125: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	52,  // 126: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
+	54,  // 127: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
+	56,  // 128: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
+	58,  // 129: taskroute.matching.v1.MatchingService.ListTasks:output_type -> taskroute.matching.v1.ListTasksResponse
+	60,  // 130: taskroute.matching.v1.MatchingService.CreateSession:output_type -> taskroute.matching.v1.CreateSessionResponse
+	62,  // 131: taskroute.matching.v1.MatchingService.CompleteSession:output_type -> taskroute.matching.v1.CompleteSessionResponse
+	64,  // 132: taskroute.matching.v1.MatchingService.GetSession:output_type -> taskroute.matching.v1.GetSessionResponse
+	110, // [110:133] is the sub-list for method output_type
+	87,  // [87:110] is the sub-list for method input_type
+	87,  // [87:87] is the sub-list for extension type_name
+	87,  // [87:87] is the sub-list for extension extendee
+	0,   // [0:87] is the sub-list for field type_name
 }
 
 func init() { file_matching_proto_init() }
@@ -5117,7 +5348,7 @@ func file_matching_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_matching_proto_rawDesc), len(file_matching_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   62,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

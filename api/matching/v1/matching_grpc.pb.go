@@ -35,6 +35,7 @@ const (
 	MatchingService_ReportTaskCanceled_FullMethodName    = "/taskroute.matching.v1.MatchingService/ReportTaskCanceled"
 	MatchingService_ReleaseTask_FullMethodName           = "/taskroute.matching.v1.MatchingService/ReleaseTask"
 	MatchingService_ShutdownWorker_FullMethodName        = "/taskroute.matching.v1.MatchingService/ShutdownWorker"
+	MatchingService_WorkerStream_FullMethodName          = "/taskroute.matching.v1.MatchingService/WorkerStream"
 	MatchingService_CancelTask_FullMethodName            = "/taskroute.matching.v1.MatchingService/CancelTask"
 	MatchingService_GetTask_FullMethodName               = "/taskroute.matching.v1.MatchingService/GetTask"
 	MatchingService_DescribeQueue_FullMethodName         = "/taskroute.matching.v1.MatchingService/DescribeQueue"
@@ -86,6 +87,18 @@ type MatchingServiceClient interface {
 	// call can lose an answer the service already sent), waits for its polls to return, and
 	// runs or releases what they delivered.
 	ShutdownWorker(ctx context.Context, in *ShutdownWorkerRequest, opts ...grpc.CallOption) (*ShutdownWorkerResponse, error)
+	// WorkerStream is the throughput path of a worker, the same contract as PollTasks plus
+	// CompleteTasks on one long-lived stream. The first message opens it with a
+	// PollTasksRequest (open; its max_tasks is the initial credit: the worker's free slots);
+	// later messages add credits as slots free up and carry completions. The service pushes
+	// started tasks, never more than the credits granted and not yet used, and acknowledges
+	// each message's completions (by seq) once they are durable, committed together with
+	// the completions of other streams. The stream counts as an open poll of the worker
+	// while it waits for tasks. ShutdownWorker ends its dispatch (dispatch_ended) and leaves
+	// it open for the remaining completions. Tasks pushed on a stream that breaks run out
+	// their lease like the tasks of a lost PollTasks answer; unacknowledged completions may
+	// be sent again (a repeat gets FailedPrecondition: the attempt is no longer running).
+	WorkerStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WorkerStreamRequest, WorkerStreamResponse], error)
 	// CancelTask requests cancellation: a scheduled task ends as Canceled at once; a started
 	// one is told through its next heartbeat.
 	CancelTask(ctx context.Context, in *CancelTaskRequest, opts ...grpc.CallOption) (*CancelTaskResponse, error)
@@ -241,6 +254,19 @@ func (c *matchingServiceClient) ShutdownWorker(ctx context.Context, in *Shutdown
 	}
 	return out, nil
 }
+
+func (c *matchingServiceClient) WorkerStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WorkerStreamRequest, WorkerStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MatchingService_ServiceDesc.Streams[0], MatchingService_WorkerStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WorkerStreamRequest, WorkerStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MatchingService_WorkerStreamClient = grpc.BidiStreamingClient[WorkerStreamRequest, WorkerStreamResponse]
 
 func (c *matchingServiceClient) CancelTask(ctx context.Context, in *CancelTaskRequest, opts ...grpc.CallOption) (*CancelTaskResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -399,6 +425,18 @@ type MatchingServiceServer interface {
 	// call can lose an answer the service already sent), waits for its polls to return, and
 	// runs or releases what they delivered.
 	ShutdownWorker(context.Context, *ShutdownWorkerRequest) (*ShutdownWorkerResponse, error)
+	// WorkerStream is the throughput path of a worker, the same contract as PollTasks plus
+	// CompleteTasks on one long-lived stream. The first message opens it with a
+	// PollTasksRequest (open; its max_tasks is the initial credit: the worker's free slots);
+	// later messages add credits as slots free up and carry completions. The service pushes
+	// started tasks, never more than the credits granted and not yet used, and acknowledges
+	// each message's completions (by seq) once they are durable, committed together with
+	// the completions of other streams. The stream counts as an open poll of the worker
+	// while it waits for tasks. ShutdownWorker ends its dispatch (dispatch_ended) and leaves
+	// it open for the remaining completions. Tasks pushed on a stream that breaks run out
+	// their lease like the tasks of a lost PollTasks answer; unacknowledged completions may
+	// be sent again (a repeat gets FailedPrecondition: the attempt is no longer running).
+	WorkerStream(grpc.BidiStreamingServer[WorkerStreamRequest, WorkerStreamResponse]) error
 	// CancelTask requests cancellation: a scheduled task ends as Canceled at once; a started
 	// one is told through its next heartbeat.
 	CancelTask(context.Context, *CancelTaskRequest) (*CancelTaskResponse, error)
@@ -484,6 +522,9 @@ func (UnimplementedMatchingServiceServer) ReleaseTask(context.Context, *ReleaseT
 }
 func (UnimplementedMatchingServiceServer) ShutdownWorker(context.Context, *ShutdownWorkerRequest) (*ShutdownWorkerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ShutdownWorker not implemented")
+}
+func (UnimplementedMatchingServiceServer) WorkerStream(grpc.BidiStreamingServer[WorkerStreamRequest, WorkerStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method WorkerStream not implemented")
 }
 func (UnimplementedMatchingServiceServer) CancelTask(context.Context, *CancelTaskRequest) (*CancelTaskResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelTask not implemented")
@@ -721,6 +762,13 @@ func _MatchingService_ShutdownWorker_Handler(srv interface{}, ctx context.Contex
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _MatchingService_WorkerStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(MatchingServiceServer).WorkerStream(&grpc.GenericServerStream[WorkerStreamRequest, WorkerStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MatchingService_WorkerStreamServer = grpc.BidiStreamingServer[WorkerStreamRequest, WorkerStreamResponse]
 
 func _MatchingService_CancelTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CancelTaskRequest)
@@ -1034,6 +1082,13 @@ var MatchingService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _MatchingService_GetSession_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WorkerStream",
+			Handler:       _MatchingService_WorkerStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "matching.proto",
 }

@@ -61,10 +61,18 @@ func Open(dir string, o Options) (*Store, error) {
 		Cache:                       cache,
 		MemTableSize:                uint64(o.MemTableBytes),
 		MemTableStopWritesThreshold: 4,
-		L0CompactionThreshold:       4,
-		L0StopWritesThreshold:       24,
-		MaxConcurrentCompactions:    func() int { return 2 },
-		Logger:                      quietLogger{},
+		// A task's record is written about three times in its life (add, start, end) and
+		// its index entries come and go, so most of what L0 holds is soon shadowed. Task
+		// ids spread over the whole key space, so every L0 -> Lbase compaction rewrites
+		// Lbase. Pebble compacts L0 once it is threshold/2 files deep: at its default of 4,
+		// after every second flush, and compactions were 42% of the CPU of a drain-batched
+		// run. At 16, eight flushes gather, so each compaction drops more and they run a
+		// quarter as often (docs/benchmarks.md, "Worker stream"); bloom filters keep point
+		// reads through the deeper L0 cheap.
+		L0CompactionThreshold:    16,
+		L0StopWritesThreshold:    48,
+		MaxConcurrentCompactions: func() int { return 2 },
+		Logger:                   quietLogger{},
 	}
 	opts.Levels = make([]pebble.LevelOptions, 7)
 	for i := range opts.Levels {

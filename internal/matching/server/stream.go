@@ -1,0 +1,187 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/internal/matching"
+)
+
+// WorkerStream serves a worker's long-lived stream: a dispatch loop pushes started tasks up
+// to the credits the worker granted (a long poll whose capacity is its credit), a receive
+// loop takes credits and completions, and a commit loop completes what piled up in one
+// durable write and acknowledges it. The call ends when the worker closes its side (after
+// the last acks) or goes away.
+func (s *Server) WorkerStream(ss matchingv1.MatchingService_WorkerStreamServer) error {
+	first, err := ss.Recv()
+	if err != nil {
+		return err
+	}
+	if err := s.checkStreamOpen(first); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(matching.WithPrincipal(ss.Context(), principal(ss.Context())))
+	defer cancel()
+	ws := &workerStream{
+		s: s, ss: ss, open: first.GetOpen(), principal: principal(ss.Context()),
+		credits: int(first.GetOpen().GetMaxTasks()), creditc: make(chan struct{}, 1),
+		batches: make(chan *matchingv1.WorkerStreamRequest, 64),
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); ws.dispatch(ctx) }()
+	go func() { defer wg.Done(); ws.commit() }()
+	if len(first.GetCompletions()) > 0 {
+		ws.batches <- first
+	}
+	err = ws.receive()
+	close(ws.batches)
+	cancel() // the worker is gone or done: stop dispatching
+	wg.Wait()
+	return err
+}
+
+// workerStream is the state of one WorkerStream call.
+type workerStream struct {
+	s         *Server
+	ss        matchingv1.MatchingService_WorkerStreamServer
+	open      *matchingv1.PollTasksRequest
+	principal string
+
+	sendMu sync.Mutex // gRPC allows one sender at a time
+
+	mu      sync.Mutex
+	credits int           // granted and not yet used
+	creditc chan struct{} // signalled when credits grow
+
+	batches chan *matchingv1.WorkerStreamRequest // messages with completions, for commit
+}
+
+// receive reads the worker's messages until it closes its side (nil) or fails.
+func (ws *workerStream) receive() error {
+	ns := ws.open.GetNamespace()
+	for {
+		m, err := ws.ss.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ws.mu.Lock()
+		err = ws.s.checkStreamMessage(m, ns, ws.credits)
+		if err == nil && m.GetCredits() > 0 {
+			ws.credits += int(m.GetCredits())
+			select {
+			case ws.creditc <- struct{}{}:
+			default:
+			}
+		}
+		ws.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if len(m.GetCompletions()) > 0 {
+			ws.batches <- m
+		}
+	}
+}
+
+// dispatch polls with the stream's credits and pushes what it gets, until the worker stops
+// (ShutdownWorker), the engine closes, or the stream ends.
+func (ws *workerStream) dispatch(ctx context.Context) {
+	req := ws.open // owned by this loop: only max_tasks changes between polls
+	for {
+		n, ok := ws.awaitCredits(ctx)
+		if !ok {
+			return
+		}
+		req.MaxTasks = int32(min(n, maxCreditsPerMessage))
+		tasks, ended, err := ws.s.e.PollStream(ctx, req)
+		if err != nil {
+			return
+		}
+		if len(tasks) > 0 {
+			ws.useCredits(len(tasks))
+			if err := ws.send(&matchingv1.WorkerStreamResponse{Tasks: tasks}); err != nil {
+				ws.s.e.ReturnUndelivered(tasks)
+				return
+			}
+		}
+		if ended {
+			_ = ws.send(&matchingv1.WorkerStreamResponse{DispatchEnded: true})
+			return
+		}
+	}
+}
+
+// awaitCredits waits until the worker has granted credits and returns how many.
+func (ws *workerStream) awaitCredits(ctx context.Context) (int, bool) {
+	for {
+		ws.mu.Lock()
+		n := ws.credits
+		ws.mu.Unlock()
+		if n > 0 {
+			return n, true
+		}
+		select {
+		case <-ws.creditc:
+		case <-ctx.Done():
+			return 0, false
+		}
+	}
+}
+
+func (ws *workerStream) useCredits(n int) {
+	ws.mu.Lock()
+	ws.credits -= n
+	ws.mu.Unlock()
+}
+
+// commit completes the queued messages' completions, all that piled up in one durable
+// write (group commit), and acknowledges each message once they are durable.
+func (ws *workerStream) commit() {
+	var msgs []*matchingv1.WorkerStreamRequest
+	var all []*matchingv1.CompleteTaskRequest
+	for m := range ws.batches {
+		msgs = append(msgs[:0], m)
+		all = append(all[:0], m.GetCompletions()...)
+		msgs, all = ws.gather(msgs, all)
+		errs := ws.s.e.CompleteManyAs(all, ws.principal)
+		resp := &matchingv1.WorkerStreamResponse{Acks: make([]*matchingv1.CompletionAck, len(msgs))}
+		for i, m := range msgs {
+			n := len(m.GetCompletions())
+			resp.Acks[i] = &matchingv1.CompletionAck{Seq: m.GetSeq(), Errors: errs[:n:n]}
+			errs = errs[n:]
+		}
+		// A failed send means the worker is gone; it sends unacknowledged completions again.
+		_ = ws.send(resp)
+	}
+}
+
+// gather adds the messages already queued, up to one batch of completions.
+func (ws *workerStream) gather(msgs []*matchingv1.WorkerStreamRequest, all []*matchingv1.CompleteTaskRequest) ([]*matchingv1.WorkerStreamRequest, []*matchingv1.CompleteTaskRequest) {
+	for len(all) < ws.s.limits.MaxBatch {
+		select {
+		case m, ok := <-ws.batches:
+			if !ok {
+				return msgs, all
+			}
+			msgs = append(msgs, m)
+			all = append(all, m.GetCompletions()...)
+			continue
+		default:
+		}
+		break
+	}
+	return msgs, all
+}
+
+func (ws *workerStream) send(m *matchingv1.WorkerStreamResponse) error {
+	ws.sendMu.Lock()
+	defer ws.sendMu.Unlock()
+	return ws.ss.Send(m)
+}

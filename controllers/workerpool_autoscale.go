@@ -14,7 +14,6 @@ import (
 
 	"github.com/taskroute/taskroute/api/v1alpha1"
 	"github.com/taskroute/taskroute/internal/autoscaler"
-	"github.com/taskroute/taskroute/internal/queueconfig"
 )
 
 // Defaults of the autoscaling fields, as the CRD sets them, for objects that predate them.
@@ -100,20 +99,8 @@ func autoscaleInput(pool *v1alpha1.WorkerPool, obs *poolObservation, now time.Ti
 			in.WorkerRate = l.TasksPerSecond.AsApproximateFloat64()
 		}
 	}
-	autoscaler.Observe(obs.stats, autoscaler.Pool{Name: pool.Name, Profile: poolProfile(pool)}, &in)
+	autoscaler.Observe(obs.stats, autoscaler.Pool{Name: pool.Name, Profile: autoscaler.PoolProfile(pool)}, &in)
 	return in
-}
-
-// poolProfile is what the pool's workers serve: their capabilities and priority levels.
-func poolProfile(pool *v1alpha1.WorkerPool) queueconfig.WorkerProfile {
-	var p queueconfig.WorkerProfile
-	for _, c := range pool.Spec.Capabilities {
-		p.Capabilities = append(p.Capabilities, queueconfig.Capability{Name: c.Name, Value: c.Value})
-	}
-	for _, l := range pool.Spec.Priorities {
-		p.Priorities = append(p.Priorities, int(l))
-	}
-	return p
 }
 
 func orDefault(v, def int32) int32 {

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/taskroute/taskroute/api/v1alpha1"
+	"github.com/taskroute/taskroute/internal/autoscaler"
 	"github.com/taskroute/taskroute/internal/queueconfig"
 )
 
@@ -119,7 +120,7 @@ type servableKey struct {
 }
 
 func collectPool(ch chan<- prometheus.Metric, key queueconfig.Key, p *v1alpha1.WorkerPool, backlog []queueconfig.Backlog) {
-	profile := Profile(p)
+	profile := autoscaler.PoolProfile(p)
 	counts := map[servableKey]int64{}
 	ages := map[servableKey]time.Duration{}
 	for _, b := range backlog {
@@ -135,16 +136,4 @@ func collectPool(ch chan<- prometheus.Metric, key queueconfig.Key, p *v1alpha1.W
 		ch <- prometheus.MustNewConstMetric(poolBacklogDesc, prometheus.GaugeValue, float64(n), labels...)
 		ch <- prometheus.MustNewConstMetric(poolAgeDesc, prometheus.GaugeValue, ages[k].Seconds(), labels...)
 	}
-}
-
-// Profile is what a WorkerPool's workers serve: its capabilities and priorities.
-func Profile(p *v1alpha1.WorkerPool) queueconfig.WorkerProfile {
-	var prof queueconfig.WorkerProfile
-	for _, c := range p.Spec.Capabilities {
-		prof.Capabilities = append(prof.Capabilities, queueconfig.Capability{Name: c.Name, Value: c.Value})
-	}
-	for _, l := range p.Spec.Priorities {
-		prof.Priorities = append(prof.Priorities, int(l))
-	}
-	return prof
 }

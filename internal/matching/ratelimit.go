@@ -24,13 +24,16 @@ func (b *tokenBucket) refill(now int64) {
 	if b.rate == 0 {
 		return
 	}
+	// Callers pass times that may be a little older than the last refill (a sync match
+	// uses its add's time): such a time adds nothing and must not move last back, or the
+	// same interval would be credited again.
 	if now > b.last {
 		b.tokens += float64(now-b.last) * b.rate / 1e9
 		if b.tokens > b.burst {
 			b.tokens = b.burst
 		}
+		b.last = now
 	}
-	b.last = now
 }
 
 // available returns how many whole tokens can be taken now (a large number when unlimited).

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/internal/clock"
 	"github.com/taskroute/taskroute/internal/queueconfig"
 	"github.com/taskroute/taskroute/internal/storage/pebblestore"
 )
@@ -412,7 +413,8 @@ func TestCancelAndIdempotentAdd(t *testing.T) {
 }
 
 func TestRetentionSweeperDeletesExpired(t *testing.T) {
-	v := open(t, t.TempDir(), Options{SweepInterval: time.Hour})
+	clk := clock.NewFake(time.Now())
+	v := open(t, t.TempDir(), Options{SweepInterval: time.Hour, Clock: clk})
 	cfg := queueconfig.Default()
 	cfg.Retention = time.Millisecond
 	if err := v.e.Apply(context.Background(), queueconfig.Key{Namespace: "ns", Name: "q"}, cfg); err != nil {
@@ -423,7 +425,7 @@ func TestRetentionSweeperDeletesExpired(t *testing.T) {
 	if err := v.e.Complete("ns", "old", got[0].LeaseId, nil); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(10 * time.Millisecond)
+	clk.Advance(10 * time.Millisecond) // past the retention; not the sweep interval
 	n, err := v.e.SweepExpired(10)
 	if err != nil || n != 1 {
 		t.Fatalf("swept %d, %v", n, err)

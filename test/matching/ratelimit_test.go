@@ -91,7 +91,7 @@ func TestGlobalRateLimitAcrossTenWorkers(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		workers = append(workers, startWorker(t, svc.Addr(), workerConfig{queue: "limited", types: "echo", slots: 20, id: fmt.Sprintf("rl-%d", i)}))
 	}
-	time.Sleep(run)
+	time.Sleep(run) // the measured run, bounded: the rates are read from the workers' logs
 	d, err := c.DescribeQueue(context.Background(), "limited")
 	if err != nil {
 		t.Fatal(err)
@@ -141,13 +141,15 @@ func TestPerWorkerRateLimitsHold(t *testing.T) {
 	s := startServer(t, "")
 	c := s.client()
 	defer c.Close()
-	addMany(t, c, "perworker", "p", 1000)
 
 	var workers []*workerProc
 	for i := 0; i < 10; i++ {
 		workers = append(workers, startWorker(t, s.addr, workerConfig{queue: "perworker", types: "echo", slots: 20, tasksPerSecond: perWorker, id: fmt.Sprintf("pw-%d", i)}))
 	}
-	time.Sleep(run)
+	// Tasks come once every worker polls, so that each worker runs for the whole run.
+	waitLive(t, c, "perworker", len(workers))
+	addMany(t, c, "perworker", "p", 1000)
+	time.Sleep(run) // the measured run, bounded: the rates are read from the workers' logs
 	d, err := c.DescribeQueue(context.Background(), "perworker")
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,9 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
+	esv1 "github.com/taskroute/taskroute/api/externalscaler/v1alpha1"
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 )
 
@@ -19,13 +21,15 @@ import (
 // field. gRPC turns any error of a codec's Unmarshal into Internal before interceptors or
 // handlers run, so the server's codec does not fail such a request: it records why the
 // request is bad in undecodable (keyed by the request message) and succeeds with an empty
-// message, and rejectUndecodable, the first interceptor of the chain, answers with the
-// recorded error before anything reads the message. Both are installed together by Open;
-// all matching RPCs are unary, so every recorded entry is taken by the interceptor.
+// message, and the first interceptors of the chains answer with the recorded error before
+// anything reads the message: rejectUndecodable for unary calls, rejectUndecodableStream
+// for each message received on a stream. All are installed together by Open, and only the
+// requests of services served on this server (guardedPackages) are recorded, so every
+// recorded entry is taken by one of them.
 var undecodable sync.Map // proto.Message -> error
 
-// decodingCodec is the server's codec: the proto codec, with undecodable matching
-// requests handed to rejectUndecodable instead of failing the call as Internal.
+// decodingCodec is the server's codec: the proto codec, with undecodable requests handed
+// to the rejecting interceptors instead of failing the call as Internal.
 type decodingCodec struct{ proto encoding.CodecV2 }
 
 func newDecodingCodec() decodingCodec {
@@ -42,7 +46,7 @@ func (c decodingCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		return nil
 	}
 	m, ok := v.(proto.Message)
-	if !ok || !isMatchingRequest(m) {
+	if !ok || !isGuardedRequest(m) {
 		return err
 	}
 	proto.Reset(m)
@@ -50,10 +54,17 @@ func (c decodingCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	return nil
 }
 
-// isMatchingRequest is true for the messages of the matching service, whose calls (all
-// unary) pass rejectUndecodable.
-func isMatchingRequest(m proto.Message) bool {
-	return m.ProtoReflect().Descriptor().ParentFile().Package() == matchingv1.File_matching_proto.Package()
+// guardedPackages are the protobuf packages of the services served on the matching
+// server: the matching service and KEDA's external scaler (kedascaler).
+var guardedPackages = map[protoreflect.FullName]bool{
+	matchingv1.File_matching_proto.Package(): true,
+	esv1.File_externalscaler_proto.Package(): true,
+}
+
+// isGuardedRequest is true for the messages of the services served on this server, whose
+// calls all pass the rejecting interceptors.
+func isGuardedRequest(m proto.Message) bool {
+	return guardedPackages[m.ProtoReflect().Descriptor().ParentFile().Package()]
 }
 
 // decodingError names the first string field of b that is not valid UTF-8 or, when the
@@ -74,11 +85,12 @@ func rejectUndecodable(ctx context.Context, req any, _ *grpc.UnaryServerInfo, ha
 	return handler(ctx, req)
 }
 
-// decodingOptions install the codec and its interceptor; they go before any other
+// decodingOptions install the codec and its interceptors; they go before any other
 // interceptor so that nothing reads an undecodable request.
 func decodingOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ForceServerCodecV2(newDecodingCodec()),
 		grpc.ChainUnaryInterceptor(rejectUndecodable),
+		grpc.ChainStreamInterceptor(rejectUndecodableStream),
 	}
 }

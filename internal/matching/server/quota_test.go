@@ -171,17 +171,21 @@ func TestQuotaIsolation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("latency measurement")
 	}
-	c, _, _ := authServer(t, t.TempDir(), matching.Quotas{Default: matching.Quota{MaxBacklog: 500, AddRate: 2000, AddBurst: 1000}})
+	c, e, _ := authServer(t, t.TempDir(), matching.Quotas{Default: matching.Quota{MaxBacklog: 500, AddRate: 2000, AddBurst: 1000}})
 	ctx := ctxT(t, 2*time.Minute)
 
 	// measure returns B's sync-match latencies: add -> task in a waiting poller's hands.
+	// Each sample's poll has its own worker identity, so that the engine listing it says
+	// the poll reached the engine: the add starts only then, however late the poll
+	// arrives on a loaded machine, and the latency is that of a match, not of the poll's
+	// way to the server.
 	measure := func(round string, samples int) []time.Duration {
 		lat := make([]time.Duration, 0, samples)
 		for i := range samples {
 			id := fmt.Sprintf("%s-%d", round, i)
 			got := make(chan time.Time, 1)
 			go func() {
-				r, err := c.PollTasks(ctx, &matchingv1.PollTasksRequest{Namespace: "team-b", Queue: "q", WorkerIdentity: "wb", MaxTasks: 1})
+				r, err := c.PollTasks(ctx, &matchingv1.PollTasksRequest{Namespace: "team-b", Queue: "q", WorkerIdentity: "wb-" + id, MaxTasks: 1})
 				if err == nil && len(r.Tasks) == 1 {
 					got <- time.Now()
 					_, _ = c.CompleteTask(ctx, &matchingv1.CompleteTaskRequest{Namespace: "team-b", TaskId: r.Tasks[0].TaskId, LeaseId: r.Tasks[0].LeaseId})
@@ -189,7 +193,7 @@ func TestQuotaIsolation(t *testing.T) {
 				}
 				got <- time.Time{}
 			}()
-			time.Sleep(2 * time.Millisecond) // let the poll reach the server and wait
+			waitPoller(t, e, "team-b", "q", "wb-"+id)
 			start := time.Now()
 			if _, err := c.AddTask(ctx, &matchingv1.AddTaskRequest{Task: &matchingv1.TaskSpec{Namespace: "team-b", Queue: "q", TaskId: id, TaskType: "t"}}); err != nil {
 				t.Fatalf("B add: %v", err)
@@ -203,10 +207,13 @@ func TestQuotaIsolation(t *testing.T) {
 		return lat
 	}
 
-	// whileFlooding runs fn while namespace A floods adds from 3 goroutines.
+	// whileFlooding runs fn while namespace A floods adds from 3 goroutines, from the
+	// moment A is refused (at its quota) on.
 	var refused, accepted atomic.Int64
 	whileFlooding := func(round int, fn func()) {
 		stopFlood := make(chan struct{})
+		atQuota := make(chan struct{})
+		var quotaReached sync.Once
 		var wg sync.WaitGroup
 		for g := range 3 {
 			wg.Add(1)
@@ -229,6 +236,7 @@ func TestQuotaIsolation(t *testing.T) {
 						accepted.Add(1)
 					case codes.ResourceExhausted:
 						refused.Add(1)
+						quotaReached.Do(func() { close(atQuota) })
 					default:
 						t.Errorf("A add: %v", err)
 						return
@@ -236,7 +244,11 @@ func TestQuotaIsolation(t *testing.T) {
 				}
 			}()
 		}
-		time.Sleep(200 * time.Millisecond) // A reaches its backlog quota
+		select {
+		case <-atQuota:
+		case <-ctx.Done():
+			t.Fatalf("A was never refused")
+		}
 		fn()
 		close(stopFlood)
 		wg.Wait()
@@ -244,8 +256,10 @@ func TestQuotaIsolation(t *testing.T) {
 
 	// Unloaded and flooded rounds alternate, so load from outside the test (other
 	// packages share these 2 cores in CI) falls on both sides alike; each side pools its
-	// rounds before taking percentiles.
-	const rounds, samples = 3, 200
+	// rounds before taking percentiles. Rounds are short, so a burst of outside load
+	// spans both sides rather than one: a flood starts at A's first refusal (its backlog
+	// stays at its quota between rounds), not after a guessed delay.
+	const rounds, samples = 12, 50
 	measure("warm", samples)
 	var unloaded, loaded []time.Duration
 	for r := range rounds {
@@ -271,5 +285,23 @@ func TestQuotaIsolation(t *testing.T) {
 	floor99 := func(d time.Duration) time.Duration { return max(d, time.Millisecond) }
 	if l50 > 2*floor50(u50) || l99 > 2*floor99(u99) {
 		t.Fatalf("B's latency under A's flood exceeds 2x unloaded: p50 %v vs %v, p99 %v vs %v", l50, u50, l99, u99)
+	}
+}
+
+// waitPoller waits (bounded) until the engine lists identity among the pollers of queue:
+// its poll has reached the engine.
+func waitPoller(t *testing.T, e *matching.Engine, ns, queue, identity string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, p := range e.Describe(ns, queue).GetPollers() {
+			if p.GetIdentity() == identity {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("poller %s of %s/%s never reached the engine", identity, ns, queue)
+		}
+		time.Sleep(50 * time.Microsecond)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/internal/clock"
+	"github.com/taskroute/taskroute/internal/matching"
 	"github.com/taskroute/taskroute/internal/matching/testserver"
 )
 
@@ -82,22 +84,34 @@ func TestAddPollCompleteOverGRPC(t *testing.T) {
 	}
 }
 
+// TestSyncMatchAndWait: a waiting poll gets a task added after it started, and a GetTask
+// waiting for the task returns when it completes. The engine runs on a fake clock that
+// never moves, so its timers count the waits that started: a poll makes its deadline
+// timer on entering the engine, and GetTask its timer once it is registered as a waiter.
 func TestSyncMatchAndWait(t *testing.T) {
-	addr, _ := testserver.Start(t, testserver.Options{})
+	clk := clock.NewFake(time.Now())
+	addr, _ := testserver.Start(t, testserver.Options{Engine: matching.Options{Clock: clk}})
 	c := dial(t, addr)
 	ctx := ctxT(t, 10*time.Second)
 	var wg sync.WaitGroup
 	var tasks []*matchingv1.Task
 	wg.Add(1)
+	before := clk.Timers()
 	go func() {
 		defer wg.Done()
 		tasks = poll(t, c, "q1", 1, 5*time.Second)
 	}()
-	time.Sleep(200 * time.Millisecond) // let the poll wait
-	waitDone := make(chan *matchingv1.GetTaskResponse, 1)
+	waitTimers(t, ctx, clk, before+1, "the poll entering the engine")
 	if _, err := c.AddTask(ctx, &matchingv1.AddTaskRequest{Task: spec("s")}); err != nil {
 		t.Fatal(err)
 	}
+	wg.Wait()
+	if len(tasks) != 1 || tasks[0].TaskId != "s" {
+		t.Fatalf("poll = %v", tasks)
+	}
+
+	waitDone := make(chan *matchingv1.GetTaskResponse, 1)
+	before = clk.Timers()
 	go func() {
 		r, err := c.GetTask(ctx, &matchingv1.GetTaskRequest{Namespace: "default", TaskId: "s", Wait: durationpb.New(5 * time.Second)})
 		if err != nil {
@@ -105,17 +119,26 @@ func TestSyncMatchAndWait(t *testing.T) {
 		}
 		waitDone <- r
 	}()
-	wg.Wait()
-	if len(tasks) != 1 || tasks[0].TaskId != "s" {
-		t.Fatalf("poll = %v", tasks)
+	waitTimers(t, ctx, clk, before+1, "GetTask waiting")
+	select {
+	case r := <-waitDone:
+		t.Fatalf("GetTask returned before the task completed: %v", r)
+	default:
 	}
-	time.Sleep(100 * time.Millisecond)
 	if _, err := c.CompleteTask(ctx, &matchingv1.CompleteTaskRequest{Namespace: "default", TaskId: "s", LeaseId: tasks[0].LeaseId, Result: []byte("ok")}); err != nil {
 		t.Fatal(err)
 	}
 	r := <-waitDone
 	if r.GetTask().GetState() != matchingv1.TaskState_TASK_STATE_COMPLETED {
 		t.Fatalf("wait returned %v", r)
+	}
+}
+
+// waitTimers waits until clk has n pending timers, or fails when ctx ends.
+func waitTimers(t *testing.T, ctx context.Context, clk *clock.Fake, n int, what string) {
+	t.Helper()
+	if !clk.WaitForTimers(n, ctx.Done()) {
+		t.Fatalf("no %s: %d timers, want %d", what, clk.Timers(), n)
 	}
 }
 

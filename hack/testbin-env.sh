@@ -13,8 +13,11 @@ mkdir -p "$assets"
 ln -sf "$ETCD_BIN/etcd" "$assets/etcd"
 ln -sf "$K8S_BIN/kube-apiserver" "$assets/kube-apiserver"
 [[ -x "$K8S_BIN/kubectl" ]] && ln -sf "$K8S_BIN/kubectl" "$assets/kubectl"
+# envtest gives kube-apiserver 20s to become ready by default; on a busy 2-core machine
+# it has taken longer, so allow a minute.
 cat <<OUT
 export KUBEBUILDER_ASSETS='$assets'
+export KUBEBUILDER_CONTROLPLANE_START_TIMEOUT='${KUBEBUILDER_CONTROLPLANE_START_TIMEOUT:-60s}'
 export TASKROUTE_KUBE_BIN_DIR='$K8S_BIN'
 export TASKROUTE_ETCD_BIN='$ETCD_BIN/etcd'
 export TASKROUTE_KWOK_BIN='$KWOK_BIN/kwok'

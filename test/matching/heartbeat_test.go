@@ -36,8 +36,8 @@ func (h *heartbeatWatch) intercept(ctx context.Context, method string, req, repl
 	return err
 }
 
-// TestHeartbeatRidesOutServiceRestart: a task with a 2s heartbeat timeout is heartbeated
-// every second by an SDK worker. The service process is killed just before a heartbeat is
+// TestHeartbeatRidesOutServiceRestart: a task with a 4s heartbeat timeout is heartbeated
+// every 2s by an SDK worker. The service process is killed just before a heartbeat is
 // due and restarted at once, so that heartbeat fails (the test repeats the restart until
 // one did). The worker must retry it promptly: the attempt keeps its lease, the handler is
 // not cancelled, and the task completes in attempt 1.
@@ -74,7 +74,9 @@ func TestHeartbeatRidesOutServiceRestart(t *testing.T) {
 		defer cancel()
 		_ = w.Stop(ctx)
 	}()
-	const heartbeatTimeout = 2 * time.Second // automatic heartbeats every 1s
+	// Automatic heartbeats every 2s; the restart must fit in the other half of the timeout,
+	// which a loaded machine needs (a restart took over 1s at load 15).
+	const heartbeatTimeout = 4 * time.Second
 	if _, err := c.AddTask(context.Background(), client.Task{
 		ID: "hb-1", Queue: "hb-restart", Type: "hold", HeartbeatTimeout: heartbeatTimeout, StartToCloseTimeout: time.Minute,
 	}); err != nil {
@@ -94,7 +96,7 @@ func TestHeartbeatRidesOutServiceRestart(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("no successful heartbeat")
 		}
-		// The next heartbeat is due at last+1s: kill the service just before it.
+		// The next heartbeat is due at last+2s: kill the service just before it.
 		kill := time.NewTimer(time.Until(last.Add(heartbeatTimeout/2 - 30*time.Millisecond)))
 		<-kill.C
 		select {

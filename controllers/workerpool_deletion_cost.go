@@ -52,7 +52,8 @@ func (r *WorkerPoolReconciler) syncDeletionCosts(ctx context.Context, pool *v1al
 }
 
 // podLoads is the live load of each pod of the pool, by pod name: the tasks its workers
-// run, plus the waiting tasks routed to their process or host that one of them meets.
+// run and the sessions bound to them, plus the waiting tasks routed to their process or
+// host that one of them meets.
 // A worker's identity is its pod's name and a random suffix (pkg/worker DefaultIdentity).
 func podLoads(stats queueconfig.Stats, pool string) map[string]int64 {
 	loads := map[string]int64{}
@@ -61,7 +62,7 @@ func podLoads(stats queueconfig.Stats, pool string) map[string]int64 {
 			continue
 		}
 		pod := podOfIdentity(p.Identity)
-		loads[pod] += p.Running
+		loads[pod] += p.Running + p.OpenSessions
 		w := queueconfig.WorkerProfile{Capabilities: p.Capabilities}
 		for _, b := range stats.Backlog {
 			if b.Count > 0 && b.Pinned() && w.Meets(b.Requires) {

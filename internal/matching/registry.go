@@ -38,7 +38,7 @@ func (e *Engine) Stats(_ context.Context, key queueconfig.Key) (queueconfig.Stat
 	for _, p := range d.Pollers {
 		st.Pollers = append(st.Pollers, queueconfig.Poller{Identity: p.Identity, Pool: p.Pool, Version: p.Version,
 			LastAccess: p.LastAccessTime.AsTime(), TaskTypes: p.TaskTypes, Capabilities: capabilitiesConfig(p.Capabilities),
-			Running: running[p.Identity]})
+			Running: running[p.Identity], OpenSessions: int64(p.GetOpenSessions())})
 	}
 	return st, nil
 }

@@ -144,6 +144,8 @@ type Poller struct {
 	Capabilities []Capability
 	// Running is the number of the queue's tasks this worker runs now.
 	Running int64
+	// OpenSessions is the sessions of the queue bound to this worker now.
+	OpenSessions int64
 }
 
 // Stats are live statistics of one queue.

@@ -141,7 +141,7 @@ func (r *WorkerPoolReconciler) reconcile(ctx context.Context, before, pool *v1al
 		return ctrl.Result{}, err
 	}
 	obs.deployment, obs.desiredReplicas, err = r.reconcileDeployment(ctx, pool, &obs)
-	if backlogAutoscaled(pool) && obs.statsErr == nil {
+	if obs.statsErr == nil && loadKnown(pool, obs.stats) {
 		err = errors.Join(err, r.syncDeletionCosts(ctx, pool, obs.stats))
 	}
 	setPoolStatus(pool, obs)

@@ -60,11 +60,12 @@ func (m *autoscalerMetrics) observe(pool *v1alpha1.WorkerPool, d *autoscaler.Dec
 		deleteGauges(prometheus.Labels{"namespace": pool.Namespace, "pool": pool.Name, "queue": old.(string)})
 	}
 	labels := []string{pool.Namespace, pool.Name, pool.Spec.Queue}
-	desiredReplicasGauge.WithLabelValues(labels...).Set(float64(ptr.Deref(pool.Spec.Replicas, 1)))
-	readyReplicasGauge.WithLabelValues(labels...).Set(float64(pool.Status.ReadyReplicas))
 	if d != nil {
 		recommendedReplicasGauge.WithLabelValues(labels...).Set(float64(d.Recommendation))
 	}
+	readyReplicasGauge.WithLabelValues(labels...).Set(float64(pool.Status.ReadyReplicas))
+	// Last, so a scrape that sees a pass's size also sees its recommendation.
+	desiredReplicasGauge.WithLabelValues(labels...).Set(float64(ptr.Deref(pool.Spec.Replicas, 1)))
 }
 
 // countDecision counts a decision that changed the pool's size.

@@ -53,7 +53,7 @@ func labelsOutside(m *dto.Metric, ns string) (string, bool) {
 var _ = Describe("Autoscaler metrics", func() {
 	ctx := context.Background()
 
-	It("exports desired and recommended replicas and counts size changes, and drops a pool's series when it leaves mode Backlog or is deleted", func() {
+	It("exports desired and recommended replicas and counts size changes, and drops a pool's series when it leaves mode Backlog, changes queue or is deleted", func() {
 		ns := newNamespace(ctx)
 		pool := autoscaledPool(ns, "m", "mq", 1, 0, 0)
 		key := queueconfig.Key{Namespace: ns, Name: "mq"}
@@ -89,7 +89,13 @@ var _ = Describe("Autoscaler metrics", func() {
 
 		By("mode Backlog again, then the pool deleted: its series are gone")
 		updateSpec(ctx, pool, func() { pool.Spec.Autoscaling.Mode = v1alpha1.AutoscalingBacklog })
-		Eventually(series("taskroute_autoscaler_desired_replicas")).Should(HaveLen(1))
+		Eventually(series("taskroute_autoscaler_desired_replicas")).Should(HaveKey(gaugeLabels))
+
+		By("moved to another queue: the old queue's series are gone")
+		updateSpec(ctx, pool, func() { pool.Spec.Queue = "other" })
+		Eventually(series("taskroute_autoscaler_desired_replicas")).Should(Equal(map[string]float64{"pool=m,queue=other": 0}))
+		Expect(series("taskroute_autoscaler_ready_replicas")()).To(ConsistOf(BeNumerically("==", 0)))
+
 		Expect(k8sClient.Delete(ctx, pool)).To(Succeed())
 		Eventually(series("taskroute_autoscaler_desired_replicas")).WithTimeout(10 * time.Second).Should(BeEmpty())
 		Expect(series("taskroute_autoscaler_recommended_replicas")()).To(BeEmpty())

@@ -50,6 +50,7 @@ func (r *WorkerPoolReconciler) autoscale(ctx context.Context, before, pool *v1al
 	if err := r.writeScale(ctx, pool, d.Replicas); err != nil {
 		return err
 	}
+	r.metrics.countDecision(pool, d)
 	logf.FromContext(ctx).Info("Scaled worker pool", "from", d.Input.Current, "to", d.Replicas, "reason", d.Reason,
 		"backlog", d.Input.Backlog, "inFlight", d.Input.InFlight, "recommendation", d.Recommendation, "limited", d.Limited)
 	r.Recorder.Eventf(pool, nil, corev1.EventTypeNormal, d.Reason, "Scale", "%s", d.Message())

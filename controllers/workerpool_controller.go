@@ -54,6 +54,8 @@ type WorkerPoolReconciler struct {
 	// A different generation in the cache means someone else changed the spec, so the
 	// Deployment is applied again even though its hash annotation still matches.
 	appliedGeneration sync.Map // types.NamespacedName -> int64
+	// metrics holds the autoscaler's series of each autoscaled pool.
+	metrics autoscalerMetrics
 }
 
 // +kubebuilder:rbac:groups=taskroute.dev,resources=workerpools,verbs=get;list;watch
@@ -107,10 +109,12 @@ func (r *WorkerPoolReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err := r.Get(ctx, req.NamespacedName, pool); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.appliedGeneration.Delete(req.NamespacedName)
+			r.metrics.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !pool.DeletionTimestamp.IsZero() {
+		r.metrics.forget(req.NamespacedName)
 		return ctrl.Result{}, nil // the garbage collector deletes the owned Deployment
 	}
 
@@ -137,10 +141,11 @@ func (r *WorkerPoolReconciler) reconcile(ctx context.Context, before, pool *v1al
 		return ctrl.Result{}, err
 	}
 	obs.deployment, obs.desiredReplicas, err = r.reconcileDeployment(ctx, pool, &obs)
-	if backlogAutoscaled(pool) && obs.statsErr == nil {
+	if obs.statsErr == nil && loadKnown(pool, obs.stats) {
 		err = errors.Join(err, r.syncDeletionCosts(ctx, pool, obs.stats))
 	}
 	setPoolStatus(pool, obs)
+	r.updateAutoscalerMetrics(pool, obs)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("WorkerPool %s/%s: %w", pool.Namespace, pool.Name, err)
 	}

@@ -22,10 +22,23 @@ const AnnotationPodDeletionCost = "controller.kubernetes.io/pod-deletion-cost"
 
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch
 
-// syncDeletionCosts keeps the deletion cost of an autoscaled pool's pods in step with
-// their workers' live load, so a scale-down removes idle workers first. The cost is the
-// pod's rank by load (0 for idle pods), so a pod is patched only when the order of the
-// pods changes, not on every change of the numbers.
+// loadKnown tells whether the live load of the pool's pods is known, so their deletion
+// costs can follow it: whoever scales the pool (the built-in autoscaler, an HPA, KEDA,
+// a person), the ReplicaSet controller then removes idle workers first. It is known when
+// one of the pool's workers reports to the matching service; a Backlog-mode pool is
+// sized from the same statistics, so with no worker reporting its pods are all idle.
+func loadKnown(pool *v1alpha1.WorkerPool, stats queueconfig.Stats) bool {
+	if backlogAutoscaled(pool) {
+		return true
+	}
+	return slices.ContainsFunc(stats.Pollers, func(p queueconfig.Poller) bool { return p.Pool == pool.Name })
+}
+
+// syncDeletionCosts keeps the deletion cost of a pool's pods in step with their workers'
+// live load, so a scale-down removes idle workers first. The cost is the pod's rank by
+// load (0 for idle pods), so a pod is patched only when the order of the pods changes,
+// not on every change of the numbers. An idle pod without the annotation is left alone:
+// the ReplicaSet controller reads a missing cost as 0.
 func (r *WorkerPoolReconciler) syncDeletionCosts(ctx context.Context, pool *v1alpha1.WorkerPool, stats queueconfig.Stats) error {
 	var pods corev1.PodList
 	if err := r.List(ctx, &pods, client.InNamespace(pool.Namespace), client.MatchingLabels(render.SelectorLabels(pool))); err != nil {
@@ -35,7 +48,7 @@ func (r *WorkerPoolReconciler) syncDeletionCosts(ctx context.Context, pool *v1al
 	for i := range pods.Items {
 		pod := &pods.Items[i]
 		want := strconv.Itoa(costs[pod.Name])
-		if pod.Annotations[AnnotationPodDeletionCost] == want || !pod.DeletionTimestamp.IsZero() {
+		if currentCost(pod) == want || !pod.DeletionTimestamp.IsZero() {
 			continue
 		}
 		patch := client.MergeFrom(pod.DeepCopy())
@@ -100,4 +113,13 @@ func deletionCosts(pods []corev1.Pod, loads map[string]int64) map[string]int {
 		}
 	}
 	return costs
+}
+
+// currentCost is the pod's deletion cost as the ReplicaSet controller reads it: a missing
+// annotation is 0.
+func currentCost(pod *corev1.Pod) string {
+	if c, ok := pod.Annotations[AnnotationPodDeletionCost]; ok {
+		return c
+	}
+	return "0"
 }

@@ -109,9 +109,9 @@ func dashboardQueries(t *testing.T, path string) []string {
 }
 
 // exportedMetrics starts the matching service and this collector on a registry as the
-// manager does, runs traffic so every labelled series exists, and returns the names
-// gathered from it and from controller-runtime's registry (histograms with their series
-// suffixes).
+// manager does, runs traffic so every labelled series exists, lets the reconcilers scale an
+// autoscaled pool, and returns the names gathered from it and from controller-runtime's
+// registry (histograms with their series suffixes).
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	ns := cluster.NewNamespace(t, "dashboard")
@@ -125,6 +125,7 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	reg.MustRegister(New(cluster.Client, svc.Engine(), logr.Discard()))
 	newPool(t, ns, "pool", "q", "v1", nil)
 	runTraffic(t, svc.Addr(), ns)
+	runAutoscaler(t, svc.Engine(), ns)
 
 	exported := map[string]bool{}
 	for _, g := range []prometheus.Gatherer{reg, ctrlmetrics.Registry} {

@@ -16,8 +16,8 @@ import (
 // breaks), carrying credits, completions and failures out and tasks and acks in.
 // Completions and failures are queued when a handler returns and resolved when the service
 // acknowledges them; those of a stream that breaks before its acks come are reported again
-// with CompleteTasks and FailTask, so no result is lost (a repeat of a completion that did reach the service
-// is refused as stale and counts as done).
+// with CompleteTasks and FailTask, so no outcome is lost (a repeat of one that did reach
+// the service is refused as stale and counts as done).
 type streamer struct {
 	w     *Worker
 	queue chan *completion // completions and failures not yet sent

@@ -59,6 +59,7 @@ type config struct {
 	drainProducers  int
 	startSamples    int
 	dispatch        string
+	addSenders      int
 }
 
 func main() {
@@ -87,6 +88,7 @@ func main() {
 	flag.IntVar(&cfg.drainBatch, "drain-batch", 1000, "tasks per AddTasks call of drain-batched")
 	flag.IntVar(&cfg.drainProducers, "drain-producers", 16, "concurrent AddTask callers of drain-single")
 	flag.IntVar(&cfg.startSamples, "start-samples", 2000, "adds measured by start-latency")
+	flag.IntVar(&cfg.addSenders, "add-senders", client.DefaultAddSenders, "the driver client's AddTask senders (client.WithAddSenders; 0 sends every AddTask alone)")
 	flag.StringVar(&cfg.dispatch, "dispatch", "stream", "how the SDK workers get tasks: stream (WorkerStream) or poll (PollTasks and CompleteTasks)")
 	flag.Parse()
 
@@ -150,6 +152,7 @@ func run(cfg config) (err error) {
 			return err
 		}
 		s.inProcess = cfg.inProcess
+		s.addSenders = cfg.addSenders
 		fmt.Printf("\n## %s (load average %s)\n", name, loadAverage())
 		err = fn(cfg, s)
 		s.stop()
@@ -188,7 +191,8 @@ func startAndDial(s *serverProc) (*client.Client, error) {
 	if err := s.start(); err != nil {
 		return nil, err
 	}
-	c, err := client.Dial(context.Background(), s.addr, client.WithNamespace("bench"), client.WithCallTimeout(time.Minute))
+	c, err := client.Dial(context.Background(), s.addr, client.WithNamespace("bench"), client.WithCallTimeout(time.Minute),
+		client.WithAddSenders(s.addSenders))
 	if err != nil {
 		return nil, err
 	}

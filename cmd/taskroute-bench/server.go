@@ -20,9 +20,10 @@ type serverProc struct {
 	proc standalone.Process
 	addr string
 
-	inProcess bool
-	inproc    *inProcessServer
-	started   time.Time // of the in-process service
+	inProcess  bool
+	addSenders int // of the driver's client
+	inproc     *inProcessServer
+	started    time.Time // of the in-process service
 }
 
 func newServer(bin, dataDir string, extra []string) (*serverProc, error) {

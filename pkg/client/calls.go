@@ -23,6 +23,14 @@ const maxWaitPerCall = time.Minute
 // returns Created=false and schedules nothing, so a caller may safely repeat an AddTask
 // whose answer it did not get.
 //
+// Concurrent AddTask calls of a Client (and of the Clients derived from it) share calls:
+// one that finds nothing waiting is sent at once, alone; those arriving while
+// WithAddSenders calls are in flight are sent together in one AddTasks call (one round trip
+// and one synced write) as soon as one of them returns. Each caller still gets its own
+// result or error: when the shared call is refused (one task is invalid, for example),
+// each task is sent again alone, so only the invalid one fails, with the error a lone
+// call gets. A call whose context carries outgoing gRPC metadata is always sent alone.
+//
 // Within the call's deadline (ctx's, else the client's call timeout) AddTask backs off and
 // retries a refusal that time lifts: ResourceExhausted from a namespace quota that carries
 // a retry delay (add rate, backlog), and Unavailable (a restart of the service) when the
@@ -35,16 +43,10 @@ func (c *Client) AddTask(ctx context.Context, t Task) (AddResult, error) {
 	}
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	var resp *matchingv1.AddTaskResponse
-	err := retryAdd(ctx, []*matchingv1.TaskSpec{spec}, func(ctx context.Context) error {
-		var err error
-		resp, err = c.rpc.AddTask(ctx, &matchingv1.AddTaskRequest{Task: spec})
-		return err
-	})
-	if err != nil {
-		return AddResult{}, err
+	if c.adds != nil && coalescable(ctx) {
+		return c.adds.add(ctx, spec)
 	}
-	return AddResult{ID: resp.GetTaskId(), Created: resp.GetCreated()}, nil
+	return addOne(ctx, c.rpc, spec)
 }
 
 // AddTasks schedules many tasks with as few durable writes as possible: one call per

@@ -31,6 +31,7 @@ const DefaultCallTimeout = 30 * time.Second
 type Client struct {
 	rpc  matchingv1.MatchingServiceClient
 	conn *grpc.ClientConn // set when Dial created it, so Close closes it
+	adds *addCoalescer    // nil when AddTask calls are not coalesced
 
 	namespace    string
 	callTimeout  time.Duration
@@ -47,6 +48,7 @@ type options struct {
 	tlsConfig   *tls.Config
 	fromEnv     bool
 	dialOptions []grpc.DialOption
+	addSenders  int
 }
 
 // WithNamespace sets the namespace of every call. Queues are namespaced.
@@ -77,13 +79,17 @@ func WithTLS(cfg *tls.Config) Option {
 // It replaces WithTLS.
 func WithEnvironmentCredentials() Option { return func(o *options) { o.fromEnv = true } }
 
+// WithAddSenders sets how many calls concurrent AddTask calls share at most at a time
+// (DefaultAddSenders); see AddTask. 0 sends every AddTask call on its own.
+func WithAddSenders(n int) Option { return func(o *options) { o.addSenders = n } }
+
 // WithDialOptions appends raw gRPC dial options (interceptors, keepalive, ...).
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOptions = append(o.dialOptions, opts...) }
 }
 
 func buildOptions(opts []Option) options {
-	o := options{callTimeout: DefaultCallTimeout}
+	o := options{callTimeout: DefaultCallTimeout, addSenders: DefaultAddSenders}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -168,7 +174,7 @@ func NewFromService(rpc matchingv1.MatchingServiceClient, opts ...Option) *Clien
 }
 
 func newClient(rpc matchingv1.MatchingServiceClient, o options) *Client {
-	return &Client{rpc: rpc, namespace: o.namespace, callTimeout: o.callTimeout}
+	return &Client{rpc: rpc, adds: newAddCoalescer(rpc, o.addSenders), namespace: o.namespace, callTimeout: o.callTimeout}
 }
 
 // Close closes the connection if Dial made it.

@@ -24,8 +24,9 @@ type completer struct {
 }
 
 type completion struct {
-	req  *matchingv1.CompleteTaskRequest
-	done chan error
+	req     *matchingv1.CompleteTaskRequest
+	failure *matchingv1.FailTaskRequest // instead of req: a failed attempt (stream path)
+	done    chan error
 }
 
 func newCompleter(w *Worker) *completer {

@@ -13,14 +13,15 @@ import (
 )
 
 // streamer runs the DispatchStream path: one WorkerStream at a time (reopened when it
-// breaks), carrying credits and completions out and tasks and acks in. Completions are
-// queued when a handler returns and resolved when the service acknowledges them; the
-// completions of a stream that breaks before its acks come are reported again with
-// CompleteTasks, so no result is lost (a repeat of a completion that did reach the service
-// is refused as stale and counts as done).
+// breaks), carrying credits, completions and failures out and tasks and acks in.
+// Completions and failures are queued when a handler returns and resolved when the service
+// acknowledges them; those of a stream that breaks before its acks come are reported again
+// with CompleteTasks and FailTask, so no outcome is lost (a repeat of one that did reach
+// the service is refused as stale and counts as done).
 type streamer struct {
 	w     *Worker
-	queue chan *completion // completions not yet sent
+	queue chan *completion // completions and failures not yet sent
+	unary sync.WaitGroup   // reports of failures a service did not acknowledge on the stream
 
 	closing   chan struct{} // Stop reached close: send what is queued, then end the stream
 	closeOnce sync.Once
@@ -57,18 +58,26 @@ func (s *streamer) complete(req *matchingv1.CompleteTaskRequest) {
 		}
 		return
 	}
-	item := &completion{req: req, done: make(chan error, 1)}
+	s.enqueue(&completion{req: req, done: make(chan error, 1)})
+}
+
+// enqueue queues a completion or failure for the stream.
+func (s *streamer) enqueue(item *completion) {
 	select {
-	case s.queue <- item: // sent on the stream, or with CompleteTasks once it is gone
+	case s.queue <- item: // sent on the stream, or with a unary call once it is gone
 	case <-s.done:
 		// Only a handler that ignored its cancellation gets here, after Stop.
 		s.resolve(item, status.Error(codes.Canceled, "worker stopped before the result was reported"))
 	}
 }
 
-// resolve ends a completion's life, logging a failure.
+// resolve ends a completion's or failure's life, logging a failure to report it.
 func (s *streamer) resolve(item *completion, err error) {
-	if err != nil {
+	switch {
+	case err == nil:
+	case item.failure != nil:
+		s.w.log.Error(err, "Failed to report task failure", "taskID", item.failure.GetTaskId())
+	default:
 		s.w.log.Error(err, "Failed to complete task", "taskID", item.req.GetTaskId())
 	}
 }
@@ -92,6 +101,7 @@ func (s *streamer) close(ctx context.Context) {
 // run opens streams until the worker stops, then reports leftovers with unary calls.
 func (s *streamer) run() {
 	defer close(s.done)
+	defer s.unary.Wait()
 	defer s.dispatchEnded()
 	b := newBackoff()
 	for s.w.pollCtx.Err() == nil {
@@ -151,14 +161,25 @@ func (s *streamer) drainUnary() {
 	}
 }
 
-// reportUnary reports completions whose stream is gone with CompleteTask(s). A completion
-// that reached the service before its stream broke is refused as stale: it is done.
+// reportUnary reports completions and failures whose stream is gone with CompleteTask(s)
+// and FailTask. One that reached the service before its stream broke is refused as stale:
+// it is done.
 func (s *streamer) reportUnary(batch []*completion) {
-	s.w.completeUnary(batch)
+	completions := make([]*completion, 0, len(batch))
+	for _, item := range batch {
+		if item.failure != nil {
+			item.done <- s.w.failUnary(item.failure)
+			continue
+		}
+		completions = append(completions, item)
+	}
+	if len(completions) > 0 {
+		s.w.completeUnary(completions)
+	}
 	for _, item := range batch {
 		err := <-item.done
 		if status.Code(err) == codes.FailedPrecondition {
-			s.w.log.V(1).Info("Completion reported again was already recorded", "taskID", item.req.GetTaskId())
+			s.w.log.V(1).Info("Outcome reported again was already recorded", "taskID", item.taskID())
 			err = nil
 		}
 		s.resolve(item, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 )
@@ -22,6 +23,8 @@ type session struct {
 	emptyc      chan struct{}            // signalled when pending empties
 	finish      chan struct{}            // closed when the service ended dispatch on its own
 	finishOnce  sync.Once
+
+	acceptsFailures atomic.Bool // the service said it takes failures on this stream
 }
 
 func (ss *session) send(m *matchingv1.WorkerStreamRequest) error {
@@ -130,19 +133,21 @@ func (ss *session) sendCompletions(ctx context.Context) {
 	}
 }
 
-// sendBatch sends one message of completions; false when the stream is gone (its
-// completions are then reported with unary calls).
+// sendBatch sends one message of completions and failures; false when the stream is gone
+// (they are then reported with unary calls).
 func (ss *session) sendBatch(batch []*completion) bool {
-	reqs := make([]*matchingv1.CompleteTaskRequest, len(batch))
-	for i, item := range batch {
-		reqs[i] = item.req
+	if !ss.acceptsFailures.Load() {
+		if batch = ss.s.failuresUnary(batch); len(batch) == 0 {
+			return true
+		}
 	}
+	reqs, fails := splitOutcomes(batch)
 	ss.mu.Lock()
 	ss.seq++
 	seq := ss.seq
 	ss.pending[seq] = append([]*completion(nil), batch...)
 	ss.mu.Unlock()
-	return ss.send(&matchingv1.WorkerStreamRequest{Namespace: ss.s.w.client.Namespace(), Seq: seq, Completions: reqs}) == nil
+	return ss.send(&matchingv1.WorkerStreamRequest{Namespace: ss.s.w.client.Namespace(), Seq: seq, Completions: reqs, Failures: fails}) == nil
 }
 
 // gather adds the completions already queued, up to max.
@@ -190,6 +195,9 @@ func (ss *session) receive() error {
 		if err != nil {
 			return err
 		}
+		if resp.GetAcceptsFailures() {
+			ss.acceptsFailures.Store(true)
+		}
 		ss.deliver(resp.GetTasks())
 		for _, a := range resp.GetAcks() {
 			ss.ack(a)
@@ -233,14 +241,7 @@ func (ss *session) ack(a *matchingv1.CompletionAck) {
 	delete(ss.pending, a.GetSeq())
 	empty := len(ss.pending) == 0
 	ss.mu.Unlock()
-	errs := a.GetErrors()
-	for i, item := range batch {
-		var err error
-		if i < len(errs) {
-			err = statusOf(errs[i])
-		}
-		ss.s.resolve(item, err)
-	}
+	ss.s.resolveAcked(batch, a)
 	if empty {
 		select {
 		case ss.emptyc <- struct{}{}:

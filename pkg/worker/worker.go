@@ -694,13 +694,21 @@ func (w *Worker) fail(t *Task, e *Error) {
 	if e.Message != "" {
 		req.Failure.Message = e.Message
 	}
-	err := w.retryReport(func(ctx context.Context) error {
+	if w.stream != nil {
+		w.stream.fail(req) // acknowledged later, like a completion; the slot frees now
+		return
+	}
+	if err := w.failUnary(req); err != nil {
+		w.log.Error(err, "Failed to report task failure", "taskID", t.ID, "errorType", e.Type)
+	}
+}
+
+// failUnary reports a failure with FailTask, retrying while the service is unreachable.
+func (w *Worker) failUnary(req *matchingv1.FailTaskRequest) error {
+	return w.retryReport(func(ctx context.Context) error {
 		_, err := w.rpc.FailTask(ctx, req)
 		return err
 	})
-	if err != nil {
-		w.log.Error(err, "Failed to report task failure", "taskID", t.ID, "errorType", e.Type)
-	}
 }
 
 func (w *Worker) reportCanceled(t *Task) {

@@ -2006,11 +2006,14 @@ type WorkerStreamRequest struct {
 	// Later messages: slots freed since the last message (0..1000). The credits granted and
 	// not yet used may not exceed 10000.
 	Credits int32 `protobuf:"varint,3,opt,name=credits,proto3" json:"credits,omitempty"`
-	// Identifies this message's completions in the acknowledgement; chosen by the worker,
-	// increasing. Required (non-zero) when completions are set.
+	// Identifies this message's completions and failures in the acknowledgement; chosen by
+	// the worker, increasing. Required (non-zero) when completions or failures are set.
 	Seq uint64 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
 	// Results of finished attempts, at most 1000 per message, as for CompleteTasks.
-	Completions   []*CompleteTaskRequest `protobuf:"bytes,5,rep,name=completions,proto3" json:"completions,omitempty"`
+	Completions []*CompleteTaskRequest `protobuf:"bytes,5,rep,name=completions,proto3" json:"completions,omitempty"`
+	// Failed attempts, as for FailTask (retried per the task's retry policy); at most 1000
+	// per message together with completions.
+	Failures      []*FailTaskRequest `protobuf:"bytes,6,rep,name=failures,proto3" json:"failures,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2080,6 +2083,13 @@ func (x *WorkerStreamRequest) GetCompletions() []*CompleteTaskRequest {
 	return nil
 }
 
+func (x *WorkerStreamRequest) GetFailures() []*FailTaskRequest {
+	if x != nil {
+		return x.Failures
+	}
+	return nil
+}
+
 // WorkerStreamResponse is one message of the service on a WorkerStream.
 type WorkerStreamResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2092,8 +2102,13 @@ type WorkerStreamResponse struct {
 	// stream next polls: a stream with no credits gets it once it grants one (it can get
 	// no task meanwhile).
 	DispatchEnded bool `protobuf:"varint,3,opt,name=dispatch_ended,json=dispatchEnded,proto3" json:"dispatch_ended,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Set in the first message, which the service sends as soon as the stream is open: the
+	// service takes failures (WorkerStreamRequest.failures) on this stream. A worker sends
+	// failures on a stream only after it saw this, and reports them with FailTask otherwise
+	// (a service from before failures on the stream ignores them).
+	AcceptsFailures bool `protobuf:"varint,4,opt,name=accepts_failures,json=acceptsFailures,proto3" json:"accepts_failures,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *WorkerStreamResponse) Reset() {
@@ -2147,12 +2162,21 @@ func (x *WorkerStreamResponse) GetDispatchEnded() bool {
 	return false
 }
 
-// CompletionAck acknowledges the completions of one WorkerStreamRequest.
+func (x *WorkerStreamResponse) GetAcceptsFailures() bool {
+	if x != nil {
+		return x.AcceptsFailures
+	}
+	return false
+}
+
+// CompletionAck acknowledges the completions and failures of one WorkerStreamRequest.
 type CompletionAck struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	// One entry per completion, in request order; code 0 means it succeeded.
-	Errors        []*ItemError `protobuf:"bytes,2,rep,name=errors,proto3" json:"errors,omitempty"`
+	Errors []*ItemError `protobuf:"bytes,2,rep,name=errors,proto3" json:"errors,omitempty"`
+	// One entry per failure, in request order; code 0 means it was recorded.
+	FailureErrors []*ItemError `protobuf:"bytes,3,rep,name=failure_errors,json=failureErrors,proto3" json:"failure_errors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2197,6 +2221,13 @@ func (x *CompletionAck) GetSeq() uint64 {
 func (x *CompletionAck) GetErrors() []*ItemError {
 	if x != nil {
 		return x.Errors
+	}
+	return nil
+}
+
+func (x *CompletionAck) GetFailureErrors() []*ItemError {
+	if x != nil {
+		return x.FailureErrors
 	}
 	return nil
 }
@@ -4836,20 +4867,23 @@ const file_matching_proto_rawDesc = "" +
 	"\atask_id\x18\x02 \x01(\tR\x06taskId\x12\x19\n" +
 	"\blease_id\x18\x03 \x01(\tR\aleaseId\x12'\n" +
 	"\x0fworker_identity\x18\x04 \x01(\tR\x0eworkerIdentity\"\x15\n" +
-	"\x13ReleaseTaskResponse\"\xea\x01\n" +
+	"\x13ReleaseTaskResponse\"\xae\x02\n" +
 	"\x13WorkerStreamRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12;\n" +
 	"\x04open\x18\x02 \x01(\v2'.taskroute.matching.v1.PollTasksRequestR\x04open\x12\x18\n" +
 	"\acredits\x18\x03 \x01(\x05R\acredits\x12\x10\n" +
 	"\x03seq\x18\x04 \x01(\x04R\x03seq\x12L\n" +
-	"\vcompletions\x18\x05 \x03(\v2*.taskroute.matching.v1.CompleteTaskRequestR\vcompletions\"\xaa\x01\n" +
+	"\vcompletions\x18\x05 \x03(\v2*.taskroute.matching.v1.CompleteTaskRequestR\vcompletions\x12B\n" +
+	"\bfailures\x18\x06 \x03(\v2&.taskroute.matching.v1.FailTaskRequestR\bfailures\"\xd5\x01\n" +
 	"\x14WorkerStreamResponse\x121\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x1b.taskroute.matching.v1.TaskR\x05tasks\x128\n" +
 	"\x04acks\x18\x02 \x03(\v2$.taskroute.matching.v1.CompletionAckR\x04acks\x12%\n" +
-	"\x0edispatch_ended\x18\x03 \x01(\bR\rdispatchEnded\"[\n" +
+	"\x0edispatch_ended\x18\x03 \x01(\bR\rdispatchEnded\x12)\n" +
+	"\x10accepts_failures\x18\x04 \x01(\bR\x0facceptsFailures\"\xa4\x01\n" +
 	"\rCompletionAck\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x128\n" +
-	"\x06errors\x18\x02 \x03(\v2 .taskroute.matching.v1.ItemErrorR\x06errors\"t\n" +
+	"\x06errors\x18\x02 \x03(\v2 .taskroute.matching.v1.ItemErrorR\x06errors\x12G\n" +
+	"\x0efailure_errors\x18\x03 \x03(\v2 .taskroute.matching.v1.ItemErrorR\rfailureErrors\"t\n" +
 	"\x15ShutdownWorkerRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x12'\n" +
@@ -5228,113 +5262,115 @@ var file_matching_proto_depIdxs = []int32{
 	70,  // 28: taskroute.matching.v1.FailTaskResponse.next_attempt_time:type_name -> google.protobuf.Timestamp
 	12,  // 29: taskroute.matching.v1.WorkerStreamRequest.open:type_name -> taskroute.matching.v1.PollTasksRequest
 	16,  // 30: taskroute.matching.v1.WorkerStreamRequest.completions:type_name -> taskroute.matching.v1.CompleteTaskRequest
-	13,  // 31: taskroute.matching.v1.WorkerStreamResponse.tasks:type_name -> taskroute.matching.v1.Task
-	31,  // 32: taskroute.matching.v1.WorkerStreamResponse.acks:type_name -> taskroute.matching.v1.CompletionAck
-	19,  // 33: taskroute.matching.v1.CompletionAck.errors:type_name -> taskroute.matching.v1.ItemError
-	1,   // 34: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
-	69,  // 35: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
-	0,   // 36: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	1,   // 37: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
-	15,  // 38: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
-	70,  // 39: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
-	70,  // 40: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
-	70,  // 41: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
-	5,   // 42: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
-	7,   // 43: taskroute.matching.v1.TaskInfo.prefers:type_name -> taskroute.matching.v1.PreferredCapability
-	37,  // 44: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
-	0,   // 45: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
-	69,  // 46: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
-	5,   // 47: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
-	5,   // 48: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
-	7,   // 49: taskroute.matching.v1.BacklogStats.prefers:type_name -> taskroute.matching.v1.PreferredCapability
-	0,   // 50: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	70,  // 51: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
-	5,   // 52: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
-	2,   // 53: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
-	40,  // 54: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
-	41,  // 55: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
-	42,  // 56: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
-	44,  // 57: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
-	70,  // 58: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
-	46,  // 59: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
-	0,   // 60: taskroute.matching.v1.RecordWorkerHeartbeatRequest.kind:type_name -> taskroute.matching.v1.TaskKind
-	5,   // 61: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
-	69,  // 62: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
-	69,  // 63: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
-	69,  // 64: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
-	69,  // 65: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
-	4,   // 66: taskroute.matching.v1.QueueConfig.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
-	69,  // 67: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
-	69,  // 68: taskroute.matching.v1.QueueConfig.preference_wait:type_name -> google.protobuf.Duration
-	68,  // 69: taskroute.matching.v1.QueueConfig.fairness_weight_overrides:type_name -> taskroute.matching.v1.QueueConfig.FairnessWeightOverridesEntry
-	50,  // 70: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	50,  // 71: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
-	71,  // 72: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
-	50,  // 73: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	50,  // 74: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
-	1,   // 75: taskroute.matching.v1.ListTasksRequest.state:type_name -> taskroute.matching.v1.TaskState
-	37,  // 76: taskroute.matching.v1.ListTasksResponse.tasks:type_name -> taskroute.matching.v1.TaskInfo
-	0,   // 77: taskroute.matching.v1.CreateSessionRequest.kind:type_name -> taskroute.matching.v1.TaskKind
-	5,   // 78: taskroute.matching.v1.CreateSessionRequest.requires:type_name -> taskroute.matching.v1.Capability
-	65,  // 79: taskroute.matching.v1.CreateSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
-	65,  // 80: taskroute.matching.v1.CompleteSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
-	65,  // 81: taskroute.matching.v1.GetSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
-	0,   // 82: taskroute.matching.v1.SessionInfo.kind:type_name -> taskroute.matching.v1.TaskKind
-	3,   // 83: taskroute.matching.v1.SessionInfo.state:type_name -> taskroute.matching.v1.SessionState
-	5,   // 84: taskroute.matching.v1.SessionInfo.requires:type_name -> taskroute.matching.v1.Capability
-	70,  // 85: taskroute.matching.v1.SessionInfo.create_time:type_name -> google.protobuf.Timestamp
-	70,  // 86: taskroute.matching.v1.SessionInfo.close_time:type_name -> google.protobuf.Timestamp
-	8,   // 87: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
-	10,  // 88: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
-	12,  // 89: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
-	16,  // 90: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
-	18,  // 91: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
-	21,  // 92: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
-	23,  // 93: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
-	25,  // 94: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
-	27,  // 95: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
-	32,  // 96: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
-	29,  // 97: taskroute.matching.v1.MatchingService.WorkerStream:input_type -> taskroute.matching.v1.WorkerStreamRequest
-	34,  // 98: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
-	36,  // 99: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
-	39,  // 100: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
-	45,  // 101: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
-	48,  // 102: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
-	51,  // 103: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
-	53,  // 104: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
-	55,  // 105: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
-	57,  // 106: taskroute.matching.v1.MatchingService.ListTasks:input_type -> taskroute.matching.v1.ListTasksRequest
-	59,  // 107: taskroute.matching.v1.MatchingService.CreateSession:input_type -> taskroute.matching.v1.CreateSessionRequest
-	61,  // 108: taskroute.matching.v1.MatchingService.CompleteSession:input_type -> taskroute.matching.v1.CompleteSessionRequest
-	63,  // 109: taskroute.matching.v1.MatchingService.GetSession:input_type -> taskroute.matching.v1.GetSessionRequest
-	9,   // 110: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
-	11,  // 111: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
-	14,  // 112: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
-	17,  // 113: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
-	20,  // 114: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
-	22,  // 115: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
-	24,  // 116: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
-	26,  // 117: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
-	28,  // 118: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
-	33,  // 119: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
-	30,  // 120: taskroute.matching.v1.MatchingService.WorkerStream:output_type -> taskroute.matching.v1.WorkerStreamResponse
-	35,  // 121: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
-	38,  // 122: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
-	43,  // 123: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
-	47,  // 124: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
-	49,  // 125: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
-	52,  // 126: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
-	54,  // 127: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
-	56,  // 128: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
-	58,  // 129: taskroute.matching.v1.MatchingService.ListTasks:output_type -> taskroute.matching.v1.ListTasksResponse
-	60,  // 130: taskroute.matching.v1.MatchingService.CreateSession:output_type -> taskroute.matching.v1.CreateSessionResponse
-	62,  // 131: taskroute.matching.v1.MatchingService.CompleteSession:output_type -> taskroute.matching.v1.CompleteSessionResponse
-	64,  // 132: taskroute.matching.v1.MatchingService.GetSession:output_type -> taskroute.matching.v1.GetSessionResponse
-	110, // [110:133] is the sub-list for method output_type
-	87,  // [87:110] is the sub-list for method input_type
-	87,  // [87:87] is the sub-list for extension type_name
-	87,  // [87:87] is the sub-list for extension extendee
-	0,   // [0:87] is the sub-list for field type_name
+	21,  // 31: taskroute.matching.v1.WorkerStreamRequest.failures:type_name -> taskroute.matching.v1.FailTaskRequest
+	13,  // 32: taskroute.matching.v1.WorkerStreamResponse.tasks:type_name -> taskroute.matching.v1.Task
+	31,  // 33: taskroute.matching.v1.WorkerStreamResponse.acks:type_name -> taskroute.matching.v1.CompletionAck
+	19,  // 34: taskroute.matching.v1.CompletionAck.errors:type_name -> taskroute.matching.v1.ItemError
+	19,  // 35: taskroute.matching.v1.CompletionAck.failure_errors:type_name -> taskroute.matching.v1.ItemError
+	1,   // 36: taskroute.matching.v1.CancelTaskResponse.state:type_name -> taskroute.matching.v1.TaskState
+	69,  // 37: taskroute.matching.v1.GetTaskRequest.wait:type_name -> google.protobuf.Duration
+	0,   // 38: taskroute.matching.v1.TaskInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	1,   // 39: taskroute.matching.v1.TaskInfo.state:type_name -> taskroute.matching.v1.TaskState
+	15,  // 40: taskroute.matching.v1.TaskInfo.failure:type_name -> taskroute.matching.v1.Failure
+	70,  // 41: taskroute.matching.v1.TaskInfo.scheduled_time:type_name -> google.protobuf.Timestamp
+	70,  // 42: taskroute.matching.v1.TaskInfo.started_time:type_name -> google.protobuf.Timestamp
+	70,  // 43: taskroute.matching.v1.TaskInfo.closed_time:type_name -> google.protobuf.Timestamp
+	5,   // 44: taskroute.matching.v1.TaskInfo.requires:type_name -> taskroute.matching.v1.Capability
+	7,   // 45: taskroute.matching.v1.TaskInfo.prefers:type_name -> taskroute.matching.v1.PreferredCapability
+	37,  // 46: taskroute.matching.v1.GetTaskResponse.task:type_name -> taskroute.matching.v1.TaskInfo
+	0,   // 47: taskroute.matching.v1.BacklogStats.kind:type_name -> taskroute.matching.v1.TaskKind
+	69,  // 48: taskroute.matching.v1.BacklogStats.oldest_age:type_name -> google.protobuf.Duration
+	5,   // 49: taskroute.matching.v1.BacklogStats.requires:type_name -> taskroute.matching.v1.Capability
+	5,   // 50: taskroute.matching.v1.BacklogStats.unmet:type_name -> taskroute.matching.v1.Capability
+	7,   // 51: taskroute.matching.v1.BacklogStats.prefers:type_name -> taskroute.matching.v1.PreferredCapability
+	0,   // 52: taskroute.matching.v1.PollerInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	70,  // 53: taskroute.matching.v1.PollerInfo.last_access_time:type_name -> google.protobuf.Timestamp
+	5,   // 54: taskroute.matching.v1.PollerInfo.capabilities:type_name -> taskroute.matching.v1.Capability
+	2,   // 55: taskroute.matching.v1.RateLimitInfo.state:type_name -> taskroute.matching.v1.RateLimitState
+	40,  // 56: taskroute.matching.v1.DescribeQueueResponse.backlog:type_name -> taskroute.matching.v1.BacklogStats
+	41,  // 57: taskroute.matching.v1.DescribeQueueResponse.pollers:type_name -> taskroute.matching.v1.PollerInfo
+	42,  // 58: taskroute.matching.v1.DescribeQueueResponse.rate_limit:type_name -> taskroute.matching.v1.RateLimitInfo
+	44,  // 59: taskroute.matching.v1.DescribeQueueResponse.unknown_task_types:type_name -> taskroute.matching.v1.UnknownTaskTypeStats
+	70,  // 60: taskroute.matching.v1.UnknownTaskTypeStats.last_seen_time:type_name -> google.protobuf.Timestamp
+	46,  // 61: taskroute.matching.v1.ListQueuesResponse.queues:type_name -> taskroute.matching.v1.QueueSummary
+	0,   // 62: taskroute.matching.v1.RecordWorkerHeartbeatRequest.kind:type_name -> taskroute.matching.v1.TaskKind
+	5,   // 63: taskroute.matching.v1.RecordWorkerHeartbeatRequest.capabilities:type_name -> taskroute.matching.v1.Capability
+	69,  // 64: taskroute.matching.v1.RecordWorkerHeartbeatResponse.interval:type_name -> google.protobuf.Duration
+	69,  // 65: taskroute.matching.v1.QueueConfig.schedule_to_start_timeout:type_name -> google.protobuf.Duration
+	69,  // 66: taskroute.matching.v1.QueueConfig.start_to_close_timeout:type_name -> google.protobuf.Duration
+	69,  // 67: taskroute.matching.v1.QueueConfig.heartbeat_timeout:type_name -> google.protobuf.Duration
+	4,   // 68: taskroute.matching.v1.QueueConfig.retry_policy:type_name -> taskroute.matching.v1.RetryPolicy
+	69,  // 69: taskroute.matching.v1.QueueConfig.retention:type_name -> google.protobuf.Duration
+	69,  // 70: taskroute.matching.v1.QueueConfig.preference_wait:type_name -> google.protobuf.Duration
+	68,  // 71: taskroute.matching.v1.QueueConfig.fairness_weight_overrides:type_name -> taskroute.matching.v1.QueueConfig.FairnessWeightOverridesEntry
+	50,  // 72: taskroute.matching.v1.GetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	50,  // 73: taskroute.matching.v1.SetQueueConfigRequest.config:type_name -> taskroute.matching.v1.QueueConfig
+	71,  // 74: taskroute.matching.v1.SetQueueConfigRequest.update_mask:type_name -> google.protobuf.FieldMask
+	50,  // 75: taskroute.matching.v1.SetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	50,  // 76: taskroute.matching.v1.ResetQueueConfigResponse.config:type_name -> taskroute.matching.v1.QueueConfig
+	1,   // 77: taskroute.matching.v1.ListTasksRequest.state:type_name -> taskroute.matching.v1.TaskState
+	37,  // 78: taskroute.matching.v1.ListTasksResponse.tasks:type_name -> taskroute.matching.v1.TaskInfo
+	0,   // 79: taskroute.matching.v1.CreateSessionRequest.kind:type_name -> taskroute.matching.v1.TaskKind
+	5,   // 80: taskroute.matching.v1.CreateSessionRequest.requires:type_name -> taskroute.matching.v1.Capability
+	65,  // 81: taskroute.matching.v1.CreateSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	65,  // 82: taskroute.matching.v1.CompleteSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	65,  // 83: taskroute.matching.v1.GetSessionResponse.session:type_name -> taskroute.matching.v1.SessionInfo
+	0,   // 84: taskroute.matching.v1.SessionInfo.kind:type_name -> taskroute.matching.v1.TaskKind
+	3,   // 85: taskroute.matching.v1.SessionInfo.state:type_name -> taskroute.matching.v1.SessionState
+	5,   // 86: taskroute.matching.v1.SessionInfo.requires:type_name -> taskroute.matching.v1.Capability
+	70,  // 87: taskroute.matching.v1.SessionInfo.create_time:type_name -> google.protobuf.Timestamp
+	70,  // 88: taskroute.matching.v1.SessionInfo.close_time:type_name -> google.protobuf.Timestamp
+	8,   // 89: taskroute.matching.v1.MatchingService.AddTask:input_type -> taskroute.matching.v1.AddTaskRequest
+	10,  // 90: taskroute.matching.v1.MatchingService.AddTasks:input_type -> taskroute.matching.v1.AddTasksRequest
+	12,  // 91: taskroute.matching.v1.MatchingService.PollTasks:input_type -> taskroute.matching.v1.PollTasksRequest
+	16,  // 92: taskroute.matching.v1.MatchingService.CompleteTask:input_type -> taskroute.matching.v1.CompleteTaskRequest
+	18,  // 93: taskroute.matching.v1.MatchingService.CompleteTasks:input_type -> taskroute.matching.v1.CompleteTasksRequest
+	21,  // 94: taskroute.matching.v1.MatchingService.FailTask:input_type -> taskroute.matching.v1.FailTaskRequest
+	23,  // 95: taskroute.matching.v1.MatchingService.HeartbeatTask:input_type -> taskroute.matching.v1.HeartbeatTaskRequest
+	25,  // 96: taskroute.matching.v1.MatchingService.ReportTaskCanceled:input_type -> taskroute.matching.v1.ReportTaskCanceledRequest
+	27,  // 97: taskroute.matching.v1.MatchingService.ReleaseTask:input_type -> taskroute.matching.v1.ReleaseTaskRequest
+	32,  // 98: taskroute.matching.v1.MatchingService.ShutdownWorker:input_type -> taskroute.matching.v1.ShutdownWorkerRequest
+	29,  // 99: taskroute.matching.v1.MatchingService.WorkerStream:input_type -> taskroute.matching.v1.WorkerStreamRequest
+	34,  // 100: taskroute.matching.v1.MatchingService.CancelTask:input_type -> taskroute.matching.v1.CancelTaskRequest
+	36,  // 101: taskroute.matching.v1.MatchingService.GetTask:input_type -> taskroute.matching.v1.GetTaskRequest
+	39,  // 102: taskroute.matching.v1.MatchingService.DescribeQueue:input_type -> taskroute.matching.v1.DescribeQueueRequest
+	45,  // 103: taskroute.matching.v1.MatchingService.ListQueues:input_type -> taskroute.matching.v1.ListQueuesRequest
+	48,  // 104: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:input_type -> taskroute.matching.v1.RecordWorkerHeartbeatRequest
+	51,  // 105: taskroute.matching.v1.MatchingService.GetQueueConfig:input_type -> taskroute.matching.v1.GetQueueConfigRequest
+	53,  // 106: taskroute.matching.v1.MatchingService.SetQueueConfig:input_type -> taskroute.matching.v1.SetQueueConfigRequest
+	55,  // 107: taskroute.matching.v1.MatchingService.ResetQueueConfig:input_type -> taskroute.matching.v1.ResetQueueConfigRequest
+	57,  // 108: taskroute.matching.v1.MatchingService.ListTasks:input_type -> taskroute.matching.v1.ListTasksRequest
+	59,  // 109: taskroute.matching.v1.MatchingService.CreateSession:input_type -> taskroute.matching.v1.CreateSessionRequest
+	61,  // 110: taskroute.matching.v1.MatchingService.CompleteSession:input_type -> taskroute.matching.v1.CompleteSessionRequest
+	63,  // 111: taskroute.matching.v1.MatchingService.GetSession:input_type -> taskroute.matching.v1.GetSessionRequest
+	9,   // 112: taskroute.matching.v1.MatchingService.AddTask:output_type -> taskroute.matching.v1.AddTaskResponse
+	11,  // 113: taskroute.matching.v1.MatchingService.AddTasks:output_type -> taskroute.matching.v1.AddTasksResponse
+	14,  // 114: taskroute.matching.v1.MatchingService.PollTasks:output_type -> taskroute.matching.v1.PollTasksResponse
+	17,  // 115: taskroute.matching.v1.MatchingService.CompleteTask:output_type -> taskroute.matching.v1.CompleteTaskResponse
+	20,  // 116: taskroute.matching.v1.MatchingService.CompleteTasks:output_type -> taskroute.matching.v1.CompleteTasksResponse
+	22,  // 117: taskroute.matching.v1.MatchingService.FailTask:output_type -> taskroute.matching.v1.FailTaskResponse
+	24,  // 118: taskroute.matching.v1.MatchingService.HeartbeatTask:output_type -> taskroute.matching.v1.HeartbeatTaskResponse
+	26,  // 119: taskroute.matching.v1.MatchingService.ReportTaskCanceled:output_type -> taskroute.matching.v1.ReportTaskCanceledResponse
+	28,  // 120: taskroute.matching.v1.MatchingService.ReleaseTask:output_type -> taskroute.matching.v1.ReleaseTaskResponse
+	33,  // 121: taskroute.matching.v1.MatchingService.ShutdownWorker:output_type -> taskroute.matching.v1.ShutdownWorkerResponse
+	30,  // 122: taskroute.matching.v1.MatchingService.WorkerStream:output_type -> taskroute.matching.v1.WorkerStreamResponse
+	35,  // 123: taskroute.matching.v1.MatchingService.CancelTask:output_type -> taskroute.matching.v1.CancelTaskResponse
+	38,  // 124: taskroute.matching.v1.MatchingService.GetTask:output_type -> taskroute.matching.v1.GetTaskResponse
+	43,  // 125: taskroute.matching.v1.MatchingService.DescribeQueue:output_type -> taskroute.matching.v1.DescribeQueueResponse
+	47,  // 126: taskroute.matching.v1.MatchingService.ListQueues:output_type -> taskroute.matching.v1.ListQueuesResponse
+	49,  // 127: taskroute.matching.v1.MatchingService.RecordWorkerHeartbeat:output_type -> taskroute.matching.v1.RecordWorkerHeartbeatResponse
+	52,  // 128: taskroute.matching.v1.MatchingService.GetQueueConfig:output_type -> taskroute.matching.v1.GetQueueConfigResponse
+	54,  // 129: taskroute.matching.v1.MatchingService.SetQueueConfig:output_type -> taskroute.matching.v1.SetQueueConfigResponse
+	56,  // 130: taskroute.matching.v1.MatchingService.ResetQueueConfig:output_type -> taskroute.matching.v1.ResetQueueConfigResponse
+	58,  // 131: taskroute.matching.v1.MatchingService.ListTasks:output_type -> taskroute.matching.v1.ListTasksResponse
+	60,  // 132: taskroute.matching.v1.MatchingService.CreateSession:output_type -> taskroute.matching.v1.CreateSessionResponse
+	62,  // 133: taskroute.matching.v1.MatchingService.CompleteSession:output_type -> taskroute.matching.v1.CompleteSessionResponse
+	64,  // 134: taskroute.matching.v1.MatchingService.GetSession:output_type -> taskroute.matching.v1.GetSessionResponse
+	112, // [112:135] is the sub-list for method output_type
+	89,  // [89:112] is the sub-list for method input_type
+	89,  // [89:89] is the sub-list for extension type_name
+	89,  // [89:89] is the sub-list for extension extendee
+	0,   // [0:89] is the sub-list for field type_name
 }
 
 func init() { file_matching_proto_init() }

@@ -90,10 +90,10 @@ type MatchingServiceClient interface {
 	// WorkerStream is the throughput path of a worker, the same contract as PollTasks plus
 	// CompleteTasks on one long-lived stream. The first message opens it with a
 	// PollTasksRequest (open; its max_tasks is the initial credit: the worker's free slots);
-	// later messages add credits as slots free up and carry completions. The service pushes
-	// started tasks, never more than the credits granted and not yet used, and acknowledges
-	// each message's completions (by seq) once they are durable, committed together with
-	// the completions of other streams. The stream counts as an open poll of the worker
+	// later messages add credits as slots free up and carry completions and failures (as
+	// for FailTask). The service pushes started tasks, never more than the credits granted
+	// and not yet used, and acknowledges each message's completions and failures (by seq)
+	// once they are durable, committed together with the completions of other streams. The stream counts as an open poll of the worker
 	// while it waits for tasks. ShutdownWorker ends its dispatch (dispatch_ended) and leaves
 	// it open for the remaining completions. Tasks pushed on a stream that breaks run out
 	// their lease like the tasks of a lost PollTasks answer; unacknowledged completions may
@@ -428,10 +428,10 @@ type MatchingServiceServer interface {
 	// WorkerStream is the throughput path of a worker, the same contract as PollTasks plus
 	// CompleteTasks on one long-lived stream. The first message opens it with a
 	// PollTasksRequest (open; its max_tasks is the initial credit: the worker's free slots);
-	// later messages add credits as slots free up and carry completions. The service pushes
-	// started tasks, never more than the credits granted and not yet used, and acknowledges
-	// each message's completions (by seq) once they are durable, committed together with
-	// the completions of other streams. The stream counts as an open poll of the worker
+	// later messages add credits as slots free up and carry completions and failures (as
+	// for FailTask). The service pushes started tasks, never more than the credits granted
+	// and not yet used, and acknowledges each message's completions and failures (by seq)
+	// once they are durable, committed together with the completions of other streams. The stream counts as an open poll of the worker
 	// while it waits for tasks. ShutdownWorker ends its dispatch (dispatch_ended) and leaves
 	// it open for the remaining completions. Tasks pushed on a stream that breaks run out
 	// their lease like the tasks of a lost PollTasks answer; unacknowledged completions may

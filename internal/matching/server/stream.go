@@ -12,8 +12,8 @@ import (
 
 // WorkerStream serves a worker's long-lived stream: a dispatch loop pushes started tasks up
 // to the credits the worker granted (a long poll whose capacity is its credit), a receive
-// loop takes credits and completions, and a commit loop completes what piled up in one
-// durable write and acknowledges it. The call ends when the worker closes its side (after
+// loop takes credits, completions and failures, and a commit loop completes what piled up
+// in one durable write (and records the failures meanwhile) and acknowledges it. The call ends when the worker closes its side (after
 // the last acks) or goes away.
 func (s *Server) WorkerStream(ss matchingv1.MatchingService_WorkerStreamServer) error {
 	first, err := ss.Recv()
@@ -30,11 +30,14 @@ func (s *Server) WorkerStream(ss matchingv1.MatchingService_WorkerStreamServer) 
 		credits: int(first.GetOpen().GetMaxTasks()), creditc: make(chan struct{}, 1),
 		batches: make(chan *matchingv1.WorkerStreamRequest, 64),
 	}
+	if err := ws.send(&matchingv1.WorkerStreamResponse{AcceptsFailures: true}); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); ws.dispatch(ctx) }()
 	go func() { defer wg.Done(); ws.commit() }()
-	if len(first.GetCompletions()) > 0 {
+	if reports(first) {
 		ws.batches <- first
 	}
 	err = ws.receive()
@@ -57,7 +60,12 @@ type workerStream struct {
 	credits int           // granted and not yet used
 	creditc chan struct{} // signalled when credits grow
 
-	batches chan *matchingv1.WorkerStreamRequest // messages with completions, for commit
+	batches chan *matchingv1.WorkerStreamRequest // messages with completions or failures, for commit
+}
+
+// reports tells whether a message carries outcomes to commit and acknowledge.
+func reports(m *matchingv1.WorkerStreamRequest) bool {
+	return len(m.GetCompletions()) > 0 || len(m.GetFailures()) > 0
 }
 
 // receive reads the worker's messages until it closes its side (nil) or fails.
@@ -84,7 +92,7 @@ func (ws *workerStream) receive() error {
 		if err != nil {
 			return err
 		}
-		if len(m.GetCompletions()) > 0 {
+		if reports(m) {
 			ws.batches <- m
 		}
 	}
@@ -142,7 +150,8 @@ func (ws *workerStream) useCredits(n int) {
 }
 
 // commit completes the queued messages' completions, all that piled up in one durable
-// write (group commit), and acknowledges each message once they are durable.
+// write (group commit), records their failures, and acknowledges each message once its
+// outcomes are durable.
 func (ws *workerStream) commit() {
 	var msgs []*matchingv1.WorkerStreamRequest
 	var all []*matchingv1.CompleteTaskRequest
@@ -150,11 +159,16 @@ func (ws *workerStream) commit() {
 		msgs = append(msgs[:0], m)
 		all = append(all[:0], m.GetCompletions()...)
 		msgs, all = ws.gather(msgs, all)
-		errs := ws.s.e.CompleteManyAs(all, ws.principal)
+		failed := ws.failAll(msgs)
+		var errs []*matchingv1.ItemError
+		if len(all) > 0 {
+			errs = ws.s.e.CompleteManyAs(all, ws.principal)
+		}
+		failErrs := failed()
 		resp := &matchingv1.WorkerStreamResponse{Acks: make([]*matchingv1.CompletionAck, len(msgs))}
 		for i, m := range msgs {
 			n := len(m.GetCompletions())
-			resp.Acks[i] = &matchingv1.CompletionAck{Seq: m.GetSeq(), Errors: errs[:n:n]}
+			resp.Acks[i] = &matchingv1.CompletionAck{Seq: m.GetSeq(), Errors: errs[:n:n], FailureErrors: failErrs[i]}
 			errs = errs[n:]
 		}
 		// A failed send means the worker is gone; it sends unacknowledged completions again.

@@ -163,6 +163,8 @@ func TestWorkerStreamRejectsBadMessages(t *testing.T) {
 		{"open twice", []*matchingv1.WorkerStreamRequest{{Namespace: "default", Open: okOpen()}, {Namespace: "default", Open: okOpen()}}, "open:"},
 		{"completions without seq", []*matchingv1.WorkerStreamRequest{{Namespace: "default", Open: okOpen()}, {Namespace: "default", Completions: []*matchingv1.CompleteTaskRequest{{Namespace: "default", TaskId: "t", LeaseId: "1", WorkerIdentity: "w1"}}}}, "seq:"},
 		{"bad completion", []*matchingv1.WorkerStreamRequest{{Namespace: "default", Open: okOpen()}, {Namespace: "default", Seq: 1, Completions: []*matchingv1.CompleteTaskRequest{{Namespace: "default", WorkerIdentity: "w1"}}}}, "completions[0].task_id:"},
+		{"failures without seq", []*matchingv1.WorkerStreamRequest{{Namespace: "default", Open: okOpen()}, {Namespace: "default", Failures: []*matchingv1.FailTaskRequest{{Namespace: "default", TaskId: "t", LeaseId: "1", WorkerIdentity: "w1"}}}}, "seq:"},
+		{"bad failure", []*matchingv1.WorkerStreamRequest{{Namespace: "default", Open: okOpen()}, {Namespace: "default", Seq: 1, Failures: []*matchingv1.FailTaskRequest{{Namespace: "default", TaskId: "t", WorkerIdentity: "w1"}}}}, "failures[0].lease_id:"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,7 +175,9 @@ func TestWorkerStreamRejectsBadMessages(t *testing.T) {
 			for _, m := range tc.msgs {
 				_ = s.Send(m) // the stream may already be ended: Recv tells why
 			}
-			_, err = s.Recv()
+			for err == nil { // past accepts_failures, sent once the stream is open
+				_, err = s.Recv()
+			}
 			if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), tc.field) {
 				t.Fatalf("got %v; want InvalidArgument naming %q", err, tc.field)
 			}

@@ -53,22 +53,38 @@ func (s *Server) checkStreamMessage(m *matchingv1.WorkerStreamRequest, ns string
 }
 
 func (s *Server) checkStreamCompletions(m *matchingv1.WorkerStreamRequest) error {
-	cs := m.GetCompletions()
-	if len(cs) == 0 {
+	cs, fs := m.GetCompletions(), m.GetFailures()
+	if len(cs) == 0 && len(fs) == 0 {
 		return nil
 	}
-	if len(cs) > s.limits.MaxBatch {
-		return invalid("completions", "must hold at most %d completions, got %d", s.limits.MaxBatch, len(cs))
+	if len(cs)+len(fs) > s.limits.MaxBatch {
+		return invalid("completions", "must hold at most %d completions and failures together, got %d", s.limits.MaxBatch, len(cs)+len(fs))
 	}
 	if m.GetSeq() == 0 {
-		return invalid("seq", "must be set (non-zero) when completions are")
+		return invalid("seq", "must be set (non-zero) when completions or failures are")
 	}
 	for i, c := range cs {
 		if err := s.checkCompletion(fmt.Sprintf("completions[%d]", i), c); err != nil {
 			return err
 		}
 	}
+	for i, f := range fs {
+		if err := s.checkStreamFailure(f); err != nil {
+			return prefixed(fmt.Sprintf("failures[%d]", i), err)
+		}
+	}
 	return nil
+}
+
+// checkStreamFailure validates a failure as FailTask validates its request.
+func (s *Server) checkStreamFailure(f *matchingv1.FailTaskRequest) error {
+	if f == nil {
+		return invalid("", "must be set")
+	}
+	if err := s.limits.checkAttempt(f.GetNamespace(), f.GetTaskId(), f.GetLeaseId(), f.GetWorkerIdentity()); err != nil {
+		return err
+	}
+	return s.limits.checkFailure(f.GetFailure())
 }
 
 // prefixed puts a message field's name before the field a validation error names.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -121,7 +120,7 @@ func newTask(spec *matchingv1.TaskSpec, cfg queueconfig.Config, now int64) *task
 		scheduleToStart: cfg.ScheduleToStartTimeout, startToClose: cfg.StartToCloseTimeout, heartbeat: cfg.HeartbeatTimeout,
 	}
 	if t.id == "" {
-		t.id = uuid.NewString()
+		t.id = generatedID()
 	}
 	t.fairKey, t.fairWeight = spec.GetFairnessKey(), spec.GetFairnessWeight()
 	t.setRoute(spec.GetRequires(), spec.GetPrefers())

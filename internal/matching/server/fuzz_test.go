@@ -45,7 +45,7 @@ func FuzzValidation(f *testing.F) {
 				t.Fatalf("undecodable request answered %v", code)
 			}
 		} else {
-			if err := l.checkTask("task", add.Task, fiveLevels); err == nil {
+			if err := l.checkTask(taskField, 0, add.Task, fiveLevels); err == nil {
 				tk := add.Task
 				if len(tk.Payload) > l.MaxPayloadBytes || len(tk.Queue) == 0 || len(tk.Queue) > 253 || tk.Priority < 0 || tk.Priority > 5 {
 					t.Fatalf("accepted invalid task %v", tk)

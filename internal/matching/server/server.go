@@ -40,7 +40,7 @@ func (l Limits) MaxRecvMsgSize() int {
 func (s *Server) levels(ns, queue string) int { return s.e.Config(ns, queue).PriorityLevels }
 
 func (s *Server) AddTask(ctx context.Context, r *matchingv1.AddTaskRequest) (*matchingv1.AddTaskResponse, error) {
-	if err := s.limits.checkTask("task", r.GetTask(), s.levels); err != nil {
+	if err := s.limits.checkTask(taskField, 0, r.GetTask(), s.levels); err != nil {
 		return nil, err
 	}
 	if err := s.checkSessionTasks(taskField, []*matchingv1.TaskSpec{r.Task}); err != nil {
@@ -64,7 +64,7 @@ func (s *Server) AddTasks(ctx context.Context, r *matchingv1.AddTasksRequest) (*
 		return nil, invalid("tasks", "must hold 1..%d tasks, got %d", s.limits.MaxBatch, n)
 	}
 	for i, t := range r.GetTasks() {
-		if err := s.limits.checkTask(fmt.Sprintf("tasks[%d]", i), t, s.levels); err != nil {
+		if err := s.limits.checkTask(tasksField, i, t, s.levels); err != nil {
 			return nil, err
 		}
 	}

@@ -18,13 +18,14 @@ const (
 	maxFairnessKeyBursts = maxBurst
 )
 
-// checkTaskFairness validates a task's fairness key and weight.
-func checkTaskFairness(field string, t *matchingv1.TaskSpec) error {
-	if err := checkName(field+".fairness_key", t.GetFairnessKey(), maxFairnessKey, false); err != nil {
+// checkTaskFairness validates a task's fairness key and weight (fields named relative to
+// the task).
+func checkTaskFairness(t *matchingv1.TaskSpec) error {
+	if err := checkName("fairness_key", t.GetFairnessKey(), maxFairnessKey, false); err != nil {
 		return err
 	}
 	if w := t.GetFairnessWeight(); w < 0 || w > matching.MaxFairnessWeight {
-		return invalid(field+".fairness_weight", "must be 0 (unset: 1) or 1..%d, got %d", matching.MaxFairnessWeight, w)
+		return invalid("fairness_weight", "must be 0 (unset: 1) or 1..%d, got %d", matching.MaxFairnessWeight, w)
 	}
 	return nil
 }

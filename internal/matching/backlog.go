@@ -109,11 +109,16 @@ func (b *backlog) giveBack(t *task) {
 }
 
 // committed notes that t's disk-only backlog entry became durable: a page load that ran
-// before the commit could not see it, so the level's tail is marked again.
+// before the commit could not see it, so the level's tail is marked again. A page load in
+// flight may have begun its scan before the entry was durable and still move the cursor
+// past it (to a newer entry that was durable sooner): it must leave the cursor alone.
 func (b *backlog) committed(t *task) {
 	if l := b.levels[t.priority]; l != nil {
 		l.diskTail = true
 		l.tailGen++
+		if l.loading {
+			l.rewinds++
+		}
 		l.rewind(t.seq)
 		b.maybePage(t.priority, l)
 	}

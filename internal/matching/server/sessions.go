@@ -44,16 +44,8 @@ func (s *Server) GetSession(_ context.Context, r *matchingv1.GetSessionRequest) 
 }
 
 func (l Limits) checkCreateSession(r *matchingv1.CreateSessionRequest) error {
-	if err := checkNamespace("namespace", r.GetNamespace()); err != nil {
+	if err := checkQueueAndKind(r.GetNamespace(), r.GetQueue(), r.GetKind()); err != nil {
 		return err
-	}
-	if err := checkQueue("queue", r.GetQueue()); err != nil {
-		return err
-	}
-	switch r.GetKind() {
-	case matchingv1.TaskKind_TASK_KIND_UNSPECIFIED, matchingv1.TaskKind_TASK_KIND_ACTIVITY, matchingv1.TaskKind_TASK_KIND_WORKFLOW:
-	default:
-		return invalid("kind", "unknown kind %d", r.GetKind())
 	}
 	if err := checkName("session_id", r.GetSessionId(), l.MaxNameLength, false); err != nil {
 		return err

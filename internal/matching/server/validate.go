@@ -141,17 +141,25 @@ type workerFields interface {
 	GetVersion() string
 }
 
-func (l Limits) checkWorker(r workerFields) error {
-	if err := checkNamespace("namespace", r.GetNamespace()); err != nil {
+// checkQueueAndKind validates the namespace, queue and kind a request names.
+func checkQueueAndKind(namespace, queue string, kind matchingv1.TaskKind) error {
+	if err := checkNamespace("namespace", namespace); err != nil {
 		return err
 	}
-	if err := checkQueue("queue", r.GetQueue()); err != nil {
+	if err := checkQueue("queue", queue); err != nil {
 		return err
 	}
-	switch r.GetKind() {
+	switch kind {
 	case matchingv1.TaskKind_TASK_KIND_UNSPECIFIED, matchingv1.TaskKind_TASK_KIND_ACTIVITY, matchingv1.TaskKind_TASK_KIND_WORKFLOW:
+		return nil
 	default:
-		return invalid("kind", "unknown kind %d", r.GetKind())
+		return invalid("kind", "unknown kind %d", kind)
+	}
+}
+
+func (l Limits) checkWorker(r workerFields) error {
+	if err := checkQueueAndKind(r.GetNamespace(), r.GetQueue(), r.GetKind()); err != nil {
+		return err
 	}
 	if err := checkName("worker_identity", r.GetWorkerIdentity(), l.MaxNameLength, true); err != nil {
 		return err

@@ -31,16 +31,8 @@ func underField(parent string, err error) error {
 
 // checkTaskFields validates a task; errors name fields relative to the task.
 func (l Limits) checkTaskFields(t *matchingv1.TaskSpec, levels priorityLevels) error {
-	if err := checkNamespace("namespace", t.GetNamespace()); err != nil {
+	if err := checkQueueAndKind(t.GetNamespace(), t.GetQueue(), t.GetKind()); err != nil {
 		return err
-	}
-	if err := checkQueue("queue", t.GetQueue()); err != nil {
-		return err
-	}
-	switch t.GetKind() {
-	case matchingv1.TaskKind_TASK_KIND_UNSPECIFIED, matchingv1.TaskKind_TASK_KIND_ACTIVITY, matchingv1.TaskKind_TASK_KIND_WORKFLOW:
-	default:
-		return invalid("kind", "unknown kind %d", t.GetKind())
 	}
 	if err := checkName("task_id", t.GetTaskId(), l.MaxNameLength, false); err != nil {
 		return err

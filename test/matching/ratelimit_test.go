@@ -64,8 +64,15 @@ func addMany(t testing.TB, c *client.Client, queue, prefix string, n int) {
 
 // TestGlobalRateLimitAcrossTenWorkers: a queue limited to R tasks/s with burst B, drained
 // by 10 worker processes that could go much faster, starts at most R*t + B tasks in any
-// window t (measured from the workers' own execution logs, over a bounded run).
+// window t (measured from the workers' own execution logs, over a bounded run): whether
+// the tasks wait in the backlog when the workers come, or come while the workers' polls
+// wait (sync matches, which once credited the bucket twice for one interval).
 func TestGlobalRateLimitAcrossTenWorkers(t *testing.T) {
+	t.Run("backlog first", func(t *testing.T) { checkGlobalRateLimit(t, false) })
+	t.Run("polls first", func(t *testing.T) { checkGlobalRateLimit(t, true) })
+}
+
+func checkGlobalRateLimit(t *testing.T, pollsFirst bool) {
 	const (
 		rate  = 50.0
 		burst = 10
@@ -85,11 +92,16 @@ func TestGlobalRateLimitAcrossTenWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	addMany(t, c, "limited", "g", 1000) // more than the run can drain
-
+	if !pollsFirst {
+		addMany(t, c, "limited", "g", 1000) // more than the run can drain
+	}
 	var workers []*workerProc
 	for i := 0; i < 10; i++ {
 		workers = append(workers, startWorker(t, svc.Addr(), workerConfig{queue: "limited", types: "echo", slots: 20, id: fmt.Sprintf("rl-%d", i)}))
+	}
+	if pollsFirst {
+		waitLive(t, c, "limited", len(workers))
+		addMany(t, c, "limited", "g", 1000)
 	}
 	time.Sleep(run) // the measured run, bounded: the rates are read from the workers' logs
 	d, err := c.DescribeQueue(context.Background(), "limited")

@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"math"
 	"sort"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
@@ -32,14 +31,8 @@ func checkTaskFairness(t *matchingv1.TaskSpec) error {
 
 // checkQueueFairness validates a queue's fairness settings.
 func checkQueueFairness(c *queueconfig.Config) error {
-	if r := c.FairnessKeyRateLimit; math.IsNaN(r) || r < 0 || r > maxFairnessKeyRate {
-		return invalid("config.fairness_key_rate_limit", "must be 0 (unlimited) or a rate up to %g tasks/second, got %v", float64(maxFairnessKeyRate), r)
-	}
-	if c.FairnessKeyBurst < 0 || c.FairnessKeyBurst > maxFairnessKeyBursts {
-		return invalid("config.fairness_key_burst", "must be within 0..%d, got %d", maxFairnessKeyBursts, c.FairnessKeyBurst)
-	}
-	if c.FairnessKeyRateLimit > 0 && c.FairnessKeyBurst < 1 {
-		return invalid("config.fairness_key_burst", "must be at least 1 when fairness_key_rate_limit is set, got %d", c.FairnessKeyBurst)
+	if err := checkRateAndBurst("fairness_key_rate_limit", "fairness_key_burst", c.FairnessKeyRateLimit, c.FairnessKeyBurst, maxFairnessKeyRate, maxFairnessKeyBursts); err != nil {
+		return err
 	}
 	if len(c.FairnessWeightOverrides) > maxWeightOverrides {
 		return invalid("config.fairness_weight_overrides", "must have at most %d keys, got %d", maxWeightOverrides, len(c.FairnessWeightOverrides))

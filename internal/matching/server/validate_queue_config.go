@@ -122,16 +122,25 @@ func setDuration(dst *time.Duration, field string, d *durationpb.Duration) error
 	return nil
 }
 
+// checkRateAndBurst validates a token bucket's rate (0 = unlimited) and size, named
+// config.<rateName> and config.<burstName>.
+func checkRateAndBurst(rateName, burstName string, rate float64, burst int, maxRate float64, maxBurst int) error {
+	if math.IsNaN(rate) || rate < 0 || rate > maxRate {
+		return invalid("config."+rateName, "must be 0 (unlimited) or a rate up to %g tasks/second, got %v", maxRate, rate)
+	}
+	if burst < 0 || burst > maxBurst {
+		return invalid("config."+burstName, "must be within 0..%d, got %d", maxBurst, burst)
+	}
+	if rate > 0 && burst < 1 {
+		return invalid("config."+burstName, "must be at least 1 when %s is set, got %d", rateName, burst)
+	}
+	return nil
+}
+
 // checkQueueConfig validates a whole configuration, naming the request's field at fault.
 func checkQueueConfig(c *queueconfig.Config) error {
-	if r := c.RateLimit; math.IsNaN(r) || r < 0 || r > maxRateLimit {
-		return invalid("config.rate_limit", "must be 0 (unlimited) or a rate up to %g tasks/second, got %v", float64(maxRateLimit), r)
-	}
-	if c.Burst < 0 || c.Burst > maxBurst {
-		return invalid("config.burst", "must be within 0..%d, got %d", maxBurst, c.Burst)
-	}
-	if c.RateLimit > 0 && c.Burst < 1 {
-		return invalid("config.burst", "must be at least 1 when rate_limit is set, got %d", c.Burst)
+	if err := checkRateAndBurst("rate_limit", "burst", c.RateLimit, c.Burst, maxRateLimit, maxBurst); err != nil {
+		return err
 	}
 	if c.PriorityLevels < 1 || c.PriorityLevels > maxPriorityLevels {
 		return invalid("config.priority_levels", "must be within 1..%d, got %d", maxPriorityLevels, c.PriorityLevels)

@@ -239,13 +239,10 @@ func TestSessionsSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	survivor, doomed, doomedSession := a, b, s2
+	// s1 stays on the surviving worker, s2 (on the other one) is doomed.
+	survivor, doomed, liveSession, doomedSession := a, b, s1, s2
 	if strings.HasPrefix(s1.WorkerIdentity, "rb-") {
-		survivor, doomed, doomedSession = b, a, s1
-	}
-	liveSession := s1
-	if doomedSession == s1 {
-		liveSession = s2
+		survivor, doomed = b, a
 	}
 	// The doomed worker's slot is busy, so its session's next task waits.
 	if _, err := c.AddTask(ctx, client.Task{ID: "busy", Queue: "restart", Type: "sleep", Payload: []byte("1h"), SessionID: doomedSession.ID}); err != nil {

@@ -72,16 +72,6 @@ func (b *backlog) level(prio uint8) *level {
 	return l
 }
 
-// ensureLevels creates the levels a poll may take from, so their disk backlog is counted
-// and paged in: every level in mask up to the queue's configured number.
-func (b *backlog) ensureLevels(mask uint16, configured int) {
-	for p := 1; p <= max(configured, 1); p++ {
-		if mask&(1<<p) != 0 && b.levels[p] == nil {
-			b.level(uint8(p))
-		}
-	}
-}
-
 // add puts a scheduled task (t.seq set, its backlog entry being written) into the backlog:
 // in memory, in sequence order, when the buffer has room and no older entry waits on disk
 // only; otherwise on disk only, to be paged in.

@@ -77,3 +77,19 @@ func writeHeapProfile(path string) error {
 	defer f.Close()
 	return pprof.Lookup("heap").WriteTo(f, 0)
 }
+
+// commitCounts are the service's synced commits and mutations so far.
+type commitCounts struct{ commits, mutations uint64 }
+
+func (c commitCounts) minus(o commitCounts) commitCounts {
+	return commitCounts{c.commits - o.commits, c.mutations - o.mutations}
+}
+
+// commitStats reads the in-process service's commit counters (zero in process mode).
+func (s *serverProc) commitStats() commitCounts {
+	if s.inproc == nil {
+		return commitCounts{}
+	}
+	c, m := s.inproc.svc.Engine().CommitStats()
+	return commitCounts{c, m}
+}

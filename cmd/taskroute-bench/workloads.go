@@ -150,6 +150,7 @@ func drain(cfg config, s *serverProc, producers int, add func(ctx context.Contex
 	if err != nil {
 		return err
 	}
+	commitsBefore := s.commitStats()
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, producers)
@@ -185,6 +186,11 @@ func drain(cfg config, s *serverProc, producers int, add func(ctx context.Contex
 	fmt.Printf("%d tasks of %d bytes: %.0f tasks/s end to end (%v; adds done after %v); machine CPU %.1f µs per task (server + driver)\n",
 		total, cfg.workloadPayload, float64(total)/elapsed.Seconds(), elapsed.Round(time.Millisecond),
 		addsDone.Round(time.Millisecond), cpuPerTask(ticksAfter-ticksBefore, total))
+	if s.inproc != nil {
+		d := s.commitStats().minus(commitsBefore)
+		fmt.Printf("synced commits: %d (%.1f tasks and %.1f mutations per commit, %.1f mutations per task)\n",
+			d.commits, float64(total)/float64(max(d.commits, 1)), float64(d.mutations)/float64(max(d.commits, 1)), float64(d.mutations)/float64(total))
+	}
 	return nil
 }
 

@@ -137,7 +137,7 @@ func wakeAll(ctx context.Context, reg *queueconfig.Memory, ns string, d time.Dur
 			return
 		case <-tick.C:
 			for q := range autoscaleBenchQueues {
-				reg.BacklogWakes().Notify(queueconfig.Key{Namespace: ns, Name: fmt.Sprintf("queue-%d", q)})
+				reg.BacklogWatch().Notify(queueconfig.Wake{Key: queueconfig.Key{Namespace: ns, Name: fmt.Sprintf("queue-%d", q)}})
 			}
 		}
 	}

@@ -73,7 +73,7 @@ var _ = Describe("Autoscaler metrics", func() {
 
 		By("the queue drained: the pool shrinks to zero at once (no scale-down delay)")
 		registry.SetStats(key, queueconfig.Stats{})
-		registry.BacklogWakes().Notify(key)
+		registry.BacklogWatch().Notify(queueconfig.Wake{Key: key})
 		Eventually(series("taskroute_autoscaler_desired_replicas")).Should(Equal(map[string]float64{gaugeLabels: 0}))
 		Expect(series("taskroute_autoscaler_recommended_replicas")()).To(Equal(map[string]float64{gaugeLabels: 0}))
 		Expect(series("taskroute_autoscaler_scaling_decisions_total")()).To(Equal(map[string]float64{

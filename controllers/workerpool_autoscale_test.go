@@ -74,7 +74,7 @@ var _ = Describe("WorkerPool autoscaling (mode Backlog)", func() {
 			key := queueconfig.Key{Namespace: ns, Name: pool.Spec.Queue}
 			registry.SetStats(key, queueconfig.Stats{Backlog: []queueconfig.Backlog{{Kind: queueconfig.KindActivity, Priority: 3, Count: 25, Routable: true}}})
 			start := time.Now()
-			registry.BacklogWakes().Notify(key)
+			registry.BacklogWatch().Notify(queueconfig.Wake{Key: key})
 			Eventually(deploymentReplicas(ctx, ns, pool.Name)).WithTimeout(5 * time.Second).WithPolling(5 * time.Millisecond).Should(BeEquivalentTo(3))
 			took[i] = time.Since(start)
 		}
@@ -107,7 +107,7 @@ var _ = Describe("WorkerPool autoscaling (mode Backlog)", func() {
 		key := queueconfig.Key{Namespace: ns, Name: "split"}
 		registry.SetStats(key, queueconfig.Stats{AddRate: 50, Backlog: []queueconfig.Backlog{{Kind: queueconfig.KindActivity, Priority: 3, Count: 15,
 			Requires: []queueconfig.Capability{{Name: "gpu", Value: "a100"}}}}})
-		registry.BacklogWakes().Notify(key)
+		registry.BacklogWatch().Notify(queueconfig.Wake{Key: key})
 		Eventually(deploymentReplicas(ctx, ns, "gpu")).Should(BeEquivalentTo(2))
 		// The CPU pool was woken by the same event: its status shows the queue's backlog.
 		Eventually(getPool(ctx, cpu)).Should(HaveField("Status.BacklogCount", BeEquivalentTo(15)))
@@ -126,7 +126,7 @@ var _ = Describe("WorkerPool autoscaling (mode Backlog)", func() {
 
 		for range 5 {
 			before := reconcileCount("workerpool")
-			registry.BacklogWakes().Notify(key)
+			registry.BacklogWatch().Notify(queueconfig.Wake{Key: key})
 			Eventually(func() float64 { return reconcileCount("workerpool") }).Should(BeNumerically(">", before))
 		}
 		got := getPool(ctx, pool)()

@@ -70,7 +70,7 @@ var _ = Describe("Pod deletion cost", func() {
 		key := queueconfig.Key{Namespace: ns, Name: "cost"}
 		load := func(a, b, c int64) {
 			setPodLoads(key, "cost", a, b, c)
-			registry.BacklogWakes().Notify(key)
+			registry.BacklogWatch().Notify(queueconfig.Wake{Key: key})
 		}
 
 		load(4, 1, 0)

@@ -22,21 +22,23 @@ func (r *WorkerPoolReconciler) watchBacklogWakes(b *builder.Builder) *builder.Bu
 	if !ok {
 		return b
 	}
-	wakes := n.BacklogWakes()
+	watch := n.BacklogWatch()
 	return b.WatchesRawSource(source.Func(func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-		go r.forwardWakes(ctx, wakes.Listen(), wakes, q)
+		go r.forwardWakes(ctx, watch.Subscribe(queueconfig.WakeFilter{}), q)
 		return nil
 	}))
 }
 
-// forwardWakes adds the autoscaled pools of each woken queue to the work queue until ctx
-// ends. The work queue merges a pool already waiting there.
-func (r *WorkerPoolReconciler) forwardWakes(ctx context.Context, ready <-chan struct{}, wakes *queueconfig.Wakes, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+// forwardWakes adds the autoscaled pools of each woken queue (of every queue: the pools
+// decide what they serve from the live statistics) to the work queue until ctx ends. The
+// work queue merges a pool already waiting there.
+func (r *WorkerPoolReconciler) forwardWakes(ctx context.Context, wakes *queueconfig.WakeSubscription, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	defer wakes.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-ready:
+		case <-wakes.Ready():
 		}
 		for _, key := range wakes.Take() {
 			for _, req := range r.autoscaledPools(ctx, key) {

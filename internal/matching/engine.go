@@ -113,9 +113,8 @@ type Engine struct {
 	quotas       *quotaTracker
 	unknownTypes unknownTypes
 	running      *runningCounts
-	backlogWatch backlogWatch      // WatchBacklog (external scalers)
-	wakes        queueconfig.Wakes // backlogs that gained tasks while empty (backlog_wakes.go)
-	sessions     *sessionTable     // session.go
+	backlogWatch queueconfig.BacklogWatch // backlogs that gained tasks while empty (backlog_wakes.go)
+	sessions     *sessionTable            // session.go
 
 	lastSeq atomic.Uint64 // time-ordered sequence for backlog keys and leases
 

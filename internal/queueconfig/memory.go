@@ -11,7 +11,7 @@ type Memory struct {
 	mu      sync.Mutex
 	configs map[Key]Config
 	stats   map[Key]Stats
-	wakes   Wakes
+	watch   BacklogWatch
 }
 
 var _ Registry = (*Memory)(nil)
@@ -59,5 +59,5 @@ func (m *Memory) SetStats(key Key, s Stats) {
 	m.stats[key] = s
 }
 
-// BacklogWakes returns the wakes tests notify to stand for the matching engine's.
-func (m *Memory) BacklogWakes() *Wakes { return &m.wakes }
+// BacklogWatch returns the watch tests notify to stand for the matching engine's.
+func (m *Memory) BacklogWatch() *BacklogWatch { return &m.watch }

@@ -11,13 +11,14 @@ import (
 	"github.com/taskroute/taskroute/pkg/client"
 )
 
-// TestBacklogWakesOnFirstTaskOfALevel: the service notifies the operator's wakes when a
+// TestBacklogWakesOnFirstTaskOfALevel: the service notifies its backlog watch when a
 // task added over gRPC lands in an empty backlog level (kind, priority, requirement set),
 // and only then, so a steady backlog costs no wake-ups.
 func TestBacklogWakesOnFirstTaskOfALevel(t *testing.T) {
 	svc := testserver.StartService(t, testserver.Options{})
-	wakes := svc.Engine().BacklogWakes()
-	ready := wakes.Listen()
+	wakes := svc.Engine().BacklogWatch().Subscribe(queueconfig.WakeFilter{})
+	defer wakes.Stop()
+	ready := wakes.Ready()
 	c, err := client.Dial(context.Background(), svc.Addr(), client.WithNamespace("e2e"))
 	if err != nil {
 		t.Fatal(err)

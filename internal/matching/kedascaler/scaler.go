@@ -20,9 +20,9 @@ import (
 type Source interface {
 	// Stats returns the queue's backlog per kind, priority and requirement set.
 	Stats(ctx context.Context, key queueconfig.Key) (queueconfig.Stats, error)
-	// WatchBacklog signals (coalesced, never blocking the engine) that a task entered the
-	// queue's backlog; the returned function stops the watch.
-	WatchBacklog(ns, name string) (<-chan struct{}, func())
+	// BacklogWatch signals (coalesced, never blocking the engine) that a task entered an
+	// empty level of a queue's backlog.
+	BacklogWatch() *queueconfig.BacklogWatch
 }
 
 // Options tune the scaler; the zero value is fine.

@@ -9,17 +9,17 @@ import (
 )
 
 // StreamIsActive sends the activation at once, then again whenever it changes: a task that
-// enters the queue's backlog wakes the stream through the engine's backlog watch (so a
-// pool scaled to zero is activated without waiting for KEDA's polling interval), and a
-// periodic re-check reports deactivation.
+// enters an empty level of the queue's backlog that the trigger serves wakes the stream
+// through the engine's backlog watch (so a pool scaled to zero is activated without
+// waiting for KEDA's polling interval), and a periodic re-check reports deactivation.
 func (s *Scaler) StreamIsActive(ref *esv1.ScaledObjectRef, stream grpc.ServerStreamingServer[esv1.IsActiveResponse]) error {
 	tr, err := parseTrigger(ref)
 	if err != nil {
 		return err
 	}
 	ctx := stream.Context()
-	entered, stop := s.src.WatchBacklog(tr.key.Namespace, tr.key.Name)
-	defer stop()
+	wakes := s.src.BacklogWatch().Subscribe(tr.wakeFilter())
+	defer wakes.Stop()
 	recheck := time.NewTicker(s.opts.Recheck)
 	defer recheck.Stop()
 	sent := false
@@ -38,7 +38,7 @@ func (s *Scaler) StreamIsActive(ref *esv1.ScaledObjectRef, stream grpc.ServerStr
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-entered:
+		case <-wakes.Ready():
 		case <-recheck.C:
 		}
 	}

@@ -194,17 +194,33 @@ func (tr trigger) metricName() string {
 
 // servable filters the queue's backlog to the trigger's kind, capabilities and priorities.
 func (tr trigger) servable(st queueconfig.Stats) (count int64, oldest time.Duration) {
-	backlog := make([]queueconfig.Backlog, 0, len(st.Backlog))
 	for _, b := range st.Backlog {
-		if tr.kind != "" && b.Kind != tr.kind {
-			continue
+		if tr.serves(b) {
+			count += b.Count
+			oldest = max(oldest, b.OldestAge)
 		}
-		if tr.anyCapabilities {
-			b.Requires = nil
-		}
-		backlog = append(backlog, b)
 	}
-	return queueconfig.ServableBacklog(backlog, tr.profile)
+	return count, oldest
+}
+
+// serves reports whether the trigger's pool may take tasks of a backlog level: its kind,
+// priorities and (with the capabilities key) capabilities.
+func (tr trigger) serves(b queueconfig.Backlog) bool {
+	if tr.kind != "" && b.Kind != tr.kind {
+		return false
+	}
+	if tr.anyCapabilities {
+		b.Requires = nil
+	}
+	return tr.profile.Serves(b)
+}
+
+// wakeFilter selects the wakes of the levels of the trigger's queue it serves, so a
+// stream is not woken by tasks its pool cannot take.
+func (tr trigger) wakeFilter() queueconfig.WakeFilter {
+	return queueconfig.WakeFilter{Namespace: tr.key.Namespace, Name: tr.key.Name, Serves: func(w queueconfig.Wake) bool {
+		return tr.serves(queueconfig.Backlog{Kind: w.Kind, Priority: w.Priority, Requires: w.Requires})
+	}}
 }
 
 func invalid(key, format string, args ...any) error {

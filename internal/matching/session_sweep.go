@@ -58,10 +58,16 @@ func (e *Engine) FailLostSessions() int {
 }
 
 // sessionWorkerLive reports whether the session's worker process is alive on its queue.
+// It never loads the queue: an unloaded queue had no waiting poll and no activity for the
+// idle timeout, and unloading forgot its workers, so none of them is alive on it (as on a
+// freshly loaded one), and loading it just to say so would cost an idle queue's memory.
 func (e *Engine) sessionWorkerLive(s session, now int64) bool {
 	for {
-		q := e.queue(s.Namespace, s.Queue)
-		if !q.lock() {
+		q := e.loadedQueue(s.Namespace, s.Queue)
+		if q == nil {
+			return false
+		}
+		if !q.lock() { // unloaded meanwhile: look again
 			continue
 		}
 		w := q.pollers[s.Worker]

@@ -22,10 +22,17 @@ import (
 // sync-matched tasks), and completions and reads that evict tasks from memory far more
 // often than the shards remember. Every added task must end Completed: one left Scheduled
 // is stranded in the backlog, one left Started was handed to a poll that did not return it.
+// It runs once on the plain partition and once with the tasks spread over fairness keys,
+// whose partitions are paged in through the fairness index.
 func TestNoTaskLostUnderRacingPollsAndPageIns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stress test")
 	}
+	t.Run("plain", func(t *testing.T) { noTaskLostUnderRacingPollsAndPageIns(t, 0) })
+	t.Run("fairness-keys", func(t *testing.T) { noTaskLostUnderRacingPollsAndPageIns(t, 7) })
+}
+
+func noTaskLostUnderRacingPollsAndPageIns(t *testing.T, keys int) {
 	v := open(t, t.TempDir(), Options{BufferSize: 8})
 	e := v.e
 	const adders, batches, perBatch = 4, 40, 25
@@ -48,7 +55,11 @@ func TestNoTaskLostUnderRacingPollsAndPageIns(t *testing.T) {
 			for b := 0; b < batches; b++ {
 				specs := make([]*matchingv1.TaskSpec, perBatch)
 				for i := range specs {
-					specs[i] = tspec(ids[(a*batches+b)*perBatch+i])
+					specs[i] = tspec(ids[(a*batches+b)*perBatch+i], func(s *matchingv1.TaskSpec) {
+						if keys > 0 {
+							s.FairnessKey = fmt.Sprint("k", (b*perBatch+i)%keys)
+						}
+					})
 				}
 				if _, err := e.AddTasks(context.Background(), specs); err != nil {
 					t.Error(err)

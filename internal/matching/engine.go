@@ -121,9 +121,10 @@ type Engine struct {
 	seqReserved atomic.Uint64 // the stored floor: no sequence above it was handed out
 	seqMu       sync.Mutex    // serialises raising the floor
 
-	closing   chan struct{}
-	closeOnce sync.Once
-	wg        sync.WaitGroup
+	closing    chan struct{}
+	closeOnce  sync.Once
+	wg         sync.WaitGroup // the engine's loops
+	background background     // page loads (background.go)
 }
 
 var _ queueconfig.Registry = (*Engine)(nil)
@@ -182,6 +183,7 @@ func (e *Engine) Close() {
 			q.wakeAll()
 		}
 		e.wg.Wait()
+		e.background.closeAndWait()
 		e.committer.Close()
 	})
 }

@@ -283,11 +283,14 @@ func (b *backlog) maybePage(prio uint8, l *level) {
 // startPageLoad loads the next page of a level from disk in the background. The goroutine
 // exists only while a page loads.
 func (b *backlog) startPageLoad(prio uint8, l *level) {
-	if l.loading || !l.diskTail {
+	if l.loading || !l.diskTail || !b.q.e.background.start() {
 		return
 	}
 	l.loading = true
-	go b.pageIn(prio, l)
+	go func() {
+		defer b.q.e.background.done()
+		b.pageIn(prio, l)
+	}()
 }
 
 // pageIn reads the next page of a level from disk into its buffer and hands what it found

@@ -116,11 +116,14 @@ type Engine struct {
 	backlogWatch queueconfig.BacklogWatch // backlogs that gained tasks while empty (backlog_wakes.go)
 	sessions     *sessionTable            // session.go
 
-	lastSeq atomic.Uint64 // time-ordered sequence for backlog keys and leases
+	lastSeq     atomic.Uint64 // time-ordered sequence for backlog keys and leases (seqfloor.go)
+	seqReserved atomic.Uint64 // the stored floor: no sequence above it was handed out
+	seqMu       sync.Mutex    // serialises raising the floor
 
-	closing   chan struct{}
-	closeOnce sync.Once
-	wg        sync.WaitGroup
+	closing    chan struct{}
+	closeOnce  sync.Once
+	wg         sync.WaitGroup // the engine's loops
+	background background     // page loads (background.go)
 }
 
 var _ queueconfig.Registry = (*Engine)(nil)
@@ -145,6 +148,10 @@ func New(store storage.Store, opts Options) (*Engine, error) {
 	}
 	e.metrics = newMetrics(e)
 	e.quotas = newQuotaTracker(e, opts.Quotas)
+	if err := e.loadSeqFloor(); err != nil {
+		e.committer.Close()
+		return nil, err
+	}
 	if err := e.loadConfigs(); err != nil {
 		e.committer.Close()
 		return nil, err
@@ -175,6 +182,7 @@ func (e *Engine) Close() {
 			q.wakeAll()
 		}
 		e.wg.Wait()
+		e.background.closeAndWait()
 		e.committer.Close()
 	})
 }
@@ -229,22 +237,6 @@ func (e *Engine) schedule(t *task, seq uint64, now time.Time) (q *queueManager, 
 		q = e.queue(t.ns, t.queue)
 		if loaded, matched := q.schedule(t, seq, now); loaded {
 			return q, matched
-		}
-	}
-}
-
-// nextSeq returns a unique, increasing number close to the wall clock in nanoseconds, so
-// backlog sequence numbers also tell a task's age and stay ordered across restarts.
-func (e *Engine) nextSeq() uint64 {
-	now := uint64(e.now().UnixNano())
-	for {
-		last := e.lastSeq.Load()
-		next := now
-		if next <= last {
-			next = last + 1
-		}
-		if e.lastSeq.CompareAndSwap(last, next) {
-			return next
 		}
 	}
 }

@@ -82,6 +82,9 @@ type Store interface {
 	// ScanSessions calls fn for every stored session record (value is only valid during
 	// the callback).
 	ScanSessions(fn func(namespace, sessionID string, value []byte) bool) error
+	// GetMeta returns a copy of the engine's own bookkeeping value name (ErrNotFound when
+	// it was never written).
+	GetMeta(name string) ([]byte, error)
 
 	Close() error
 }
@@ -102,6 +105,8 @@ type Batch interface {
 	DeleteConfig(q QueueRef)
 	PutSession(namespace, sessionID string, value []byte)
 	DeleteSession(namespace, sessionID string)
+	// PutMeta writes one of the engine's own bookkeeping values.
+	PutMeta(name string, value []byte)
 	// Len is the number of mutations in the batch.
 	Len() int
 }

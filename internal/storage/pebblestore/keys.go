@@ -17,6 +17,7 @@ import (
 //	d <unixnano:8> <ns> 0 <taskID>                     timer (next deadline of a task)
 //	x <unixnano:8> <ns> 0 <taskID>                     retention expiry of a finished task
 //	s <ns> 0 <sessionID>                               session record
+//	m <name>                                           engine bookkeeping (the sequence floor)
 const (
 	prefixConfig  = 'c'
 	prefixTask    = 't'
@@ -24,7 +25,13 @@ const (
 	prefixTimer   = 'd'
 	prefixExpiry  = 'x'
 	prefixSession = 's'
+	prefixMeta    = 'm'
 )
+
+func metaKey(dst []byte, name string) []byte {
+	dst = append(dst, prefixMeta)
+	return append(dst, name...)
+}
 
 func taskKey(dst []byte, ns, id string) []byte {
 	dst = append(dst, prefixTask)

@@ -115,7 +115,18 @@ func (s *Store) Commit(b storage.Batch, sync bool) error {
 // GetTask appends a task record to dst.
 func (s *Store) GetTask(dst []byte, ns, id string) ([]byte, error) {
 	var kb [128]byte
-	v, closer, err := s.db.Get(taskKey(kb[:0], ns, id))
+	return s.get(dst, taskKey(kb[:0], ns, id))
+}
+
+// GetMeta returns a copy of a bookkeeping value.
+func (s *Store) GetMeta(name string) ([]byte, error) {
+	var kb [64]byte
+	return s.get(nil, metaKey(kb[:0], name))
+}
+
+// get appends the value of key to dst.
+func (s *Store) get(dst, key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return dst, storage.ErrNotFound
 	}
@@ -361,3 +372,6 @@ func (b *batch) PutSession(ns, id string, v []byte) {
 	_ = b.b.Set(sessionKey(b.key[:0], ns, id), v, nil)
 }
 func (b *batch) DeleteSession(ns, id string) { _ = b.b.Delete(sessionKey(b.key[:0], ns, id), nil) }
+func (b *batch) PutMeta(name string, v []byte) {
+	_ = b.b.Set(metaKey(b.key[:0], name), v, nil)
+}

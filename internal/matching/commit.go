@@ -97,7 +97,7 @@ func (e *Engine) commitAndWait(st *staged, unlock func()) error {
 // commitAsync enqueues one staged write without waiting; t is released once durable.
 func (e *Engine) commitAsync(o op) {
 	t := o.t
-	e.committer.WriteThen(o.apply, func(error) { e.writeDone(taskKey(t.ns, t.id), t) })
+	e.committer.WriteThen(o.apply, func(error) { e.writeDone(t.key, t) })
 }
 
 // writeDone marks one write of t as durable and evicts t when it is no longer needed.

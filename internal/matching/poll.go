@@ -162,7 +162,7 @@ func (e *Engine) startClaimed(got []gotTask, now time.Time, q *queueManager, own
 			continue
 		}
 		t := g.t
-		key := taskKey(t.ns, t.id)
+		key := t.key
 		s, _ := e.tasks.shard(key)
 		s.mu.Lock()
 		if t.state != stateScheduled || !t.inq.CompareAndSwap(inqClaimed, inqNone) {

@@ -88,6 +88,7 @@ type task struct {
 	session         string // the session the task belongs to, if any (session.go)
 
 	// memory only
+	key            string // namespace \x00 id: its key in the task table, built once (taskKey)
 	runningCounted bool   // counted in Engine.running (running.go)
 	route          string // routeKey(requires), then the preferences (prefers.go): the routing constraint
 	part           string // partitionName(route, fairKey): the backlog partition
@@ -193,7 +194,10 @@ func decodeTask(b []byte) (*task, error) {
 	}
 	t.kind, t.priority, t.state = d.byte(), d.byte(), d.byte()
 	t.cancelRequested = d.bool()
-	t.ns, t.queue, t.id, t.taskType = d.string(), d.string(), d.string(), d.string()
+	ns := d.raw()
+	t.queue = d.string()
+	t.key, t.ns, t.id = keyOf(ns, d.raw())
+	t.taskType = d.string()
 	t.payload = d.bytes()
 	if n := d.uvarint(); n > 0 && n < 1<<16 {
 		t.headers = make(map[string]string, n)

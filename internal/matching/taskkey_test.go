@@ -1,0 +1,44 @@
+package matching
+
+import (
+	"testing"
+
+	"github.com/google/uuid"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+)
+
+// TestGeneratedIDIsUUIDv7Text: a generated id is the text form of a UUIDv7, as
+// uuid.UUID.String writes it, and the key it comes with is the task-table key of the id.
+func TestGeneratedIDIsUUIDv7Text(t *testing.T) {
+	key, id := keyWithGeneratedID("team-a")
+	u, err := uuid.Parse(id)
+	if err != nil || u.Version() != 7 || u.String() != id {
+		t.Fatalf("id %q: parsed %v (version %d), err %v", id, u, u.Version(), err)
+	}
+	if key != taskKey("team-a", id) {
+		t.Fatalf("key %q; want %q", key, taskKey("team-a", id))
+	}
+}
+
+// TestDecodedTaskHasItsKey: a task read from its record carries the key it is stored under.
+func TestDecodedTaskHasItsKey(t *testing.T) {
+	in := newTask(&matchingv1.TaskSpec{Namespace: "ns", Queue: "q", TaskId: "id-1", TaskType: "t"}, *defaultConfig, 1)
+	out, err := decodeTask(in.encode(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.key != taskKey("ns", "id-1") || out.ns != "ns" || out.id != "id-1" || out.queue != "q" {
+		t.Fatalf("decoded key %q ns %q id %q queue %q", out.key, out.ns, out.id, out.queue)
+	}
+}
+
+func TestCompletionKeys(t *testing.T) {
+	keys := completionKeys([]*matchingv1.CompleteTaskRequest{{Namespace: "a", TaskId: "1"}, {Namespace: "bb", TaskId: ""}, {Namespace: "", TaskId: "33"}})
+	want := []string{taskKey("a", "1"), taskKey("bb", ""), taskKey("", "33")}
+	for i := range want {
+		if keys[i] != want[i] {
+			t.Fatalf("keys %q; want %q", keys, want)
+		}
+	}
+}

@@ -52,7 +52,6 @@ type failure struct {
 // live only in memory (marked). Fields are guarded by the task's shard lock, except inq.
 type task struct {
 	ns, queue, id, taskType string
-	kind, priority          uint8
 	payload                 []byte
 	headers                 map[string]string
 	scheduleToStart         time.Duration
@@ -70,6 +69,7 @@ type task struct {
 	prefers         []preference // preferred capabilities (prefers.go)
 	fairKey         string       // fairness key ("" the default)
 	fairWeight      int32        // the weight the task carries (0: 1 unless the queue overrides it)
+	kind, priority  uint8        // next to fairWeight: one word for the three
 	scheduledAt     int64        // first scheduling, unix nanos
 	readyAt         int64        // when the current scheduling became dispatchable
 	startedAt       int64
@@ -89,15 +89,20 @@ type task struct {
 
 	// memory only
 	key            string // namespace \x00 id: its key in the task table, built once (taskKey)
-	runningCounted bool   // counted in Engine.running (running.go)
 	route          string // routeKey(requires), then the preferences (prefers.go): the routing constraint
 	part           string // partitionName(route, fairKey): the backlog partition
-	counted        bool   // counted in its namespace's backlog usage (quota.go)
 	inq            atomic.Uint32
 	pending        int32 // writes enqueued and not yet durable
+	runningCounted bool  // counted in Engine.running (running.go)
+	counted        bool  // counted in its namespace's backlog usage (quota.go)
 	waiters        []chan struct{}
 	tm             *timerItem
 }
+
+// maxTaskSize is the size class a task is allocated in (every add, every record read). The
+// small fields are grouped so that no word holds one byte: spread out, their padding took
+// the task to the next class (640 bytes).
+const maxTaskSize = 576
 
 func (t *task) finished() bool { return t.state >= stateCompleted }
 

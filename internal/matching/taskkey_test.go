@@ -2,6 +2,7 @@ package matching
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/google/uuid"
 
@@ -40,5 +41,13 @@ func TestCompletionKeys(t *testing.T) {
 		if keys[i] != want[i] {
 			t.Fatalf("keys %q; want %q", keys, want)
 		}
+	}
+}
+
+// TestTaskFitsItsSizeClass: a task stays in the allocator's 576-byte class (TaskLife
+// allocates one per add and per record read).
+func TestTaskFitsItsSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(task{}); n > maxTaskSize {
+		t.Fatalf("a task is %d bytes, more than the %d-byte size class", n, maxTaskSize)
 	}
 }

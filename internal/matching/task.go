@@ -191,18 +191,30 @@ func (t *task) encode(dst []byte) []byte {
 
 var errCorrupt = errors.New("corrupt task record")
 
-func decodeTask(b []byte) (*task, error) {
+func decodeTask(b []byte) (*task, error) { return decodeTaskReusing(b, nil) }
+
+// recentNames are the queue and task type of the last record a shard decoded: the records
+// a backlog page loads mostly share them, and reusing the strings saves two allocations
+// per record.
+type recentNames struct{ queue, taskType string }
+
+// decodeTaskReusing is decodeTask taking the queue and task type strings from recent when
+// the record's are the same, and leaving the record's in recent (recent may be nil).
+func decodeTaskReusing(b []byte, recent *recentNames) (*task, error) {
 	d := decoder{b: b}
 	t := &task{}
 	if d.byte() != recordVersion {
 		return nil, errCorrupt
 	}
+	if recent == nil {
+		recent = &recentNames{}
+	}
 	t.kind, t.priority, t.state = d.byte(), d.byte(), d.byte()
 	t.cancelRequested = d.bool()
 	ns := d.raw()
-	t.queue = d.string()
+	t.queue = d.stringReusing(&recent.queue)
 	t.key, t.ns, t.id = keyOf(ns, d.raw())
-	t.taskType = d.string()
+	t.taskType = d.stringReusing(&recent.taskType)
 	t.payload = d.bytes()
 	if n := d.uvarint(); n > 0 && n < 1<<16 {
 		t.headers = make(map[string]string, n)
@@ -352,6 +364,16 @@ func (d *decoder) raw() []byte {
 }
 
 func (d *decoder) string() string { return string(d.raw()) }
+
+// stringReusing returns *last when the next string equals it, else the new string, which
+// it leaves in *last.
+func (d *decoder) stringReusing(last *string) string {
+	r := d.raw()
+	if string(r) != *last { // the comparison does not allocate
+		*last = string(r)
+	}
+	return *last
+}
 
 func (d *decoder) bytes() []byte {
 	r := d.raw()

@@ -32,6 +32,7 @@ type shard struct {
 	// was not evicted since (see mayHaveEvicted).
 	evictions atomic.Uint64
 	evicted   [evictedRing]uint64
+	recent    recentNames // of the records this shard decoded last (decodeTaskReusing)
 }
 
 const evictedRing = 64
@@ -130,7 +131,7 @@ func (tt *taskTable) lookup(s *shard, key, ns, id string) (*task, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := decodeTask(rec)
+	t, err := decodeTaskReusing(rec, &s.recent)
 	if err != nil {
 		return nil, fmt.Errorf("task %s/%s: %w", ns, id, err)
 	}
@@ -143,7 +144,7 @@ func (tt *taskTable) lookup(s *shard, key, ns, id string) (*task, error) {
 // or from storage. Call with the shard locked.
 func (tt *taskTable) loadForScan(s *shard, key, ns string, ent storage.BacklogEntry, since uint64) (*task, error) {
 	if _, inMemory := s.tasks[key]; !inMemory && ent.Record != nil && !s.mayHaveEvicted(key, since) {
-		t, err := decodeTask(ent.Record)
+		t, err := decodeTaskReusing(ent.Record, &s.recent)
 		if err == nil {
 			s.tasks[t.key] = t
 		}

@@ -30,7 +30,7 @@ func (e *Engine) AddTasks(ctx context.Context, specs []*matchingv1.TaskSpec) ([]
 	var set shardSet
 	for i, spec := range specs {
 		t := newTask(spec, e.config(spec.GetNamespace(), spec.GetQueue()), now.UnixNano())
-		tasks[i], keys[i] = t, taskKey(t.ns, t.id)
+		tasks[i], keys[i] = t, t.key
 		set[e.tasks.index(keys[i])] = true
 		resps[i].TaskId = t.id
 		results[i] = &resps[i]
@@ -120,7 +120,9 @@ func newTask(spec *matchingv1.TaskSpec, cfg queueconfig.Config, now int64) *task
 		scheduleToStart: cfg.ScheduleToStartTimeout, startToClose: cfg.StartToCloseTimeout, heartbeat: cfg.HeartbeatTimeout,
 	}
 	if t.id == "" {
-		t.id = generatedID()
+		t.key, t.id = keyWithGeneratedID(t.ns)
+	} else {
+		t.key = taskKey(t.ns, t.id)
 	}
 	t.fairKey, t.fairWeight = spec.GetFairnessKey(), spec.GetFairnessWeight()
 	t.setRoute(spec.GetRequires(), spec.GetPrefers())

@@ -97,7 +97,24 @@ func (e *Engine) commitAndWait(st *staged, unlock func()) error {
 // commitAsync enqueues one staged write without waiting; t is released once durable.
 func (e *Engine) commitAsync(o op) {
 	t := o.t
-	e.committer.WriteThen(o.apply, func(error) { e.writeDone(taskKey(t.ns, t.id), t) })
+	e.committer.WriteThen(o.apply, func(error) { e.writeDone(t.key, t) })
+}
+
+// commitAllAsync enqueues staged writes as one, without waiting; each task is released
+// once durable. Call with the tasks' shards locked (see prepare).
+func (e *Engine) commitAllAsync(ops []op) {
+	if len(ops) == 0 {
+		return
+	}
+	e.committer.WriteThen(func(b storage.Batch) {
+		for i := range ops {
+			ops[i].apply(b)
+		}
+	}, func(error) {
+		for i := range ops {
+			e.writeDone(ops[i].key, ops[i].t)
+		}
+	})
 }
 
 // writeDone marks one write of t as durable and evicts t when it is no longer needed.

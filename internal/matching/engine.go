@@ -195,20 +195,24 @@ func (e *Engine) CommitStats() (commits, mutations uint64) { return e.committer.
 
 func (e *Engine) now() time.Time { return e.clock.Now() }
 
-// queue returns the loaded manager of a queue, loading it on demand.
+// queue returns the loaded manager of a queue, loading it on demand. Every add and poll
+// looks its queue up here, so the lookup's key is built on the stack (a map index with
+// string(bytes) does not allocate); only loading a queue allocates its key.
 func (e *Engine) queue(ns, name string) *queueManager {
-	key := ns + "\x00" + name
+	var buf [128]byte
+	k := append(append(append(buf[:0], ns...), 0), name...)
 	e.qmu.Lock()
 	defer e.qmu.Unlock()
-	q, ok := e.queues[key]
-	if !ok {
-		cfg := defaultConfig
-		if r, ok := e.configs[key]; ok {
-			cfg = &r.Config
-		}
-		q = newQueueManager(e, ns, name, cfg, e.now().UnixNano())
-		e.queues[key] = q
+	if q, ok := e.queues[string(k)]; ok {
+		return q
 	}
+	key := string(k)
+	cfg := defaultConfig
+	if r, ok := e.configs[key]; ok {
+		cfg = &r.Config
+	}
+	q := newQueueManager(e, ns, name, cfg, e.now().UnixNano())
+	e.queues[key] = q
 	return q
 }
 

@@ -106,11 +106,10 @@ func (e *Engine) CompleteAs(ns, id, leaseID string, by Owner, result []byte) err
 // principal and each item's worker identity must own the item's lease.
 func (e *Engine) CompleteManyAs(reqs []*matchingv1.CompleteTaskRequest, principal string) []*matchingv1.ItemError {
 	errs := make([]*matchingv1.ItemError, len(reqs))
-	keys := make([]string, len(reqs))
+	keys := completionKeys(reqs)
 	var set shardSet
-	for i, r := range reqs {
-		keys[i] = taskKey(r.GetNamespace(), r.GetTaskId())
-		set[e.tasks.index(keys[i])] = true
+	for _, k := range keys {
+		set[e.tasks.index(k)] = true
 	}
 	e.tasks.lockAll(&set)
 	now := e.now()

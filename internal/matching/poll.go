@@ -153,34 +153,53 @@ func (e *Engine) releaseStarted(out []*matchingv1.Task, now time.Time) {
 }
 
 // startClaimed starts the tasks a poll claimed from the backlog (tasks the adder already
-// started are passed through). The start is written without waiting: if it is lost in a
-// crash, the task is still in the durable backlog and runs again (at least once).
+// started are passed through). The starts are written without waiting, all of the poll's
+// in one enqueued write (one pass through the committer's lock, which an add holds while
+// it stages its whole batch): if they are lost in a crash, the tasks are still in the
+// durable backlog and run again (at least once). The shards of the tasks stay locked until
+// the write is enqueued, so no other write of these tasks can overtake their start.
 func (e *Engine) startClaimed(got []gotTask, now time.Time, q *queueManager, owner Owner, out []*matchingv1.Task) []*matchingv1.Task {
+	var set shardSet
+	for _, g := range got {
+		if g.out == nil {
+			set[e.tasks.index(g.t.key)] = true
+		}
+	}
+	e.tasks.lockAll(&set)
+	var ops []op
 	for _, g := range got {
 		if g.out != nil {
 			out = append(out, g.out)
 			continue
 		}
-		t := g.t
-		key := taskKey(t.ns, t.id)
-		s, _ := e.tasks.shard(key)
-		s.mu.Lock()
-		if t.state != stateScheduled || !t.inq.CompareAndSwap(inqClaimed, inqNone) {
-			t.inq.CompareAndSwap(inqClaimed, inqNone)
-			s.evict(key, t)
-			s.mu.Unlock()
-			continue
+		if w, o, started := e.startClaimedLocked(g.t, now, q, owner); started {
+			out = append(out, w)
+			ops = append(ops, o)
 		}
-		seq := t.seq
-		t.seq = 0
-		t.owner = owner
-		out = append(out, e.startLocked(t, now, q))
-		o := e.prepare(t)
-		o.delBacklog = seq
-		e.commitAsync(o)
-		s.mu.Unlock()
 	}
+	e.commitAllAsync(ops)
+	e.tasks.unlockAll(&set)
 	return out
+}
+
+// startClaimedLocked starts one claimed task unless it changed since the claim (canceled,
+// taken back), and returns what the worker gets and the write to enqueue. Call with the
+// task's shard locked.
+func (e *Engine) startClaimedLocked(t *task, now time.Time, q *queueManager, owner Owner) (*matchingv1.Task, op, bool) {
+	s, _ := e.tasks.shard(t.key)
+	if t.state != stateScheduled || !t.inq.CompareAndSwap(inqClaimed, inqNone) {
+		t.inq.CompareAndSwap(inqClaimed, inqNone)
+		s.evict(t.key, t)
+		return nil, op{}, false
+	}
+	seq := t.seq
+	t.seq = 0
+	t.owner = owner
+	w := e.startLocked(t, now, q)
+	o := e.prepare(t)
+	o.delBacklog = seq
+	o.key = t.key
+	return w, o, true
 }
 
 // giveBack returns tasks handed to a poll that went away to their queue. Started ones are

@@ -52,7 +52,6 @@ type failure struct {
 // live only in memory (marked). Fields are guarded by the task's shard lock, except inq.
 type task struct {
 	ns, queue, id, taskType string
-	kind, priority          uint8
 	payload                 []byte
 	headers                 map[string]string
 	scheduleToStart         time.Duration
@@ -70,6 +69,7 @@ type task struct {
 	prefers         []preference // preferred capabilities (prefers.go)
 	fairKey         string       // fairness key ("" the default)
 	fairWeight      int32        // the weight the task carries (0: 1 unless the queue overrides it)
+	kind, priority  uint8        // next to fairWeight: one word for the three
 	scheduledAt     int64        // first scheduling, unix nanos
 	readyAt         int64        // when the current scheduling became dispatchable
 	startedAt       int64
@@ -88,15 +88,21 @@ type task struct {
 	session         string // the session the task belongs to, if any (session.go)
 
 	// memory only
-	runningCounted bool   // counted in Engine.running (running.go)
+	key            string // namespace \x00 id: its key in the task table, built once (taskKey)
 	route          string // routeKey(requires), then the preferences (prefers.go): the routing constraint
 	part           string // partitionName(route, fairKey): the backlog partition
-	counted        bool   // counted in its namespace's backlog usage (quota.go)
 	inq            atomic.Uint32
 	pending        int32 // writes enqueued and not yet durable
+	runningCounted bool  // counted in Engine.running (running.go)
+	counted        bool  // counted in its namespace's backlog usage (quota.go)
 	waiters        []chan struct{}
 	tm             *timerItem
 }
+
+// maxTaskSize is the size class a task is allocated in (every add, every record read). The
+// small fields are grouped so that no word holds one byte: spread out, their padding took
+// the task to the next class (640 bytes).
+const maxTaskSize = 576
 
 func (t *task) finished() bool { return t.state >= stateCompleted }
 
@@ -185,15 +191,30 @@ func (t *task) encode(dst []byte) []byte {
 
 var errCorrupt = errors.New("corrupt task record")
 
-func decodeTask(b []byte) (*task, error) {
+func decodeTask(b []byte) (*task, error) { return decodeTaskReusing(b, nil) }
+
+// recentNames are the queue and task type of the last record a shard decoded: the records
+// a backlog page loads mostly share them, and reusing the strings saves two allocations
+// per record.
+type recentNames struct{ queue, taskType string }
+
+// decodeTaskReusing is decodeTask taking the queue and task type strings from recent when
+// the record's are the same, and leaving the record's in recent (recent may be nil).
+func decodeTaskReusing(b []byte, recent *recentNames) (*task, error) {
 	d := decoder{b: b}
 	t := &task{}
 	if d.byte() != recordVersion {
 		return nil, errCorrupt
 	}
+	if recent == nil {
+		recent = &recentNames{}
+	}
 	t.kind, t.priority, t.state = d.byte(), d.byte(), d.byte()
 	t.cancelRequested = d.bool()
-	t.ns, t.queue, t.id, t.taskType = d.string(), d.string(), d.string(), d.string()
+	ns := d.raw()
+	t.queue = d.stringReusing(&recent.queue)
+	t.key, t.ns, t.id = keyOf(ns, d.raw())
+	t.taskType = d.stringReusing(&recent.taskType)
 	t.payload = d.bytes()
 	if n := d.uvarint(); n > 0 && n < 1<<16 {
 		t.headers = make(map[string]string, n)
@@ -343,6 +364,16 @@ func (d *decoder) raw() []byte {
 }
 
 func (d *decoder) string() string { return string(d.raw()) }
+
+// stringReusing returns *last when the next string equals it, else the new string, which
+// it leaves in *last.
+func (d *decoder) stringReusing(last *string) string {
+	r := d.raw()
+	if string(r) != *last { // the comparison does not allocate
+		*last = string(r)
+	}
+	return *last
+}
 
 func (d *decoder) bytes() []byte {
 	r := d.raw()

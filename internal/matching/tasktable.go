@@ -3,9 +3,11 @@ package matching
 import (
 	"fmt"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"sync/atomic"
 
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 	"github.com/taskroute/taskroute/internal/storage"
 )
 
@@ -30,6 +32,7 @@ type shard struct {
 	// was not evicted since (see mayHaveEvicted).
 	evictions atomic.Uint64
 	evicted   [evictedRing]uint64
+	recent    recentNames // of the records this shard decoded last (decodeTaskReusing)
 }
 
 const evictedRing = 64
@@ -45,6 +48,42 @@ func newTaskTable(store storage.Store) *taskTable {
 }
 
 func taskKey(ns, id string) string { return ns + "\x00" + id }
+
+// completionKeys returns the keys of the tasks the requests name, all slices of one string
+// (one allocation per batch). They are for lookups only: a task is stored in the table
+// under its own key (task.key), so no batch's string outlives the call.
+func completionKeys(reqs []*matchingv1.CompleteTaskRequest) []string {
+	n := 0
+	for _, r := range reqs {
+		n += len(r.GetNamespace()) + 1 + len(r.GetTaskId())
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, r := range reqs {
+		b.WriteString(r.GetNamespace())
+		b.WriteByte(0)
+		b.WriteString(r.GetTaskId())
+	}
+	all := b.String()
+	keys := make([]string, len(reqs))
+	for i, r := range reqs {
+		n := len(r.GetNamespace()) + 1 + len(r.GetTaskId())
+		keys[i], all = all[:n], all[n:]
+	}
+	return keys
+}
+
+// keyOf builds the key of the task ns/id from a record's bytes and returns it with the
+// namespace and id as slices of it: one allocation for the three strings.
+func keyOf(ns, id []byte) (key, nsStr, idStr string) {
+	var b strings.Builder
+	b.Grow(len(ns) + 1 + len(id))
+	b.Write(ns)
+	b.WriteByte(0)
+	b.Write(id)
+	key = b.String()
+	return key, key[:len(ns)], key[len(ns)+1:]
+}
 
 func (tt *taskTable) index(key string) int { return int(maphash.String(tt.seed, key) % numShards) }
 
@@ -92,11 +131,11 @@ func (tt *taskTable) lookup(s *shard, key, ns, id string) (*task, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := decodeTask(rec)
+	t, err := decodeTaskReusing(rec, &s.recent)
 	if err != nil {
 		return nil, fmt.Errorf("task %s/%s: %w", ns, id, err)
 	}
-	s.tasks[key] = t
+	s.tasks[t.key] = t
 	return t, nil
 }
 
@@ -105,9 +144,9 @@ func (tt *taskTable) lookup(s *shard, key, ns, id string) (*task, error) {
 // or from storage. Call with the shard locked.
 func (tt *taskTable) loadForScan(s *shard, key, ns string, ent storage.BacklogEntry, since uint64) (*task, error) {
 	if _, inMemory := s.tasks[key]; !inMemory && ent.Record != nil && !s.mayHaveEvicted(key, since) {
-		t, err := decodeTask(ent.Record)
+		t, err := decodeTaskReusing(ent.Record, &s.recent)
 		if err == nil {
-			s.tasks[key] = t
+			s.tasks[t.key] = t
 		}
 		return t, err
 	}

@@ -64,7 +64,7 @@ func (s *timerService) set(t *task, at int64) {
 	}
 	first := false
 	if at != 0 && (at <= s.loadedUntil || s.loading) {
-		it := &timerItem{at: at, key: taskKey(t.ns, t.id), t: t}
+		it := &timerItem{at: at, key: t.key, t: t}
 		heap.Push(&s.h, it)
 		t.tm = it
 		first = it.idx == 0

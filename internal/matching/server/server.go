@@ -95,7 +95,7 @@ func (s *Server) PollTasks(ctx context.Context, r *matchingv1.PollTasksRequest) 
 }
 
 func (s *Server) CompleteTask(ctx context.Context, r *matchingv1.CompleteTaskRequest) (*matchingv1.CompleteTaskResponse, error) {
-	if err := s.checkCompletion("", r); err != nil {
+	if err := s.checkCompletion(r); err != nil {
 		return nil, err
 	}
 	if err := s.e.CompleteAs(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), owner(ctx, r.GetWorkerIdentity()), r.GetResult()); err != nil {
@@ -104,33 +104,38 @@ func (s *Server) CompleteTask(ctx context.Context, r *matchingv1.CompleteTaskReq
 	return &matchingv1.CompleteTaskResponse{}, nil
 }
 
-func (s *Server) checkCompletion(prefix string, r *matchingv1.CompleteTaskRequest) error {
-	if r == nil {
-		return invalid(prefix, "must be set")
-	}
+// checkCompletion validates a CompleteTask request; errors name fields relative to it.
+func (s *Server) checkCompletion(r *matchingv1.CompleteTaskRequest) error {
 	if err := s.limits.checkAttempt(r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), r.GetWorkerIdentity()); err != nil {
-		if prefix != "" {
-			st := status.Convert(err)
-			return status.Error(st.Code(), prefix+"."+st.Message())
-		}
 		return err
 	}
-	field := "result"
-	if prefix != "" {
-		field = prefix + ".result"
-	}
-	return checkBytes(field, r.GetResult(), s.limits.MaxPayloadBytes)
+	return checkBytes("result", r.GetResult(), s.limits.MaxPayloadBytes)
 }
+
+// checkCompletions validates the completions of a batch (CompleteTasks, a worker stream's
+// message). A completion's name (completions[3]) is built only when it fails: formatting it
+// for every completion cost an allocation per task.
+func (s *Server) checkCompletions(cs []*matchingv1.CompleteTaskRequest) error {
+	for i, c := range cs {
+		if c == nil {
+			return invalid(completionField(i), "must be set")
+		}
+		if err := s.checkCompletion(c); err != nil {
+			return underField(completionField(i), err)
+		}
+	}
+	return nil
+}
+
+func completionField(i int) string { return fmt.Sprintf("completions[%d]", i) }
 
 func (s *Server) CompleteTasks(ctx context.Context, r *matchingv1.CompleteTasksRequest) (*matchingv1.CompleteTasksResponse, error) {
 	n := len(r.GetCompletions())
 	if n == 0 || n > s.limits.MaxBatch {
 		return nil, invalid("completions", "must hold 1..%d completions, got %d", s.limits.MaxBatch, n)
 	}
-	for i, c := range r.GetCompletions() {
-		if err := s.checkCompletion(fmt.Sprintf("completions[%d]", i), c); err != nil {
-			return nil, err
-		}
+	if err := s.checkCompletions(r.GetCompletions()); err != nil {
+		return nil, err
 	}
 	return &matchingv1.CompleteTasksResponse{Errors: s.e.CompleteManyAs(r.Completions, principal(ctx))}, nil
 }

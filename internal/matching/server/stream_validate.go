@@ -63,10 +63,8 @@ func (s *Server) checkStreamCompletions(m *matchingv1.WorkerStreamRequest) error
 	if m.GetSeq() == 0 {
 		return invalid("seq", "must be set (non-zero) when completions or failures are")
 	}
-	for i, c := range cs {
-		if err := s.checkCompletion(fmt.Sprintf("completions[%d]", i), c); err != nil {
-			return err
-		}
+	if err := s.checkCompletions(cs); err != nil {
+		return err
 	}
 	for i, f := range fs {
 		if err := s.checkStreamFailure(f); err != nil {

@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/taskroute/taskroute/pkg/client"
 	"github.com/taskroute/taskroute/pkg/worker"
 )
@@ -267,6 +270,23 @@ func benchStartLatency(cfg config, s *serverProc) error {
 	p := percentiles(lat)
 	fmt.Printf("add -> handler start (n=%d): p50 %v  p90 %v  p99 %v  max %v; machine CPU %.1f µs per task (server + driver)\n",
 		len(lat), p[50], p[90], p[99], p[100], cpuPerTask(ticksAfter-ticksBefore, len(lat)))
+	return printRoundTrips(wl.c, cfg.startSamples)
+}
+
+// printRoundTrips times n unary calls that do next to nothing in the service (GetTask of
+// an id that does not exist: a bloom-filter miss), one at a time on the same connection:
+// the floor under add -> handler start, which crosses the same processes once each way.
+func printRoundTrips(c *client.Client, n int) error {
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if _, err := c.GetTask(context.Background(), "no-such-task"); status.Code(err) != codes.NotFound {
+			return fmt.Errorf("round trip: GetTask of a missing id: %v", err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	p := percentiles(lat)
+	fmt.Printf("bare round trip, for reference (GetTask of a missing id, n=%d): p50 %v  p90 %v  p99 %v  max %v\n", n, p[50], p[90], p[99], p[100])
 	return nil
 }
 

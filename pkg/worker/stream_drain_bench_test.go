@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -86,7 +85,7 @@ func BenchmarkStreamDrain(b *testing.B) {
 		return nil, nil
 	})
 	b.ReportAllocs()
-	cpu0 := processCPU(b)
+	cpu0 := worker.ProcessCPU(b)
 	b.ResetTimer()
 	if err := w.Start(); err != nil {
 		b.Fatal(err)
@@ -97,19 +96,10 @@ func BenchmarkStreamDrain(b *testing.B) {
 		b.Fatalf("%d of %d tasks ran", ran.Load(), b.N)
 	}
 	b.StopTimer()
-	cpu := processCPU(b) - cpu0
+	cpu := worker.ProcessCPU(b) - cpu0
 	if err := w.Stop(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/task")
 	b.ReportMetric(float64(sent.Load())/float64(b.N), "sent/task")
-}
-
-// processCPU is the CPU time (user and system) this process used so far.
-func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

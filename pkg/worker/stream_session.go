@@ -230,7 +230,7 @@ func (ss *session) deliver(tasks []*matchingv1.Task) {
 			continue
 		}
 		w.taskWG.Add(1)
-		go w.execute(newTask(w, p))
+		w.executors.run(newTask(w, p))
 	}
 }
 

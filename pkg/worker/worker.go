@@ -150,6 +150,7 @@ type Worker struct {
 	pollWG     sync.WaitGroup
 	taskWG     sync.WaitGroup
 
+	executors *executors // run delivered tasks
 	completer *completer // DispatchPoll
 	stream    *streamer  // DispatchStream
 }
@@ -364,6 +365,7 @@ func (w *Worker) Start() error {
 	w.started = true
 	w.pollCtx, w.pollCancel = context.WithCancel(context.Background())
 	w.callCtx, w.callCancel = context.WithCancel(context.Background())
+	w.executors = newExecutors(w)
 	if w.opts.Dispatch == DispatchStream {
 		w.stream = startStreamer(w)
 	} else {
@@ -429,6 +431,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 	} else {
 		w.completer.close()
 	}
+	w.executors.close() // no task is delivered any more
 	w.stopLiveness()
 	w.log.Info("Stopped worker", "identity", w.identity, "released", released)
 	if w.ownsConn {
@@ -521,7 +524,7 @@ func (w *Worker) pollLoop() {
 				continue
 			}
 			w.taskWG.Add(1)
-			go w.execute(newTask(w, p))
+			w.executors.run(newTask(w, p))
 		}
 	}
 }
@@ -605,11 +608,9 @@ func (w *Worker) pollRequest(n int) *matchingv1.PollTasksRequest {
 	}
 }
 
-// execute runs one task and reports its outcome; it holds the task's slot until then.
+// execute runs one task and reports its outcome; its executor holds the task's slot until
+// then.
 func (w *Worker) execute(t *Task) {
-	defer w.taskWG.Done()
-	defer w.releaseSlots(1)
-
 	ctx, cancel := context.WithCancelCause(context.Background())
 	t.cancel = cancel
 	defer cancel(nil)

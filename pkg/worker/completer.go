@@ -27,6 +27,7 @@ type completion struct {
 	req     *matchingv1.CompleteTaskRequest
 	failure *matchingv1.FailTaskRequest // instead of req: a failed attempt (stream path)
 	done    chan error
+	slot    bool // holds its task's slot until a credit takes it on (stream path)
 }
 
 func newCompleter(w *Worker) *completer {

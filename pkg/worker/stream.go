@@ -51,23 +51,37 @@ func startStreamer(w *Worker) *streamer {
 func (s *streamer) dispatchEnded() { s.dispatchOnce.Do(s.w.pollWG.Done) }
 
 // complete queues a completion; it is reported on the stream and resolved asynchronously.
-func (s *streamer) complete(req *matchingv1.CompleteTaskRequest) {
+// True when it took the task's slot on (see enqueue).
+func (s *streamer) complete(req *matchingv1.CompleteTaskRequest) bool {
 	if s.polling.Load() {
 		if err := s.w.completer.complete(req); err != nil {
 			s.w.log.Error(err, "Failed to complete task", "taskID", req.GetTaskId())
 		}
-		return
+		return false
 	}
-	s.enqueue(&completion{req: req, done: make(chan error, 1)})
+	return s.enqueue(&completion{req: req, done: make(chan error, 1), slot: true})
 }
 
-// enqueue queues a completion or failure for the stream.
-func (s *streamer) enqueue(item *completion) {
+// enqueue queues a completion or failure for the stream. The item holds its task's slot:
+// the message that carries it grants that slot again as a credit, so a busy worker sends
+// one message per outcome batch instead of a credit message as well. True when it is
+// queued; else the caller frees the slot.
+func (s *streamer) enqueue(item *completion) bool {
 	select {
 	case s.queue <- item: // sent on the stream, or with a unary call once it is gone
+		return true
 	case <-s.done:
 		// Only a handler that ignored its cancellation gets here, after Stop.
 		s.resolve(item, status.Error(codes.Canceled, "worker stopped before the result was reported"))
+		return false
+	}
+}
+
+// freeSlot frees the slot an outcome holds that no credit took on.
+func (s *streamer) freeSlot(item *completion) {
+	if item.slot {
+		item.slot = false
+		s.w.releaseSlots(1)
 	}
 }
 
@@ -147,11 +161,13 @@ func (s *streamer) drainUnary() {
 	for {
 		select {
 		case item := <-s.queue:
+			s.freeSlot(item)
 			s.reportUnary([]*completion{item})
 		case <-s.closing:
 			for {
 				select {
 				case item := <-s.queue:
+					s.freeSlot(item)
 					s.reportUnary([]*completion{item})
 				default:
 					return

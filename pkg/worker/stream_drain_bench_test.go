@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 	"github.com/taskroute/taskroute/internal/matching/testserver"
 	"github.com/taskroute/taskroute/pkg/client"
 	"github.com/taskroute/taskroute/pkg/worker"
@@ -22,8 +23,27 @@ type sendCounter struct {
 
 func (s *sendCounter) SendMsg(m any) error {
 	s.sent.Add(1)
+	if r, ok := m.(*matchingv1.WorkerStreamRequest); ok {
+		if r.Credits > 0 {
+			streamCounts.credits.Add(1)
+		}
+		if len(r.Completions) > 0 || len(r.Failures) > 0 {
+			streamCounts.outcomes.Add(1)
+		}
+	}
 	return s.ClientStream.SendMsg(m)
 }
+
+func (s *sendCounter) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if r, ok := m.(*matchingv1.WorkerStreamResponse); ok && err == nil && len(r.Tasks) > 0 {
+		streamCounts.pushes.Add(1)
+	}
+	return err
+}
+
+// streamCounts are the stream messages of the last BenchmarkStreamDrain by content.
+var streamCounts struct{ credits, outcomes, pushes atomic.Int64 }
 
 // dialCountingSends dials addr with a client whose streams count the messages they send.
 func dialCountingSends(tb testing.TB, addr string, sent *atomic.Int64) *client.Client {
@@ -72,6 +92,9 @@ func BenchmarkStreamDrain(b *testing.B) {
 	c := dialCountingSends(b, addr, &sent)
 	queue := fmt.Sprint("drain-", b.N)
 	addQueued(b, c, queue, b.N)
+	streamCounts.credits.Store(0)
+	streamCounts.outcomes.Store(0)
+	streamCounts.pushes.Store(0)
 	var ran atomic.Int64
 	done := make(chan struct{})
 	w, err := worker.New(c, worker.Options{Queue: queue, Slots: 64, Identity: "drain"})
@@ -102,4 +125,7 @@ func BenchmarkStreamDrain(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/task")
 	b.ReportMetric(float64(sent.Load())/float64(b.N), "sent/task")
+	b.ReportMetric(float64(streamCounts.credits.Load())/float64(b.N), "credit-msgs/task")
+	b.ReportMetric(float64(streamCounts.outcomes.Load())/float64(b.N), "outcome-msgs/task")
+	b.ReportMetric(float64(streamCounts.pushes.Load())/float64(b.N), "task-msgs/task")
 }

@@ -609,8 +609,9 @@ func (w *Worker) pollRequest(n int) *matchingv1.PollTasksRequest {
 }
 
 // execute runs one task and reports its outcome; its executor holds the task's slot until
-// then.
-func (w *Worker) execute(t *Task) {
+// then. On the stream the outcome takes the slot on (to become the credit of its message):
+// slotHandedOn tells the executor not to free it.
+func (w *Worker) execute(t *Task) (slotHandedOn bool) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	t.cancel = cancel
 	defer cancel(nil)
@@ -626,11 +627,10 @@ func (w *Worker) execute(t *Task) {
 	h := w.handler(t.Type)
 	if h == nil {
 		t.phase.Store(phaseReporting)
-		w.fail(t, &Error{
+		return w.fail(t, &Error{
 			Type:    ErrorTypeUnknownTaskType,
 			Message: fmt.Sprintf("task type %q is not registered by worker %s (registered: %v)", t.Type, w.identity, w.taskTypes()),
 		})
-		return
 	}
 
 	hctx := ctx
@@ -648,20 +648,21 @@ func (w *Worker) execute(t *Task) {
 	result, err := runHandler(hctx, h, t)
 
 	if !t.phase.CompareAndSwap(phaseRunning, phaseReporting) {
-		return // Stop handed the task back; its outcome is no longer ours to report
+		return false // Stop handed the task back; its outcome is no longer ours to report
 	}
 	switch {
 	case err == nil:
-		w.complete(t, result)
+		return w.complete(t, result)
 	case t.CancelRequested() && errors.Is(context.Cause(ctx), ErrCancelRequested):
 		w.reportCanceled(t)
 	case errors.Is(context.Cause(ctx), ErrLeaseLost):
 		w.log.V(1).Info("Dropped result of task whose lease was lost", "taskID", t.ID)
 	case hctx.Err() == context.DeadlineExceeded && errors.Is(err, context.DeadlineExceeded):
-		w.fail(t, &Error{Type: ErrorTypeTimeout, Message: "handler did not return within the start-to-close timeout", Err: err})
+		return w.fail(t, &Error{Type: ErrorTypeTimeout, Message: "handler did not return within the start-to-close timeout", Err: err})
 	default:
-		w.fail(t, failureOf(err))
+		return w.fail(t, failureOf(err))
 	}
+	return false
 }
 
 func runHandler(ctx context.Context, h Handler, t *Task) (result []byte, err error) {
@@ -673,21 +674,23 @@ func runHandler(ctx context.Context, h Handler, t *Task) (result []byte, err err
 	return h(ctx, t)
 }
 
-func (w *Worker) complete(t *Task, result []byte) {
+// complete reports a result; true when the result took the task's slot on (stream).
+func (w *Worker) complete(t *Task, result []byte) bool {
 	req := &matchingv1.CompleteTaskRequest{
 		Namespace: t.Namespace, TaskId: t.ID, LeaseId: t.LeaseID, Result: result, WorkerIdentity: w.identity,
 	}
 	if w.stream != nil {
-		w.stream.complete(req) // acknowledged later; the slot frees now
-		return
+		return w.stream.complete(req) // acknowledged later; the slot frees now
 	}
 	err := w.completer.complete(req)
 	if err != nil {
 		w.log.Error(err, "Failed to complete task", "taskID", t.ID, "attempt", t.Attempt)
 	}
+	return false
 }
 
-func (w *Worker) fail(t *Task, e *Error) {
+// fail reports a failed attempt; true when the failure took the task's slot on (stream).
+func (w *Worker) fail(t *Task, e *Error) bool {
 	req := &matchingv1.FailTaskRequest{
 		Namespace: t.Namespace, TaskId: t.ID, LeaseId: t.LeaseID, WorkerIdentity: w.identity,
 		Failure: &matchingv1.Failure{Message: e.Error(), ErrorType: e.Type, NonRetryable: e.NonRetryable, Details: e.Details},
@@ -696,12 +699,12 @@ func (w *Worker) fail(t *Task, e *Error) {
 		req.Failure.Message = e.Message
 	}
 	if w.stream != nil {
-		w.stream.fail(req) // acknowledged later, like a completion; the slot frees now
-		return
+		return w.stream.fail(req) // acknowledged later, like a completion; the slot frees now
 	}
 	if err := w.failUnary(req); err != nil {
 		w.log.Error(err, "Failed to report task failure", "taskID", t.ID, "errorType", e.Type)
 	}
+	return false
 }
 
 // failUnary reports a failure with FailTask, retrying while the service is unreachable.

@@ -202,11 +202,35 @@ func (s *streamer) reportUnary(batch []*completion) {
 	}
 }
 
+// openSlots waits for the free slots of a stream's open message, as acquireSlots does. A
+// queued outcome holds its task's slot until a stream message grants it again; while no
+// stream runs, one that comes while no slot is free is reported with a unary call and
+// frees its slot, else the stream would wait for a slot that waits for the stream.
+func (s *streamer) openSlots() (int, bool) {
+	w := s.w
+	for {
+		select {
+		case w.slots <- struct{}{}: // a free slot first: queued outcomes go on the stream
+			return 1 + w.moreFreeSlots(), true
+		default:
+		}
+		select {
+		case w.slots <- struct{}{}:
+			return 1 + w.moreFreeSlots(), true
+		case item := <-s.queue:
+			s.freeSlot(item)
+			s.reportUnaryAsync([]*completion{item})
+		case <-w.pollCtx.Done():
+			return 0, false
+		}
+	}
+}
+
 // session runs one stream until it ends: nil when it ended normally (the worker closed it
 // or the service ended dispatch), the error when it broke.
 func (s *streamer) session() error {
 	w := s.w
-	n, ok := w.acquireSlots(w.pollCtx)
+	n, ok := s.openSlots()
 	if !ok {
 		return nil
 	}

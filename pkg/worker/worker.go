@@ -537,8 +537,14 @@ func (w *Worker) acquireSlots(ctx context.Context) (int, bool) {
 	case <-ctx.Done():
 		return 0, false
 	}
-	n := 1
-	for n < w.opts.MaxTasksPerPoll {
+	return 1 + w.moreFreeSlots(), true
+}
+
+// moreFreeSlots takes the free slots there are after a first one, up to MaxTasksPerPoll in
+// all.
+func (w *Worker) moreFreeSlots() int {
+	n := 0
+	for n+1 < w.opts.MaxTasksPerPoll {
 		select {
 		case w.slots <- struct{}{}:
 			n++
@@ -547,7 +553,7 @@ func (w *Worker) acquireSlots(ctx context.Context) (int, bool) {
 		}
 		break
 	}
-	return n, true
+	return n
 }
 
 func (w *Worker) releaseSlots(n int) {

@@ -59,7 +59,7 @@ func (s *streamer) complete(req *matchingv1.CompleteTaskRequest) bool {
 		}
 		return false
 	}
-	return s.enqueue(&completion{req: req, done: make(chan error, 1), slot: true})
+	return s.enqueue(&completion{req: req, slot: true}) // done is made only for a unary report
 }
 
 // enqueue queues a completion or failure for the stream. The item holds its task's slot:
@@ -183,6 +183,7 @@ func (s *streamer) drainUnary() {
 func (s *streamer) reportUnary(batch []*completion) {
 	completions := make([]*completion, 0, len(batch))
 	for _, item := range batch {
+		item.done = make(chan error, 1)
 		if item.failure != nil {
 			item.done <- s.w.failUnary(item.failure)
 			continue

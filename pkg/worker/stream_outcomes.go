@@ -14,7 +14,7 @@ func (s *streamer) fail(req *matchingv1.FailTaskRequest) bool {
 		}
 		return false
 	}
-	return s.enqueue(&completion{failure: req, done: make(chan error, 1), slot: true})
+	return s.enqueue(&completion{failure: req, slot: true}) // done is made only for a unary report
 }
 
 func (c *completion) taskID() string {

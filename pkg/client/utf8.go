@@ -6,7 +6,6 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -15,10 +14,8 @@ import (
 // protobuf cannot marshal such a string, and gRPC would report it as an Internal
 // marshaling error with no field named.
 func checkUTF8(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	if m, ok := req.(proto.Message); ok {
-		if field := invalidUTF8Path(m.ProtoReflect()); field != "" {
-			return invalid(field, "must be valid UTF-8")
-		}
+	if field := invalidUTF8Request(req); field != "" {
+		return invalid(field, "must be valid UTF-8")
 	}
 	return invoker(ctx, method, req, reply, cc, opts...)
 }

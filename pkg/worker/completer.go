@@ -26,7 +26,8 @@ type completer struct {
 type completion struct {
 	req     *matchingv1.CompleteTaskRequest
 	failure *matchingv1.FailTaskRequest // instead of req: a failed attempt (stream path)
-	done    chan error
+	done    chan error                  // answers a unary report (on the stream path made only for one)
+	slot    bool                        // holds its task's slot until a credit takes it on (stream path)
 }
 
 func newCompleter(w *Worker) *completer {

@@ -51,23 +51,37 @@ func startStreamer(w *Worker) *streamer {
 func (s *streamer) dispatchEnded() { s.dispatchOnce.Do(s.w.pollWG.Done) }
 
 // complete queues a completion; it is reported on the stream and resolved asynchronously.
-func (s *streamer) complete(req *matchingv1.CompleteTaskRequest) {
+// True when it took the task's slot on (see enqueue).
+func (s *streamer) complete(req *matchingv1.CompleteTaskRequest) bool {
 	if s.polling.Load() {
 		if err := s.w.completer.complete(req); err != nil {
 			s.w.log.Error(err, "Failed to complete task", "taskID", req.GetTaskId())
 		}
-		return
+		return false
 	}
-	s.enqueue(&completion{req: req, done: make(chan error, 1)})
+	return s.enqueue(&completion{req: req, slot: true}) // done is made only for a unary report
 }
 
-// enqueue queues a completion or failure for the stream.
-func (s *streamer) enqueue(item *completion) {
+// enqueue queues a completion or failure for the stream. The item holds its task's slot:
+// the message that carries it grants that slot again as a credit, so a busy worker sends
+// one message per outcome batch instead of a credit message as well. True when it is
+// queued; else the caller frees the slot.
+func (s *streamer) enqueue(item *completion) bool {
 	select {
 	case s.queue <- item: // sent on the stream, or with a unary call once it is gone
+		return true
 	case <-s.done:
 		// Only a handler that ignored its cancellation gets here, after Stop.
 		s.resolve(item, status.Error(codes.Canceled, "worker stopped before the result was reported"))
+		return false
+	}
+}
+
+// freeSlot frees the slot an outcome holds that no credit took on.
+func (s *streamer) freeSlot(item *completion) {
+	if item.slot {
+		item.slot = false
+		s.w.releaseSlots(1)
 	}
 }
 
@@ -147,11 +161,13 @@ func (s *streamer) drainUnary() {
 	for {
 		select {
 		case item := <-s.queue:
+			s.freeSlot(item)
 			s.reportUnary([]*completion{item})
 		case <-s.closing:
 			for {
 				select {
 				case item := <-s.queue:
+					s.freeSlot(item)
 					s.reportUnary([]*completion{item})
 				default:
 					return
@@ -167,6 +183,7 @@ func (s *streamer) drainUnary() {
 func (s *streamer) reportUnary(batch []*completion) {
 	completions := make([]*completion, 0, len(batch))
 	for _, item := range batch {
+		item.done = make(chan error, 1)
 		if item.failure != nil {
 			item.done <- s.w.failUnary(item.failure)
 			continue
@@ -186,11 +203,35 @@ func (s *streamer) reportUnary(batch []*completion) {
 	}
 }
 
+// openSlots waits for the free slots of a stream's open message, as acquireSlots does. A
+// queued outcome holds its task's slot until a stream message grants it again; while no
+// stream runs, one that comes while no slot is free is reported with a unary call and
+// frees its slot, else the stream would wait for a slot that waits for the stream.
+func (s *streamer) openSlots() (int, bool) {
+	w := s.w
+	for {
+		select {
+		case w.slots <- struct{}{}: // a free slot first: queued outcomes go on the stream
+			return 1 + w.moreFreeSlots(), true
+		default:
+		}
+		select {
+		case w.slots <- struct{}{}:
+			return 1 + w.moreFreeSlots(), true
+		case item := <-s.queue:
+			s.freeSlot(item)
+			s.reportUnaryAsync([]*completion{item})
+		case <-w.pollCtx.Done():
+			return 0, false
+		}
+	}
+}
+
 // session runs one stream until it ends: nil when it ended normally (the worker closed it
 // or the service ended dispatch), the error when it broke.
 func (s *streamer) session() error {
 	w := s.w
-	n, ok := w.acquireSlots(w.pollCtx)
+	n, ok := s.openSlots()
 	if !ok {
 		return nil
 	}

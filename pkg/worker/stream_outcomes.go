@@ -5,15 +5,16 @@ import (
 )
 
 // fail queues a failed attempt for the stream, like a completion: it is acknowledged
-// later, and reported with FailTask if the stream breaks first.
-func (s *streamer) fail(req *matchingv1.FailTaskRequest) {
+// later, and reported with FailTask if the stream breaks first. True when it took the
+// task's slot on (see enqueue).
+func (s *streamer) fail(req *matchingv1.FailTaskRequest) bool {
 	if s.polling.Load() {
 		if err := s.w.failUnary(req); err != nil {
 			s.w.log.Error(err, "Failed to report task failure", "taskID", req.GetTaskId())
 		}
-		return
+		return false
 	}
-	s.enqueue(&completion{failure: req, done: make(chan error, 1)})
+	return s.enqueue(&completion{failure: req, slot: true}) // done is made only for a unary report
 }
 
 func (c *completion) taskID() string {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 )
@@ -34,7 +36,10 @@ func (ss *session) send(m *matchingv1.WorkerStreamRequest) error {
 }
 
 // grantCredits grants a credit for every slot that frees up (and rate token), until the
-// worker stops or the stream ends.
+// worker stops or the stream ends. Slots freed by outcomes on the stream are granted in
+// their outcomes' message (creditsFrom); this loop grants the others: at the start, those
+// of tasks that reported nothing on the stream (released, lease lost, canceled), and
+// those that waited for a rate token.
 func (ss *session) grantCredits(ctx context.Context) {
 	w := ss.s.w
 	cctx, cancel := context.WithCancel(ctx)
@@ -106,6 +111,10 @@ func (ss *session) sendCompletions(ctx context.Context) {
 	for {
 		select {
 		case first := <-s.queue:
+			// Let the executors that are ready to run finish too, so their outcomes
+			// (and freed slots) share this message; with nothing else to run this
+			// returns at once, so a lone outcome is not delayed.
+			runtime.Gosched()
 			if !ss.sendBatch(s.gather(append(batch[:0], first), max)) {
 				return
 			}
@@ -133,21 +142,60 @@ func (ss *session) sendCompletions(ctx context.Context) {
 	}
 }
 
-// sendBatch sends one message of completions and failures; false when the stream is gone
-// (they are then reported with unary calls).
+// sendBatch sends one message of completions and failures, with the credits of the slots
+// they free; false when the stream is gone (they are then reported with unary calls).
 func (ss *session) sendBatch(batch []*completion) bool {
+	m := &matchingv1.WorkerStreamRequest{Namespace: ss.s.w.client.Namespace(), Credits: int32(ss.creditsFrom(batch))}
 	if !ss.acceptsFailures.Load() {
-		if batch = ss.s.failuresUnary(batch); len(batch) == 0 {
-			return true
+		batch = ss.s.failuresUnary(batch)
+	}
+	if len(batch) > 0 {
+		m.Completions, m.Failures = splitOutcomes(batch)
+		ss.mu.Lock()
+		ss.seq++
+		m.Seq = ss.seq
+		ss.pending[m.Seq] = append([]*completion(nil), batch...)
+		ss.mu.Unlock()
+	}
+	if m.Credits == 0 && len(batch) == 0 {
+		return true
+	}
+	return ss.send(m) == nil
+}
+
+// creditsFrom takes the slots the batch's outcomes hold on as credits (those with a rate
+// token; the rest are freed, and the credit loop grants them when tokens come). Once the
+// worker stops they are freed instead.
+func (ss *session) creditsFrom(batch []*completion) int {
+	w := ss.s.w
+	n := 0
+	for _, item := range batch {
+		if item.slot {
+			item.slot = false
+			n++
 		}
 	}
-	reqs, fails := splitOutcomes(batch)
+	if n == 0 {
+		return 0
+	}
+	got := n
+	if w.limiter != nil {
+		got, _ = w.limiter.take(n, time.Now())
+	}
 	ss.mu.Lock()
-	ss.seq++
-	seq := ss.seq
-	ss.pending[seq] = append([]*completion(nil), batch...)
+	stopping := w.pollCtx.Err() != nil // then checkDrained may have told Stop no task comes
+	if !stopping {
+		ss.outstanding += got // released by the session's end if the send fails
+	}
 	ss.mu.Unlock()
-	return ss.send(&matchingv1.WorkerStreamRequest{Namespace: ss.s.w.client.Namespace(), Seq: seq, Completions: reqs, Failures: fails}) == nil
+	if stopping {
+		if w.limiter != nil {
+			w.limiter.giveBack(got)
+		}
+		got = 0
+	}
+	w.releaseSlots(n - got)
+	return got
 }
 
 // gather adds the completions already queued, up to max.
@@ -230,7 +278,7 @@ func (ss *session) deliver(tasks []*matchingv1.Task) {
 			continue
 		}
 		w.taskWG.Add(1)
-		go w.execute(newTask(w, p))
+		w.executors.run(newTask(w, p))
 	}
 }
 

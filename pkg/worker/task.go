@@ -70,7 +70,7 @@ type Task struct {
 	detailsPending  bool   // recorded but not yet sent
 	lastSent        time.Time
 	lastAcked       time.Time     // start, or the last heartbeat the service accepted
-	retryNow        chan struct{} // a heartbeat failed transiently: retry it at once
+	retryNow        chan struct{} // a heartbeat failed transiently: retry it at once (nil without automatic heartbeats)
 	cancelRequested bool
 }
 
@@ -98,7 +98,6 @@ func newTask(w *Worker, p *matchingv1.Task) *Task {
 		SessionID:        p.GetSessionId(),
 		w:                w,
 		lastAcked:        time.Now(),
-		retryNow:         make(chan struct{}, 1),
 	}
 	if ts := p.GetScheduledTime(); ts != nil {
 		t.ScheduledTime = ts.AsTime()
@@ -114,6 +113,9 @@ func newTask(w *Worker, p *matchingv1.Task) *Task {
 	}
 	if t.Namespace == "" {
 		t.Namespace = w.client.Namespace()
+	}
+	if w.heartbeatInterval(t) > 0 {
+		t.retryNow = make(chan struct{}, 1) // only automatic heartbeats retry through it
 	}
 	return t
 }

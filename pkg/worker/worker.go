@@ -150,6 +150,7 @@ type Worker struct {
 	pollWG     sync.WaitGroup
 	taskWG     sync.WaitGroup
 
+	executors *executors // run delivered tasks
 	completer *completer // DispatchPoll
 	stream    *streamer  // DispatchStream
 }
@@ -364,6 +365,7 @@ func (w *Worker) Start() error {
 	w.started = true
 	w.pollCtx, w.pollCancel = context.WithCancel(context.Background())
 	w.callCtx, w.callCancel = context.WithCancel(context.Background())
+	w.executors = newExecutors(w)
 	if w.opts.Dispatch == DispatchStream {
 		w.stream = startStreamer(w)
 	} else {
@@ -429,6 +431,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 	} else {
 		w.completer.close()
 	}
+	w.executors.close() // no task is delivered any more
 	w.stopLiveness()
 	w.log.Info("Stopped worker", "identity", w.identity, "released", released)
 	if w.ownsConn {
@@ -521,7 +524,7 @@ func (w *Worker) pollLoop() {
 				continue
 			}
 			w.taskWG.Add(1)
-			go w.execute(newTask(w, p))
+			w.executors.run(newTask(w, p))
 		}
 	}
 }
@@ -534,8 +537,14 @@ func (w *Worker) acquireSlots(ctx context.Context) (int, bool) {
 	case <-ctx.Done():
 		return 0, false
 	}
-	n := 1
-	for n < w.opts.MaxTasksPerPoll {
+	return 1 + w.moreFreeSlots(), true
+}
+
+// moreFreeSlots takes the free slots there are after a first one, up to MaxTasksPerPoll in
+// all.
+func (w *Worker) moreFreeSlots() int {
+	n := 0
+	for n+1 < w.opts.MaxTasksPerPoll {
 		select {
 		case w.slots <- struct{}{}:
 			n++
@@ -544,7 +553,7 @@ func (w *Worker) acquireSlots(ctx context.Context) (int, bool) {
 		}
 		break
 	}
-	return n, true
+	return n
 }
 
 func (w *Worker) releaseSlots(n int) {
@@ -605,11 +614,10 @@ func (w *Worker) pollRequest(n int) *matchingv1.PollTasksRequest {
 	}
 }
 
-// execute runs one task and reports its outcome; it holds the task's slot until then.
-func (w *Worker) execute(t *Task) {
-	defer w.taskWG.Done()
-	defer w.releaseSlots(1)
-
+// execute runs one task and reports its outcome; its executor holds the task's slot until
+// then. On the stream the outcome takes the slot on (to become the credit of its message):
+// slotHandedOn tells the executor not to free it.
+func (w *Worker) execute(t *Task) (slotHandedOn bool) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	t.cancel = cancel
 	defer cancel(nil)
@@ -625,11 +633,10 @@ func (w *Worker) execute(t *Task) {
 	h := w.handler(t.Type)
 	if h == nil {
 		t.phase.Store(phaseReporting)
-		w.fail(t, &Error{
+		return w.fail(t, &Error{
 			Type:    ErrorTypeUnknownTaskType,
 			Message: fmt.Sprintf("task type %q is not registered by worker %s (registered: %v)", t.Type, w.identity, w.taskTypes()),
 		})
-		return
 	}
 
 	hctx := ctx
@@ -647,20 +654,21 @@ func (w *Worker) execute(t *Task) {
 	result, err := runHandler(hctx, h, t)
 
 	if !t.phase.CompareAndSwap(phaseRunning, phaseReporting) {
-		return // Stop handed the task back; its outcome is no longer ours to report
+		return false // Stop handed the task back; its outcome is no longer ours to report
 	}
 	switch {
 	case err == nil:
-		w.complete(t, result)
+		return w.complete(t, result)
 	case t.CancelRequested() && errors.Is(context.Cause(ctx), ErrCancelRequested):
 		w.reportCanceled(t)
 	case errors.Is(context.Cause(ctx), ErrLeaseLost):
 		w.log.V(1).Info("Dropped result of task whose lease was lost", "taskID", t.ID)
 	case hctx.Err() == context.DeadlineExceeded && errors.Is(err, context.DeadlineExceeded):
-		w.fail(t, &Error{Type: ErrorTypeTimeout, Message: "handler did not return within the start-to-close timeout", Err: err})
+		return w.fail(t, &Error{Type: ErrorTypeTimeout, Message: "handler did not return within the start-to-close timeout", Err: err})
 	default:
-		w.fail(t, failureOf(err))
+		return w.fail(t, failureOf(err))
 	}
+	return false
 }
 
 func runHandler(ctx context.Context, h Handler, t *Task) (result []byte, err error) {
@@ -672,21 +680,23 @@ func runHandler(ctx context.Context, h Handler, t *Task) (result []byte, err err
 	return h(ctx, t)
 }
 
-func (w *Worker) complete(t *Task, result []byte) {
+// complete reports a result; true when the result took the task's slot on (stream).
+func (w *Worker) complete(t *Task, result []byte) bool {
 	req := &matchingv1.CompleteTaskRequest{
 		Namespace: t.Namespace, TaskId: t.ID, LeaseId: t.LeaseID, Result: result, WorkerIdentity: w.identity,
 	}
 	if w.stream != nil {
-		w.stream.complete(req) // acknowledged later; the slot frees now
-		return
+		return w.stream.complete(req) // acknowledged later; the slot frees now
 	}
 	err := w.completer.complete(req)
 	if err != nil {
 		w.log.Error(err, "Failed to complete task", "taskID", t.ID, "attempt", t.Attempt)
 	}
+	return false
 }
 
-func (w *Worker) fail(t *Task, e *Error) {
+// fail reports a failed attempt; true when the failure took the task's slot on (stream).
+func (w *Worker) fail(t *Task, e *Error) bool {
 	req := &matchingv1.FailTaskRequest{
 		Namespace: t.Namespace, TaskId: t.ID, LeaseId: t.LeaseID, WorkerIdentity: w.identity,
 		Failure: &matchingv1.Failure{Message: e.Error(), ErrorType: e.Type, NonRetryable: e.NonRetryable, Details: e.Details},
@@ -695,12 +705,12 @@ func (w *Worker) fail(t *Task, e *Error) {
 		req.Failure.Message = e.Message
 	}
 	if w.stream != nil {
-		w.stream.fail(req) // acknowledged later, like a completion; the slot frees now
-		return
+		return w.stream.fail(req) // acknowledged later, like a completion; the slot frees now
 	}
 	if err := w.failUnary(req); err != nil {
 		w.log.Error(err, "Failed to report task failure", "taskID", t.ID, "errorType", e.Type)
 	}
+	return false
 }
 
 // failUnary reports a failure with FailTask, retrying while the service is unreachable.

@@ -1,0 +1,44 @@
+package worker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/pkg/client"
+)
+
+// TestPerTaskAllocations guards what a task costs beyond its contexts: a task without
+// automatic heartbeats is one allocation (the heartbeat retry channel only with them), and
+// an outcome queued for the stream two (its request and itself: the channel that answers
+// a unary report only once one is made).
+func TestPerTaskAllocations(t *testing.T) {
+	c, err := client.Dial(context.Background(), "127.0.0.1:1") // never called: lazy
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w, err := New(c, Options{Queue: "q", Slots: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := &matchingv1.Task{TaskId: "id", TaskType: "t", LeaseId: "lease"}
+	if n := testing.AllocsPerRun(100, func() { newTask(w, plain) }); n != 1 {
+		t.Errorf("a task without heartbeats: %.0f allocations; want 1", n)
+	}
+	beating := &matchingv1.Task{TaskId: "id", TaskType: "t", LeaseId: "lease", HeartbeatTimeout: durationpb.New(time.Second)}
+	if task := newTask(w, beating); task.retryNow == nil {
+		t.Error("a task with automatic heartbeats has no retry channel")
+	}
+	w.stream = &streamer{w: w, queue: make(chan *completion, 1), done: make(chan struct{})}
+	task := newTask(w, plain)
+	if n := testing.AllocsPerRun(100, func() {
+		w.complete(task, nil)
+		<-w.stream.queue
+	}); n != 2 {
+		t.Errorf("a completion queued for the stream: %.0f allocations; want 2", n)
+	}
+}

@@ -16,6 +16,7 @@ import (
 type backlog struct {
 	q        *queueManager
 	kind     uint8
+	fairSlot int32            // its slot in the subqueue's fairness index (fairness_index.go), 0 none
 	ref      storage.QueueRef // the queue and partition in storage
 	requires []capability
 	prefers  []preference          // of the tasks of a preferring partition (prefers_match.go)
@@ -81,6 +82,7 @@ func (b *backlog) add(t *task) {
 	if (!l.diskTail || t.seq <= l.cursor) && l.len() < b.q.e.opts.BufferSize {
 		t.inq.Store(inqBuffer)
 		l.insert(t)
+		b.offered(t.priority)
 		if !l.diskTail {
 			l.cursor = max(l.cursor, t.seq)
 		}
@@ -95,6 +97,15 @@ func (b *backlog) giveBack(t *task) {
 		l := b.level(t.priority)
 		l.count++
 		l.insert(t)
+		b.offered(t.priority)
+	}
+}
+
+// offered tells the subqueue's fairness index that level prio may have an older head or
+// have become live (a task was buffered); partitions outside the index need nothing.
+func (b *backlog) offered(prio uint8) {
+	if b.fairSlot != 0 {
+		b.q.sub(b.kind).fairIdx.offer(b, prio)
 	}
 }
 
@@ -310,6 +321,7 @@ func (b *backlog) pageIn(prio uint8, l *level) {
 		}
 		if err == nil && t.state == stateScheduled && t.seq == ent.Seq && t.retryAt == 0 && t.inq.CompareAndSwap(inqNone, inqBuffer) {
 			l.insert(t)
+			b.offered(prio)
 		}
 		q.mu.Unlock()
 		if err == nil {
@@ -327,6 +339,9 @@ func (b *backlog) pageIn(prio uint8, l *level) {
 		if l.len() == 0 {
 			l.count = 0
 		}
+	}
+	if l.diskTail && b.fairSlot != 0 && !l.live() {
+		q.sub(b.kind).fairIdx.pagingStopped(b, prio)
 	}
 	q.dispatchWaitingLocked(b.kind)
 	q.mu.Unlock()

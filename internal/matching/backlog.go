@@ -113,16 +113,18 @@ func (b *backlog) offered(prio uint8) {
 // before the commit could not see it, so the level's tail is marked again. A page load in
 // flight may have begun its scan before the entry was durable and still move the cursor
 // past it (to a newer entry that was durable sooner): it must leave the cursor alone.
+// The level is made if b has none: such a load may have reset a keyed level's count, so
+// its partition was dropped when empty (dropIfEmpty) and b is the key's partition made
+// again, whose new level would not look at the disk.
 func (b *backlog) committed(t *task) {
-	if l := b.levels[t.priority]; l != nil {
-		l.diskTail = true
-		l.tailGen++
-		if l.loading {
-			l.rewinds++
-		}
-		l.rewind(t.seq)
-		b.maybePage(t.priority, l)
+	l := b.level(t.priority)
+	l.diskTail = true
+	l.tailGen++
+	if l.loading {
+		l.rewinds++
 	}
+	l.rewind(t.seq)
+	b.maybePage(t.priority, l)
 }
 
 // forget takes a task that left the backlog without a dispatch (canceled, timed out) out of

@@ -275,8 +275,11 @@ func (l *level) headSeq() uint64 {
 	return l.oldest
 }
 
-// maybePage starts a page load when the buffer runs low and tasks wait on disk.
+// maybePage starts a page load when the buffer runs low and tasks wait on disk. Heads
+// canceled meanwhile are dropped first: they do not hold a page off, or a level whose
+// buffer was canceled would leave the fairness index dead and unpaged.
 func (b *backlog) maybePage(prio uint8, l *level) {
+	l.live()
 	if l.diskTail && !l.loading && l.len() < b.q.e.opts.BufferSize/2 {
 		b.startPageLoad(prio, l)
 	}

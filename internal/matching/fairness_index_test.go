@@ -161,3 +161,30 @@ func TestFairIndexPagesALevelWhoseLoadMissedACommit(t *testing.T) {
 		t.Fatalf("polled %d tasks after the page load, want a: the level was not paged again", len(got))
 	}
 }
+
+// TestFairIndexPagesALevelWhoseBufferWasCanceled: the buffered tasks of a keyed level are
+// canceled (they stay in its buffer until a pick drops them) while a task waits on disk
+// only. The pick that finds the level dead must still start its page load: the level then
+// leaves the index's heaps and nothing else would look at it again.
+func TestFairIndexPagesALevelWhoseBufferWasCanceled(t *testing.T) {
+	v := open(t, t.TempDir(), Options{BufferSize: 4})
+	e := v.e
+	keyK := func(s *matchingv1.TaskSpec) { s.Priority, s.FairnessKey = 3, "k" }
+	for _, id := range []string{"c1", "c2", "c3", "c4", "a"} { // c1..c4 fill the buffer; a waits on disk only
+		add(t, e, tspec(id, keyK))
+	}
+	for _, id := range []string{"c1", "c2", "c3", "c4"} {
+		if _, err := e.Cancel("ns", id, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for deadline := time.Now().Add(3 * time.Second); len(got) == 0 && time.Now().Before(deadline); {
+		for _, tk := range pollN(t, e, "q", 1, 200*time.Millisecond) {
+			got = append(got, tk.GetTaskId())
+		}
+	}
+	if len(got) != 1 || got[0] != "a" {
+		t.Fatalf("polled %v, want a: the level whose buffer was canceled was not paged", got)
+	}
+}

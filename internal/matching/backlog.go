@@ -16,6 +16,7 @@ import (
 type backlog struct {
 	q        *queueManager
 	kind     uint8
+	fairSlot int32            // its slot in the subqueue's fairness index (fairness_index.go), 0 none
 	ref      storage.QueueRef // the queue and partition in storage
 	requires []capability
 	prefers  []preference          // of the tasks of a preferring partition (prefers_match.go)
@@ -81,6 +82,7 @@ func (b *backlog) add(t *task) {
 	if (!l.diskTail || t.seq <= l.cursor) && l.len() < b.q.e.opts.BufferSize {
 		t.inq.Store(inqBuffer)
 		l.insert(t)
+		b.offered(t.priority)
 		if !l.diskTail {
 			l.cursor = max(l.cursor, t.seq)
 		}
@@ -95,6 +97,15 @@ func (b *backlog) giveBack(t *task) {
 		l := b.level(t.priority)
 		l.count++
 		l.insert(t)
+		b.offered(t.priority)
+	}
+}
+
+// offered tells the subqueue's fairness index that level prio may have an older head or
+// have become live (a task was buffered); partitions outside the index need nothing.
+func (b *backlog) offered(prio uint8) {
+	if b.fairSlot != 0 {
+		b.q.sub(b.kind).fairIdx.offer(b, prio)
 	}
 }
 
@@ -102,16 +113,18 @@ func (b *backlog) giveBack(t *task) {
 // before the commit could not see it, so the level's tail is marked again. A page load in
 // flight may have begun its scan before the entry was durable and still move the cursor
 // past it (to a newer entry that was durable sooner): it must leave the cursor alone.
+// The level is made if b has none: such a load may have reset a keyed level's count, so
+// its partition was dropped when empty (dropIfEmpty) and b is the key's partition made
+// again, whose new level would not look at the disk.
 func (b *backlog) committed(t *task) {
-	if l := b.levels[t.priority]; l != nil {
-		l.diskTail = true
-		l.tailGen++
-		if l.loading {
-			l.rewinds++
-		}
-		l.rewind(t.seq)
-		b.maybePage(t.priority, l)
+	l := b.level(t.priority)
+	l.diskTail = true
+	l.tailGen++
+	if l.loading {
+		l.rewinds++
 	}
+	l.rewind(t.seq)
+	b.maybePage(t.priority, l)
 }
 
 // forget takes a task that left the backlog without a dispatch (canceled, timed out) out of
@@ -262,8 +275,11 @@ func (l *level) headSeq() uint64 {
 	return l.oldest
 }
 
-// maybePage starts a page load when the buffer runs low and tasks wait on disk.
+// maybePage starts a page load when the buffer runs low and tasks wait on disk. Heads
+// canceled meanwhile are dropped first: they do not hold a page off, or a level whose
+// buffer was canceled would leave the fairness index dead and unpaged.
 func (b *backlog) maybePage(prio uint8, l *level) {
+	l.live()
 	if l.diskTail && !l.loading && l.len() < b.q.e.opts.BufferSize/2 {
 		b.startPageLoad(prio, l)
 	}
@@ -310,6 +326,7 @@ func (b *backlog) pageIn(prio uint8, l *level) {
 		}
 		if err == nil && t.state == stateScheduled && t.seq == ent.Seq && t.retryAt == 0 && t.inq.CompareAndSwap(inqNone, inqBuffer) {
 			l.insert(t)
+			b.offered(prio)
 		}
 		q.mu.Unlock()
 		if err == nil {
@@ -327,6 +344,9 @@ func (b *backlog) pageIn(prio uint8, l *level) {
 		if l.len() == 0 {
 			l.count = 0
 		}
+	}
+	if l.diskTail && b.fairSlot != 0 && !l.live() {
+		q.sub(b.kind).fairIdx.pagingStopped(b, prio)
 	}
 	q.dispatchWaitingLocked(b.kind)
 	q.mu.Unlock()

@@ -13,12 +13,22 @@ import (
 
 // scanHookStore is the real store with one hook: once armed, the next ScanBacklog opens
 // its iterator (its view of the store is fixed from then on) and, before handing the first
-// entry over, tells started and waits for release.
+// entry over (or, with afterScan, once the scan is over), tells started and waits for
+// release.
 type scanHookStore struct {
 	storage.Store
-	armed   chan struct{} // a token arms the hook for one scan
-	started chan struct{}
-	release chan struct{}
+	armed     chan struct{} // a token arms the hook for one scan
+	afterScan bool
+	started   chan struct{}
+	release   chan struct{}
+}
+
+func newScanHookStore(t *testing.T) *scanHookStore {
+	pebble, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &scanHookStore{Store: pebble, armed: make(chan struct{}, 1), started: make(chan struct{}), release: make(chan struct{})}
 }
 
 func (s *scanHookStore) ScanBacklog(q storage.QueueRef, kind, prio uint8, after uint64, limit int, fn func(storage.BacklogEntry) bool) error {
@@ -26,6 +36,12 @@ func (s *scanHookStore) ScanBacklog(q storage.QueueRef, kind, prio uint8, after 
 	case <-s.armed:
 	default:
 		return s.Store.ScanBacklog(q, kind, prio, after, limit, fn)
+	}
+	if s.afterScan {
+		err := s.Store.ScanBacklog(q, kind, prio, after, limit, fn)
+		close(s.started)
+		<-s.release
+		return err
 	}
 	first := true
 	return s.Store.ScanBacklog(q, kind, prio, after, limit, func(ent storage.BacklogEntry) bool {
@@ -46,11 +62,8 @@ func (s *scanHookStore) ScanBacklog(q storage.QueueRef, kind, prio uint8, after 
 // commit bumps rewinds while loading), or a waits on disk forever while polls find
 // nothing.
 func TestPageLoadKeepsTheCursorBeforeAnEntryCommittedDuringItsScan(t *testing.T) {
-	pebble, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &scanHookStore{Store: pebble, armed: make(chan struct{}, 1), started: make(chan struct{}), release: make(chan struct{})}
+	st := newScanHookStore(t)
+	pebble := st.Store
 	e, err := New(st, Options{BufferSize: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,9 @@
 package matching
 
-import "strings"
+import (
+	"sort"
+	"strings"
+)
 
 // Fairness within a queue: a task may carry a fairness key (a tenant, a customer). The key
 // is part of its backlog partition's identity, not a routing constraint: any poll that may
@@ -93,11 +96,25 @@ func (sq *subqueue) charge(k *fairKey, p uint8, taskWeight int32, now int64) {
 // buffered task, whose key is within its rate and whose head the gate does not hold for a
 // preferring poll, the one of the key with the smallest pass (the oldest head among
 // equals, so one key alone is served oldest first), paging levels in as it looks. It notes
-// in sq.rateWait when a key was skipped for its rate.
+// in sq.rateWait when a key was skipped for its rate. The unrouted partitions, which every
+// poll may take from, come from the fairness index when there is one (fairness_index.go);
+// the others of bs, those whose requirements the poll's worker meets, are scanned.
 func (sq *subqueue) fairHead(bs []*backlog, p int, gate *prefGate, now int64) (*level, *backlog) {
+	if sq.fairIdx == nil {
+		return sq.fairScan(bs, p, gate, now)
+	}
+	best, bestB := sq.fairIdx.head(p, gate, now)
+	routed := bs[sort.Search(len(bs), func(i int) bool { return len(bs[i].requires) > 0 }):]
+	if l, b := sq.fairScan(routed, p, gate, now); l != nil && (best == nil || sq.fairBefore(b, l, bestB, best, p)) {
+		return l, b
+	}
+	return best, bestB
+}
+
+// fairScan is fairHead over the partitions bs, looking at each.
+func (sq *subqueue) fairScan(bs []*backlog, p int, gate *prefGate, now int64) (*level, *backlog) {
 	var best *level
 	var bestB *backlog
-	var bestPass uint64
 	for _, b := range bs {
 		l := b.levels[p]
 		if l == nil {
@@ -113,10 +130,15 @@ func (sq *subqueue) fairHead(bs []*backlog, p int, gate *prefGate, now int64) (*
 			}
 			continue
 		}
-		pass := sq.passOf(b.fair, p)
-		if best == nil || pass < bestPass || pass == bestPass && l.headSeq() < best.headSeq() {
-			best, bestB, bestPass = l, b, pass
+		if best == nil || sq.fairBefore(b, l, bestB, best, p) {
+			best, bestB = l, b
 		}
 	}
 	return best, bestB
+}
+
+// fairBefore reports whether level l of partition b is served before level m of c (both
+// of priority p and live): by pass, then by the older head.
+func (sq *subqueue) fairBefore(b *backlog, l *level, c *backlog, m *level, p int) bool {
+	return fairOrder{sq.passOf(b.fair, p), l.headSeq()}.less(fairOrder{sq.passOf(c.fair, p), m.headSeq()})
 }

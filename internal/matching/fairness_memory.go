@@ -49,6 +49,9 @@ func (sq *subqueue) dropIfEmpty(b *backlog, now int64) {
 		}
 	}
 	delete(sq.routed, b.ref.Partition)
+	if sq.fairIdx != nil {
+		sq.fairIdx.remove(b)
+	}
 	if len(b.requires) == 0 {
 		sq.unrouted = removeBacklog(sq.unrouted, b)
 	} else {

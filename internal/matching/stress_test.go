@@ -23,7 +23,7 @@ import (
 // often than the shards remember. Every added task must end Completed: one left Scheduled
 // is stranded in the backlog, one left Started was handed to a poll that did not return it.
 // It runs once on the plain partition and once with the tasks spread over fairness keys,
-// whose keyed partitions are created, paged in and dropped as they fill and drain.
+// whose partitions are paged in through the fairness index.
 func TestNoTaskLostUnderRacingPollsAndPageIns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stress test")

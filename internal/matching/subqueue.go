@@ -15,15 +15,15 @@ import (
 type subqueue struct {
 	q          *queueManager
 	kind       uint8
+	handedOff  bool // handOffLocked gave a poll a task: it may be full
+	listed     bool // the routed partitions on disk were loaded
 	matcher    matcher
 	plain      backlog
 	routed     map[string]*backlog       // every partition but the plain one, by partition name
 	byFirst    map[capability][]*backlog // partitions with requirements, by their first requirement
 	unrouted   []*backlog                // partitions without requirements: of preferences or a fairness key
 	preferring []*backlog                // partitions of tasks with preferences (prefers_match.go)
-	handedOff  bool                      // handOffLocked gave a poll a task: it may be full
 	gen        uint64                    // bumped when a routed partition is added
-	listed     bool                      // the routed partitions on disk were loaded
 	compat     map[string]servableCache  // capability key -> the partitions it may take from
 	plainOnly  [1]*backlog               // servable when nothing is routed
 	dispatched int                       // dispatches so far, for the anti-starvation rule
@@ -31,6 +31,7 @@ type subqueue struct {
 	fairDefault fairKey               // the default fairness key
 	fairKeys    map[string]*fairKey   // the other keys that have a partition
 	vtime       [maxLevels + 1]uint64 // by priority: the pass of the key served last
+	fairIdx     *fairIndex            // the unrouted partitions' levels by pass (fairness_index.go), nil without keyed or preferring partitions
 	rateWait    time.Duration         // set by pick when a key was skipped for its rate
 	rateTimer   clock.Timer           // wakes dispatch when such a key has a token again
 	keyChurn    int                   // keys left without partitions since the last prune
@@ -79,6 +80,7 @@ func (sq *subqueue) partition(name string, requires []capability, fairKey string
 	} else {
 		sq.byFirst[requires[0]] = append(sq.byFirst[requires[0]], b)
 	}
+	sq.indexUnrouted(b)
 	sq.gen++
 	return b
 }

@@ -1,0 +1,102 @@
+package matching
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/internal/storage"
+)
+
+// TestCommitPagesAnEntryOfADroppedKeyPartition drives the lost task of the stress test
+// (TestNoTaskLostUnderRacingPollsAndPageIns/fairness-keys) exactly: task a of key k waits
+// on disk only and its entry is not durable yet, so a page load sees nothing and ends
+// with the level's tail clear and its count reset. A newer task of k is buffered and
+// dispatched, the keyed partition is empty and is dropped. When a's entry then commits,
+// the backlog the commit is told about is the key's partition made again, without
+// levels: the commit must still have its level paged, or a waits on disk forever.
+func TestCommitPagesAnEntryOfADroppedKeyPartition(t *testing.T) {
+	st := newScanHookStore(t)
+	st.afterScan = true
+	pebble := st.Store
+	e, err := New(st, Options{BufferSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(); pebble.Close() })
+	keyK := func(s *matchingv1.TaskSpec) { s.Priority, s.FairnessKey = 3, "k" }
+	for _, id := range []string{"f1", "f2", "a"} { // f1, f2 fill the level's buffer; a waits on disk only
+		add(t, e, tspec(id, keyK))
+	}
+	ref := storage.QueueRef{Namespace: "ns", Queue: "q", Partition: partitionName("", "k")}
+	entA := backlogEntryOf(t, pebble, ref, "a")
+	key := storage.BacklogKey{Kind: kindActivity, Priority: 3, Seq: entA.Seq}
+	if err := e.committer.Write(func(b storage.Batch) { b.DeleteBacklog(ref, key) }).Wait(); err != nil {
+		t.Fatal(err) // a's entry is not durable yet
+	}
+	if got := pollN(t, e, "q", 2, time.Second); len(got) != 2 {
+		t.Fatalf("polled %d buffered tasks, want 2", len(got))
+	}
+
+	// A poll finds the buffer empty and starts a page load, which sees no entry.
+	st.armed <- struct{}{}
+	polled := make(chan []*matchingv1.Task, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		tasks, _ := e.Poll(ctx, &matchingv1.PollTasksRequest{Namespace: "ns", Queue: "q", WorkerIdentity: "w", MaxTasks: 1})
+		polled <- tasks
+	}()
+	select {
+	case <-st.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no page load within 10 s")
+	}
+	close(st.release)
+	if got := <-polled; len(got) != 0 {
+		t.Fatalf("polled %d tasks during the page load, want none", len(got))
+	}
+	q := e.loadedQueue("ns", "q")
+	waitPageLoaded(t, q, ref.Partition, 3)
+
+	// A newer task of k is buffered and dispatched: the partition is empty and dropped.
+	add(t, e, tspec("b", keyK))
+	if got := pollN(t, e, "q", 1, time.Second); len(got) != 1 || got[0].GetTaskId() != "b" {
+		t.Fatalf("polled %v, want b", got)
+	}
+	q.mu.Lock()
+	dropped := q.sub(kindActivity).routed[ref.Partition] == nil
+	q.mu.Unlock()
+	if !dropped {
+		t.Fatal("the empty keyed partition was not dropped: the test did not drive the race")
+	}
+
+	// a's entry commits, as the group commit then tells the backlog.
+	if err := e.committer.Write(func(b storage.Batch) { b.PutBacklog(ref, key, "a", entA.Record) }).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	q.backlogCommitted(&task{ns: "ns", queue: "q", id: "a", kind: kindActivity, priority: 3, seq: entA.Seq,
+		part: ref.Partition, fairKey: "k"})
+	if got := pollN(t, e, "q", 1, 2*time.Second); len(got) != 1 || got[0].GetTaskId() != "a" {
+		t.Fatalf("polled %d tasks after a's commit, want a: its entry waits on disk unpaged", len(got))
+	}
+}
+
+// waitPageLoaded waits, with a bound, until level prio of the partition is not loading.
+func waitPageLoaded(t *testing.T, q *queueManager, partition string, prio uint8) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		q.mu.Lock()
+		b := q.sub(kindActivity).routed[partition]
+		loading := b != nil && b.levels[prio] != nil && b.levels[prio].loading
+		q.mu.Unlock()
+		if !loading {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the page load did not end within 10 s")
+		}
+		time.Sleep(time.Millisecond) // polling with a bounded deadline
+	}
+}

@@ -261,7 +261,9 @@ func (l *level) pop() *task {
 		l.buf[l.head] = nil
 		l.head++
 		if t.inq.CompareAndSwap(inqBuffer, inqClaimed) {
-			l.count--
+			if l.count > 0 { // a page load that missed a commit may have reset it (pageIn)
+				l.count--
+			}
 			return t
 		}
 	}

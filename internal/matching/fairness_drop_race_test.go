@@ -17,6 +17,54 @@ import (
 // the backlog the commit is told about is the key's partition made again, without
 // levels: the commit must still have its level paged, or a waits on disk forever.
 func TestCommitPagesAnEntryOfADroppedKeyPartition(t *testing.T) {
+	e, q, ref, commitA := loadMissesACommit(t)
+
+	// A newer task of k is buffered and dispatched: the partition is empty and dropped.
+	add(t, e, tspec("b", keyK))
+	if got := pollN(t, e, "q", 1, time.Second); len(got) != 1 || got[0].GetTaskId() != "b" {
+		t.Fatalf("polled %v, want b", got)
+	}
+	if !partitionDropped(q, ref.Partition) {
+		t.Fatal("the empty keyed partition was not dropped: the test did not drive the race")
+	}
+
+	commitA()
+	if got := pollN(t, e, "q", 1, 2*time.Second); len(got) != 1 || got[0].GetTaskId() != "a" {
+		t.Fatalf("polled %d tasks after a's commit, want a: its entry waits on disk unpaged", len(got))
+	}
+}
+
+// The same missed commit without the drop: the load that missed a's entry reset the
+// level's count, and dispatching a once it is paged in must not take the count below
+// zero (DescribeQueue showed -1, and the keyed partition was never dropped again).
+func TestBacklogCountStaysNonNegativeAfterALoadMissedACommit(t *testing.T) {
+	e, q, ref, commitA := loadMissesACommit(t)
+	commitA()
+	if got := pollN(t, e, "q", 1, 2*time.Second); len(got) != 1 || got[0].GetTaskId() != "a" {
+		t.Fatalf("polled %v after a's commit, want a", got)
+	}
+	if !partitionDropped(q, ref.Partition) {
+		q.mu.Lock()
+		n := q.sub(kindActivity).routed[ref.Partition].total()
+		q.mu.Unlock()
+		t.Fatalf("the drained keyed partition stays, counting %d waiting tasks", n)
+	}
+}
+
+func keyK(s *matchingv1.TaskSpec) { s.Priority, s.FairnessKey = 3, "k" }
+
+func partitionDropped(q *queueManager, partition string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.sub(kindActivity).routed[partition] == nil
+}
+
+// loadMissesACommit adds task a of key k on disk only with its entry not durable yet and
+// runs a page load of k's level that sees nothing (its tail cleared, its count reset). It
+// returns the engine, the queue, k's partition and a function that commits a's entry and
+// tells the backlog, as the group commit does.
+func loadMissesACommit(t *testing.T) (*Engine, *queueManager, storage.QueueRef, func()) {
+	t.Helper()
 	st := newScanHookStore(t)
 	st.afterScan = true
 	pebble := st.Store
@@ -25,7 +73,6 @@ func TestCommitPagesAnEntryOfADroppedKeyPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close(); pebble.Close() })
-	keyK := func(s *matchingv1.TaskSpec) { s.Priority, s.FairnessKey = 3, "k" }
 	for _, id := range []string{"f1", "f2", "a"} { // f1, f2 fill the level's buffer; a waits on disk only
 		add(t, e, tspec(id, keyK))
 	}
@@ -59,28 +106,14 @@ func TestCommitPagesAnEntryOfADroppedKeyPartition(t *testing.T) {
 	}
 	q := e.loadedQueue("ns", "q")
 	waitPageLoaded(t, q, ref.Partition, 3)
-
-	// A newer task of k is buffered and dispatched: the partition is empty and dropped.
-	add(t, e, tspec("b", keyK))
-	if got := pollN(t, e, "q", 1, time.Second); len(got) != 1 || got[0].GetTaskId() != "b" {
-		t.Fatalf("polled %v, want b", got)
+	commitA := func() {
+		if err := e.committer.Write(func(b storage.Batch) { b.PutBacklog(ref, key, "a", entA.Record) }).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		q.backlogCommitted(&task{ns: "ns", queue: "q", id: "a", kind: kindActivity, priority: 3, seq: entA.Seq,
+			part: ref.Partition, fairKey: "k"})
 	}
-	q.mu.Lock()
-	dropped := q.sub(kindActivity).routed[ref.Partition] == nil
-	q.mu.Unlock()
-	if !dropped {
-		t.Fatal("the empty keyed partition was not dropped: the test did not drive the race")
-	}
-
-	// a's entry commits, as the group commit then tells the backlog.
-	if err := e.committer.Write(func(b storage.Batch) { b.PutBacklog(ref, key, "a", entA.Record) }).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	q.backlogCommitted(&task{ns: "ns", queue: "q", id: "a", kind: kindActivity, priority: 3, seq: entA.Seq,
-		part: ref.Partition, fairKey: "k"})
-	if got := pollN(t, e, "q", 1, 2*time.Second); len(got) != 1 || got[0].GetTaskId() != "a" {
-		t.Fatalf("polled %d tasks after a's commit, want a: its entry waits on disk unpaged", len(got))
-	}
+	return e, q, ref, commitA
 }
 
 // waitPageLoaded waits, with a bound, until level prio of the partition is not loading.

@@ -54,6 +54,33 @@ func (s *scanHookStore) ScanBacklog(q storage.QueueRef, kind, prio uint8, after 
 	})
 }
 
+// pollResult is the outcome of a poll run in the background.
+type pollResult struct {
+	tasks []*matchingv1.Task
+	err   error
+}
+
+// pollDuringHeldScan arms st's hook and starts a poll of queue q for up to max tasks that
+// finds the buffer empty, so a page load starts; it returns once that load's scan is held.
+// The poll's outcome comes once st.release is closed (or wait passed).
+func pollDuringHeldScan(t *testing.T, st *scanHookStore, e *Engine, max int32, wait time.Duration) <-chan pollResult {
+	t.Helper()
+	st.armed <- struct{}{}
+	polled := make(chan pollResult, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		tasks, err := e.Poll(ctx, &matchingv1.PollTasksRequest{Namespace: "ns", Queue: "q", WorkerIdentity: "w", MaxTasks: max})
+		polled <- pollResult{tasks, err}
+	}()
+	select {
+	case <-st.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no page load began within 10 s")
+	}
+	return polled
+}
+
 // TestPageLoadKeepsTheCursorBeforeAnEntryCommittedDuringItsScan drives the lost wake-up of
 // backlog paging exactly: task a's disk-only entry (older sequence) becomes durable after
 // a page load's scan began, so the scan sees only b's (newer) entry. The commit lands
@@ -84,23 +111,7 @@ func TestPageLoadKeepsTheCursorBeforeAnEntryCommittedDuringItsScan(t *testing.T)
 	if got := pollN(t, e, "q", 2, time.Second); len(got) != 2 { // empties the buffer
 		t.Fatalf("polled %d buffered tasks, want 2", len(got))
 	}
-	st.armed <- struct{}{}
-	type pollResult struct {
-		tasks []*matchingv1.Task
-		err   error
-	}
-	polled := make(chan pollResult, 1)
-	go func() { // finds the buffer empty: a page load starts
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		tasks, err := e.Poll(ctx, &matchingv1.PollTasksRequest{Namespace: "ns", Queue: "q", WorkerIdentity: "w", MaxTasks: 2})
-		polled <- pollResult{tasks, err}
-	}()
-	select {
-	case <-st.started:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no page load began within 10 s")
-	}
+	polled := pollDuringHeldScan(t, st, e, 2, 5*time.Second)
 
 	// a's entry commits while the scan is held, as the group commit then tells the backlog.
 	if err := e.committer.Write(func(b storage.Batch) { b.PutBacklog(ref, key, "a", entA.Record) }).Wait(); err != nil {

@@ -1,7 +1,6 @@
 package matching
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -87,22 +86,10 @@ func loadMissesACommit(t *testing.T) (*Engine, *queueManager, storage.QueueRef, 
 	}
 
 	// A poll finds the buffer empty and starts a page load, which sees no entry.
-	st.armed <- struct{}{}
-	polled := make(chan []*matchingv1.Task, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		defer cancel()
-		tasks, _ := e.Poll(ctx, &matchingv1.PollTasksRequest{Namespace: "ns", Queue: "q", WorkerIdentity: "w", MaxTasks: 1})
-		polled <- tasks
-	}()
-	select {
-	case <-st.started:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no page load within 10 s")
-	}
+	polled := pollDuringHeldScan(t, st, e, 1, 50*time.Millisecond)
 	close(st.release)
-	if got := <-polled; len(got) != 0 {
-		t.Fatalf("polled %d tasks during the page load, want none", len(got))
+	if got := <-polled; len(got.tasks) != 0 {
+		t.Fatalf("polled %d tasks during the page load, want none", len(got.tasks))
 	}
 	q := e.loadedQueue("ns", "q")
 	waitPageLoaded(t, q, ref.Partition, 3)

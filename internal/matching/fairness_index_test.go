@@ -138,26 +138,14 @@ func TestFairIndexPagesALevelWhoseLoadMissedACommit(t *testing.T) {
 	if got := pollN(t, e, "q", 2, time.Second); len(got) != 2 {
 		t.Fatalf("polled %d buffered tasks, want 2", len(got))
 	}
-	st.armed <- struct{}{}
-	polled := make(chan []*matchingv1.Task, 1)
-	go func() { // finds the buffer empty: a page load starts
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		tasks, _ := e.Poll(ctx, &matchingv1.PollTasksRequest{Namespace: "ns", Queue: "q", WorkerIdentity: "w", MaxTasks: 1})
-		polled <- tasks
-	}()
-	select {
-	case <-st.started:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no page load within 10 s")
-	}
+	polled := pollDuringHeldScan(t, st, e, 1, 5*time.Second)
 	if err := e.committer.Write(func(b storage.Batch) { b.PutBacklog(ref, key, "a", entA.Record) }).Wait(); err != nil {
 		t.Fatal(err)
 	}
 	e.loadedQueue("ns", "q").backlogCommitted(&task{ns: "ns", queue: "q", id: "a", kind: kindActivity, priority: 3, seq: entA.Seq,
 		part: ref.Partition, fairKey: "k"})
 	close(st.release)
-	if got := <-polled; len(got) != 1 || got[0].GetTaskId() != "a" {
+	if got := (<-polled).tasks; len(got) != 1 || got[0].GetTaskId() != "a" {
 		t.Fatalf("polled %d tasks after the page load, want a: the level was not paged again", len(got))
 	}
 }

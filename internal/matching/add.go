@@ -70,7 +70,7 @@ func (e *Engine) AddTasks(ctx context.Context, specs []*matchingv1.TaskSpec) ([]
 		} else {
 			o.putBacklog = t.seq
 		}
-		st.add(keys[i], o)
+		st.add(o)
 		e.metrics.added1(q)
 	}
 	if err := e.commitAndWait(&st, func() { e.tasks.unlockAll(&set) }); err != nil {

@@ -10,7 +10,6 @@ import (
 // op is one task's staged write: its encoded record plus index changes.
 type op struct {
 	t          *task
-	key        string
 	buf        *byteBuf
 	oldTimer   int64
 	newTimer   int64
@@ -66,11 +65,8 @@ type staged struct {
 	ops []op
 }
 
-// add stages o, the write of the task stored under key.
-func (st *staged) add(key string, o op) {
-	o.key = key
-	st.ops = append(st.ops, o)
-}
+// add stages o.
+func (st *staged) add(o op) { st.ops = append(st.ops, o) }
 
 // commitAndWait enqueues the staged writes as one group, runs unlock (the shard locks they
 // were staged under: the order of writes of a task is fixed once they are enqueued), waits
@@ -81,24 +77,15 @@ func (e *Engine) commitAndWait(st *staged, unlock func()) error {
 		return nil
 	}
 	ops := st.ops
-	g := e.committer.Write(func(b storage.Batch) {
-		for i := range ops {
-			ops[i].apply(b)
-		}
-	})
+	g := e.committer.Write(func(b storage.Batch) { applyAll(ops, b) })
 	unlock()
 	err := g.Wait()
-	for i := range ops {
-		e.writeDone(ops[i].key, ops[i].t)
-	}
+	e.writesDone(ops)
 	return err
 }
 
 // commitAsync enqueues one staged write without waiting; t is released once durable.
-func (e *Engine) commitAsync(o op) {
-	t := o.t
-	e.committer.WriteThen(o.apply, func(error) { e.writeDone(t.key, t) })
-}
+func (e *Engine) commitAsync(o op) { e.commitAllAsync([]op{o}) }
 
 // commitAllAsync enqueues staged writes as one, without waiting; each task is released
 // once durable. Call with the tasks' shards locked (see prepare).
@@ -106,19 +93,25 @@ func (e *Engine) commitAllAsync(ops []op) {
 	if len(ops) == 0 {
 		return
 	}
-	e.committer.WriteThen(func(b storage.Batch) {
-		for i := range ops {
-			ops[i].apply(b)
-		}
-	}, func(error) {
-		for i := range ops {
-			e.writeDone(ops[i].key, ops[i].t)
-		}
-	})
+	e.committer.WriteThen(func(b storage.Batch) { applyAll(ops, b) }, func(error) { e.writesDone(ops) })
+}
+
+func applyAll(ops []op, b storage.Batch) {
+	for i := range ops {
+		ops[i].apply(b)
+	}
+}
+
+// writesDone marks the writes of ops durable (writeDone of each task).
+func (e *Engine) writesDone(ops []op) {
+	for i := range ops {
+		e.writeDone(ops[i].t)
+	}
 }
 
 // writeDone marks one write of t as durable and evicts t when it is no longer needed.
-func (e *Engine) writeDone(key string, t *task) {
+func (e *Engine) writeDone(t *task) {
+	key := t.key
 	s, _ := e.tasks.shard(key)
 	s.mu.Lock()
 	t.pending--

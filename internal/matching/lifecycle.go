@@ -82,7 +82,7 @@ func (e *Engine) mutate(ns, id string, fn func(s *shard, key string) (*task, *op
 		return err
 	}
 	st := staged{ops: make([]op, 0, 1)}
-	st.add(key, *o)
+	st.add(*o)
 	if err := e.commitAndWait(&st, s.mu.Unlock); err != nil {
 		return internalErr(err)
 	}
@@ -122,7 +122,7 @@ func (e *Engine) CompleteManyAs(reqs []*matchingv1.CompleteTaskRequest, principa
 			continue
 		}
 		t.result = r.GetResult()
-		st.add(keys[i], e.finish(t, stateCompleted, now))
+		st.add(e.finish(t, stateCompleted, now))
 	}
 	if werr := e.commitAndWait(&st, func() { e.tasks.unlockAll(&set) }); werr != nil {
 		for i := range errs {

@@ -198,7 +198,6 @@ func (e *Engine) startClaimedLocked(t *task, now time.Time, q *queueManager, own
 	w := e.startLocked(t, now, q)
 	o := e.prepare(t)
 	o.delBacklog = seq
-	o.key = t.key
 	return w, o, true
 }
 

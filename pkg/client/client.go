@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/internal/protocodec"
 	taskcreds "github.com/taskroute/taskroute/pkg/credentials"
 	"github.com/taskroute/taskroute/pkg/workerenv"
 )
@@ -128,8 +129,10 @@ func Dial(ctx context.Context, address string, opts ...Option) (*Client, error) 
 	dialOpts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(reconnectParams),
-		// Results and payloads may be large; the server enforces its own limits.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
+		// Results and payloads may be large; the server enforces its own limits. The
+		// codec marshals without reflection (same bytes on the wire); it is this
+		// connection's only, not registered for the process.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.ForceCodecV2(protocodec.New())),
 		grpc.WithChainUnaryInterceptor(checkUTF8),
 	}
 	if o.fromEnv {

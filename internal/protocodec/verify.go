@@ -44,24 +44,25 @@ func verify(b []byte, md protoreflect.MessageDescriptor) verdict {
 type plan struct {
 	fields []rule // indexed by field number
 	large  map[protowire.Number]*rule
-	// dropsUnknown: the generated code of this type (a well-known type, decoded by
-	// vtprotobuf's own helpers) cannot keep unknown fields.
-	dropsUnknown bool
+	// unknown is the rule of the field numbers the type does not have: accepted, except
+	// in a type whose generated code cannot keep unknown fields (a well-known type,
+	// decoded by vtprotobuf's own helpers).
+	unknown rule
 }
 
 // largeNumber is where field numbers go to the map instead of the slice.
 const largeNumber = 1024
 
 type rule struct {
-	known    bool
-	wireType protowire.Type
-	packable bool // a repeated scalar, also read packed (length-delimited)
-	isUTF8   bool // a string field whose file requires UTF-8 (proto3 and editions)
-	name     protoreflect.FullName
-	message  *plan // a message or map-entry field
+	// accepts has bit 1<<t set for each wire type t that both decoders read alike: the
+	// field's own (and length-delimited for a packable repeated scalar). protobuf-go keeps
+	// a known field of another wire type as an unknown field; the generated code fails.
+	// An unknown field is accepted with any wire type, except in a type that drops them.
+	accepts uint8
+	isUTF8  bool // a string field whose file requires UTF-8 (proto3 and editions)
+	name    protoreflect.FullName
+	message *plan // a message or map-entry field
 }
-
-var unknownField = &rule{}
 
 func (p *plan) rule(num protowire.Number) *rule {
 	if int(num) < len(p.fields) {
@@ -70,7 +71,7 @@ func (p *plan) rule(num protowire.Number) *rule {
 	if r, ok := p.large[num]; ok {
 		return r
 	}
-	return unknownField
+	return &p.unknown
 }
 
 var plans sync.Map // protoreflect.FullName -> *plan
@@ -90,7 +91,10 @@ func buildPlan(md protoreflect.MessageDescriptor, building map[protoreflect.Full
 	if p, ok := building[md.FullName()]; ok {
 		return p
 	}
-	p := &plan{large: map[protowire.Number]*rule{}, dropsUnknown: md.ParentFile().Package() == "google.protobuf"}
+	p := &plan{large: map[protowire.Number]*rule{}, unknown: rule{accepts: anyWireType}}
+	if md.ParentFile().Package() == "google.protobuf" {
+		p.unknown.accepts = 0
+	}
 	building[md.FullName()] = p
 	fields := md.Fields()
 	maxSmall := protowire.Number(0)
@@ -100,6 +104,9 @@ func buildPlan(md protoreflect.MessageDescriptor, building map[protoreflect.Full
 		}
 	}
 	p.fields = make([]rule, maxSmall+1)
+	for n := range p.fields {
+		p.fields[n] = p.unknown
+	}
 	for i := range fields.Len() {
 		fd := fields.Get(i)
 		r := ruleFor(fd, building)
@@ -112,15 +119,22 @@ func buildPlan(md protoreflect.MessageDescriptor, building map[protoreflect.Full
 	return p
 }
 
+// anyWireType accepts the wire types that exist (0..5).
+const anyWireType = 1<<protowire.VarintType | 1<<protowire.Fixed64Type | 1<<protowire.BytesType |
+	1<<protowire.StartGroupType | 1<<protowire.EndGroupType | 1<<protowire.Fixed32Type
+
 func ruleFor(fd protoreflect.FieldDescriptor, building map[protoreflect.FullName]*plan) rule {
-	r := rule{known: true, name: fd.FullName(), wireType: wireTypeOf(fd.Kind())}
+	wireType := wireTypeOf(fd.Kind())
+	r := rule{name: fd.FullName(), accepts: 1 << wireType}
 	switch fd.Kind() {
 	case protoreflect.StringKind:
 		r.isUTF8 = fd.ParentFile().Syntax() != protoreflect.Proto2
 	case protoreflect.MessageKind:
 		r.message = buildPlan(fd.Message(), building)
 	}
-	r.packable = fd.IsList() && r.wireType != protowire.BytesType && r.wireType != protowire.StartGroupType
+	if fd.IsList() && wireType != protowire.BytesType && wireType != protowire.StartGroupType {
+		r.accepts |= 1 << protowire.BytesType // packed
+	}
 	return r
 }
 
@@ -143,35 +157,78 @@ func (p *plan) verify(b []byte, depth int) verdict {
 		return verdict{}
 	}
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || num > protowire.MaxValidNumber || n != protowire.SizeTag(num) {
-			return verdict{} // a padded tag: protobuf-go keeps an unknown field's tag re-encoded
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return verdict{}
 		}
 		b = b[n:]
 		r := p.rule(num)
-		if !r.known && p.dropsUnknown {
-			return verdict{}
-		}
-		if r.known && typ != r.wireType && !(r.packable && typ == protowire.BytesType) {
-			return verdict{} // protobuf-go keeps it as an unknown field; the generated code fails
+		if r.accepts&(1<<typ) == 0 {
+			return verdict{} // see accepts
 		}
 		if typ != protowire.BytesType {
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			if n = consumeValue(num, typ, b); n < 0 {
 				return verdict{}
 			}
 			b = b[n:]
 			continue
 		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
+		length, n := consumeVarint(b)
+		if n < 0 || length > uint64(len(b)-n) {
 			return verdict{}
 		}
-		b = b[n:]
+		v := b[n : n+int(length)]
+		b = b[n+int(length):]
 		if out := r.verifyValue(v, depth); !out.ok() {
 			return out
 		}
 	}
 	return verdict{regular: true}
+}
+
+// consumeTag reads a tag, refusing what protobuf-go refuses (number 0 or above the
+// maximum) and a padded tag (protobuf-go keeps an unknown field's tag re-encoded, the
+// generated code as sent). Most tags are one byte.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	if b[0] < 0x80 {
+		if b[0] < 8 {
+			return 0, 0, -1
+		}
+		return protowire.Number(b[0] >> 3), protowire.Type(b[0] & 7), 1
+	}
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 || num > protowire.MaxValidNumber || n != protowire.SizeTag(num) {
+		return 0, 0, -1
+	}
+	return num, typ, n
+}
+
+func consumeVarint(b []byte) (uint64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	return protowire.ConsumeVarint(b)
+}
+
+// consumeValue skips the value of a field that is not length-delimited.
+func consumeValue(num protowire.Number, typ protowire.Type, b []byte) int {
+	switch typ {
+	case protowire.VarintType:
+		_, n := consumeVarint(b)
+		return n
+	case protowire.Fixed32Type:
+		return fixedLength(b, 4)
+	case protowire.Fixed64Type:
+		return fixedLength(b, 8)
+	}
+	return protowire.ConsumeFieldValue(num, typ, b)
+}
+
+func fixedLength(b []byte, size int) int {
+	if len(b) < size {
+		return -1
+	}
+	return size
 }
 
 func (r *rule) verifyValue(v []byte, depth int) verdict {

@@ -21,5 +21,6 @@ install() { # $1 = package, $2 = version, $3 = binary name
 install sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_TOOLS_VERSION" controller-gen
 install google.golang.org/protobuf/cmd/protoc-gen-go "$PROTOC_GEN_GO_VERSION" protoc-gen-go
 install google.golang.org/grpc/cmd/protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION" protoc-gen-go-grpc
+install github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto "$PROTOC_GEN_GO_VTPROTO_VERSION" protoc-gen-go-vtproto
 [[ "${1:-}" == proto ]] && install github.com/bufbuild/buf/cmd/buf "$BUF_VERSION" buf
 echo "$TOOLS_BIN"

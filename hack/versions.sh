@@ -8,7 +8,8 @@ HELM_VERSION=v4.3.1
 CONTROLLER_TOOLS_VERSION=v0.21.0
 PROTOC_GEN_GO_VERSION=v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.0
-BUF_VERSION=v1.75.0             # compiles .proto files; drives the two plugins above
+PROTOC_GEN_GO_VTPROTO_VERSION=v0.6.1-0.20240319094008-0393e58bdf10 # reflection-free Marshal/Unmarshal/Size (matching protocol); the runtime go.mod requires
+BUF_VERSION=v1.75.0             # compiles .proto files; drives the three plugins above
 
 TASKROUTE_CACHE=${TASKROUTE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/taskroute}
 K8S_BIN=$TASKROUTE_CACHE/bin/kubernetes-$KUBERNETES_VERSION

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/internal/protocodec"
 	taskcreds "github.com/taskroute/taskroute/pkg/credentials"
 	"github.com/taskroute/taskroute/pkg/workerenv"
 )
@@ -112,7 +113,10 @@ var reconnectParams = grpc.ConnectParams{
 }
 
 // Dial connects to the matching service at address (host:port). The connection is made
-// lazily; ctx is checked but not kept. Close the Client when done.
+// lazily; ctx is checked but not kept. Close the Client when done. The connection
+// marshals the protocol's messages with generated code instead of protobuf-go's
+// reflection (the same bytes on the wire); this codec is the connection's own, not set
+// for the process.
 func Dial(ctx context.Context, address string, opts ...Option) (*Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -128,8 +132,10 @@ func Dial(ctx context.Context, address string, opts ...Option) (*Client, error) 
 	dialOpts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(reconnectParams),
-		// Results and payloads may be large; the server enforces its own limits.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
+		// Results and payloads may be large; the server enforces its own limits. The
+		// codec marshals without reflection (same bytes on the wire); it is this
+		// connection's only, not registered for the process.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.ForceCodecV2(protocodec.New())),
 		grpc.WithChainUnaryInterceptor(checkUTF8),
 	}
 	if o.fromEnv {
@@ -163,7 +169,8 @@ func FromEnvironment(ctx context.Context, opts ...Option) (*Client, error) {
 }
 
 // New wraps an existing connection (for example one shared with other services, or one
-// made with custom credentials). Close does not close conn.
+// made with custom credentials); its codec is the connection's (gRPC's proto codec unless
+// the caller set another). Close does not close conn.
 func New(conn grpc.ClientConnInterface, opts ...Option) *Client {
 	return newClient(matchingv1.NewMatchingServiceClient(conn), buildOptions(opts))
 }

@@ -7,7 +7,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
-	encproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -15,6 +14,7 @@ import (
 
 	esv1 "github.com/taskroute/taskroute/api/externalscaler/v1alpha1"
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
+	"github.com/taskroute/taskroute/internal/protocodec"
 )
 
 // A request that protobuf cannot decode must be answered with InvalidArgument naming the
@@ -28,12 +28,14 @@ import (
 // recorded entry is taken by one of them.
 var undecodable sync.Map // proto.Message -> error
 
-// decodingCodec is the server's codec: the proto codec, with undecodable requests handed
-// to the rejecting interceptors instead of failing the call as Internal.
+// decodingCodec is the server's codec: the matching protocol's codec (protocodec: the
+// generated reflection-free methods, gRPC's proto codec for other services' messages),
+// with undecodable requests handed to the rejecting interceptors instead of failing the
+// call as Internal.
 type decodingCodec struct{ proto encoding.CodecV2 }
 
 func newDecodingCodec() decodingCodec {
-	return decodingCodec{proto: encoding.GetCodecV2(encproto.Name)}
+	return decodingCodec{proto: protocodec.New()}
 }
 
 func (c decodingCodec) Name() string { return c.proto.Name() }

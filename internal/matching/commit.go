@@ -62,7 +62,8 @@ func (o *op) apply(b storage.Batch) {
 // staged collects the writes of one call, staged under the shard locks of their tasks, to
 // be committed as one group.
 type staged struct {
-	ops []op
+	ops   []op
+	cause storage.Cause // what the writes are, for the commit counts
 }
 
 // add stages o.
@@ -77,7 +78,7 @@ func (e *Engine) commitAndWait(st *staged, unlock func()) error {
 		return nil
 	}
 	ops := st.ops
-	g := e.committer.Write(func(b storage.Batch) { applyAll(ops, b) })
+	g := e.committer.WriteFor(st.cause, func(b storage.Batch) { applyAll(ops, b) })
 	unlock()
 	err := g.Wait()
 	e.writesDone(ops)
@@ -85,15 +86,15 @@ func (e *Engine) commitAndWait(st *staged, unlock func()) error {
 }
 
 // commitAsync enqueues one staged write without waiting; t is released once durable.
-func (e *Engine) commitAsync(o op) { e.commitAllAsync([]op{o}) }
+func (e *Engine) commitAsync(o op) { e.commitAllAsync(storage.CauseOther, []op{o}) }
 
 // commitAllAsync enqueues staged writes as one, without waiting; each task is released
 // once durable. Call with the tasks' shards locked (see prepare).
-func (e *Engine) commitAllAsync(ops []op) {
+func (e *Engine) commitAllAsync(cause storage.Cause, ops []op) {
 	if len(ops) == 0 {
 		return
 	}
-	e.committer.WriteThen(func(b storage.Batch) { applyAll(ops, b) }, func(error) { e.writesDone(ops) })
+	e.committer.WriteThenFor(cause, func(b storage.Batch) { applyAll(ops, b) }, func(error) { e.writesDone(ops) })
 }
 
 func applyAll(ops []op, b storage.Batch) {

@@ -113,7 +113,7 @@ func (e *Engine) CompleteManyAs(reqs []*matchingv1.CompleteTaskRequest, principa
 	}
 	e.tasks.lockAll(&set)
 	now := e.now()
-	st := staged{ops: make([]op, 0, len(reqs))}
+	st := staged{ops: make([]op, 0, len(reqs)), cause: storage.CauseOutcome}
 	for i, r := range reqs {
 		s, _ := e.tasks.shard(keys[i])
 		t, err := e.attemptLocked(s, keys[i], r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), Owner{Principal: principal, Identity: r.GetWorkerIdentity()})

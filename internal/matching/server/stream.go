@@ -23,6 +23,7 @@ func (s *Server) WorkerStream(ss matchingv1.MatchingService_WorkerStreamServer) 
 	if err := s.checkStreamOpen(first); err != nil {
 		return err
 	}
+	s.streams.received(len(first.GetCompletions()) + len(first.GetFailures()))
 	ctx, cancel := context.WithCancel(matching.WithPrincipal(ss.Context(), principal(ss.Context())))
 	defer cancel()
 	ws := &workerStream{
@@ -79,6 +80,7 @@ func (ws *workerStream) receive() error {
 		if err != nil {
 			return err
 		}
+		ws.s.streams.received(len(m.GetCompletions()) + len(m.GetFailures()))
 		ws.mu.Lock()
 		err = ws.s.checkStreamMessage(m, ns, ws.credits)
 		if err == nil && m.GetCredits() > 0 {
@@ -195,6 +197,7 @@ func (ws *workerStream) gather(msgs []*matchingv1.WorkerStreamRequest, all []*ma
 }
 
 func (ws *workerStream) send(m *matchingv1.WorkerStreamResponse) error {
+	ws.s.streams.sent(len(m.GetTasks()), len(m.GetAcks()))
 	ws.sendMu.Lock()
 	defer ws.sendMu.Unlock()
 	return ws.ss.Send(m)

@@ -37,6 +37,16 @@ func (g *Group) Wait() error {
 	return g.err
 }
 
+// Done tells, without blocking, whether the group's outcome is known (Wait returns at once).
+func (g *Group) Done() bool {
+	select {
+	case <-g.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // NewGroupCommitter starts the commit loop over store.
 func NewGroupCommitter(store Store) *GroupCommitter {
 	c := &GroupCommitter{store: store, kick: make(chan struct{}, 1), stopped: make(chan struct{})}

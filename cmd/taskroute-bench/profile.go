@@ -78,18 +78,34 @@ func writeHeapProfile(path string) error {
 	return pprof.Lookup("heap").WriteTo(f, 0)
 }
 
-// commitCounts are the service's synced commits and mutations so far.
-type commitCounts struct{ commits, mutations uint64 }
-
-func (c commitCounts) minus(o commitCounts) commitCounts {
-	return commitCounts{c.commits - o.commits, c.mutations - o.mutations}
+// commitCounts are the service's synced commits and mutations so far, its commits by
+// cause and its worker streams' messages.
+type commitCounts struct {
+	commits, mutations uint64
+	byCauses           [8]uint64
+	streams            server.StreamCounts
 }
 
-// commitStats reads the in-process service's commit counters (zero in process mode).
+func (c commitCounts) minus(o commitCounts) commitCounts {
+	d := commitCounts{commits: c.commits - o.commits, mutations: c.mutations - o.mutations}
+	for i := range c.byCauses {
+		d.byCauses[i] = c.byCauses[i] - o.byCauses[i]
+	}
+	a, b := c.streams, o.streams
+	d.streams = server.StreamCounts{
+		Pushes: a.Pushes - b.Pushes, Tasks: a.Tasks - b.Tasks, AckMessages: a.AckMessages - b.AckMessages,
+		Acks: a.Acks - b.Acks, Responses: a.Responses - b.Responses, Outcomes: a.Outcomes - b.Outcomes,
+		Completions: a.Completions - b.Completions, Requests: a.Requests - b.Requests,
+	}
+	return d
+}
+
+// commitStats reads the in-process service's counters (zero in process mode).
 func (s *serverProc) commitStats() commitCounts {
 	if s.inproc == nil {
 		return commitCounts{}
 	}
-	c, m := s.inproc.svc.Engine().CommitStats()
-	return commitCounts{c, m}
+	e := s.inproc.svc.Engine()
+	c, m := e.CommitStats()
+	return commitCounts{commits: c, mutations: m, byCauses: e.CommitsByCauses(), streams: s.inproc.svc.StreamCounts()}
 }

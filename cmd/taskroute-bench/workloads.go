@@ -190,9 +190,7 @@ func drain(cfg config, s *serverProc, producers int, add func(ctx context.Contex
 		total, cfg.workloadPayload, float64(total)/elapsed.Seconds(), elapsed.Round(time.Millisecond),
 		addsDone.Round(time.Millisecond), cpuPerTask(ticksAfter-ticksBefore, total))
 	if s.inproc != nil {
-		d := s.commitStats().minus(commitsBefore)
-		fmt.Printf("synced commits: %d (%.1f tasks and %.1f mutations per commit, %.1f mutations per task)\n",
-			d.commits, float64(total)/float64(max(d.commits, 1)), float64(d.mutations)/float64(max(d.commits, 1)), float64(d.mutations)/float64(total))
+		printCounts(s.commitStats().minus(commitsBefore), total)
 	}
 	return nil
 }

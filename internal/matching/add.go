@@ -46,7 +46,7 @@ func (e *Engine) AddTasks(ctx context.Context, specs []*matchingv1.TaskSpec) ([]
 	// calls about these tasks (a completion by the poller that got one, a cancel) then
 	// reach storage after the add.
 	e.tasks.lockAll(&set)
-	st := staged{ops: make([]op, 0, len(specs))}
+	st := staged{ops: make([]op, 0, len(specs)), cause: storage.CauseAdd}
 	for i, t := range tasks {
 		s, si := e.tasks.shard(keys[i])
 		if _, ok := s.tasks[keys[i]]; ok || exists[i] {

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 	"github.com/taskroute/taskroute/internal/storage"
 )
 
@@ -62,7 +63,8 @@ func (o *op) apply(b storage.Batch) {
 // staged collects the writes of one call, staged under the shard locks of their tasks, to
 // be committed as one group.
 type staged struct {
-	ops []op
+	ops   []op
+	cause storage.Cause // what the writes are, for the commit counts
 }
 
 // add stages o.
@@ -72,28 +74,64 @@ func (st *staged) add(o op) { st.ops = append(st.ops, o) }
 // were staged under: the order of writes of a task is fixed once they are enqueued), waits
 // until they are durable and releases their tasks.
 func (e *Engine) commitAndWait(st *staged, unlock func()) error {
+	return e.commitEnqueue(st, unlock).wait()
+}
+
+// commitEnqueue is commitAndWait without the wait: the returned write's wait (or Wait)
+// must be called once.
+func (e *Engine) commitEnqueue(st *staged, unlock func()) *PendingWrite {
 	if len(st.ops) == 0 {
 		unlock()
 		return nil
 	}
 	ops := st.ops
-	g := e.committer.Write(func(b storage.Batch) { applyAll(ops, b) })
+	g := e.committer.WriteFor(st.cause, func(b storage.Batch) { applyAll(ops, b) })
 	unlock()
-	err := g.Wait()
-	e.writesDone(ops)
+	return &PendingWrite{e: e, g: g, ops: ops}
+}
+
+// PendingWrite is an enqueued write of staged task changes, not yet known durable. nil is
+// a write of nothing (durable at once).
+type PendingWrite struct {
+	e   *Engine
+	g   *storage.Group
+	ops []op
+}
+
+// Durable tells, without blocking, whether Wait would return at once.
+func (w *PendingWrite) Durable() bool { return w == nil || w.g.Done() }
+
+// Wait blocks until the write is durable, releases its tasks and, if it failed, sets every
+// nil entry of errs (the items it carried) to the error. Call it once.
+func (w *PendingWrite) Wait(errs []*matchingv1.ItemError) {
+	if werr := w.wait(); werr != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = itemError(internalErr(werr))
+			}
+		}
+	}
+}
+
+func (w *PendingWrite) wait() error {
+	if w == nil {
+		return nil
+	}
+	err := w.g.Wait()
+	w.e.writesDone(w.ops)
 	return err
 }
 
 // commitAsync enqueues one staged write without waiting; t is released once durable.
-func (e *Engine) commitAsync(o op) { e.commitAllAsync([]op{o}) }
+func (e *Engine) commitAsync(o op) { e.commitAllAsync(storage.CauseOther, []op{o}) }
 
 // commitAllAsync enqueues staged writes as one, without waiting; each task is released
 // once durable. Call with the tasks' shards locked (see prepare).
-func (e *Engine) commitAllAsync(ops []op) {
+func (e *Engine) commitAllAsync(cause storage.Cause, ops []op) {
 	if len(ops) == 0 {
 		return
 	}
-	e.committer.WriteThen(func(b storage.Batch) { applyAll(ops, b) }, func(error) { e.writesDone(ops) })
+	e.committer.WriteThenFor(cause, func(b storage.Batch) { applyAll(ops, b) }, func(error) { e.writesDone(ops) })
 }
 
 func applyAll(ops []op, b storage.Batch) {

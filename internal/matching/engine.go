@@ -301,3 +301,7 @@ func (e *Engine) sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// CommitsByCauses returns the synced commits so far by the set of causes they carried
+// (storage.CauseAdd, CauseStart, CauseOutcome; for benchmarks).
+func (e *Engine) CommitsByCauses() [8]uint64 { return e.committer.CommitsByCauses() }

@@ -105,6 +105,15 @@ func (e *Engine) CompleteAs(ns, id, leaseID string, by Owner, result []byte) err
 // CompleteManyAs completes a batch in one durable write; each item fails on its own. The
 // principal and each item's worker identity must own the item's lease.
 func (e *Engine) CompleteManyAs(reqs []*matchingv1.CompleteTaskRequest, principal string) []*matchingv1.ItemError {
+	errs, w := e.CompleteManyBegin(reqs, principal)
+	w.Wait(errs)
+	return errs
+}
+
+// CompleteManyBegin is CompleteManyAs without the wait: it stages the completions, enqueues
+// their write and returns the items' errors known so far and the write. The caller must
+// call Wait once (it releases the tasks); until then the completions are not durable.
+func (e *Engine) CompleteManyBegin(reqs []*matchingv1.CompleteTaskRequest, principal string) ([]*matchingv1.ItemError, *PendingWrite) {
 	errs := make([]*matchingv1.ItemError, len(reqs))
 	keys := completionKeys(reqs)
 	var set shardSet
@@ -113,7 +122,7 @@ func (e *Engine) CompleteManyAs(reqs []*matchingv1.CompleteTaskRequest, principa
 	}
 	e.tasks.lockAll(&set)
 	now := e.now()
-	st := staged{ops: make([]op, 0, len(reqs))}
+	st := staged{ops: make([]op, 0, len(reqs)), cause: storage.CauseOutcome}
 	for i, r := range reqs {
 		s, _ := e.tasks.shard(keys[i])
 		t, err := e.attemptLocked(s, keys[i], r.GetNamespace(), r.GetTaskId(), r.GetLeaseId(), Owner{Principal: principal, Identity: r.GetWorkerIdentity()})
@@ -124,14 +133,7 @@ func (e *Engine) CompleteManyAs(reqs []*matchingv1.CompleteTaskRequest, principa
 		t.result = r.GetResult()
 		st.add(e.finish(t, stateCompleted, now))
 	}
-	if werr := e.commitAndWait(&st, func() { e.tasks.unlockAll(&set) }); werr != nil {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = itemError(internalErr(werr))
-			}
-		}
-	}
-	return errs
+	return errs, e.commitEnqueue(&st, func() { e.tasks.unlockAll(&set) })
 }
 
 func itemError(err error) *matchingv1.ItemError {

@@ -9,6 +9,7 @@ import (
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 	"github.com/taskroute/taskroute/internal/clock"
+	"github.com/taskroute/taskroute/internal/storage"
 )
 
 // pollReturnMargin is how long before the call's deadline an empty poll returns, so the
@@ -177,7 +178,7 @@ func (e *Engine) startClaimed(got []gotTask, now time.Time, q *queueManager, own
 			ops = append(ops, o)
 		}
 	}
-	e.commitAllAsync(ops)
+	e.commitAllAsync(storage.CauseStart, ops)
 	e.tasks.unlockAll(&set)
 	return out
 }

@@ -19,20 +19,32 @@ type GroupCommitter struct {
 	stopped chan struct{}
 
 	commits, mutations uint64
+	byCauses           [causeSets]uint64 // commits by the set of causes they carried
 }
 
 // Group is one commit round. Wait returns its outcome.
 type Group struct {
-	b     Batch
-	done  chan struct{}
-	err   error
-	thens []func(error)
+	b      Batch
+	causes Cause
+	done   chan struct{}
+	err    error
+	thens  []func(error)
 }
 
 // Wait blocks until the group is durable and returns the commit error, if any.
 func (g *Group) Wait() error {
 	<-g.done
 	return g.err
+}
+
+// Done tells, without blocking, whether the group's outcome is known (Wait returns at once).
+func (g *Group) Done() bool {
+	select {
+	case <-g.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // NewGroupCommitter starts the commit loop over store.
@@ -49,7 +61,10 @@ func (c *GroupCommitter) newGroup() *Group {
 
 // Write runs fn with the open batch under the committer's lock and returns the group the
 // mutations belong to. fn must be short and must not call back into the committer.
-func (c *GroupCommitter) Write(fn func(Batch)) *Group {
+func (c *GroupCommitter) Write(fn func(Batch)) *Group { return c.WriteFor(CauseOther, fn) }
+
+// WriteFor is Write that counts the group's commit under cause (see CommitsByCauses).
+func (c *GroupCommitter) WriteFor(cause Cause, fn func(Batch)) *Group {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -59,6 +74,7 @@ func (c *GroupCommitter) Write(fn func(Batch)) *Group {
 	}
 	g := c.cur
 	fn(g.b)
+	g.causes |= cause
 	// Kick under the lock so Close cannot close the channel between check and send.
 	select {
 	case c.kick <- struct{}{}:
@@ -71,6 +87,11 @@ func (c *GroupCommitter) Write(fn func(Batch)) *Group {
 // WriteThen is Write for a caller that does not wait: then runs on the commit loop after
 // the group is durable (or failed), so it must be short and must not block.
 func (c *GroupCommitter) WriteThen(fn func(Batch), then func(error)) {
+	c.WriteThenFor(CauseOther, fn, then)
+}
+
+// WriteThenFor is WriteThen that counts the group's commit under cause.
+func (c *GroupCommitter) WriteThenFor(cause Cause, fn func(Batch), then func(error)) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -78,6 +99,7 @@ func (c *GroupCommitter) WriteThen(fn func(Batch), then func(error)) {
 		return
 	}
 	fn(c.cur.b)
+	c.cur.causes |= cause
 	c.cur.thens = append(c.cur.thens, then)
 	select {
 	case c.kick <- struct{}{}:
@@ -111,6 +133,7 @@ func (c *GroupCommitter) loop() {
 			c.cur = c.newGroup()
 			c.commits++
 			c.mutations += uint64(n)
+			c.byCauses[g.causes]++
 			c.mu.Unlock()
 			g.err = c.store.Commit(g.b, true)
 			close(g.done)

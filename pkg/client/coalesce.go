@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"time"
 
@@ -24,9 +25,9 @@ const maxCoalescedBytes = 1 << 20
 // addCoalescer lets concurrent AddTask calls share AddTasks calls, like the worker's
 // completer does for completions: a call that finds a sender slot free and nothing waiting
 // goes out at once, on its own; calls that arrive while every slot is busy wait, and the
-// next free slot takes all of them (up to MaxBatch and maxCoalescedBytes) in one call. So a
-// lone call pays no delay, and under load one round trip and one synced write carry many
-// tasks. Each caller still gets its own result and its own error (see sendBatch).
+// next free slot takes all of them (up to MaxBatch and maxCoalescedBytes) in one call,
+// after letting the callers it just answered add again. So a lone call pays no delay, and
+// under load one round trip and one synced write carry many tasks. Each caller still gets its own result and its own error (see sendBatch).
 type addCoalescer struct {
 	rpc     matchingv1.MatchingServiceClient
 	senders int
@@ -107,6 +108,11 @@ func (a *addCoalescer) run() {
 			return
 		}
 		a.sendBatch(batch)
+		// Let the callers just answered run first: those that add again at once (a
+		// producer loop) then join the next batch instead of finding nothing waiting,
+		// freeing the slot, and going out one by one. With nothing else to run this
+		// returns at once.
+		runtime.Gosched()
 	}
 }
 

@@ -18,8 +18,9 @@ import (
 // Server implements matchingv1.MatchingServiceServer over an Engine.
 type Server struct {
 	matchingv1.UnimplementedMatchingServiceServer
-	e      *matching.Engine
-	limits Limits
+	e       *matching.Engine
+	limits  Limits
+	streams streamCounters
 }
 
 // New returns a handler for e with limits (zero fields take defaults).

@@ -59,6 +59,7 @@ type Service struct {
 	cfg    Config
 	store  *pebblestore.Store
 	engine *matching.Engine
+	server *Server
 	grpc   *grpc.Server
 	lis    net.Listener
 
@@ -132,13 +133,17 @@ func Open(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("matching: listening on %s: %w", cfg.Address, err)
 	}
 	g := grpc.NewServer(opts...)
-	New(engine, cfg.Limits).Register(g)
+	srv := New(engine, cfg.Limits)
+	srv.Register(g)
 	kedascaler.New(engine, kedascaler.Options{Recheck: cfg.ScalerRecheck}).Register(g)
-	return &Service{cfg: cfg, store: store, engine: engine, grpc: g, lis: lis, served: make(chan struct{})}, nil
+	return &Service{cfg: cfg, store: store, engine: engine, server: srv, grpc: g, lis: lis, served: make(chan struct{})}, nil
 }
 
 // Addr is the address the service listens on.
 func (s *Service) Addr() string { return s.lis.Addr().String() }
+
+// StreamCounts returns the messages the worker streams carried so far (benchmarks, tests).
+func (s *Service) StreamCounts() StreamCounts { return s.server.StreamCounts() }
 
 // Engine is the engine (the queueconfig.Registry for the reconcilers).
 func (s *Service) Engine() *matching.Engine { return s.engine }

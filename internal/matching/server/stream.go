@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
@@ -12,9 +13,10 @@ import (
 
 // WorkerStream serves a worker's long-lived stream: a dispatch loop pushes started tasks up
 // to the credits the worker granted (a long poll whose capacity is its credit), a receive
-// loop takes credits, completions and failures, and a commit loop completes what piled up
-// in one durable write (and records the failures meanwhile) and acknowledges it. The call ends when the worker closes its side (after
-// the last acks) or goes away.
+// loop takes credits, completions and failures, a commit loop writes what piled up in one
+// group-committed write (and records the failures meanwhile) without waiting for it, and
+// an acknowledging loop acknowledges each message once its outcomes are durable. The call
+// ends when the worker closes its side (after the last acks) or goes away.
 func (s *Server) WorkerStream(ss matchingv1.MatchingService_WorkerStreamServer) error {
 	first, err := ss.Recv()
 	if err != nil {
@@ -23,20 +25,23 @@ func (s *Server) WorkerStream(ss matchingv1.MatchingService_WorkerStreamServer) 
 	if err := s.checkStreamOpen(first); err != nil {
 		return err
 	}
+	s.streams.received(len(first.GetCompletions()) + len(first.GetFailures()))
 	ctx, cancel := context.WithCancel(matching.WithPrincipal(ss.Context(), principal(ss.Context())))
 	defer cancel()
 	ws := &workerStream{
 		s: s, ss: ss, open: first.GetOpen(), principal: principal(ss.Context()),
 		credits: int(first.GetOpen().GetMaxTasks()), creditc: make(chan struct{}, 1),
 		batches: make(chan *matchingv1.WorkerStreamRequest, 64),
+		written: make(chan *writtenOutcomes, 64),
 	}
 	if err := ws.send(&matchingv1.WorkerStreamResponse{AcceptsFailures: true}); err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); ws.dispatch(ctx) }()
 	go func() { defer wg.Done(); ws.commit() }()
+	go func() { defer wg.Done(); ws.acknowledge() }()
 	if reports(first) {
 		ws.batches <- first
 	}
@@ -61,6 +66,7 @@ type workerStream struct {
 	creditc chan struct{} // signalled when credits grow
 
 	batches chan *matchingv1.WorkerStreamRequest // messages with completions or failures, for commit
+	written chan *writtenOutcomes                // their writes, for acknowledge
 }
 
 // reports tells whether a message carries outcomes to commit and acknowledge.
@@ -79,6 +85,7 @@ func (ws *workerStream) receive() error {
 		if err != nil {
 			return err
 		}
+		ws.s.streams.received(len(m.GetCompletions()) + len(m.GetFailures()))
 		ws.mu.Lock()
 		err = ws.s.checkStreamMessage(m, ns, ws.credits)
 		if err == nil && m.GetCredits() > 0 {
@@ -149,30 +156,26 @@ func (ws *workerStream) useCredits(n int) {
 	ws.mu.Unlock()
 }
 
-// commit completes the queued messages' completions, all that piled up in one durable
-// write (group commit), records their failures, and acknowledges each message once its
-// outcomes are durable.
+// commit writes the queued messages' completions, all that piled up in one enqueued write,
+// and records their failures, without waiting for them to be durable: the acknowledging
+// loop waits. So outcomes that arrive while earlier ones sync join the next group commit
+// with the adds and starts written meanwhile, instead of waiting for the earlier
+// acknowledgement and syncing on their own after it (a commit per round trip of the
+// stream's outcomes when tasks trickle in).
 func (ws *workerStream) commit() {
+	defer close(ws.written)
 	var msgs []*matchingv1.WorkerStreamRequest
 	var all []*matchingv1.CompleteTaskRequest
 	for m := range ws.batches {
 		msgs = append(msgs[:0], m)
 		all = append(all[:0], m.GetCompletions()...)
 		msgs, all = ws.gather(msgs, all)
-		failed := ws.failAll(msgs)
-		var errs []*matchingv1.ItemError
+		mine := slices.Clone(msgs) // msgs is reused for the next round
+		w := &writtenOutcomes{msgs: mine, failed: ws.failAll(mine), hasFailures: anyFailures(mine)}
 		if len(all) > 0 {
-			errs = ws.s.e.CompleteManyAs(all, ws.principal)
+			w.errs, w.write = ws.s.e.CompleteManyBegin(all, ws.principal)
 		}
-		failErrs := failed()
-		resp := &matchingv1.WorkerStreamResponse{Acks: make([]*matchingv1.CompletionAck, len(msgs))}
-		for i, m := range msgs {
-			n := len(m.GetCompletions())
-			resp.Acks[i] = &matchingv1.CompletionAck{Seq: m.GetSeq(), Errors: errs[:n:n], FailureErrors: failErrs[i]}
-			errs = errs[n:]
-		}
-		// A failed send means the worker is gone; it sends unacknowledged completions again.
-		_ = ws.send(resp)
+		ws.written <- w
 	}
 }
 
@@ -195,6 +198,7 @@ func (ws *workerStream) gather(msgs []*matchingv1.WorkerStreamRequest, all []*ma
 }
 
 func (ws *workerStream) send(m *matchingv1.WorkerStreamResponse) error {
+	ws.s.streams.sent(len(m.GetTasks()), len(m.GetAcks()))
 	ws.sendMu.Lock()
 	defer ws.sendMu.Unlock()
 	return ws.ss.Send(m)

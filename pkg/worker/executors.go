@@ -1,6 +1,12 @@
 package worker
 
-import "sync/atomic"
+import (
+	"context"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
 
 // executors run delivered tasks on long-lived goroutines, at most one per slot: a task on
 // a fresh goroutine paid for the goroutine and for growing (copying) its small stack while
@@ -16,6 +22,18 @@ type executors struct {
 	idle    atomic.Int64
 	started atomic.Int64
 	stop    chan struct{} // closed by Stop: idle executors end
+
+	mu  sync.Mutex
+	all []*executor // every executor started, for Stop to find the running tasks
+}
+
+// executor is one executor goroutine's state, reused from task to task.
+type executor struct {
+	set     *executors
+	current atomic.Pointer[Task] // the task it runs, nil between tasks
+	// timer enforces the current task's start-to-close deadline: one timer per executor,
+	// reset per task, instead of a timer (and its context) per task.
+	timer *time.Timer
 }
 
 func newExecutors(w *Worker) *executors {
@@ -27,7 +45,7 @@ func newExecutors(w *Worker) *executors {
 func (e *executors) run(t *Task) {
 	if e.idle.Add(-1) < 0 && e.startOne() {
 		e.idle.Add(1) // not queued after all
-		go e.loop(t)
+		go e.newExecutor().loop(t)
 		return
 	}
 	e.queue <- t
@@ -46,10 +64,23 @@ func (e *executors) startOne() bool {
 	}
 }
 
+// newExecutor registers the state of a new executor goroutine.
+func (e *executors) newExecutor() *executor {
+	x := &executor{set: e}
+	x.timer = time.AfterFunc(math.MaxInt64, x.expire)
+	x.timer.Stop()
+	e.mu.Lock()
+	e.all = append(e.all, x)
+	e.mu.Unlock()
+	return x
+}
+
 // loop executes t, then the tasks given to it, until Stop.
-func (e *executors) loop(t *Task) {
+func (x *executor) loop(t *Task) {
+	e := x.set
+	defer x.timer.Stop()
 	for {
-		slotHandedOn := e.w.execute(t)
+		slotHandedOn := e.w.execute(x, t)
 		e.idle.Add(1)
 		if !slotHandedOn {
 			e.w.releaseSlots(1)
@@ -60,6 +91,50 @@ func (e *executors) loop(t *Task) {
 			return
 		}
 	}
+}
+
+// begin makes t the executor's current task and arms its start-to-close deadline.
+func (x *executor) begin(t *Task) {
+	if t.StartToCloseTimeout > 0 {
+		t.ctx.deadline = time.Now().Add(t.StartToCloseTimeout)
+	}
+	x.current.Store(t) // after the deadline: a late expire of the last task reads it
+	if t.StartToCloseTimeout > 0 {
+		x.timer.Reset(t.StartToCloseTimeout)
+	}
+}
+
+// end disarms the deadline and cancels t's context: the task is over.
+func (x *executor) end(t *Task) {
+	if t.StartToCloseTimeout > 0 {
+		x.timer.Stop()
+	}
+	x.current.Store(nil)
+	t.ctx.cancel(context.Canceled, nil)
+}
+
+// expire cancels the current task once its deadline has passed. The timer may fire late,
+// for a task that already ended (Stop lost the race): the deadline check keeps it from
+// canceling the next task early.
+func (x *executor) expire() {
+	t := x.current.Load()
+	if t == nil || t.ctx.deadline.IsZero() || time.Now().Before(t.ctx.deadline) {
+		return
+	}
+	t.ctx.cancel(context.DeadlineExceeded, nil)
+}
+
+// running are the tasks the executors run now.
+func (e *executors) running() []*Task {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var tasks []*Task
+	for _, x := range e.all {
+		if t := x.current.Load(); t != nil {
+			tasks = append(tasks, t)
+		}
+	}
+	return tasks
 }
 
 // next waits for a task; false once Stop ended the executors and no task is queued.

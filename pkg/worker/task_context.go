@@ -9,7 +9,7 @@ import (
 
 // taskContext is the context a handler gets: one per task, held inside the Task so it is
 // not an allocation of its own. It replaces a context.WithCancelCause with a
-// context.WithTimeout under it (six allocations, a timer and a child registration per
+// context.WithTimeout under it (nine allocations, a timer and a child registration per
 // task): the deadline is enforced by the executor's reused timer (executor.expire), and
 // the Done channel is made only when someone asks for it.
 //

@@ -1,6 +1,11 @@
 package worker
 
-import "sync/atomic"
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
 
 // executors run delivered tasks on long-lived goroutines, at most one per slot: a task on
 // a fresh goroutine paid for the goroutine and for growing (copying) its small stack while
@@ -16,6 +21,9 @@ type executors struct {
 	idle    atomic.Int64
 	started atomic.Int64
 	stop    chan struct{} // closed by Stop: idle executors end
+
+	mu  sync.Mutex
+	all []*executor // every executor started, for Stop to find the running tasks
 }
 
 func newExecutors(w *Worker) *executors {
@@ -27,7 +35,7 @@ func newExecutors(w *Worker) *executors {
 func (e *executors) run(t *Task) {
 	if e.idle.Add(-1) < 0 && e.startOne() {
 		e.idle.Add(1) // not queued after all
-		go e.loop(t)
+		go e.newExecutor().loop(t)
 		return
 	}
 	e.queue <- t
@@ -46,20 +54,28 @@ func (e *executors) startOne() bool {
 	}
 }
 
-// loop executes t, then the tasks given to it, until Stop.
-func (e *executors) loop(t *Task) {
-	for {
-		slotHandedOn := e.w.execute(t)
-		e.idle.Add(1)
-		if !slotHandedOn {
-			e.w.releaseSlots(1)
-		}
-		e.w.taskWG.Done()
-		var ok bool
-		if t, ok = e.next(); !ok {
-			return
+// newExecutor registers the state of a new executor goroutine.
+func (e *executors) newExecutor() *executor {
+	x := &executor{set: e}
+	x.timer = time.AfterFunc(math.MaxInt64, x.expire)
+	x.timer.Stop()
+	e.mu.Lock()
+	e.all = append(e.all, x)
+	e.mu.Unlock()
+	return x
+}
+
+// running are the tasks the executors run now.
+func (e *executors) running() []*Task {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var tasks []*Task
+	for _, x := range e.all {
+		if t := x.current.Load(); t != nil {
+			tasks = append(tasks, t)
 		}
 	}
+	return tasks
 }
 
 // next waits for a task; false once Stop ended the executors and no task is queued.

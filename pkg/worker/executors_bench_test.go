@@ -12,10 +12,9 @@ import (
 )
 
 // BenchmarkRunTask is the worker's own cost of running a delivered task with a no-op
-// handler and a 10-minute start-to-close timeout (its contexts, the running set, queueing
-// the completion for the stream), 64 slots: on the executors, and on a goroutine of its
-// own per task as before them. No service: the completions are taken off the queue (and
-// their slots freed).
+// handler and a 10-minute start-to-close timeout (its context and deadline, queueing the
+// completion for the stream), 64 slots, on the executors. No service: the completions
+// are taken off the queue (and their slots freed).
 // cpu-ns/op is the process's CPU time per task (it survives a loaded machine better than
 // ns/op).
 //
@@ -23,16 +22,6 @@ import (
 func BenchmarkRunTask(b *testing.B) {
 	b.Run("executors", func(b *testing.B) {
 		benchmarkRunTask(b, func(w *Worker, t *Task) { w.executors.run(t) })
-	})
-	b.Run("goroutine-per-task", func(b *testing.B) {
-		benchmarkRunTask(b, func(w *Worker, t *Task) {
-			go func() {
-				defer w.taskWG.Done()
-				if !w.execute(t) {
-					w.releaseSlots(1)
-				}
-			}()
-		})
 	})
 }
 

@@ -26,7 +26,7 @@ func goroutineID() string {
 func executorGoroutines() int {
 	buf := make([]byte, 1<<20)
 	n := runtime.Stack(buf, true)
-	return strings.Count(string(buf[:n]), "worker.(*executors).loop")
+	return strings.Count(string(buf[:n]), "worker.(*executor).loop")
 }
 
 // TestTasksRunOnAtMostSlotsExecutors: a worker runs task after task on long-lived
@@ -81,6 +81,9 @@ func TestTasksRunOnAtMostSlotsExecutors(t *testing.T) {
 	mu.Unlock()
 	if used > slots {
 		t.Errorf("handlers ran on %d goroutines; want at most %d (one executor per slot)", used, slots)
+	}
+	if n := executorGoroutines(); n == 0 || n > slots {
+		t.Errorf("%d executor goroutines before Stop; want 1..%d", n, slots)
 	}
 	if err := w.Stop(context.Background()); err != nil {
 		t.Fatal(err)

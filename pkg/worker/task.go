@@ -58,8 +58,8 @@ type Task struct {
 	// tasks of a session run on this worker process.
 	SessionID string
 
-	w      *Worker
-	cancel context.CancelCauseFunc
+	w   *Worker
+	ctx taskContext // the handler's context
 
 	// phase moves running -> reporting (the handler returned) or running -> released
 	// (Stop handed it back); whoever moves it owns the outcome.
@@ -72,6 +72,7 @@ type Task struct {
 	lastAcked       time.Time     // start, or the last heartbeat the service accepted
 	retryNow        chan struct{} // a heartbeat failed transiently: retry it at once (nil without automatic heartbeats)
 	cancelRequested bool
+	stopCause       error // the first cause given to cancel (not the deadline's)
 }
 
 const (
@@ -132,4 +133,23 @@ func (t *Task) CancelRequested() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.cancelRequested
+}
+
+// cancel cancels the handler's context with cause (one of the Err* causes above); only
+// the first cancellation counts.
+func (t *Task) cancel(cause error) {
+	t.mu.Lock()
+	if t.stopCause == nil {
+		t.stopCause = cause
+	}
+	t.mu.Unlock()
+	t.ctx.cancel(context.Canceled, cause)
+}
+
+// canceledBy is the first cause given to cancel, nil if none: how the task was stopped
+// apart from its deadline.
+func (t *Task) canceledBy() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.stopCause
 }

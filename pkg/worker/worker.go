@@ -133,7 +133,6 @@ type Worker struct {
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
-	running  map[*Task]struct{}
 	started  bool
 	stopped  bool
 
@@ -189,7 +188,6 @@ func New(c *client.Client, opts Options) (*Worker, error) {
 		identity:     opts.Identity,
 		log:          opts.Logger,
 		handlers:     map[string]Handler{},
-		running:      map[*Task]struct{}{},
 		slots:        make(chan struct{}, opts.Slots),
 		capabilities: caps.Proto(),
 		processID:    processID,
@@ -442,12 +440,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 
 // releaseRunning hands every still-running task back to the queue.
 func (w *Worker) releaseRunning() int {
-	w.mu.RLock()
-	tasks := make([]*Task, 0, len(w.running))
-	for t := range w.running {
-		tasks = append(tasks, t)
-	}
-	w.mu.RUnlock()
+	tasks := w.executors.running()
 	var wg sync.WaitGroup
 	n := 0
 	for _, t := range tasks {
@@ -617,18 +610,9 @@ func (w *Worker) pollRequest(n int) *matchingv1.PollTasksRequest {
 // execute runs one task and reports its outcome; its executor holds the task's slot until
 // then. On the stream the outcome takes the slot on (to become the credit of its message):
 // slotHandedOn tells the executor not to free it.
-func (w *Worker) execute(t *Task) (slotHandedOn bool) {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	t.cancel = cancel
-	defer cancel(nil)
-	w.mu.Lock()
-	w.running[t] = struct{}{}
-	w.mu.Unlock()
-	defer func() {
-		w.mu.Lock()
-		delete(w.running, t)
-		w.mu.Unlock()
-	}()
+func (w *Worker) execute(x *executor, t *Task) (slotHandedOn bool) {
+	x.begin(t)
+	defer x.end(t)
 
 	h := w.handler(t.Type)
 	if h == nil {
@@ -639,19 +623,14 @@ func (w *Worker) execute(t *Task) (slotHandedOn bool) {
 		})
 	}
 
-	hctx := ctx
-	if t.StartToCloseTimeout > 0 {
-		var c context.CancelFunc
-		hctx, c = context.WithTimeout(ctx, t.StartToCloseTimeout)
-		defer c()
-	}
+	ctx := &t.ctx
 	if iv := w.heartbeatInterval(t); iv > 0 {
-		hbCtx, stopHB := context.WithCancel(hctx)
+		hbCtx, stopHB := context.WithCancel(ctx)
 		go t.autoHeartbeat(hbCtx, iv)
 		defer stopHB()
 	}
 
-	result, err := runHandler(hctx, h, t)
+	result, err := runHandler(ctx, h, t)
 
 	if !t.phase.CompareAndSwap(phaseRunning, phaseReporting) {
 		return false // Stop handed the task back; its outcome is no longer ours to report
@@ -659,11 +638,11 @@ func (w *Worker) execute(t *Task) (slotHandedOn bool) {
 	switch {
 	case err == nil:
 		return w.complete(t, result)
-	case t.CancelRequested() && errors.Is(context.Cause(ctx), ErrCancelRequested):
+	case t.CancelRequested() && errors.Is(t.canceledBy(), ErrCancelRequested):
 		w.reportCanceled(t)
-	case errors.Is(context.Cause(ctx), ErrLeaseLost):
+	case errors.Is(t.canceledBy(), ErrLeaseLost):
 		w.log.V(1).Info("Dropped result of task whose lease was lost", "taskID", t.ID)
-	case hctx.Err() == context.DeadlineExceeded && errors.Is(err, context.DeadlineExceeded):
+	case ctx.Err() == context.DeadlineExceeded && errors.Is(err, context.DeadlineExceeded):
 		return w.fail(t, &Error{Type: ErrorTypeTimeout, Message: "handler did not return within the start-to-close timeout", Err: err})
 	default:
 		return w.fail(t, failureOf(err))

@@ -28,8 +28,9 @@ func (e *Engine) AddTasks(ctx context.Context, specs []*matchingv1.TaskSpec) ([]
 	tasks := make([]*task, len(specs))
 	keys := make([]string, len(specs))
 	var set shardSet
+	ids := newIDBatch(withoutID(specs))
 	for i, spec := range specs {
-		t := newTask(spec, e.config(spec.GetNamespace(), spec.GetQueue()), now.UnixNano())
+		t := newTask(spec, e.config(spec.GetNamespace(), spec.GetQueue()), now.UnixNano(), ids)
 		tasks[i], keys[i] = t, t.key
 		set[e.tasks.index(keys[i])] = true
 		resps[i].TaskId = t.id
@@ -111,8 +112,20 @@ func (t *task) setRoute(requires []*matchingv1.Capability, prefers []*matchingv1
 	t.part = partitionName(t.route, t.fairKey)
 }
 
-// newTask builds a scheduled task from a validated spec and the queue's defaults.
-func newTask(spec *matchingv1.TaskSpec, cfg queueconfig.Config, now int64) *task {
+// withoutID counts the specs that come without a task id.
+func withoutID(specs []*matchingv1.TaskSpec) int {
+	n := 0
+	for _, s := range specs {
+		if s.GetTaskId() == "" {
+			n++
+		}
+	}
+	return n
+}
+
+// newTask builds a scheduled task from a validated spec and the queue's defaults; a spec
+// without an id takes the next of ids.
+func newTask(spec *matchingv1.TaskSpec, cfg queueconfig.Config, now int64, ids *idBatch) *task {
 	t := &task{
 		ns: spec.GetNamespace(), queue: spec.GetQueue(), id: spec.GetTaskId(), taskType: spec.GetTaskType(),
 		kind: kindActivity, payload: spec.GetPayload(), headers: spec.GetHeaders(),
@@ -120,7 +133,7 @@ func newTask(spec *matchingv1.TaskSpec, cfg queueconfig.Config, now int64) *task
 		scheduleToStart: cfg.ScheduleToStartTimeout, startToClose: cfg.StartToCloseTimeout, heartbeat: cfg.HeartbeatTimeout,
 	}
 	if t.id == "" {
-		t.key, t.id = keyWithGeneratedID(t.ns)
+		t.key, t.id = ids.keyWithGeneratedID(t.ns)
 	} else {
 		t.key = taskKey(t.ns, t.id)
 	}

@@ -316,10 +316,11 @@ func (b *backlog) pageIn(prio uint8, l *level) {
 	// record is read again.
 	evictions := e.tasks.evictionCounts()
 	seen := 0
+	var key []byte // of the entry at hand, in one buffer for the page
 	err := e.store.ScanBacklog(b.ref, b.kind, prio, cursor, limit, func(ent storage.BacklogEntry) bool {
 		seen++
-		key := taskKey(q.ref.Namespace, ent.TaskID)
-		s, si := e.tasks.shard(key)
+		key = appendTaskKey(key[:0], q.ref.Namespace, ent.TaskID)
+		s, si := e.tasks.shardOfBytes(key)
 		s.mu.Lock()
 		t, err := e.tasks.loadForScan(s, key, q.ref.Namespace, ent, evictions[si])
 		q.mu.Lock()
@@ -332,7 +333,7 @@ func (b *backlog) pageIn(prio uint8, l *level) {
 		}
 		q.mu.Unlock()
 		if err == nil {
-			s.evict(key, t)
+			s.evict(t.key, t)
 		}
 		s.mu.Unlock()
 		return true

@@ -144,8 +144,8 @@ func backlogEntryOf(t *testing.T, st storage.Store, ref storage.QueueRef, id str
 	t.Helper()
 	var found storage.BacklogEntry
 	err := st.ScanBacklog(ref, kindActivity, 3, 0, 100, func(ent storage.BacklogEntry) bool {
-		if ent.TaskID == id {
-			found = storage.BacklogEntry{Seq: ent.Seq, TaskID: ent.TaskID, Record: bytes.Clone(ent.Record)}
+		if string(ent.TaskID) == id {
+			found = storage.BacklogEntry{Seq: ent.Seq, TaskID: bytes.Clone(ent.TaskID), Record: bytes.Clone(ent.Record)}
 			return false
 		}
 		return true

@@ -106,7 +106,7 @@ func (e *Engine) failPartition(lost lostPartition, now time.Time) int {
 	var ids []string
 	for p := uint8(1); p <= maxLevels; p++ {
 		err := e.store.ScanBacklog(lost.ref, lost.kind, p, 0, lostBatch, func(ent storage.BacklogEntry) bool {
-			ids = append(ids, ent.TaskID)
+			ids = append(ids, string(ent.TaskID))
 			return true
 		})
 		if err != nil {

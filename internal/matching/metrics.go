@@ -3,6 +3,7 @@ package matching
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,10 @@ type metrics struct {
 type queueMetrics struct {
 	added, dispatched, syncMatched prometheus.Counter
 	s2s                            prometheus.Observer
+	// finished holds the series of each final state once a task reached it: resolving a
+	// labelled series hashes its labels and allocates, once per finished task before.
+	// Created on first use, so the states no task reached have no series, as before.
+	finished [stateTerminated + 1]atomic.Pointer[prometheus.Counter]
 }
 
 func newMetrics(e *Engine) *metrics {
@@ -88,7 +93,14 @@ func (m *metrics) dispatched(q *queueManager, s2s time.Duration) {
 var stateNames = map[uint8]string{stateCompleted: "Completed", stateFailed: "Failed", stateCanceled: "Canceled", stateTimedOut: "TimedOut", stateTerminated: "Terminated"}
 
 func (m *metrics) finished(t *task, state uint8) {
-	m.finishedV.WithLabelValues(t.ns, stateNames[state]).Inc()
+	slot := &m.namespace(t.ns).finished[state]
+	c := slot.Load()
+	if c == nil {
+		series := m.finishedV.WithLabelValues(t.ns, stateNames[state])
+		c = &series
+		slot.Store(c) // a racing finish stores the same series
+	}
+	(*c).Inc()
 }
 
 func (m *metrics) failedAttempt(t *task, reason string) {

@@ -19,42 +19,55 @@ type queueName struct{ ns, queue string }
 
 type runningShard struct {
 	mu     sync.Mutex
-	counts map[queueName]int64 // running attempts; no zero entries
+	queues map[queueName]*queueRunning // queues with running attempts
+}
+
+// queueRunning is one queue's running attempts: one map lookup finds the count and the
+// per-worker counts that every start and every end update.
+type queueRunning struct {
+	count int64
 	// workers counts them per worker identity (running_workers.go); no zero entries.
-	workers map[queueName]map[string]int64
+	workers map[string]int64
 }
 
 func newRunningCounts() *runningCounts { return &runningCounts{seed: maphash.MakeSeed()} }
 
+// shard picks q's shard from the hashes of its two names (no hash state to set up).
 func (r *runningCounts) shard(q queueName) *runningShard {
-	var h maphash.Hash
-	h.SetSeed(r.seed)
-	h.WriteString(q.ns)
-	h.WriteByte(0)
-	h.WriteString(q.queue)
-	return &r.shards[h.Sum64()%uint64(len(r.shards))]
+	h := maphash.String(r.seed, q.ns)*31 + maphash.String(r.seed, q.queue)
+	return &r.shards[h%uint64(len(r.shards))]
 }
 
 func (r *runningCounts) add(q queueName, worker string, n int64) {
 	s := r.shard(q)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.counts == nil {
-		s.counts = map[queueName]int64{}
+	qr := s.queues[q]
+	if qr == nil {
+		if n <= 0 {
+			return
+		}
+		if s.queues == nil {
+			s.queues = map[queueName]*queueRunning{}
+		}
+		qr = &queueRunning{}
+		s.queues[q] = qr
 	}
-	if v := s.counts[q] + n; v > 0 {
-		s.counts[q] = v
-	} else {
-		delete(s.counts, q)
+	qr.count += n
+	qr.addWorker(worker, n)
+	if qr.count <= 0 && len(qr.workers) == 0 {
+		delete(s.queues, q)
 	}
-	s.addWorkerLocked(q, worker, n)
 }
 
 func (r *runningCounts) get(q queueName) int64 {
 	s := r.shard(q)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.counts[q]
+	if qr := s.queues[q]; qr != nil && qr.count > 0 {
+		return qr.count
+	}
+	return 0
 }
 
 // startedRunning counts t's new attempt. Call with t's shard locked, as t becomes Started.

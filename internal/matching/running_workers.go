@@ -5,29 +5,22 @@ package matching
 // counted for the identity that polled it (its lease owner), which does not change while
 // it runs.
 
-// addWorkerLocked adds n to the running attempts of worker on q. Call with s locked.
-func (s *runningShard) addWorkerLocked(q queueName, worker string, n int64) {
+// addWorker adds n to the running attempts of worker on the queue. Call with its shard
+// locked.
+func (qr *queueRunning) addWorker(worker string, n int64) {
 	if worker == "" {
 		return
 	}
-	if s.workers == nil {
-		s.workers = map[queueName]map[string]int64{}
-	}
-	m := s.workers[q]
-	if m == nil {
+	if qr.workers == nil {
 		if n <= 0 {
 			return
 		}
-		m = map[string]int64{}
-		s.workers[q] = m
+		qr.workers = map[string]int64{}
 	}
-	if v := m[worker] + n; v > 0 {
-		m[worker] = v
+	if v := qr.workers[worker] + n; v > 0 {
+		qr.workers[worker] = v
 	} else {
-		delete(m, worker)
-		if len(m) == 0 {
-			delete(s.workers, q)
-		}
+		delete(qr.workers, worker)
 	}
 }
 
@@ -36,8 +29,12 @@ func (r *runningCounts) byWorker(q queueName) map[string]int64 {
 	s := r.shard(q)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int64, len(s.workers[q]))
-	for w, n := range s.workers[q] {
+	var workers map[string]int64
+	if qr := s.queues[q]; qr != nil {
+		workers = qr.workers
+	}
+	out := make(map[string]int64, len(workers))
+	for w, n := range workers {
 		out[w] = n
 	}
 	return out

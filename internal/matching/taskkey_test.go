@@ -12,7 +12,7 @@ import (
 // TestGeneratedIDIsUUIDv7Text: a generated id is the text form of a UUIDv7, as
 // uuid.UUID.String writes it, and the key it comes with is the task-table key of the id.
 func TestGeneratedIDIsUUIDv7Text(t *testing.T) {
-	key, id := keyWithGeneratedID("team-a")
+	key, id := newIDBatch(1).keyWithGeneratedID("team-a")
 	u, err := uuid.Parse(id)
 	if err != nil || u.Version() != 7 || u.String() != id {
 		t.Fatalf("id %q: parsed %v (version %d), err %v", id, u, u.Version(), err)
@@ -24,7 +24,7 @@ func TestGeneratedIDIsUUIDv7Text(t *testing.T) {
 
 // TestDecodedTaskHasItsKey: a task read from its record carries the key it is stored under.
 func TestDecodedTaskHasItsKey(t *testing.T) {
-	in := newTask(&matchingv1.TaskSpec{Namespace: "ns", Queue: "q", TaskId: "id-1", TaskType: "t"}, *defaultConfig, 1)
+	in := newTask(&matchingv1.TaskSpec{Namespace: "ns", Queue: "q", TaskId: "id-1", TaskType: "t"}, *defaultConfig, 1, nil)
 	out, err := decodeTask(in.encode(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestTaskFitsItsSizeClass(t *testing.T) {
 // loads), and a record of another queue or type gets its own.
 func TestDecodeReusesRecentNames(t *testing.T) {
 	// Names longer than one byte: one-byte strings never allocate.
-	rec := newTask(&matchingv1.TaskSpec{Namespace: "ns", Queue: "orders", TaskId: "id-1", TaskType: "charge"}, *defaultConfig, 1).encode(nil)
+	rec := newTask(&matchingv1.TaskSpec{Namespace: "ns", Queue: "orders", TaskId: "id-1", TaskType: "charge"}, *defaultConfig, 1, nil).encode(nil)
 	var recent recentNames
 	if _, err := decodeTaskReusing(rec, &recent); err != nil {
 		t.Fatal(err)
@@ -67,9 +67,30 @@ func TestDecodeReusesRecentNames(t *testing.T) {
 	if reusing != plain-2 {
 		t.Fatalf("decoding allocated %.0f times reusing the recent names, %.0f without; want 2 fewer", reusing, plain)
 	}
-	other := newTask(&matchingv1.TaskSpec{Namespace: "ns", Queue: "refunds", TaskId: "id-2", TaskType: "refund"}, *defaultConfig, 1).encode(nil)
+	other := newTask(&matchingv1.TaskSpec{Namespace: "ns", Queue: "refunds", TaskId: "id-2", TaskType: "refund"}, *defaultConfig, 1, nil).encode(nil)
 	got, err := decodeTaskReusing(other, &recent)
 	if err != nil || got.queue != "refunds" || got.taskType != "refund" || recent != (recentNames{"refunds", "refund"}) {
 		t.Fatalf("decoded queue %q type %q (recent %+v), %v", got.queue, got.taskType, recent, err)
+	}
+}
+
+// TestGeneratedIDsAreOrdered: the ids of a batch and of the next batch are distinct
+// UUIDv7s in increasing order, also past 4,096 ids in one millisecond (the sequence's
+// range, whose overflow moves on to the next millisecond as NewV7's does).
+func TestGeneratedIDsAreOrdered(t *testing.T) {
+	last := ""
+	for _, n := range []int{5000, 3} {
+		ids := newIDBatch(n)
+		for range n {
+			_, id := ids.keyWithGeneratedID("ns")
+			u, err := uuid.Parse(id)
+			if err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 || u.String() != id {
+				t.Fatalf("id %q: parsed %v (version %d, variant %v), err %v", id, u, u.Version(), u.Variant(), err)
+			}
+			if id <= last {
+				t.Fatalf("id %q after %q", id, last)
+			}
+			last = id
+		}
 	}
 }

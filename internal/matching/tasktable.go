@@ -49,6 +49,14 @@ func newTaskTable(store storage.Store) *taskTable {
 
 func taskKey(ns, id string) string { return ns + "\x00" + id }
 
+// appendTaskKey appends the key of the task ns/id to dst: a page load builds each entry's
+// key in one reused buffer and indexes the table with it without allocating.
+func appendTaskKey(dst []byte, ns string, id []byte) []byte {
+	dst = append(dst, ns...)
+	dst = append(dst, 0)
+	return append(dst, id...)
+}
+
 // completionKeys returns the keys of the tasks the requests name, all slices of one string
 // (one allocation per batch). They are for lookups only: a task is stored in the table
 // under its own key (task.key), so no batch's string outlives the call.
@@ -90,6 +98,13 @@ func (tt *taskTable) index(key string) int { return int(maphash.String(tt.seed, 
 // shard returns the shard of key and its index.
 func (tt *taskTable) shard(key string) (*shard, int) {
 	i := tt.index(key)
+	return &tt.shards[i], i
+}
+
+// shardOfBytes is shard for a key held in a byte slice (maphash hashes a string and the
+// same bytes alike).
+func (tt *taskTable) shardOfBytes(key []byte) (*shard, int) {
+	i := int(maphash.Bytes(tt.seed, key) % numShards)
 	return &tt.shards[i], i
 }
 
@@ -139,18 +154,22 @@ func (tt *taskTable) lookup(s *shard, key, ns, id string) (*task, error) {
 	return t, nil
 }
 
-// loadForScan returns the task of a backlog entry read by a scan that began when the shard's
-// eviction count was since: from memory, from the entry's record copy when that is current,
-// or from storage. Call with the shard locked.
-func (tt *taskTable) loadForScan(s *shard, key, ns string, ent storage.BacklogEntry, since uint64) (*task, error) {
-	if _, inMemory := s.tasks[key]; !inMemory && ent.Record != nil && !s.mayHaveEvicted(key, since) {
+// loadForScan returns the task of a backlog entry (its key ns \x00 id in key, aliasing the
+// scan's memory like the entry) read by a scan that began when the shard's eviction count
+// was since: from memory, from the entry's record copy when that is current, or from
+// storage. Only the last allocates its key. Call with the shard locked.
+func (tt *taskTable) loadForScan(s *shard, key []byte, ns string, ent storage.BacklogEntry, since uint64) (*task, error) {
+	if t, inMemory := s.tasks[string(key)]; inMemory { // the conversion does not allocate
+		return t, nil
+	}
+	if ent.Record != nil && !s.mayHaveEvictedBytes(key, since) {
 		t, err := decodeTaskReusing(ent.Record, &s.recent)
 		if err == nil {
 			s.tasks[t.key] = t
 		}
 		return t, err
 	}
-	return tt.lookup(s, key, ns, ent.TaskID)
+	return tt.lookup(s, string(key), ns, string(ent.TaskID))
 }
 
 // mayHaveEvicted reports whether key may have been dropped from memory since the shard's
@@ -158,13 +177,21 @@ func (tt *taskTable) loadForScan(s *shard, key, ns string, ent storage.BacklogEn
 // when more happened than are remembered. Call with the shard locked.
 func (s *shard) mayHaveEvicted(key string, since uint64) bool {
 	n := s.evictions.Load()
-	if n == since {
-		return false
-	}
+	return n != since && s.evictedAmong(maphash.String(evictSeed, key), since, n)
+}
+
+// mayHaveEvictedBytes is mayHaveEvicted for a key held in a byte slice (a page load's).
+func (s *shard) mayHaveEvictedBytes(key []byte, since uint64) bool {
+	n := s.evictions.Load()
+	return n != since && s.evictedAmong(maphash.Bytes(evictSeed, key), since, n)
+}
+
+// evictedAmong reports whether the key hash h is among the shard's evictions numbered
+// since to n, or whether more than the remembered ones happened.
+func (s *shard) evictedAmong(h, since, n uint64) bool {
 	if n-since > evictedRing {
 		return true
 	}
-	h := maphash.String(evictSeed, key)
 	for i := since; i < n; i++ {
 		if s.evicted[i%evictedRing] == h {
 			return true

@@ -33,10 +33,12 @@ type BacklogKey struct {
 }
 
 // BacklogEntry is one entry of the backlog index. Record is the task record written with
-// the entry (nil for entries written without one); it is only valid during the callback.
+// the entry (nil for entries written without one). TaskID and Record alias the store's
+// memory and are only valid during the callback: a page load reads its tasks' keys from
+// them without a copy per entry.
 type BacklogEntry struct {
 	Seq    uint64
-	TaskID string
+	TaskID []byte
 	Record []byte
 }
 

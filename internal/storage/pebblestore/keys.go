@@ -128,17 +128,16 @@ func appendBacklogValue(dst []byte, id string, rec []byte) []byte {
 	return append(dst, rec...)
 }
 
-// parseBacklogValue returns the task id and record (aliasing v) of a backlog value.
-func parseBacklogValue(v []byte) (string, []byte) {
+// parseBacklogValue returns the task id and record (both aliasing v) of a backlog value.
+func parseBacklogValue(v []byte) (id, record []byte) {
 	if len(v) == 0 || v[0] != 0 {
-		return string(v), nil
+		return v, nil
 	}
 	n, w := binary.Uvarint(v[1:])
 	if w <= 0 || uint64(len(v)-1-w) < n {
-		return "", nil
+		return nil, nil
 	}
-	id := v[1+w : 1+w+int(n)]
-	return string(id), v[1+w+int(n):]
+	return v[1+w : 1+w+int(n)], v[1+w+int(n):]
 }
 
 func uvarintLen(x uint64) int {

@@ -73,7 +73,7 @@ func TestBacklogEntriesCarryRecords(t *testing.T) {
 	}
 	var got []string
 	err = s.ScanBacklog(q, 1, 3, 0, 10, func(e storage.BacklogEntry) bool {
-		got = append(got, strconv.FormatUint(e.Seq, 10)+":"+e.TaskID+":"+string(e.Record)+":"+strconv.FormatBool(e.Record == nil))
+		got = append(got, strconv.FormatUint(e.Seq, 10)+":"+string(e.TaskID)+":"+string(e.Record)+":"+strconv.FormatBool(e.Record == nil))
 		return true
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 	"github.com/taskroute/taskroute/pkg/client"
@@ -40,5 +41,21 @@ func TestPerTaskAllocations(t *testing.T) {
 		<-w.stream.queue
 	}); n != 1 {
 		t.Errorf("a completion queued for the stream: %.0f allocations; want 1", n)
+	}
+}
+
+// BenchmarkNewTask is building the Task of a pushed task without a heartbeat timeout (the
+// received message's strings and bytes are taken as they are, not copied).
+//
+//	go test -run XXX -bench NewTask -benchmem -count 6 ./pkg/worker/
+func BenchmarkNewTask(b *testing.B) {
+	w := unitWorker(b)
+	p := &matchingv1.Task{
+		Namespace: "ns", Queue: "q", TaskId: "id", TaskType: "t", LeaseId: "lease", Payload: make([]byte, 100),
+		StartToCloseTimeout: durationpb.New(time.Minute), ScheduledTime: timestamppb.Now(), StartedTime: timestamppb.Now(),
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		newTask(w, p)
 	}
 }

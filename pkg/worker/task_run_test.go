@@ -14,7 +14,7 @@ import (
 
 // unitWorker is a worker that never reaches a service: its executors run tasks and queue
 // their completions for the stream, which the test takes off the queue (runOne).
-func unitWorker(t *testing.T) *Worker {
+func unitWorker(t testing.TB) *Worker {
 	t.Helper()
 	c, err := client.Dial(context.Background(), "127.0.0.1:1") // never called: lazy
 	if err != nil {

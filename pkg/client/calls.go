@@ -38,8 +38,8 @@ const maxWaitPerCall = time.Minute
 // returned.
 func (c *Client) AddTask(ctx context.Context, t Task) (AddResult, error) {
 	spec := c.specToProto(&t)
-	if err := checkSpec(spec, ""); err != nil {
-		return AddResult{}, err
+	if field, msg := checkSpec(spec); field != "" {
+		return AddResult{}, invalid(field, msg)
 	}
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
@@ -58,13 +58,9 @@ func (c *Client) AddTasks(ctx context.Context, tasks []Task) ([]AddResult, error
 	results := make([]AddResult, 0, len(tasks))
 	for start := 0; start < len(tasks); start += MaxBatch {
 		end := min(start+MaxBatch, len(tasks))
-		req := &matchingv1.AddTasksRequest{Tasks: make([]*matchingv1.TaskSpec, 0, end-start)}
-		for i := start; i < end; i++ {
-			spec := c.specToProto(&tasks[i])
-			if err := checkSpec(spec, fmt.Sprintf("tasks[%d].", i)); err != nil {
-				return results, err
-			}
-			req.Tasks = append(req.Tasks, spec)
+		req, err := c.addTasksRequest(tasks, start, end)
+		if err != nil {
+			return results, err
 		}
 		resp, err := c.addBatch(ctx, req)
 		if err != nil {
@@ -84,6 +80,21 @@ func (c *Client) AddTasks(ctx context.Context, tasks []Task) ([]AddResult, error
 	return results, nil
 }
 
+// addTasksRequest builds the request of tasks[start:end], refusing one that cannot be
+// valid with the field named by its index in tasks. A valid task costs its TaskSpec's
+// allocations only (the index is formatted only for an error).
+func (c *Client) addTasksRequest(tasks []Task, start, end int) (*matchingv1.AddTasksRequest, error) {
+	req := &matchingv1.AddTasksRequest{Tasks: make([]*matchingv1.TaskSpec, 0, end-start)}
+	for i := start; i < end; i++ {
+		spec := c.specToProto(&tasks[i])
+		if field, msg := checkSpec(spec); field != "" {
+			return nil, invalid(fmt.Sprintf("tasks[%d].%s", i, field), msg)
+		}
+		req.Tasks = append(req.Tasks, spec)
+	}
+	return req, nil
+}
+
 func (c *Client) addBatch(ctx context.Context, req *matchingv1.AddTasksRequest) (*matchingv1.AddTasksResponse, error) {
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
@@ -96,19 +107,20 @@ func (c *Client) addBatch(ctx context.Context, req *matchingv1.AddTasksRequest) 
 	return resp, err
 }
 
-// checkSpec rejects what cannot be valid before it costs a round trip. The service
-// validates everything again (limits are its own); this only catches the obvious.
-func checkSpec(s *matchingv1.TaskSpec, prefix string) error {
+// checkSpec rejects what cannot be valid before it costs a round trip: the field at fault
+// and why, or "" (the caller names the field; a valid spec costs no allocation). The
+// service validates everything again (limits are its own); this only catches the obvious.
+func checkSpec(s *matchingv1.TaskSpec) (field, msg string) {
 	if s.GetQueue() == "" {
-		return invalid(prefix+"queue", "must not be empty (no default queue on this client)")
+		return "queue", "must not be empty (no default queue on this client)"
 	}
 	if s.GetTaskType() == "" {
-		return invalid(prefix+"task_type", "must not be empty")
+		return "task_type", "must not be empty"
 	}
 	if s.GetPriority() < 0 {
-		return invalid(prefix+"priority", fmt.Sprintf("must not be negative, got %d", s.GetPriority()))
+		return "priority", fmt.Sprintf("must not be negative, got %d", s.GetPriority())
 	}
-	return nil
+	return "", ""
 }
 
 // GetTask returns a task's current state and outcome. An unknown id gets NotFound.

@@ -6,18 +6,26 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// checkUTF8 is a unary client interceptor that refuses a request holding a string field
-// that is not valid UTF-8 with InvalidArgument naming the field ("task.headers[k]").
-// protobuf cannot marshal such a string, and gRPC would report it as an Internal
-// marshaling error with no field named.
+// checkUTF8 is a unary client interceptor that turns the refusal of a request holding a
+// string field that is not valid UTF-8 into InvalidArgument naming the field
+// ("task.headers[k]"). The connection's codec (protocodec) refuses to marshal such a
+// string, which gRPC reports as an Internal marshaling error with no field named; only
+// then is the request walked for the field, so a valid request (every add) is not
+// checked twice. A request that could not be marshalled was never sent.
 func checkUTF8(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	if status.Code(err) != codes.Internal {
+		return err
+	}
 	if field := invalidUTF8Request(req); field != "" {
 		return invalid(field, "must be valid UTF-8")
 	}
-	return invoker(ctx, method, req, reply, cc, opts...)
+	return err
 }
 
 // invalidUTF8Path returns the path of the first string in m that is not valid UTF-8, or

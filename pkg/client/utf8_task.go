@@ -9,10 +9,10 @@ import (
 )
 
 // invalidUTF8Request returns the path of the first string field of req that is not valid
-// UTF-8, or "". Adds, the calls made per task, are checked by a direct walk of their
-// TaskSpecs' fields (the walk through protobuf reflection cost a few microseconds and ~9
-// allocations per task); only one that fails is walked again by reflection for the path.
-// Other requests take the reflective walk.
+// UTF-8, or "" (checkUTF8 asks only once the codec refused req). Adds are checked by a
+// direct walk of their TaskSpecs' fields (the walk through protobuf reflection cost a few
+// microseconds and ~9 allocations per task); only one that fails is walked again by
+// reflection for the path. Other requests take the reflective walk.
 func invalidUTF8Request(req any) string {
 	switch r := req.(type) {
 	case *matchingv1.AddTaskRequest:

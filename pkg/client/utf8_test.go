@@ -9,10 +9,10 @@ import (
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 )
 
-// BenchmarkCheckUTF8Batch is the client-side check of an AddTasks call of 1000 valid tasks
-// (every AddTasks pays it before the call goes out): the direct walk the interceptor uses,
-// and the reflective walk it used before (now only for requests other than adds, and to
-// name the field of an add that fails).
+// BenchmarkCheckUTF8Batch is the check of an AddTasks call of 1000 valid tasks, which every
+// AddTasks paid before the call went out until the interceptor left the check to the codec
+// (it now runs only after the codec refused a request): the direct walk, and the
+// reflective walk (for requests other than adds, and to name the field of an add).
 func BenchmarkCheckUTF8Batch(b *testing.B) {
 	req := &matchingv1.AddTasksRequest{}
 	for i := 0; i < 1000; i++ {

@@ -28,6 +28,19 @@ type completion struct {
 	failure *matchingv1.FailTaskRequest // instead of req: a failed attempt (stream path)
 	done    chan error                  // answers a unary report (on the stream path made only for one)
 	slot    bool                        // holds its task's slot until a credit takes it on (stream path)
+
+	// reqMsg is req's storage for a completion made by newCompletion, so that a handler's
+	// outcome is one allocation, not two (the request and its queue item).
+	reqMsg matchingv1.CompleteTaskRequest
+}
+
+// newCompletion makes the completion of a task's attempt with its request.
+func newCompletion(w *Worker, t *Task, result []byte) *completion {
+	item := &completion{}
+	m := &item.reqMsg
+	m.Namespace, m.TaskId, m.LeaseId, m.Result, m.WorkerIdentity = t.Namespace, t.ID, t.LeaseID, result, w.identity
+	item.req = m
+	return item
 }
 
 func newCompleter(w *Worker) *completer {
@@ -40,8 +53,8 @@ func newCompleter(w *Worker) *completer {
 }
 
 // complete queues a completion and waits for its outcome.
-func (c *completer) complete(req *matchingv1.CompleteTaskRequest) error {
-	item := &completion{req: req, done: make(chan error, 1)}
+func (c *completer) complete(item *completion) error {
+	item.done = make(chan error, 1)
 	select {
 	case c.queue <- item:
 	case <-c.stop:

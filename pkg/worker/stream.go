@@ -52,14 +52,15 @@ func (s *streamer) dispatchEnded() { s.dispatchOnce.Do(s.w.pollWG.Done) }
 
 // complete queues a completion; it is reported on the stream and resolved asynchronously.
 // True when it took the task's slot on (see enqueue).
-func (s *streamer) complete(req *matchingv1.CompleteTaskRequest) bool {
+func (s *streamer) complete(item *completion) bool {
 	if s.polling.Load() {
-		if err := s.w.completer.complete(req); err != nil {
-			s.w.log.Error(err, "Failed to complete task", "taskID", req.GetTaskId())
+		if err := s.w.completer.complete(item); err != nil {
+			s.w.log.Error(err, "Failed to complete task", "taskID", item.req.GetTaskId())
 		}
 		return false
 	}
-	return s.enqueue(&completion{req: req, slot: true}) // done is made only for a unary report
+	item.slot = true
+	return s.enqueue(item) // done is made only for a unary report
 }
 
 // enqueue queues a completion or failure for the stream. The item holds its task's slot:

@@ -25,10 +25,24 @@ func (c *completion) taskID() string {
 }
 
 // splitOutcomes separates a batch into the completions and failures of one message, each
-// in batch order (the order of their acknowledgements).
+// in batch order (the order of their acknowledgements). The slices are made to size, one
+// allocation each, and new for every message: gRPC allows no change to a message after
+// SendMsg (stats handlers may read it later), so they are not reused.
 func splitOutcomes(batch []*completion) ([]*matchingv1.CompleteTaskRequest, []*matchingv1.FailTaskRequest) {
+	nfail := 0
+	for _, item := range batch {
+		if item.failure != nil {
+			nfail++
+		}
+	}
 	var reqs []*matchingv1.CompleteTaskRequest
 	var fails []*matchingv1.FailTaskRequest
+	if n := len(batch) - nfail; n > 0 {
+		reqs = make([]*matchingv1.CompleteTaskRequest, 0, n)
+	}
+	if nfail > 0 {
+		fails = make([]*matchingv1.FailTaskRequest, 0, nfail)
+	}
 	for _, item := range batch {
 		if item.failure != nil {
 			fails = append(fails, item.failure)

@@ -661,13 +661,11 @@ func runHandler(ctx context.Context, h Handler, t *Task) (result []byte, err err
 
 // complete reports a result; true when the result took the task's slot on (stream).
 func (w *Worker) complete(t *Task, result []byte) bool {
-	req := &matchingv1.CompleteTaskRequest{
-		Namespace: t.Namespace, TaskId: t.ID, LeaseId: t.LeaseID, Result: result, WorkerIdentity: w.identity,
-	}
+	item := newCompletion(w, t, result)
 	if w.stream != nil {
-		return w.stream.complete(req) // acknowledged later; the slot frees now
+		return w.stream.complete(item) // acknowledged later; the slot frees now
 	}
-	err := w.completer.complete(req)
+	err := w.completer.complete(item)
 	if err != nil {
 		w.log.Error(err, "Failed to complete task", "taskID", t.ID, "attempt", t.Attempt)
 	}

@@ -54,7 +54,8 @@ func (c *taskContext) Done() <-chan struct{} {
 	return d
 }
 
-// Err is nil until Done is closed, then context.DeadlineExceeded or context.Canceled.
+// Err is nil until the context is canceled, then context.DeadlineExceeded or
+// context.Canceled; it is set before Done closes, so code woken by Done finds it.
 func (c *taskContext) Err() error {
 	if err, _ := c.err.Load().(error); err != nil {
 		return err
@@ -118,12 +119,12 @@ func (c *taskContext) cancel(err, cause error) {
 		cancel(cause)
 		c.causeCtx.Store(holder)
 	}
+	c.err.Store(err) // before Done closes: a waiter woken by the close must find it
 	if d, _ := c.done.Load().(chan struct{}); d != nil {
 		close(d)
 	} else {
 		c.done.Store(closedChan)
 	}
-	c.err.Store(err) // after Done is closed: Err is nil while Done is open
 	funcs := c.afterFuncs
 	c.afterFuncs = nil
 	c.mu.Unlock()

@@ -27,7 +27,8 @@ const maxCoalescedBytes = 1 << 20
 // goes out at once, on its own; calls that arrive while every slot is busy wait, and the
 // next free slot takes all of them (up to MaxBatch and maxCoalescedBytes) in one call,
 // after letting the callers it just answered add again. So a lone call pays no delay, and
-// under load one round trip and one synced write carry many tasks. Each caller still gets its own result and its own error (see sendBatch).
+// under load one round trip and one synced write carry many tasks. Each caller still gets
+// its own result and its own error (see sendBatch).
 type addCoalescer struct {
 	rpc     matchingv1.MatchingServiceClient
 	senders int

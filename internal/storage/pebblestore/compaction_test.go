@@ -8,8 +8,9 @@ import (
 // TestL0GathersFilesBeforeCompacting guards the L0 threshold: task records are rewritten
 // soon after they are written, over the whole key space, so every flushed file overlaps
 // all others and every L0 compaction rewrites the level below. Pebble compacts L0 once it
-// is threshold/2 files deep: seven such flushes must stay in L0 (no compaction yet); at
-// its usual threshold of 4 they were compacted after the second.
+// is threshold/2 files deep: thirty-one such flushes must stay in L0 (no compaction yet);
+// at its usual threshold of 4 they were compacted after the second, at the former 16
+// after the eighth.
 func TestL0GathersFilesBeforeCompacting(t *testing.T) {
 	s, err := Open(t.TempDir(), Options{})
 	if err != nil {
@@ -17,7 +18,7 @@ func TestL0GathersFilesBeforeCompacting(t *testing.T) {
 	}
 	defer s.Close()
 	rec := make([]byte, 100)
-	const flushes = 7
+	const flushes = 31
 	for f := 0; f < flushes; f++ {
 		b := s.NewBatch()
 		for i := 0; i < 1000; i++ {

@@ -62,15 +62,20 @@ func Open(dir string, o Options) (*Store, error) {
 		MemTableSize:                uint64(o.MemTableBytes),
 		MemTableStopWritesThreshold: 4,
 		// A task's record is written about three times in its life (add, start, end) and
-		// its index entries come and go, so most of what L0 holds is soon shadowed. Task
-		// ids spread over the whole key space, so every L0 -> Lbase compaction rewrites
-		// Lbase. Pebble compacts L0 once it is threshold/2 files deep: at its default of 4,
-		// after every second flush, and compactions were 42% of the CPU of a drain-batched
-		// run. At 16, eight flushes gather, so each compaction drops more and they run a
-		// quarter as often (docs/benchmarks.md, "Worker stream"); bloom filters keep point
-		// reads through the deeper L0 cheap.
-		L0CompactionThreshold:    16,
-		L0StopWritesThreshold:    48,
+		// its index entries come and go, so most of what L0 holds is soon shadowed. A flushed
+		// file holds keys of every prefix, so its range spans the store and every L0 ->
+		// Lbase compaction rewrites all of Lbase, which holds every finished record kept for
+		// the retention: each compaction is larger than the one before, and how many run is
+		// what a sustained write load pays. Pebble compacts L0 once it is threshold/2 files
+		// deep: at its default of 4, after every second flush (compactions were 42% of a
+		// drain-batched run's CPU). At 64, thirty-two flushes gather, so compactions run a
+		// quarter as often as at 16 (the former setting) and each drops more: the service
+		// process's CPU for 300,000 tasks fell to 0.82x (docs/benchmarks.md, "Fewer L0
+		// compactions"). The price is read amplification (a point read checks up to 32
+		// bloom filters, a scan merges up to 32 files) and up to 32 flushed files on disk.
+		// Writes stop only at twice that depth, when compactions fall far behind.
+		L0CompactionThreshold:    64,
+		L0StopWritesThreshold:    128,
 		MaxConcurrentCompactions: func() int { return 2 },
 		Logger:                   quietLogger{},
 	}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -22,8 +23,10 @@ func checkUTF8(ctx context.Context, method string, req, reply any, cc *grpc.Clie
 	if status.Code(err) != codes.Internal {
 		return err
 	}
-	if field := invalidUTF8Request(req); field != "" {
-		return invalid(field, "must be valid UTF-8")
+	if m, ok := req.(proto.Message); ok {
+		if field := invalidUTF8Path(m.ProtoReflect()); field != "" {
+			return invalid(field, "must be valid UTF-8")
+		}
 	}
 	return err
 }

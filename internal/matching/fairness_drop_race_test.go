@@ -58,13 +58,14 @@ func partitionDropped(q *queueManager, partition string) bool {
 	return q.sub(kindActivity).routed[partition] == nil
 }
 
-// loadMissesACommit adds task a of key k on disk only with its entry not durable yet and
-// runs a page load of k's level that sees nothing (its tail cleared, its count reset). It
-// returns the engine, the queue, k's partition and a function that commits a's entry and
-// tells the backlog, as the group commit does.
-func loadMissesACommit(t *testing.T) (*Engine, *queueManager, storage.QueueRef, func()) {
+// diskOnlyEntryNotDurable sets up the race of a page load with a commit: key k's level
+// (buffer size 2) holds f1 and f2 in its buffer and a on disk only, a's entry is made not
+// durable yet (deleted from the store, as before its group commit), and f1 and f2 are
+// polled, so the next poll starts a page load. commitA writes a's entry and tells the
+// backlog, as the group commit does. The store's scan hook is armed (afterScan).
+func diskOnlyEntryNotDurable(t *testing.T) (st *scanHookStore, e *Engine, ref storage.QueueRef, commitA func()) {
 	t.Helper()
-	st := newScanHookStore(t)
+	st = newScanHookStore(t)
 	st.afterScan = true
 	pebble := st.Store
 	e, err := New(st, Options{BufferSize: 2})
@@ -75,7 +76,7 @@ func loadMissesACommit(t *testing.T) (*Engine, *queueManager, storage.QueueRef, 
 	for _, id := range []string{"f1", "f2", "a"} { // f1, f2 fill the level's buffer; a waits on disk only
 		add(t, e, tspec(id, keyK))
 	}
-	ref := storage.QueueRef{Namespace: "ns", Queue: "q", Partition: partitionName("", "k")}
+	ref = storage.QueueRef{Namespace: "ns", Queue: "q", Partition: partitionName("", "k")}
 	entA := backlogEntryOf(t, pebble, ref, "a")
 	key := storage.BacklogKey{Kind: kindActivity, Priority: 3, Seq: entA.Seq}
 	if err := e.committer.Write(func(b storage.Batch) { b.DeleteBacklog(ref, key) }).Wait(); err != nil {
@@ -84,7 +85,23 @@ func loadMissesACommit(t *testing.T) (*Engine, *queueManager, storage.QueueRef, 
 	if got := pollN(t, e, "q", 2, time.Second); len(got) != 2 {
 		t.Fatalf("polled %d buffered tasks, want 2", len(got))
 	}
+	commitA = func() {
+		if err := e.committer.Write(func(b storage.Batch) { b.PutBacklog(ref, key, "a", entA.Record) }).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		e.loadedQueue("ns", "q").backlogCommitted(&task{ns: "ns", queue: "q", id: "a", kind: kindActivity, priority: 3, seq: entA.Seq,
+			part: ref.Partition, fairKey: "k"})
+	}
+	return st, e, ref, commitA
+}
 
+// loadMissesACommit adds task a of key k on disk only with its entry not durable yet and
+// runs a page load of k's level that sees nothing (its tail cleared, its count reset). It
+// returns the engine, the queue, k's partition and a function that commits a's entry and
+// tells the backlog, as the group commit does.
+func loadMissesACommit(t *testing.T) (*Engine, *queueManager, storage.QueueRef, func()) {
+	t.Helper()
+	st, e, ref, commitA := diskOnlyEntryNotDurable(t)
 	// A poll finds the buffer empty and starts a page load, which sees no entry.
 	polled := pollDuringHeldScan(t, st, e, 1, 50*time.Millisecond)
 	close(st.release)
@@ -93,13 +110,6 @@ func loadMissesACommit(t *testing.T) (*Engine, *queueManager, storage.QueueRef, 
 	}
 	q := e.loadedQueue("ns", "q")
 	waitPageLoaded(t, q, ref.Partition, 3)
-	commitA := func() {
-		if err := e.committer.Write(func(b storage.Batch) { b.PutBacklog(ref, key, "a", entA.Record) }).Wait(); err != nil {
-			t.Fatal(err)
-		}
-		q.backlogCommitted(&task{ns: "ns", queue: "q", id: "a", kind: kindActivity, priority: 3, seq: entA.Seq,
-			part: ref.Partition, fairKey: "k"})
-	}
 	return e, q, ref, commitA
 }
 

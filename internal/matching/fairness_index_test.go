@@ -10,7 +10,6 @@ import (
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 	"github.com/taskroute/taskroute/internal/clock"
 	"github.com/taskroute/taskroute/internal/queueconfig"
-	"github.com/taskroute/taskroute/internal/storage"
 )
 
 // TestFairIndexPicksAsTheScan drives a subqueue through random adds (new keys, weights,
@@ -117,33 +116,9 @@ func partName(b *backlog) string {
 // is out of the index's heaps and its tasks wait on disk). The next pick must start its
 // next load, as the scan over every level did, or the task waits forever.
 func TestFairIndexPagesALevelWhoseLoadMissedACommit(t *testing.T) {
-	st := newScanHookStore(t)
-	st.afterScan = true
-	pebble := st.Store
-	e, err := New(st, Options{BufferSize: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close(); pebble.Close() })
-	keyK := func(s *matchingv1.TaskSpec) { s.Priority, s.FairnessKey = 3, "k" }
-	for _, id := range []string{"f1", "f2", "a"} { // f1, f2 fill the level's buffer; a waits on disk only
-		add(t, e, tspec(id, keyK))
-	}
-	ref := storage.QueueRef{Namespace: "ns", Queue: "q", Partition: partitionName("", "k")}
-	entA := backlogEntryOf(t, pebble, ref, "a")
-	key := storage.BacklogKey{Kind: kindActivity, Priority: 3, Seq: entA.Seq}
-	if err := e.committer.Write(func(b storage.Batch) { b.DeleteBacklog(ref, key) }).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if got := pollN(t, e, "q", 2, time.Second); len(got) != 2 {
-		t.Fatalf("polled %d buffered tasks, want 2", len(got))
-	}
+	st, e, _, commitA := diskOnlyEntryNotDurable(t)
 	polled := pollDuringHeldScan(t, st, e, 1, 5*time.Second)
-	if err := e.committer.Write(func(b storage.Batch) { b.PutBacklog(ref, key, "a", entA.Record) }).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	e.loadedQueue("ns", "q").backlogCommitted(&task{ns: "ns", queue: "q", id: "a", kind: kindActivity, priority: 3, seq: entA.Seq,
-		part: ref.Partition, fairKey: "k"})
+	commitA()
 	close(st.release)
 	if got := (<-polled).tasks; len(got) != 1 || got[0].GetTaskId() != "a" {
 		t.Fatalf("polled %d tasks after the page load, want a: the level was not paged again", len(got))

@@ -68,14 +68,7 @@ func TestTasksRunOnAtMostSlotsExecutors(t *testing.T) {
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.After(20 * time.Second)
-	for i := 0; i < n; i++ {
-		select {
-		case <-ran:
-		case <-deadline:
-			t.Fatalf("%d of %d tasks ran", i, n)
-		}
-	}
+	waitRan(t, ran, n)
 	mu.Lock()
 	used := len(goroutines)
 	mu.Unlock()

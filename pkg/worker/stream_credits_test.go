@@ -34,14 +34,7 @@ func TestStreamCreditsRideWithCompletions(t *testing.T) {
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.After(20 * time.Second)
-	for i := 0; i < n; i++ {
-		select {
-		case <-ran:
-		case <-deadline:
-			t.Fatalf("%d of %d tasks ran", i, n)
-		}
-	}
+	waitRan(t, ran, n)
 	// The open message, one per task (completion and the credit for the next), and the
 	// last completion's message may still be on its way.
 	if got := sent.Load(); got > n+1 {
@@ -174,6 +167,19 @@ func TestStreamOutcomeQueuedWithoutStreamDoesNotStallTheWorker(t *testing.T) {
 		}
 		if time.Now().After(end) {
 			t.Fatalf("first after the break: %+v %v; want Completed", info, err)
+		}
+	}
+}
+
+// waitRan waits, with a bound, until n tasks have signalled ran.
+func waitRan(t *testing.T, ran <-chan struct{}, n int) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for i := 0; i < n; i++ {
+		select {
+		case <-ran:
+		case <-deadline:
+			t.Fatalf("%d of %d tasks ran", i, n)
 		}
 	}
 }

@@ -84,13 +84,8 @@ func (c *GroupCommitter) WriteFor(cause Cause, fn func(Batch)) *Group {
 	return g
 }
 
-// WriteThen is Write for a caller that does not wait: then runs on the commit loop after
-// the group is durable (or failed), so it must be short and must not block.
-func (c *GroupCommitter) WriteThen(fn func(Batch), then func(error)) {
-	c.WriteThenFor(CauseOther, fn, then)
-}
-
-// WriteThenFor is WriteThen that counts the group's commit under cause.
+// WriteThenFor is WriteFor for a caller that does not wait: then runs on the commit loop
+// after the group is durable (or failed), so it must be short and must not block.
 func (c *GroupCommitter) WriteThenFor(cause Cause, fn func(Batch), then func(error)) {
 	c.mu.Lock()
 	if c.closed {

@@ -59,7 +59,7 @@ func (e *Engine) CreateSession(req *matchingv1.CreateSessionRequest) (*matchingv
 	if old != nil || err != nil {
 		return old.infoOrNil(), false, err
 	}
-	if err := e.persistSession(bound.Namespace, bound.ID); err != nil {
+	if err := e.persistCreatedSession(s); err != nil {
 		e.sessions.forget(s)
 		return nil, false, status.Errorf(codes.Unavailable, "writing session: %v", err)
 	}
@@ -142,20 +142,43 @@ func (e *Engine) GetSession(ns, id string) (*matchingv1.SessionInfo, error) {
 // session racing (a create and a complete), the one committed last holds the latest state.
 func (e *Engine) persistSession(ns, id string) error {
 	var encodeErr error
-	err := e.committer.Write(func(b storage.Batch) {
+	err := e.committer.Write(e.sessionWrite(ns, id, &encodeErr)).Wait()
+	if encodeErr != nil {
+		return encodeErr
+	}
+	return err
+}
+
+// persistCreatedSession queues the record of s, just created, for the next commit group
+// and returns without waiting for its sync. Groups commit in order, so the record is
+// durable before any task added to the session afterwards is acknowledged: a crash can
+// lose only a session that has no task yet, and its id is then NotFound, as after a
+// failed create. Waiting for the sync put the disk's sync tail into every create.
+// Should the commit fail, the session is forgotten (NotFound from then on).
+func (e *Engine) persistCreatedSession(s *session) error {
+	var encodeErr error
+	e.committer.WriteThenFor(storage.CauseOther, e.sessionWrite(s.Namespace, s.ID, &encodeErr), func(err error) {
+		if err != nil {
+			e.log.Error(err, "Forgot a created session whose record could not be written", "namespace", s.Namespace, "session", s.ID)
+			e.sessions.forget(s)
+		}
+	})
+	return encodeErr
+}
+
+// sessionWrite returns the write of a session's record as it is when the write joins a
+// commit group; an encoding error goes to encodeErr.
+func (e *Engine) sessionWrite(ns, id string, encodeErr *error) func(storage.Batch) {
+	return func(b storage.Batch) {
 		s, ok := e.sessions.get(ns, id)
 		if !ok {
 			return // forgotten meanwhile (expired): nothing to keep
 		}
 		v, err := s.encode()
 		if err != nil {
-			encodeErr = err
+			*encodeErr = err
 			return
 		}
 		b.PutSession(ns, id, v)
-	}).Wait()
-	if encodeErr != nil {
-		return encodeErr
 	}
-	return err
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -42,5 +43,62 @@ func TestParseStatTicksCommandWithSpaces(t *testing.T) {
 	}
 	if _, err := parseStatTicks("42 (x) S 1 2"); err == nil {
 		t.Fatal("truncated stat parsed without error")
+	}
+}
+
+// TestParseContextSwitches: the voluntary and involuntary counts of a thread's status are
+// added; a status without one of them or with a bad number is an error.
+func TestParseContextSwitches(t *testing.T) {
+	for _, tc := range []struct {
+		name, status string
+		want         int64
+		wantErr      bool
+	}{
+		{name: "both", status: "Name:\tbench\nState:\tS (sleeping)\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n", want: 127},
+		{name: "zeros", status: "voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0", want: 0},
+		{name: "involuntary missing", status: "voluntary_ctxt_switches:\t120\n", wantErr: true},
+		{name: "voluntary missing", status: "nonvoluntary_ctxt_switches:\t7\n", wantErr: true},
+		{name: "not a number", status: "voluntary_ctxt_switches:\tx\nnonvoluntary_ctxt_switches:\t7\n", wantErr: true},
+		{name: "empty", status: "", wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseContextSwitches(tc.status)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Fatalf("got %d, err %v; want %d, error %v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestContextSwitchesOfOwnProcess: the sum over this process's real threads grows while a
+// goroutine locked to its thread waits for messages (each wait parks the thread: a
+// voluntary switch), bounded by a deadline.
+func TestContextSwitchesOfOwnProcess(t *testing.T) {
+	ping, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread() // the thread outlives the test's reads
+		for range ping {
+		}
+		close(done)
+	}()
+	defer func() { close(ping); <-done }()
+	before, err := contextSwitches(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ping <- struct{}{}
+		now, err := contextSwitches(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now > before {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("context switches stayed at %d for 10s", before)
+		}
 	}
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -72,33 +74,74 @@ func TestParseContextSwitches(t *testing.T) {
 
 // TestContextSwitchesOfOwnProcess: the sum over this process's real threads grows while a
 // goroutine locked to its thread waits for messages (each wait parks the thread: a
-// voluntary switch), bounded by a deadline.
+// voluntary switch), bounded by a deadline; and it counts that thread, not only the main
+// thread that /proc/PID/status describes.
 func TestContextSwitchesOfOwnProcess(t *testing.T) {
-	ping, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread() // the thread outlives the test's reads
-		for range ping {
-		}
-		close(done)
-	}()
-	defer func() { close(ping); <-done }()
-	before, err := contextSwitches(os.Getpid())
+	pid := os.Getpid()
+	// Two waiters hold two threads, so at least one is not the main thread.
+	a, b := startLockedWaiter(), startLockedWaiter()
+	defer a.stop()
+	defer b.stop()
+	w := a
+	if a.tid == pid {
+		w = b
+	}
+	ping, locked := w.ping, w.tid
+	before, err := contextSwitches(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ping <- struct{}{}
-		now, err := contextSwitches(os.Getpid())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if now > before {
-			return
-		}
+	for now := before; now <= before; {
 		if time.Now().After(deadline) {
 			t.Fatalf("context switches stayed at %d for 10s", before)
 		}
+		ping <- struct{}{}
+		if now, err = contextSwitches(pid); err != nil {
+			t.Fatal(err)
+		}
 	}
+	mainThread := threadSwitches(t, fmt.Sprintf("/proc/%d/status", pid))
+	lockedThread := threadSwitches(t, fmt.Sprintf("/proc/%d/task/%d/status", pid, locked))
+	// Counts only grow, so a sum read after both covers both.
+	if total, err := contextSwitches(pid); err != nil || total < mainThread+lockedThread {
+		t.Fatalf("sum %d (err %v) below the main thread's %d + the locked thread's %d", total, err, mainThread, lockedThread)
+	}
+}
+
+// lockedWaiter is a goroutine locked to its thread (tid) that receives from ping until
+// stop; the thread outlives it (it unlocks before returning).
+type lockedWaiter struct {
+	tid        int
+	ping, done chan struct{}
+}
+
+func startLockedWaiter() *lockedWaiter {
+	w := &lockedWaiter{ping: make(chan struct{}), done: make(chan struct{})}
+	tid := make(chan int, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- syscall.Gettid()
+		for range w.ping {
+		}
+		close(w.done)
+	}()
+	w.tid = <-tid
+	return w
+}
+
+func (w *lockedWaiter) stop() { close(w.ping); <-w.done }
+
+func threadSwitches(t *testing.T, statusPath string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(statusPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := parseContextSwitches(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

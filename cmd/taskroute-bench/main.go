@@ -13,11 +13,15 @@
 //
 // The dispatch-performance workloads (make bench runs these by default): one pkg/worker
 // worker (its defaults, -workload-slots slots, no-op handler), -workload-tasks tasks of
-// -workload-payload bytes, machine CPU per task from /proc of both processes:
+// -workload-payload bytes, machine CPU per task from /proc of both processes, split into
+// the service's and the driver's share, and each process's context switches per task:
 //
 //	drain-batched  one producer adds AddTasks batches of -drain-batch; tasks/s
 //	drain-single   -drain-producers goroutines add one task per AddTask call; tasks/s
 //	start-latency  adds one at a time to an idle worker: add -> handler start (p50, p99)
+//
+// Each workload runs -runs times (3; the targets are medians of 3 runs), every run
+// on a fresh server and data dir, then one line gives the median of each number.
 package main
 
 import (
@@ -60,6 +64,7 @@ type config struct {
 	startSamples    int
 	dispatch        string
 	addSenders      int
+	runs            int
 }
 
 func main() {
@@ -79,7 +84,7 @@ func main() {
 	flag.IntVar(&cfg.queues, "queues", 100_000, "queues touched by the memory scenario")
 	flag.IntVar(&cfg.restartTasks, "restart-tasks", 1_000_000, "backlog of the restart scenario")
 	flag.StringVar(&cfg.serverArgs, "server-args", "", "extra manager flags, space-separated")
-	flag.BoolVar(&cfg.inProcess, "inprocess", false, "run the service inside the driver (to profile both together; record numbers of the default process mode)")
+	flag.BoolVar(&cfg.inProcess, "inprocess", false, "run the service inside the driver (to profile both together; it costs less CPU and fewer context switches per task than the process mode, whose numbers are the ones to record)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the driver (and of the service with -inprocess) to this file")
 	flag.StringVar(&cfg.memProfile, "memprofile", "", "with -inprocess, write a heap profile at the end of the memory scenario")
 	flag.IntVar(&cfg.workloadTasks, "workload-tasks", 100_000, "tasks of drain-batched and drain-single")
@@ -89,6 +94,7 @@ func main() {
 	flag.IntVar(&cfg.drainProducers, "drain-producers", 16, "concurrent AddTask callers of drain-single")
 	flag.IntVar(&cfg.startSamples, "start-samples", 2000, "adds measured by start-latency")
 	flag.IntVar(&cfg.addSenders, "add-senders", client.DefaultAddSenders, "the driver client's AddTask senders (client.WithAddSenders; 0 sends every AddTask alone)")
+	flag.IntVar(&cfg.runs, "runs", 3, "runs of each of drain-batched, drain-single and start-latency, each on a fresh service and data dir, then one line of their medians (of an even count, the mean of the middle two)")
 	flag.StringVar(&cfg.dispatch, "dispatch", "stream", "how the SDK workers get tasks: stream (WorkerStream) or poll (PollTasks and CompleteTasks)")
 	flag.Parse()
 
@@ -113,6 +119,9 @@ func run(cfg config) (err error) {
 	if _, err := cfg.workerDispatch(); err != nil {
 		return err
 	}
+	if cfg.runs < 1 {
+		return fmt.Errorf("-runs: want at least 1, got %d", cfg.runs)
+	}
 	stopProfile, err := startCPUProfile(cfg.cpuProfile)
 	if err != nil {
 		return err
@@ -135,32 +144,60 @@ func run(cfg config) (err error) {
 	}
 	fmt.Printf("# taskroute-bench %s, GOMAXPROCS of the driver %s\n", time.Now().UTC().Format(time.RFC3339), os.Getenv("GOMAXPROCS"))
 	for _, name := range strings.Split(cfg.scenarios, ",") {
-		fn, ok := scenarios[strings.TrimSpace(name)]
-		if !ok {
-			return fmt.Errorf("unknown scenario %q", name)
-		}
-		dataDir := filepath.Join(cfg.workDir, name, "data")
-		if err := os.MkdirAll(dataDir, 0o755); err != nil {
-			return err
-		}
-		var extra []string
-		if cfg.serverArgs != "" {
-			extra = strings.Fields(cfg.serverArgs)
-		}
-		s, err := newServer(cfg.managerBin, dataDir, extra)
-		if err != nil {
-			return err
-		}
-		s.inProcess = cfg.inProcess
-		s.addSenders = cfg.addSenders
-		fmt.Printf("\n## %s (load average %s)\n", name, loadAverage())
-		err = fn(cfg, s)
-		s.stop()
-		if err != nil {
+		name = strings.TrimSpace(name)
+		if err := runScenario(cfg, name); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// runScenario runs a dispatch workload -runs times, then prints the medians, or runs
+// another scenario once; every run on a fresh service and data dir.
+func runScenario(cfg config, name string) error {
+	if fn, ok := scenarios[name]; ok {
+		fmt.Printf("\n## %s (load average %s)\n", name, loadAverage())
+		return onFreshServer(cfg, filepath.Join(cfg.workDir, name), func(s *serverProc) error { return fn(cfg, s) })
+	}
+	fn, ok := workloads[name]
+	if !ok {
+		return fmt.Errorf("unknown scenario %q", name)
+	}
+	results := make([]runResult, 0, cfg.runs)
+	for i := 1; i <= cfg.runs; i++ {
+		fmt.Printf("\n## %s, run %d of %d (load average %s)\n", name, i, cfg.runs, loadAverage())
+		err := onFreshServer(cfg, filepath.Join(cfg.workDir, name, fmt.Sprintf("run-%d", i)), func(s *serverProc) error {
+			r, err := fn(cfg, s)
+			results = append(results, r)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("run %d: %w", i, err)
+		}
+	}
+	printMedian(name, results)
+	return nil
+}
+
+// onFreshServer creates a service on a new data dir under dir, calls fn and stops the
+// service.
+func onFreshServer(cfg config, dir string, fn func(*serverProc) error) error {
+	dataDir := filepath.Join(dir, "data")
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return err
+	}
+	var extra []string
+	if cfg.serverArgs != "" {
+		extra = strings.Fields(cfg.serverArgs)
+	}
+	s, err := newServer(cfg.managerBin, dataDir, extra)
+	if err != nil {
+		return err
+	}
+	s.inProcess = cfg.inProcess
+	s.addSenders = cfg.addSenders
+	defer s.stop()
+	return fn(s)
 }
 
 var scenarios = map[string]func(config, *serverProc) error{
@@ -169,7 +206,10 @@ var scenarios = map[string]func(config, *serverProc) error{
 	"batched": benchBatched,
 	"memory":  benchMemory,
 	"restart": benchRestart,
+}
 
+// workloads are the dispatch-performance workloads, repeated -runs times.
+var workloads = map[string]func(config, *serverProc) (runResult, error){
 	"drain-batched": benchDrainBatched,
 	"drain-single":  benchDrainSingle,
 	"start-latency": benchStartLatency,

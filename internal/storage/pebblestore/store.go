@@ -355,13 +355,14 @@ func (b *batch) PutBacklog(q storage.QueueRef, k storage.BacklogKey, id string, 
 	_ = op.Finish()
 }
 
-// DeleteBacklog writes a SingleDelete: the engine sets a backlog key at most once between
-// deletes (the storage.Batch contract), so the tombstone and the Set it deletes drop each
-// other when they meet, already in the flush that finds both in one memtable. A plain
-// Delete would be written to L0 and carried down through every compaction to the bottom
-// level. Were a live key Set twice, the older Set would reappear: keys without that rule
-// keep Delete. Stores written with Delete stay correct: a SingleDelete that meets a Delete
-// of its key in a compaction becomes a Delete.
+// DeleteBacklog, DeleteTimer and DeleteExpiry write SingleDeletes: the engine sets these
+// index keys at most once between deletes (the storage.Batch contract), so the tombstone
+// and the Set it deletes drop each other when they meet, already in the flush that finds
+// both in one memtable. A plain Delete would be written to L0 and carried down through
+// every compaction to the bottom level. Were a live key Set twice, the older Set would
+// reappear: keys without that rule (records, configs, sessions) keep Delete. Stores written
+// with Delete stay correct: a SingleDelete that meets a Delete of its key in a compaction
+// becomes a Delete.
 func (b *batch) DeleteBacklog(q storage.QueueRef, k storage.BacklogKey) {
 	_ = b.b.SingleDelete(backlogKey(b.key[:0], q, k), nil)
 }
@@ -369,13 +370,13 @@ func (b *batch) PutTimer(at time.Time, ns, id string) {
 	_ = b.b.Set(timeKey(b.key[:0], prefixTimer, at, ns, id), nil, nil)
 }
 func (b *batch) DeleteTimer(at time.Time, ns, id string) {
-	_ = b.b.Delete(timeKey(b.key[:0], prefixTimer, at, ns, id), nil)
+	_ = b.b.SingleDelete(timeKey(b.key[:0], prefixTimer, at, ns, id), nil)
 }
 func (b *batch) PutExpiry(at time.Time, ns, id string) {
 	_ = b.b.Set(timeKey(b.key[:0], prefixExpiry, at, ns, id), nil, nil)
 }
 func (b *batch) DeleteExpiry(at time.Time, ns, id string) {
-	_ = b.b.Delete(timeKey(b.key[:0], prefixExpiry, at, ns, id), nil)
+	_ = b.b.SingleDelete(timeKey(b.key[:0], prefixExpiry, at, ns, id), nil)
 }
 func (b *batch) PutConfig(q storage.QueueRef, v []byte) {
 	_ = b.b.Set(configKey(b.key[:0], q), v, nil)

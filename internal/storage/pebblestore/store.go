@@ -358,11 +358,11 @@ func (b *batch) PutBacklog(q storage.QueueRef, k storage.BacklogKey, id string, 
 // DeleteBacklog, DeleteTimer and DeleteExpiry write SingleDeletes: the engine sets these
 // index keys at most once between deletes (the storage.Batch contract), so the tombstone
 // and the Set it deletes drop each other when they meet, already in the flush that finds
-// both in one memtable. A plain Delete would be written to L0 and carried down through
-// every compaction to the bottom level. Were a live key Set twice, the older Set would
-// reappear: keys without that rule (records, configs, sessions) keep Delete. Stores written
-// with Delete stay correct: a SingleDelete that meets a Delete of its key in a compaction
-// becomes a Delete.
+// both in one memtable. A plain Delete would be written to L0 and carried down by each
+// compaction until no level below may hold its key. Were a live key Set twice, the older
+// Set would reappear: keys without that rule (records, configs, sessions) keep Delete.
+// Stores written with Delete stay correct: a SingleDelete that meets a Delete of its key
+// in a compaction becomes a Delete.
 func (b *batch) DeleteBacklog(q storage.QueueRef, k storage.BacklogKey) {
 	_ = b.b.SingleDelete(backlogKey(b.key[:0], q, k), nil)
 }

@@ -28,7 +28,7 @@ func newScanHookStore(t *testing.T) *scanHookStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &scanHookStore{Store: pebble, armed: make(chan struct{}, 1), started: make(chan struct{}), release: make(chan struct{})}
+	return &scanHookStore{Store: newIndexCheckStore(t, pebble), armed: make(chan struct{}, 1), started: make(chan struct{}), release: make(chan struct{})}
 }
 
 func (s *scanHookStore) ScanBacklog(q storage.QueueRef, kind, prio uint8, after uint64, limit int, fn func(storage.BacklogEntry) bool) error {

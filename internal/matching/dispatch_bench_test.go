@@ -28,7 +28,7 @@ func BenchmarkRoutedDispatch(b *testing.B) {
 }
 
 func benchDispatch(b *testing.B, sets, pollers int) {
-	v := open(b, b.TempDir(), Options{})
+	v := openUnchecked(b, b.TempDir(), Options{})
 	e := v.e
 	capsOf := func(i int) []*matchingv1.Capability {
 		if sets == 0 {

@@ -19,6 +19,7 @@ import (
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
 	"github.com/taskroute/taskroute/internal/clock"
 	"github.com/taskroute/taskroute/internal/queueconfig"
+	"github.com/taskroute/taskroute/internal/storage"
 	"github.com/taskroute/taskroute/internal/storage/pebblestore"
 )
 
@@ -28,13 +29,26 @@ type env struct {
 	e     *Engine
 }
 
+// open starts an engine on the store in dir, checking every commit's index operations
+// (indexCheckStore).
 func open(t testing.TB, dir string, opts Options) *env {
+	t.Helper()
+	return openStore(t, dir, opts, func(st storage.Store) storage.Store { return newIndexCheckStore(t, st) })
+}
+
+// openUnchecked is open without the index check, for measurements.
+func openUnchecked(t testing.TB, dir string, opts Options) *env {
+	t.Helper()
+	return openStore(t, dir, opts, func(st storage.Store) storage.Store { return st })
+}
+
+func openStore(t testing.TB, dir string, opts Options, wrap func(storage.Store) storage.Store) *env {
 	t.Helper()
 	st, err := pebblestore.Open(dir, pebblestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(st, opts)
+	e, err := New(wrap(st), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func BenchmarkFairPick(b *testing.B) {
 }
 
 func benchFairPick(b *testing.B, keys int) {
-	v := open(b, b.TempDir(), Options{})
+	v := openUnchecked(b, b.TempDir(), Options{})
 	e := v.e
 	const perKey = 2
 	specs := make([]*matchingv1.TaskSpec, 0, 1000)

@@ -20,7 +20,7 @@ type pageInFixture struct {
 }
 
 func newPageInFixture(tb testing.TB) *pageInFixture {
-	v := open(tb, tb.TempDir(), Options{BufferSize: pageSize})
+	v := openUnchecked(tb, tb.TempDir(), Options{BufferSize: pageSize})
 	specs := make([]*matchingv1.TaskSpec, 2*pageSize)
 	for i := range specs {
 		specs[i] = tspec(fmt.Sprintf("task-%05d", i))

@@ -18,7 +18,7 @@ import (
 const maxAllocsPerTaskLife = 7
 
 func TestTaskLifeAllocations(t *testing.T) {
-	v := open(t, t.TempDir(), Options{})
+	v := openUnchecked(t, t.TempDir(), Options{})
 	specs := make([]*matchingv1.TaskSpec, 100)
 	for i := range specs {
 		specs[i] = &matchingv1.TaskSpec{Namespace: "ns", Queue: "q", TaskType: "t", Payload: []byte("payload")}

@@ -92,15 +92,30 @@ type Store interface {
 }
 
 // Batch collects mutations for one atomic Commit. Keys and values are copied.
+//
+// Index keys written once between deletes: a backlog, timer or expiry key may be put only
+// when it has no entry (it was never put, or deleted since), and deleted only when it has
+// one. A store may then delete such a key in a way that vanishes together with its put
+// (Pebble's SingleDelete); putting a key that has an entry again makes the behaviour
+// undefined (an older entry may reappear after its delete).
 type Batch interface {
 	PutTask(namespace, taskID string, record []byte)
 	DeleteTask(namespace, taskID string)
 	// PutBacklog adds a backlog entry carrying a copy of the task record written in the
-	// same batch, so paging the backlog in needs no read per task.
+	// same batch, so paging the backlog in needs no read per task. The key must have no
+	// entry (see above): the engine puts a fresh sequence, or a task's first sequence
+	// again only after the start that deleted it.
 	PutBacklog(q QueueRef, k BacklogKey, taskID string, record []byte)
+	// DeleteBacklog removes an entry that exists; its key was put once since it last had
+	// none.
 	DeleteBacklog(q QueueRef, k BacklogKey)
+	// PutTimer and DeleteTimer keep a task's next deadline (see above: the engine puts a
+	// new deadline and deletes the old one in the write that changes it, and the task
+	// record keeps which one exists).
 	PutTimer(at time.Time, namespace, taskID string)
 	DeleteTimer(at time.Time, namespace, taskID string)
+	// PutExpiry and DeleteExpiry keep a finished task's retention expiry (see above: put
+	// once when the task finishes, deleted by the retention sweep).
 	PutExpiry(at time.Time, namespace, taskID string)
 	DeleteExpiry(at time.Time, namespace, taskID string)
 	PutConfig(q QueueRef, value []byte)

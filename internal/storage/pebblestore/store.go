@@ -354,20 +354,29 @@ func (b *batch) PutBacklog(q storage.QueueRef, k storage.BacklogKey, id string, 
 	appendBacklogValue(op.Value[:0], id, rec)
 	_ = op.Finish()
 }
+
+// DeleteBacklog, DeleteTimer and DeleteExpiry write SingleDeletes: the engine sets these
+// index keys at most once between deletes (the storage.Batch contract), so the tombstone
+// and the Set it deletes drop each other when they meet, already in the flush that finds
+// both in one memtable. A plain Delete would be written to L0 and carried down by each
+// compaction until no level below may hold its key. Were a live key Set twice, the older
+// Set would reappear: keys without that rule (records, configs, sessions) keep Delete.
+// Stores written with Delete stay correct: a SingleDelete that meets a Delete of its key
+// in a compaction becomes a Delete.
 func (b *batch) DeleteBacklog(q storage.QueueRef, k storage.BacklogKey) {
-	_ = b.b.Delete(backlogKey(b.key[:0], q, k), nil)
+	_ = b.b.SingleDelete(backlogKey(b.key[:0], q, k), nil)
 }
 func (b *batch) PutTimer(at time.Time, ns, id string) {
 	_ = b.b.Set(timeKey(b.key[:0], prefixTimer, at, ns, id), nil, nil)
 }
 func (b *batch) DeleteTimer(at time.Time, ns, id string) {
-	_ = b.b.Delete(timeKey(b.key[:0], prefixTimer, at, ns, id), nil)
+	_ = b.b.SingleDelete(timeKey(b.key[:0], prefixTimer, at, ns, id), nil)
 }
 func (b *batch) PutExpiry(at time.Time, ns, id string) {
 	_ = b.b.Set(timeKey(b.key[:0], prefixExpiry, at, ns, id), nil, nil)
 }
 func (b *batch) DeleteExpiry(at time.Time, ns, id string) {
-	_ = b.b.Delete(timeKey(b.key[:0], prefixExpiry, at, ns, id), nil)
+	_ = b.b.SingleDelete(timeKey(b.key[:0], prefixExpiry, at, ns, id), nil)
 }
 func (b *batch) PutConfig(q storage.QueueRef, v []byte) {
 	_ = b.b.Set(configKey(b.key[:0], q), v, nil)

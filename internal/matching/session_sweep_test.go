@@ -38,9 +38,9 @@ func TestSessionSweepDoesNotLoadQueues(t *testing.T) {
 		t.Fatal("setup: want queue idle unloaded and queue busy loaded")
 	}
 
-	if n := e.FailLostSessions(); n != 1 {
-		t.Fatalf("FailLostSessions = %d, want 1 (the gone worker's)", n)
-	}
+	// The engine's own sweep runs on the stepped clock too and may have failed the session
+	// already (then this one finds nothing): the states below tell what both did.
+	e.FailLostSessions()
 	if e.loadedQueue("ns", "idle") != nil {
 		t.Fatal("the session sweep loaded the unloaded queue of a session")
 	}

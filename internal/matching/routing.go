@@ -17,15 +17,21 @@ const routeSep = "\x1f"
 // requirementsOf returns validated requirements sorted by name and their route key: the
 // canonical text of the set ("" for none), which names the task's backlog partition.
 func requirementsOf(in []*matchingv1.Capability) ([]capability, string) {
-	if len(in) == 0 {
-		return nil, ""
-	}
-	reqs := make([]capability, len(in))
-	for i, c := range in {
-		reqs[i] = capability{c.GetName(), c.GetValue()}
-	}
-	slices.SortFunc(reqs, func(a, b capability) int { return strings.Compare(a.name, b.name) })
+	reqs := sortedCapabilities(in)
 	return reqs, routeKey(reqs)
+}
+
+// sortedCapabilities converts validated capabilities and sorts them by name (nil for none).
+func sortedCapabilities(in []*matchingv1.Capability) []capability {
+	if len(in) == 0 {
+		return nil
+	}
+	caps := make([]capability, len(in))
+	for i, c := range in {
+		caps[i] = capability{c.GetName(), c.GetValue()}
+	}
+	slices.SortFunc(caps, func(a, b capability) int { return strings.Compare(a.name, b.name) })
+	return caps
 }
 
 // routeKey is the canonical text of sorted capabilities: name=value joined by routeSep.
@@ -62,17 +68,7 @@ func parseRouteKey(key string) []capability {
 // entry in the poller table.
 type capabilitySet []capability
 
-func capabilitySetOf(in []*matchingv1.Capability) capabilitySet {
-	if len(in) == 0 {
-		return nil
-	}
-	s := make(capabilitySet, len(in))
-	for i, c := range in {
-		s[i] = capability{c.GetName(), c.GetValue()}
-	}
-	slices.SortFunc(s, func(a, b capability) int { return strings.Compare(a.name, b.name) })
-	return s
-}
+func capabilitySetOf(in []*matchingv1.Capability) capabilitySet { return sortedCapabilities(in) }
 
 // meets reports whether the set meets one requirement.
 func (s capabilitySet) meets(r capability) bool {

@@ -174,8 +174,9 @@ func (l *execLog) record(t *worker.Task) {
 	if l.w == nil {
 		return
 	}
+	at := time.Now().UnixNano() // the handler's start, not when the flusher let go of the lock
 	l.mu.Lock()
-	fmt.Fprintf(l.w, "%d %s %d\n", time.Now().UnixNano(), t.ID, t.Attempt)
+	fmt.Fprintf(l.w, "%d %s %d\n", at, t.ID, t.Attempt)
 	l.mu.Unlock()
 }
 

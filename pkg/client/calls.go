@@ -81,12 +81,15 @@ func (c *Client) AddTasks(ctx context.Context, tasks []Task) ([]AddResult, error
 }
 
 // addTasksRequest builds the request of tasks[start:end], refusing one that cannot be
-// valid with the field named by its index in tasks. A valid task costs its TaskSpec's
-// allocations only (the index is formatted only for an error).
+// valid with the field named by its index in tasks. The TaskSpecs come from one slice per
+// request, so a valid task costs only the allocations of what its spec points to (the
+// index is formatted only for an error).
 func (c *Client) addTasksRequest(tasks []Task, start, end int) (*matchingv1.AddTasksRequest, error) {
 	req := &matchingv1.AddTasksRequest{Tasks: make([]*matchingv1.TaskSpec, 0, end-start)}
+	specs := make([]matchingv1.TaskSpec, end-start)
 	for i := start; i < end; i++ {
-		spec := c.specToProto(&tasks[i])
+		spec := &specs[i-start]
+		c.fillSpec(spec, &tasks[i])
 		if field, msg := checkSpec(spec); field != "" {
 			return nil, invalid(fmt.Sprintf("tasks[%d].%s", i, field), msg)
 		}

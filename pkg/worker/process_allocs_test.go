@@ -82,7 +82,7 @@ func allocCount() (mallocs, bytes uint64) {
 // measured (docs/benchmarks.md, "Allocations per task in the worker's process") plus
 // headroom for gRPC's own buffers and timing (how many tasks share a message).
 const (
-	maxAddAllocsPerTask   = 6.0
+	maxAddAllocsPerTask   = 3.5
 	maxDrainAllocsPerTask = 12.5
 )
 

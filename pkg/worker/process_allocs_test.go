@@ -84,6 +84,7 @@ func allocCount() (mallocs, bytes uint64) {
 const (
 	maxAddAllocsPerTask   = 3.5
 	maxDrainAllocsPerTask = 12.5
+	maxDrainBytesPerTask  = 1300
 )
 
 // TestWorkerProcessAllocations measures what a task costs the worker's process alone (the
@@ -134,13 +135,16 @@ func TestWorkerProcessAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	m1, b1 = allocCount()
-	drainAllocs := float64(m1-m0) / n
-	t.Logf("draining: %.1f allocations, %.0f B per task", drainAllocs, float64(b1-b0)/n)
+	drainAllocs, drainBytes := float64(m1-m0)/n, float64(b1-b0)/n
+	t.Logf("draining: %.1f allocations, %.0f B per task", drainAllocs, drainBytes)
 
 	if addAllocs > maxAddAllocsPerTask {
 		t.Errorf("adding a task: %.1f allocations; budget %.1f", addAllocs, maxAddAllocsPerTask)
 	}
 	if drainAllocs > maxDrainAllocsPerTask {
 		t.Errorf("running a pushed task: %.1f allocations; budget %.1f", drainAllocs, maxDrainAllocsPerTask)
+	}
+	if drainBytes > maxDrainBytesPerTask {
+		t.Errorf("running a pushed task: %.0f B allocated; budget %d", drainBytes, maxDrainBytesPerTask)
 	}
 }

@@ -65,14 +65,31 @@ type Task struct {
 	// (Stop handed it back); whoever moves it owns the outcome.
 	phase atomic.Int32
 
-	mu              sync.Mutex
+	mu        sync.Mutex
+	beats     *heartbeats   // nil until the task heartbeats (made at start with a heartbeat timeout)
+	retryNow  chan struct{} // a heartbeat failed transiently: retry it at once (nil without automatic heartbeats)
+	stopCause error         // the first cause given to cancel (not the deadline's)
+}
+
+// heartbeats is the state only a task that heartbeats needs, kept out of Task so that
+// every other task is smaller (Task is allocated once per task: docs/benchmarks.md,
+// "Allocations per task in the worker's process"). Guarded by the Task's mu.
+type heartbeats struct {
 	details         []byte // latest details recorded in this attempt
 	detailsPending  bool   // recorded but not yet sent
-	lastSent        time.Time
-	lastAcked       time.Time     // start, or the last heartbeat the service accepted
-	retryNow        chan struct{} // a heartbeat failed transiently: retry it at once (nil without automatic heartbeats)
 	cancelRequested bool
-	stopCause       error // the first cause given to cancel (not the deadline's)
+	lastSent        time.Time
+	lastAcked       time.Time // start, or the last heartbeat the service accepted
+}
+
+// heartbeatState returns the task's heartbeat state, making it on first use; t.mu held.
+// A task with a heartbeat timeout has it from the start, so that its heartbeat deadline
+// counts from then.
+func (t *Task) heartbeatState() *heartbeats {
+	if t.beats == nil {
+		t.beats = &heartbeats{lastAcked: time.Now()}
+	}
+	return t.beats
 }
 
 const (
@@ -98,7 +115,6 @@ func newTask(w *Worker, p *matchingv1.Task) *Task {
 		LeaseID:          p.GetLeaseId(),
 		SessionID:        p.GetSessionId(),
 		w:                w,
-		lastAcked:        time.Now(),
 	}
 	if ts := p.GetScheduledTime(); ts != nil {
 		t.ScheduledTime = ts.AsTime()
@@ -114,6 +130,9 @@ func newTask(w *Worker, p *matchingv1.Task) *Task {
 	}
 	if t.Namespace == "" {
 		t.Namespace = w.client.Namespace()
+	}
+	if t.HeartbeatTimeout > 0 {
+		t.heartbeatState() // the heartbeat deadline counts from the start
 	}
 	if w.heartbeatInterval(t) > 0 {
 		t.retryNow = make(chan struct{}, 1) // only automatic heartbeats retry through it
@@ -132,7 +151,7 @@ func (t *Task) Client() *client.Client {
 func (t *Task) CancelRequested() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.cancelRequested
+	return t.beats != nil && t.beats.cancelRequested
 }
 
 // cancel cancels the handler's context with cause (one of the Err* causes above); only

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -30,9 +31,17 @@ func TestPerTaskAllocations(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { newTask(w, plain) }); n != 1 {
 		t.Errorf("a task without heartbeats: %.0f allocations; want 1", n)
 	}
+	if task := newTask(w, plain); task.beats != nil {
+		t.Error("a task without a heartbeat timeout carries heartbeat state before it heartbeats")
+	}
+	// The heartbeat state lives outside Task so that a Task fits the 448-byte size class
+	// (512 with it).
+	if size := unsafe.Sizeof(Task{}); size > 448 {
+		t.Errorf("a Task is %d bytes; want at most 448", size)
+	}
 	beating := &matchingv1.Task{TaskId: "id", TaskType: "t", LeaseId: "lease", HeartbeatTimeout: durationpb.New(time.Second)}
-	if task := newTask(w, beating); task.retryNow == nil {
-		t.Error("a task with automatic heartbeats has no retry channel")
+	if task := newTask(w, beating); task.retryNow == nil || task.beats == nil {
+		t.Error("a task with automatic heartbeats has no retry channel or no heartbeat state")
 	}
 	w.stream = &streamer{w: w, queue: make(chan *completion, 1), done: make(chan struct{})}
 	task := newTask(w, plain)

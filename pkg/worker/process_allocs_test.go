@@ -82,7 +82,7 @@ func allocCount() (mallocs, bytes uint64) {
 // measured (docs/benchmarks.md, "Allocations per task in the worker's process") plus
 // headroom for gRPC's own buffers and timing (how many tasks share a message).
 const (
-	maxAddAllocsPerTask   = 3.5
+	maxAddAllocsPerTask   = 2.6
 	maxDrainAllocsPerTask = 12.5
 	maxDrainBytesPerTask  = 1300
 )

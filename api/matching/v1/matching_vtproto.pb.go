@@ -4145,6 +4145,53 @@ func (m *SessionInfo) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 	return len(dAtA) - i, nil
 }
 
+var vtprotoPool_AddTaskResponse = sync.Pool{
+	New: func() interface{} {
+		return &AddTaskResponse{}
+	},
+}
+
+func (m *AddTaskResponse) ResetVT() {
+	if m != nil {
+		m.Reset()
+	}
+}
+func (m *AddTaskResponse) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_AddTaskResponse.Put(m)
+	}
+}
+func AddTaskResponseFromVTPool() *AddTaskResponse {
+	return vtprotoPool_AddTaskResponse.Get().(*AddTaskResponse)
+}
+
+var vtprotoPool_AddTasksResponse = sync.Pool{
+	New: func() interface{} {
+		return &AddTasksResponse{}
+	},
+}
+
+func (m *AddTasksResponse) ResetVT() {
+	if m != nil {
+		for _, mm := range m.Results {
+			mm.ResetVT()
+		}
+		f0 := m.Results[:0]
+		m.Reset()
+		m.Results = f0
+	}
+}
+func (m *AddTasksResponse) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_AddTasksResponse.Put(m)
+	}
+}
+func AddTasksResponseFromVTPool() *AddTasksResponse {
+	return vtprotoPool_AddTasksResponse.Get().(*AddTasksResponse)
+}
+
 var vtprotoPool_Task = sync.Pool{
 	New: func() interface{} {
 		return &Task{}
@@ -7323,7 +7370,14 @@ func (m *AddTasksResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Results = append(m.Results, &AddTaskResponse{})
+			if len(m.Results) == cap(m.Results) {
+				m.Results = append(m.Results, &AddTaskResponse{})
+			} else {
+				m.Results = m.Results[:len(m.Results)+1]
+				if m.Results[len(m.Results)-1] == nil {
+					m.Results[len(m.Results)-1] = &AddTaskResponse{}
+				}
+			}
 			if err := m.Results[len(m.Results)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

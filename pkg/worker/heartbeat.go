@@ -23,7 +23,7 @@ import (
 // with backoff, until the heartbeat deadline.
 func (t *Task) Heartbeat(ctx context.Context, details []byte) error {
 	t.mu.Lock()
-	h := t.heartbeatState()
+	h := t.ensureExtras()
 	h.details = details
 	h.detailsPending = true
 	throttle := t.w.heartbeatInterval(t) / 2
@@ -48,7 +48,7 @@ func (t *Task) Heartbeat(ctx context.Context, details []byte) error {
 // cannot hold up the retries. A transient failure leaves the details pending.
 func (t *Task) sendHeartbeat(ctx context.Context) error {
 	t.mu.Lock()
-	h := t.heartbeatState()
+	h := t.ensureExtras()
 	details := h.details
 	h.detailsPending = false
 	h.lastSent = time.Now()
@@ -94,7 +94,7 @@ const minHeartbeatCall = 200 * time.Millisecond
 func (t *Task) heartbeatDeadline() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.heartbeatState().lastAcked.Add(t.HeartbeatTimeout)
+	return t.ensureExtras().lastAcked.Add(t.HeartbeatTimeout)
 }
 
 // autoHeartbeat heartbeats every interval until ctx ends. A heartbeat that fails
@@ -115,7 +115,7 @@ func (t *Task) autoHeartbeat(ctx context.Context, interval time.Duration) {
 			retrying = true
 		}
 		t.mu.Lock()
-		h := t.heartbeatState()
+		h := t.ensureExtras()
 		due := retrying || time.Since(h.lastSent) >= interval || h.detailsPending
 		t.mu.Unlock()
 		next := interval

@@ -83,8 +83,8 @@ func allocCount() (mallocs, bytes uint64) {
 // headroom for gRPC's own buffers and timing (how many tasks share a message).
 const (
 	maxAddAllocsPerTask   = 2.6
-	maxDrainAllocsPerTask = 12.5
-	maxDrainBytesPerTask  = 1300
+	maxDrainAllocsPerTask = 11.0
+	maxDrainBytesPerTask  = 1200
 )
 
 // TestWorkerProcessAllocations measures what a task costs the worker's process alone (the

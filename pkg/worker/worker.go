@@ -701,8 +701,8 @@ func (w *Worker) failUnary(req *matchingv1.FailTaskRequest) error {
 func (w *Worker) reportCanceled(t *Task) {
 	var details []byte
 	t.mu.Lock()
-	if t.beats != nil {
-		details = t.beats.details
+	if t.extras != nil {
+		details = t.extras.details
 	}
 	t.mu.Unlock()
 	err := w.retryReport(func(ctx context.Context) error {

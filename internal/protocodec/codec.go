@@ -71,6 +71,10 @@ func marshalInto(m vtMessage, buf []byte) error {
 	return nil
 }
 
+// reusable is a message generated with the pool feature: ResetVT empties it but keeps its
+// repeated sub-messages and bytes buffers, which the next UnmarshalVT fills again.
+type reusable interface{ ResetVT() }
+
 // Unmarshal decodes data into v, replacing what v held (as proto.Unmarshal does). The
 // input buffer goes back to gRPC's pool afterwards, which is safe because UnmarshalVT
 // copies every bytes and string field out of it (the generator's unmarshal_unsafe
@@ -78,6 +82,12 @@ func marshalInto(m vtMessage, buf []byte) error {
 // refuses or that verify doubts (invalid UTF-8, irregular wire data: verify.go) is decoded
 // again by protobuf-go, which has the last word, so a peer sees exactly the acceptance
 // and errors it saw before; only well-formed input takes the fast path alone.
+//
+// A message with ResetVT (api/matching/v1/buf.gen.yaml names them) is emptied with it,
+// so a caller that decodes into the same message again reuses its sub-messages instead
+// of allocating new ones. Such a caller must take out of it what it keeps: the bytes
+// fields of its sub-messages (Task.Payload, Task.HeartbeatDetails) are decoded into the
+// buffers they held, and the sub-messages themselves are refilled.
 func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(vtMessage)
 	if !ok {
@@ -86,7 +96,11 @@ func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
 	b := buf.ReadOnlyData()
-	m.Reset()
+	if r, ok := m.(reusable); ok {
+		r.ResetVT()
+	} else {
+		m.Reset()
+	}
 	if err := m.UnmarshalVT(b); err != nil || !verify(b, m.ProtoReflect().Descriptor()).ok() {
 		return proto.Unmarshal(b, m)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -56,13 +57,15 @@ func (c *Client) AddTask(ctx context.Context, t Task) (AddResult, error) {
 // Each call is retried like AddTask's; Unavailable only when every task of it has an ID.
 func (c *Client) AddTasks(ctx context.Context, tasks []Task) ([]AddResult, error) {
 	results := make([]AddResult, 0, len(tasks))
+	reused := matchingv1.AddTasksResponseFromVTPool() // the results are copied out of it
+	defer reused.ReturnToVTPool()
 	for start := 0; start < len(tasks); start += MaxBatch {
 		end := min(start+MaxBatch, len(tasks))
 		req, err := c.addTasksRequest(tasks, start, end)
 		if err != nil {
 			return results, err
 		}
-		resp, err := c.addBatch(ctx, req)
+		resp, err := c.addBatch(ctx, req, reused)
 		if err != nil {
 			if start > 0 {
 				st := status.Convert(err)
@@ -81,12 +84,15 @@ func (c *Client) AddTasks(ctx context.Context, tasks []Task) ([]AddResult, error
 }
 
 // addTasksRequest builds the request of tasks[start:end], refusing one that cannot be
-// valid with the field named by its index in tasks. A valid task costs its TaskSpec's
-// allocations only (the index is formatted only for an error).
+// valid with the field named by its index in tasks. The TaskSpecs come from one slice per
+// request, so a valid task costs only the allocations of what its spec points to (the
+// index is formatted only for an error).
 func (c *Client) addTasksRequest(tasks []Task, start, end int) (*matchingv1.AddTasksRequest, error) {
 	req := &matchingv1.AddTasksRequest{Tasks: make([]*matchingv1.TaskSpec, 0, end-start)}
+	specs := make([]matchingv1.TaskSpec, end-start)
 	for i := start; i < end; i++ {
-		spec := c.specToProto(&tasks[i])
+		spec := &specs[i-start]
+		c.fillSpec(spec, &tasks[i])
 		if field, msg := checkSpec(spec); field != "" {
 			return nil, invalid(fmt.Sprintf("tasks[%d].%s", i, field), msg)
 		}
@@ -95,11 +101,19 @@ func (c *Client) addTasksRequest(tasks []Task, start, end int) (*matchingv1.AddT
 	return req, nil
 }
 
-func (c *Client) addBatch(ctx context.Context, req *matchingv1.AddTasksRequest) (*matchingv1.AddTasksResponse, error) {
+// addBatch makes one AddTasks call. On Dial's connection the answer is decoded into
+// reused, whose results (and their slice) the codec refills instead of allocating one per
+// task; through a connection given to New, or a service given to NewFromService, it is a
+// new message as the generated client makes it.
+func (c *Client) addBatch(ctx context.Context, req *matchingv1.AddTasksRequest, reused *matchingv1.AddTasksResponse) (*matchingv1.AddTasksResponse, error) {
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
 	var resp *matchingv1.AddTasksResponse
 	err := retryAdd(ctx, req.GetTasks(), func(ctx context.Context) error {
+		if c.cc != nil {
+			resp = reused
+			return c.cc.Invoke(ctx, matchingv1.MatchingService_AddTasks_FullMethodName, req, resp, grpc.StaticMethod())
+		}
 		var err error
 		resp, err = c.rpc.AddTasks(ctx, req)
 		return err

@@ -32,7 +32,10 @@ const DefaultCallTimeout = 30 * time.Second
 type Client struct {
 	rpc  matchingv1.MatchingServiceClient
 	conn *grpc.ClientConn // set when Dial created it, so Close closes it
-	adds *addCoalescer    // nil when AddTask calls are not coalesced
+	// cc is Dial's connection, kept by derived clients: its codec (internal/protocodec)
+	// decodes an answer into a reused message, which AddTasks calls it with.
+	cc   grpc.ClientConnInterface
+	adds *addCoalescer // nil when AddTask calls are not coalesced
 
 	namespace    string
 	callTimeout  time.Duration
@@ -152,7 +155,7 @@ func Dial(ctx context.Context, address string, opts ...Option) (*Client, error) 
 		return nil, err
 	}
 	c := newClient(matchingv1.NewMatchingServiceClient(conn), o)
-	c.conn = conn
+	c.conn, c.cc = conn, conn
 	return c, nil
 }
 

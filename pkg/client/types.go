@@ -394,6 +394,14 @@ func timeOrNil(t *timestamppb.Timestamp) *time.Time {
 }
 
 func (c *Client) specToProto(t *Task) *matchingv1.TaskSpec {
+	spec := &matchingv1.TaskSpec{}
+	c.fillSpec(spec, t)
+	return spec
+}
+
+// fillSpec sets every field of an empty spec from t (and the client's defaults), so that a
+// batch's specs can come from one slice.
+func (c *Client) fillSpec(spec *matchingv1.TaskSpec, t *Task) {
 	queue := t.Queue
 	if queue == "" {
 		queue = c.defaultQueue
@@ -408,24 +416,13 @@ func (c *Client) specToProto(t *Task) *matchingv1.TaskSpec {
 			headers[k] = v
 		}
 	}
-	spec := &matchingv1.TaskSpec{
-		Namespace:              c.namespace,
-		Queue:                  queue,
-		Kind:                   KindToProto(t.Kind),
-		TaskId:                 t.ID,
-		TaskType:               t.Type,
-		Payload:                t.Payload,
-		Priority:               int32(t.Priority),
-		ScheduleToStartTimeout: durationOrNil(t.ScheduleToStartTimeout),
-		StartToCloseTimeout:    durationOrNil(t.StartToCloseTimeout),
-		HeartbeatTimeout:       durationOrNil(t.HeartbeatTimeout),
-		Headers:                headers,
-		Requires:               t.Requires.Proto(),
-		Prefers:                t.Prefers.Proto(),
-		SessionId:              t.SessionID,
-		FairnessKey:            t.FairnessKey,
-		FairnessWeight:         int32(t.FairnessWeight),
-	}
+	spec.Namespace, spec.Queue, spec.Kind = c.namespace, queue, KindToProto(t.Kind)
+	spec.TaskId, spec.TaskType, spec.Payload, spec.Priority = t.ID, t.Type, t.Payload, int32(t.Priority)
+	spec.ScheduleToStartTimeout = durationOrNil(t.ScheduleToStartTimeout)
+	spec.StartToCloseTimeout = durationOrNil(t.StartToCloseTimeout)
+	spec.HeartbeatTimeout = durationOrNil(t.HeartbeatTimeout)
+	spec.Headers, spec.Requires, spec.Prefers = headers, t.Requires.Proto(), t.Prefers.Proto()
+	spec.SessionId, spec.FairnessKey, spec.FairnessWeight = t.SessionID, t.FairnessKey, int32(t.FairnessWeight)
 	if r := t.Retry; r != nil {
 		spec.RetryPolicy = &matchingv1.RetryPolicy{
 			InitialInterval:        durationOrNil(r.InitialInterval),
@@ -435,7 +432,6 @@ func (c *Client) specToProto(t *Task) *matchingv1.TaskSpec {
 			NonRetryableErrorTypes: r.NonRetryableErrorTypes,
 		}
 	}
-	return spec
 }
 
 // TaskInfoFromProto converts a protocol TaskInfo.

@@ -23,23 +23,26 @@ type completer struct {
 	once  sync.Once
 }
 
+// completion is one outcome to report: a completed attempt (req) or a failed one
+// (failure). It holds its request by value, and a Task holds its completion, so that a
+// handler's outcome is no allocation of its own; no pointer to the request is kept (req
+// gives it), which keeps a Task with its outcome in the 576-byte size class.
 type completion struct {
-	req     *matchingv1.CompleteTaskRequest
-	failure *matchingv1.FailTaskRequest // instead of req: a failed attempt (stream path)
+	failure *matchingv1.FailTaskRequest // instead of the request: a failed attempt (stream path)
 	done    chan error                  // answers a unary report (on the stream path made only for one)
 	slot    bool                        // holds its task's slot until a credit takes it on (stream path)
-
-	// reqMsg is req's storage for a completion made by newCompletion, so that a handler's
-	// outcome is one allocation, not two (the request and its queue item).
-	reqMsg matchingv1.CompleteTaskRequest
+	reqMsg  matchingv1.CompleteTaskRequest
 }
 
-// newCompletion makes the completion of a task's attempt with its request.
+// req is the request of a completed attempt.
+func (c *completion) req() *matchingv1.CompleteTaskRequest { return &c.reqMsg }
+
+// newCompletion makes the completion of a task's attempt with its request, in the Task
+// (its outcome): a Task reports one outcome, and stays alive until it is resolved.
 func newCompletion(w *Worker, t *Task, result []byte) *completion {
-	item := &completion{}
+	item := &t.outcome
 	m := &item.reqMsg
 	m.Namespace, m.TaskId, m.LeaseId, m.Result, m.WorkerIdentity = t.Namespace, t.ID, t.LeaseID, result, w.identity
-	item.req = m
 	return item
 }
 
@@ -135,7 +138,7 @@ func (c *completer) flush(batch []*completion) { c.w.completeUnary(batch) }
 func (w *Worker) completeUnary(batch []*completion) {
 	if len(batch) == 1 {
 		err := w.retryReport(func(ctx context.Context) error {
-			_, err := w.rpc.CompleteTask(ctx, batch[0].req)
+			_, err := w.rpc.CompleteTask(ctx, batch[0].req())
 			return err
 		})
 		batch[0].done <- err
@@ -143,7 +146,7 @@ func (w *Worker) completeUnary(batch []*completion) {
 	}
 	req := &matchingv1.CompleteTasksRequest{Completions: make([]*matchingv1.CompleteTaskRequest, len(batch))}
 	for i, item := range batch {
-		req.Completions[i] = item.req
+		req.Completions[i] = item.req()
 	}
 	var resp *matchingv1.CompleteTasksResponse
 	err := w.retryReport(func(ctx context.Context) error {

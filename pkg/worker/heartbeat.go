@@ -23,10 +23,11 @@ import (
 // with backoff, until the heartbeat deadline.
 func (t *Task) Heartbeat(ctx context.Context, details []byte) error {
 	t.mu.Lock()
-	t.details = details
-	t.detailsPending = true
+	h := t.ensureExtras()
+	h.details = details
+	h.detailsPending = true
 	throttle := t.w.heartbeatInterval(t) / 2
-	if throttle > 0 && time.Since(t.lastSent) < throttle {
+	if throttle > 0 && time.Since(h.lastSent) < throttle {
 		t.mu.Unlock()
 		return nil
 	}
@@ -47,9 +48,10 @@ func (t *Task) Heartbeat(ctx context.Context, details []byte) error {
 // cannot hold up the retries. A transient failure leaves the details pending.
 func (t *Task) sendHeartbeat(ctx context.Context) error {
 	t.mu.Lock()
-	details := t.details
-	t.detailsPending = false
-	t.lastSent = time.Now()
+	h := t.ensureExtras()
+	details := h.details
+	h.detailsPending = false
+	h.lastSent = time.Now()
 	t.mu.Unlock()
 
 	timeout := min(t.w.callTimeout(), max(time.Until(t.heartbeatDeadline()), minHeartbeatCall))
@@ -68,16 +70,16 @@ func (t *Task) sendHeartbeat(ctx context.Context) error {
 			return ErrLeaseLost
 		}
 		t.mu.Lock()
-		t.detailsPending = true
+		h.detailsPending = true
 		t.mu.Unlock()
 		return err
 	}
 	t.mu.Lock()
-	t.lastAcked = time.Now()
+	h.lastAcked = time.Now()
 	t.mu.Unlock()
 	if resp.GetCancelRequested() {
 		t.mu.Lock()
-		t.cancelRequested = true
+		h.cancelRequested = true
 		t.mu.Unlock()
 		t.cancel(ErrCancelRequested)
 		return ErrCancelRequested
@@ -92,7 +94,7 @@ const minHeartbeatCall = 200 * time.Millisecond
 func (t *Task) heartbeatDeadline() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.lastAcked.Add(t.HeartbeatTimeout)
+	return t.ensureExtras().lastAcked.Add(t.HeartbeatTimeout)
 }
 
 // autoHeartbeat heartbeats every interval until ctx ends. A heartbeat that fails
@@ -113,7 +115,8 @@ func (t *Task) autoHeartbeat(ctx context.Context, interval time.Duration) {
 			retrying = true
 		}
 		t.mu.Lock()
-		due := retrying || time.Since(t.lastSent) >= interval || t.detailsPending
+		h := t.ensureExtras()
+		due := retrying || time.Since(h.lastSent) >= interval || h.detailsPending
 		t.mu.Unlock()
 		next := interval
 		if due {

@@ -55,7 +55,7 @@ func (s *streamer) dispatchEnded() { s.dispatchOnce.Do(s.w.pollWG.Done) }
 func (s *streamer) complete(item *completion) bool {
 	if s.polling.Load() {
 		if err := s.w.completer.complete(item); err != nil {
-			s.w.log.Error(err, "Failed to complete task", "taskID", item.req.GetTaskId())
+			s.w.log.Error(err, "Failed to complete task", "taskID", item.req().GetTaskId())
 		}
 		return false
 	}
@@ -93,7 +93,7 @@ func (s *streamer) resolve(item *completion, err error) {
 	case item.failure != nil:
 		s.w.log.Error(err, "Failed to report task failure", "taskID", item.failure.GetTaskId())
 	default:
-		s.w.log.Error(err, "Failed to complete task", "taskID", item.req.GetTaskId())
+		s.w.log.Error(err, "Failed to complete task", "taskID", item.req().GetTaskId())
 	}
 }
 

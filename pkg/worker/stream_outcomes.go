@@ -21,7 +21,7 @@ func (c *completion) taskID() string {
 	if c.failure != nil {
 		return c.failure.GetTaskId()
 	}
-	return c.req.GetTaskId()
+	return c.req().GetTaskId()
 }
 
 // splitOutcomes separates a batch into the completions and failures of one message, each
@@ -47,7 +47,7 @@ func splitOutcomes(batch []*completion) ([]*matchingv1.CompleteTaskRequest, []*m
 		if item.failure != nil {
 			fails = append(fails, item.failure)
 		} else {
-			reqs = append(reqs, item.req)
+			reqs = append(reqs, item.req())
 		}
 	}
 	return reqs, fails

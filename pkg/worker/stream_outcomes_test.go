@@ -17,7 +17,7 @@ func TestSplitOutcomesKeepsOrderInTwoAllocations(t *testing.T) {
 		if i%20 == 5 {
 			batch = append(batch, &completion{failure: &matchingv1.FailTaskRequest{TaskId: id}})
 		} else {
-			batch = append(batch, &completion{req: &matchingv1.CompleteTaskRequest{TaskId: id}})
+			batch = append(batch, &completion{reqMsg: matchingv1.CompleteTaskRequest{TaskId: id}})
 		}
 	}
 	reqs, fails := splitOutcomes(batch)

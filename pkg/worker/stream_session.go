@@ -233,10 +233,14 @@ func (ss *session) closeWhenAcked(ctx context.Context) {
 	_ = ss.stream.CloseSend()
 }
 
-// receive handles the service's messages until the stream ends.
+// receive handles the service's messages until the stream ends. Every message is decoded
+// into the same response, whose Tasks and acknowledgements the codec refills
+// (internal/protocodec, ResetVT) instead of allocating new ones for every push; nothing
+// keeps a part of it past its turn of this loop (deliver takes what Tasks keep).
 func (ss *session) receive() error {
+	resp := &matchingv1.WorkerStreamResponse{}
 	for {
-		resp, err := ss.stream.Recv()
+		err := ss.stream.RecvMsg(resp)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -272,14 +276,24 @@ func (ss *session) deliver(tasks []*matchingv1.Task) {
 	ss.mu.Unlock()
 	defer ss.checkDrained() // after the tasks are counted in taskWG
 	for i, p := range tasks {
+		t := takeTask(w, p)
 		if i >= n {
 			// The service never pushes more than the credits; hand back any surplus.
-			go w.release(newTask(w, p))
+			go w.release(t)
 			continue
 		}
 		w.taskWG.Add(1)
-		w.executors.run(newTask(w, p))
+		w.executors.run(t)
 	}
+}
+
+// takeTask builds the Task of a pushed task and takes from p the bytes the Task keeps:
+// the next push is decoded into p again, and into the buffers its bytes fields still
+// hold (strings are immutable, and the decoder replaces the sub-messages it fills).
+func takeTask(w *Worker, p *matchingv1.Task) *Task {
+	t := newTask(w, p)
+	p.Payload, p.HeartbeatDetails = nil, nil
+	return t
 }
 
 // ack resolves the completions of one acknowledged message.

@@ -65,14 +65,37 @@ type Task struct {
 	// (Stop handed it back); whoever moves it owns the outcome.
 	phase atomic.Int32
 
-	mu              sync.Mutex
+	mu       sync.Mutex
+	extras   *extras       // nil until the task heartbeats or is stopped (made at start with a heartbeat timeout)
+	retryNow chan struct{} // a heartbeat failed transiently: retry it at once (nil without automatic heartbeats)
+
+	// outcome is the completion of this attempt (newCompletion): inside the Task, so that
+	// reporting it is no allocation of its own.
+	outcome completion
+}
+
+// extras is the state only some tasks need (those that heartbeat, and those stopped by a
+// cause of their own), kept out of Task so that every Task is smaller: a Task is
+// allocated once per task, with its outcome, in the 576-byte size class
+// (docs/benchmarks.md, "Allocations per task in the worker's process"). Guarded by the
+// Task's mu.
+type extras struct {
 	details         []byte // latest details recorded in this attempt
 	detailsPending  bool   // recorded but not yet sent
-	lastSent        time.Time
-	lastAcked       time.Time     // start, or the last heartbeat the service accepted
-	retryNow        chan struct{} // a heartbeat failed transiently: retry it at once (nil without automatic heartbeats)
 	cancelRequested bool
-	stopCause       error // the first cause given to cancel (not the deadline's)
+	lastSent        time.Time
+	lastAcked       time.Time // start, or the last heartbeat the service accepted
+	stopCause       error     // the first cause given to cancel (not the deadline's)
+}
+
+// ensureExtras returns the task's extras, making them on first use; t.mu held. A task
+// with a heartbeat timeout has them from the start, so that its heartbeat deadline counts
+// from then.
+func (t *Task) ensureExtras() *extras {
+	if t.extras == nil {
+		t.extras = &extras{lastAcked: time.Now()}
+	}
+	return t.extras
 }
 
 const (
@@ -98,7 +121,6 @@ func newTask(w *Worker, p *matchingv1.Task) *Task {
 		LeaseID:          p.GetLeaseId(),
 		SessionID:        p.GetSessionId(),
 		w:                w,
-		lastAcked:        time.Now(),
 	}
 	if ts := p.GetScheduledTime(); ts != nil {
 		t.ScheduledTime = ts.AsTime()
@@ -114,6 +136,9 @@ func newTask(w *Worker, p *matchingv1.Task) *Task {
 	}
 	if t.Namespace == "" {
 		t.Namespace = w.client.Namespace()
+	}
+	if t.HeartbeatTimeout > 0 {
+		t.ensureExtras() // the heartbeat deadline counts from the start
 	}
 	if w.heartbeatInterval(t) > 0 {
 		t.retryNow = make(chan struct{}, 1) // only automatic heartbeats retry through it
@@ -132,15 +157,15 @@ func (t *Task) Client() *client.Client {
 func (t *Task) CancelRequested() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.cancelRequested
+	return t.extras != nil && t.extras.cancelRequested
 }
 
 // cancel cancels the handler's context with cause (one of the Err* causes above); only
 // the first cancellation counts.
 func (t *Task) cancel(cause error) {
 	t.mu.Lock()
-	if t.stopCause == nil {
-		t.stopCause = cause
+	if x := t.ensureExtras(); x.stopCause == nil {
+		x.stopCause = cause
 	}
 	t.mu.Unlock()
 	t.ctx.cancel(context.Canceled, cause)
@@ -151,5 +176,8 @@ func (t *Task) cancel(cause error) {
 func (t *Task) canceledBy() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.stopCause
+	if t.extras == nil {
+		return nil
+	}
+	return t.extras.stopCause
 }

@@ -699,8 +699,11 @@ func (w *Worker) failUnary(req *matchingv1.FailTaskRequest) error {
 }
 
 func (w *Worker) reportCanceled(t *Task) {
+	var details []byte
 	t.mu.Lock()
-	details := t.details
+	if t.extras != nil {
+		details = t.extras.details
+	}
 	t.mu.Unlock()
 	err := w.retryReport(func(ctx context.Context) error {
 		_, err := w.rpc.ReportTaskCanceled(ctx, &matchingv1.ReportTaskCanceledRequest{

@@ -17,6 +17,7 @@ import (
 	timestamppb1 "google.golang.org/protobuf/types/known/timestamppb"
 	io "io"
 	math "math"
+	sync "sync"
 )
 
 const (
@@ -4144,6 +4145,160 @@ func (m *SessionInfo) MarshalToSizedBufferVT(dAtA []byte) (int, error) {
 	return len(dAtA) - i, nil
 }
 
+var vtprotoPool_AddTaskResponse = sync.Pool{
+	New: func() interface{} {
+		return &AddTaskResponse{}
+	},
+}
+
+func (m *AddTaskResponse) ResetVT() {
+	if m != nil {
+		m.Reset()
+	}
+}
+func (m *AddTaskResponse) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_AddTaskResponse.Put(m)
+	}
+}
+func AddTaskResponseFromVTPool() *AddTaskResponse {
+	return vtprotoPool_AddTaskResponse.Get().(*AddTaskResponse)
+}
+
+var vtprotoPool_AddTasksResponse = sync.Pool{
+	New: func() interface{} {
+		return &AddTasksResponse{}
+	},
+}
+
+func (m *AddTasksResponse) ResetVT() {
+	if m != nil {
+		for _, mm := range m.Results {
+			mm.ResetVT()
+		}
+		f0 := m.Results[:0]
+		m.Reset()
+		m.Results = f0
+	}
+}
+func (m *AddTasksResponse) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_AddTasksResponse.Put(m)
+	}
+}
+func AddTasksResponseFromVTPool() *AddTasksResponse {
+	return vtprotoPool_AddTasksResponse.Get().(*AddTasksResponse)
+}
+
+var vtprotoPool_Task = sync.Pool{
+	New: func() interface{} {
+		return &Task{}
+	},
+}
+
+func (m *Task) ResetVT() {
+	if m != nil {
+		f0 := m.Payload[:0]
+		f1 := m.HeartbeatDetails[:0]
+		m.Reset()
+		m.Payload = f0
+		m.HeartbeatDetails = f1
+	}
+}
+func (m *Task) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_Task.Put(m)
+	}
+}
+func TaskFromVTPool() *Task {
+	return vtprotoPool_Task.Get().(*Task)
+}
+
+var vtprotoPool_ItemError = sync.Pool{
+	New: func() interface{} {
+		return &ItemError{}
+	},
+}
+
+func (m *ItemError) ResetVT() {
+	if m != nil {
+		m.Reset()
+	}
+}
+func (m *ItemError) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_ItemError.Put(m)
+	}
+}
+func ItemErrorFromVTPool() *ItemError {
+	return vtprotoPool_ItemError.Get().(*ItemError)
+}
+
+var vtprotoPool_WorkerStreamResponse = sync.Pool{
+	New: func() interface{} {
+		return &WorkerStreamResponse{}
+	},
+}
+
+func (m *WorkerStreamResponse) ResetVT() {
+	if m != nil {
+		for _, mm := range m.Tasks {
+			mm.ResetVT()
+		}
+		f0 := m.Tasks[:0]
+		for _, mm := range m.Acks {
+			mm.ResetVT()
+		}
+		f1 := m.Acks[:0]
+		m.Reset()
+		m.Tasks = f0
+		m.Acks = f1
+	}
+}
+func (m *WorkerStreamResponse) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_WorkerStreamResponse.Put(m)
+	}
+}
+func WorkerStreamResponseFromVTPool() *WorkerStreamResponse {
+	return vtprotoPool_WorkerStreamResponse.Get().(*WorkerStreamResponse)
+}
+
+var vtprotoPool_CompletionAck = sync.Pool{
+	New: func() interface{} {
+		return &CompletionAck{}
+	},
+}
+
+func (m *CompletionAck) ResetVT() {
+	if m != nil {
+		for _, mm := range m.Errors {
+			mm.ResetVT()
+		}
+		f0 := m.Errors[:0]
+		for _, mm := range m.FailureErrors {
+			mm.ResetVT()
+		}
+		f1 := m.FailureErrors[:0]
+		m.Reset()
+		m.Errors = f0
+		m.FailureErrors = f1
+	}
+}
+func (m *CompletionAck) ReturnToVTPool() {
+	if m != nil {
+		m.ResetVT()
+		vtprotoPool_CompletionAck.Put(m)
+	}
+}
+func CompletionAckFromVTPool() *CompletionAck {
+	return vtprotoPool_CompletionAck.Get().(*CompletionAck)
+}
 func (m *RetryPolicy) SizeVT() (n int) {
 	if m == nil {
 		return 0
@@ -7215,7 +7370,14 @@ func (m *AddTasksResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Results = append(m.Results, &AddTaskResponse{})
+			if len(m.Results) == cap(m.Results) {
+				m.Results = append(m.Results, &AddTaskResponse{})
+			} else {
+				m.Results = m.Results[:len(m.Results)+1]
+				if m.Results[len(m.Results)-1] == nil {
+					m.Results[len(m.Results)-1] = &AddTaskResponse{}
+				}
+			}
 			if err := m.Results[len(m.Results)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -10542,7 +10704,14 @@ func (m *WorkerStreamResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Tasks = append(m.Tasks, &Task{})
+			if len(m.Tasks) == cap(m.Tasks) {
+				m.Tasks = append(m.Tasks, &Task{})
+			} else {
+				m.Tasks = m.Tasks[:len(m.Tasks)+1]
+				if m.Tasks[len(m.Tasks)-1] == nil {
+					m.Tasks[len(m.Tasks)-1] = &Task{}
+				}
+			}
 			if err := m.Tasks[len(m.Tasks)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -10576,7 +10745,14 @@ func (m *WorkerStreamResponse) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Acks = append(m.Acks, &CompletionAck{})
+			if len(m.Acks) == cap(m.Acks) {
+				m.Acks = append(m.Acks, &CompletionAck{})
+			} else {
+				m.Acks = m.Acks[:len(m.Acks)+1]
+				if m.Acks[len(m.Acks)-1] == nil {
+					m.Acks[len(m.Acks)-1] = &CompletionAck{}
+				}
+			}
 			if err := m.Acks[len(m.Acks)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -10720,7 +10896,14 @@ func (m *CompletionAck) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.Errors = append(m.Errors, &ItemError{})
+			if len(m.Errors) == cap(m.Errors) {
+				m.Errors = append(m.Errors, &ItemError{})
+			} else {
+				m.Errors = m.Errors[:len(m.Errors)+1]
+				if m.Errors[len(m.Errors)-1] == nil {
+					m.Errors[len(m.Errors)-1] = &ItemError{}
+				}
+			}
 			if err := m.Errors[len(m.Errors)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
@@ -10754,7 +10937,14 @@ func (m *CompletionAck) UnmarshalVT(dAtA []byte) error {
 			if postIndex > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.FailureErrors = append(m.FailureErrors, &ItemError{})
+			if len(m.FailureErrors) == cap(m.FailureErrors) {
+				m.FailureErrors = append(m.FailureErrors, &ItemError{})
+			} else {
+				m.FailureErrors = m.FailureErrors[:len(m.FailureErrors)+1]
+				if m.FailureErrors[len(m.FailureErrors)-1] == nil {
+					m.FailureErrors[len(m.FailureErrors)-1] = &ItemError{}
+				}
+			}
 			if err := m.FailureErrors[len(m.FailureErrors)-1].UnmarshalVT(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/taskroute/taskroute/internal/matching/testserver"
 	"github.com/taskroute/taskroute/pkg/client"
 	"github.com/taskroute/taskroute/pkg/worker"
@@ -23,10 +25,43 @@ const fixedWindow = 1 << 20
 // side sends a WINDOW_UPDATE only per quarter window of data it received (gRPC's default
 // 64 KiB windows send one per 16 KiB).
 func TestWorkerStreamSendsNoBDPPings(t *testing.T) {
+	proxy := runWorkerStreamThroughProxy(t)
+	for name, c := range map[string]*frameCounts{"client to service": &proxy.toServer, "service to client": &proxy.toClient} {
+		if pings := c.pings.Load(); pings != 0 {
+			t.Errorf("%s: %d PING frames, want none (BDP estimation is off with fixed windows)", name, pings)
+		}
+		// The receiver of the other direction's data sends these: stream and connection
+		// updates per quarter window, plus the connection window's first update.
+		received := proxy.received(c)
+		if limit := 2*received/(fixedWindow/4) + 4; c.windowUpdates.Load() > limit {
+			t.Errorf("%s: %d WINDOW_UPDATE frames for %d bytes received, want at most %d", name, c.windowUpdates.Load(), received, limit)
+		}
+	}
+}
+
+// TestDialOptionsReplaceTheWindows: windows set with WithDialOptions win over Dial's (they
+// come after them): with 64 KiB windows the client acknowledges every 16 KiB it reads.
+func TestDialOptionsReplaceTheWindows(t *testing.T) {
+	const small = 64 << 10
+	proxy := runWorkerStreamThroughProxy(t, client.WithDialOptions(grpc.WithStaticStreamWindowSize(small), grpc.WithStaticConnWindowSize(small)))
+	received, updates := proxy.received(&proxy.toServer), proxy.toServer.windowUpdates.Load()
+	if want := received / (small / 4); updates < want {
+		t.Fatalf("client sent %d WINDOW_UPDATE frames for %d bytes read, want at least %d (one per 16 KiB of its own 64 KiB windows)", updates, received, want)
+	}
+	if pings := proxy.toServer.pings.Load(); pings != 0 {
+		t.Fatalf("client sent %d PING frames with static windows of its own, want none", pings)
+	}
+}
+
+// runWorkerStreamThroughProxy runs 3000 tasks of 512 bytes through a worker whose
+// connection goes through a frame-counting proxy (the tasks are added directly) and
+// returns the proxy once every task ran.
+func runWorkerStreamThroughProxy(t *testing.T, opts ...client.Option) *h2Proxy {
+	t.Helper()
 	addr, _ := testserver.Start(t, testserver.Options{})
 	proxy := startH2Proxy(t, addr)
 	adder := dial(t, addr)
-	workerClient := dial(t, proxy.addr())
+	workerClient := dial(t, proxy.addr(), opts...)
 
 	const tasks = 3000
 	var done atomic.Int64
@@ -51,28 +86,16 @@ func TestWorkerStreamSendsNoBDPPings(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("%d of %d tasks ran", done.Load(), tasks)
 	}
-
 	for name, c := range map[string]*frameCounts{"client to service": &proxy.toServer, "service to client": &proxy.toClient} {
-		pings, updates, data := c.pings.Load(), c.windowUpdates.Load(), c.dataBytes.Load()
-		t.Logf("%s: %d pings, %d window updates, %d data bytes", name, pings, updates, data)
-		if pings != 0 {
-			t.Errorf("%s: %d PING frames, want none (BDP estimation is off with fixed windows)", name, pings)
-		}
-		// The receiver of the other direction's data sends these: stream and connection
-		// updates per quarter window, plus the connection window's first update.
-		received := proxy.toClient.dataBytes.Load()
-		if c == &proxy.toClient {
-			received = proxy.toServer.dataBytes.Load()
-		}
-		if limit := 2*received/(fixedWindow/4) + 4; updates > limit {
-			t.Errorf("%s: %d WINDOW_UPDATE frames for %d bytes received, want at most %d", name, updates, received, limit)
-		}
+		t.Logf("%s: %d pings, %d window updates, %d data bytes", name, c.pings.Load(), c.windowUpdates.Load(), c.dataBytes.Load())
 	}
+	return proxy
 }
 
-func dial(t *testing.T, addr string) *client.Client {
+func dial(t *testing.T, addr string, opts ...client.Option) *client.Client {
 	t.Helper()
-	c, err := client.Dial(context.Background(), addr, client.WithNamespace("default"), client.WithCallTimeout(10*time.Second))
+	opts = append([]client.Option{client.WithNamespace("default"), client.WithCallTimeout(10 * time.Second)}, opts...)
+	c, err := client.Dial(context.Background(), addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,6 +71,15 @@ func startH2Proxy(t *testing.T, target string) *h2Proxy {
 
 func (p *h2Proxy) addr() string { return p.lis.Addr().String() }
 
+// received is the DATA the sender of counts read from the other direction: what its
+// WINDOW_UPDATE frames acknowledge.
+func (p *h2Proxy) received(counts *frameCounts) int64 {
+	if counts == &p.toClient {
+		return p.toServer.dataBytes.Load()
+	}
+	return p.toClient.dataBytes.Load()
+}
+
 // pipe copies src to dst frame by frame after a preface of prefaceLen bytes (the client's
 // 24-byte connection preface is not a frame), counting the frames it forwards.
 func (p *h2Proxy) pipe(dst, src net.Conn, counts *frameCounts, prefaceLen int) {

@@ -87,7 +87,9 @@ func WithEnvironmentCredentials() Option { return func(o *options) { o.fromEnv =
 // (DefaultAddSenders); see AddTask. 0 sends every AddTask call on its own.
 func WithAddSenders(n int) Option { return func(o *options) { o.addSenders = n } }
 
-// WithDialOptions appends raw gRPC dial options (interceptors, keepalive, ...).
+// WithDialOptions appends raw gRPC dial options (interceptors, keepalive, ...). They come
+// after Dial's own, so they can replace its fixed 1 MiB flow-control windows
+// (grpc.WithStaticStreamWindowSize, grpc.WithStaticConnWindowSize).
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOptions = append(o.dialOptions, opts...) }
 }
@@ -149,6 +151,8 @@ func Dial(ctx context.Context, address string, opts ...Option) (*Client, error) 
 		}
 		dialOpts = append(dialOpts, envOpts...)
 	}
+	// Fixed flow-control windows (flowcontrol.go), before the caller's options.
+	dialOpts = append(dialOpts, flowControlOptions()...)
 	dialOpts = append(dialOpts, o.dialOptions...)
 	conn, err := grpc.NewClient(address, dialOpts...)
 	if err != nil {

@@ -37,7 +37,8 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// ServerOptions are appended to the server's own options: the manager passes its
 	// transport credentials (grpc.Creds with a rotating certificate) and the auth
-	// interceptors (grpc.ChainUnaryInterceptor / ChainStreamInterceptor) here.
+	// interceptors (grpc.ChainUnaryInterceptor / ChainStreamInterceptor) here. Coming after
+	// the server's own, they can also replace its fixed flow-control windows (flowcontrol.go).
 	ServerOptions []grpc.ServerOption
 	// TLSMode names where the serving certificate comes from, for the startup log only.
 	TLSMode string
@@ -103,6 +104,7 @@ func Open(cfg Config) (*Service, error) {
 	}
 	// Before cfg.ServerOptions: its interceptor must run first (see decode.go).
 	opts = append(opts, decodingOptions()...)
+	opts = append(opts, flowControlOptions()...) // fixed windows: flowcontrol.go
 	opts = append(opts, cfg.ServerOptions...)
 	if cfg.TLSMode == "" {
 		cfg.TLSMode = "disabled"

@@ -2,18 +2,14 @@ package server_test
 
 import (
 	"errors"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	matchingv1 "github.com/taskroute/taskroute/api/matching/v1"
-	"github.com/taskroute/taskroute/internal/matching"
-	"github.com/taskroute/taskroute/internal/matching/server"
 	"github.com/taskroute/taskroute/internal/storage"
 	"github.com/taskroute/taskroute/internal/storage/pebblestore"
 )
@@ -99,24 +95,12 @@ func (f *failingStore) Commit(b storage.Batch, sync bool) error {
 // when that write fails the session is forgotten (NotFound), as a crash before the sync
 // would leave it, and its slot is free again.
 func TestSessionCreateWhoseRecordFailsIsForgotten(t *testing.T) {
-	ps, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &failingStore{Store: ps}
-	e, err := matching.New(f, matching.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	server.New(e, server.Limits{}).Register(g)
-	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(func() { g.Stop(); e.Close(); ps.Close() })
-	c := dial(t, lis.Addr().String())
+	var f *failingStore
+	_, addr := serveOver(t, func(ps *pebblestore.Store) storage.Store {
+		f = &failingStore{Store: ps}
+		return f
+	})
+	c := dial(t, addr)
 	sessionSlotHeartbeat(t, c)
 
 	f.failing.Store(true)

@@ -40,12 +40,24 @@ func (h *heldStore) Commit(b storage.Batch, sync bool) error {
 // startHeld serves the real handler over gRPC on loopback, on an engine over a heldStore.
 func startHeld(t *testing.T) (*heldStore, *matching.Engine, string) {
 	t.Helper()
+	var h *heldStore
+	e, addr := serveOver(t, func(ps *pebblestore.Store) storage.Store {
+		h = &heldStore{Store: ps, entered: make(chan struct{}), release: make(chan struct{})}
+		return h
+	})
+	t.Cleanup(h.let) // before the server stops: a held commit would keep it from stopping
+	return h, e, addr
+}
+
+// serveOver serves the real handler over gRPC on loopback, on an engine over the store
+// wrap makes of a real Pebble store; all of it stops when the test ends.
+func serveOver(t *testing.T, wrap func(*pebblestore.Store) storage.Store) (*matching.Engine, string) {
+	t.Helper()
 	ps, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &heldStore{Store: ps, entered: make(chan struct{}), release: make(chan struct{})}
-	e, err := matching.New(h, matching.Options{})
+	e, err := matching.New(wrap(ps), matching.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +68,8 @@ func startHeld(t *testing.T) (*heldStore, *matching.Engine, string) {
 	g := grpc.NewServer()
 	server.New(e, server.Limits{}).Register(g)
 	go func() { _ = g.Serve(lis) }()
-	t.Cleanup(func() { h.let(); g.Stop(); e.Close(); ps.Close() })
-	return h, e, lis.Addr().String()
+	t.Cleanup(func() { g.Stop(); e.Close(); ps.Close() })
+	return e, lis.Addr().String()
 }
 
 // TestWorkerStreamWritesOutcomesWhileEarlierOnesSync: a stream's outcomes are written as

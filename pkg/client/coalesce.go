@@ -18,8 +18,8 @@ import (
 // flight at most (WithAddSenders). One: the service commits writes in groups, and two
 // calls in flight split concurrent callers between two commits (each with half of them)
 // where one call carries them all into one. Measured against two senders with 2, 4 and 16
-// producer loops (docs/benchmarks.md, "One add sender"): 1.1-1.2x the tasks/s at
-// 0.80-0.85x the CPU per task. More senders may help callers of large tasks, whose
+// producer loops (docs/benchmarks.md, "One add sender"): 1.15x the tasks/s at 0.83x the
+// CPU per task (medians of 7 pairs). More senders may help callers of large tasks, whose
 // batches are bounded by size (1 MiB) rather than by who is waiting.
 const DefaultAddSenders = 1
 

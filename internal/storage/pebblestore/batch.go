@@ -9,17 +9,16 @@ import (
 )
 
 // batch is the storage.Batch of a Store. Mutations go straight into a Pebble batch (the
-// backlog value is encoded in place) and an elider notes each one, so Commit can leave out
-// those that a later mutation of the same key supersedes. Every write must be noted: the
-// elider finds where a record ends from where the next one starts.
+// backlog value is encoded in place); Commit leaves out those that a later mutation of the
+// same key supersedes (see elider).
 type batch struct {
 	b       *pebble.Batch
-	e       *elider
-	written int // mutations that reached Pebble, known after Commit
+	spare   *eliderSpare // the store's elider for the commit
+	written int          // mutations that reached Pebble, known after Commit
 	key     [160]byte
 }
 
-func newBatch(pb *pebble.Batch) *batch { return &batch{b: pb, e: newElider()} }
+func newBatch(pb *pebble.Batch, spare *eliderSpare) *batch { return &batch{b: pb, spare: spare} }
 
 // Len counts every mutation added, superseded or not.
 func (b *batch) Len() int { return int(b.b.Count()) }
@@ -27,54 +26,34 @@ func (b *batch) Len() int { return int(b.b.Count()) }
 // Written is the number of mutations Commit passed to Pebble: Len less those elided.
 func (b *batch) Written() int { return b.written }
 
-// elide drops the superseded mutations from the Pebble batch before its commit; once.
+// elide drops the superseded mutations from the Pebble batch before its commit.
 func (b *batch) elide() error {
-	if b.e.dropped > 0 {
-		data := b.b.Repr()
-		if err := b.b.SetRepr(b.e.compact(data)); err != nil {
-			return err
-		}
-		b.e.dropped = 0
+	e := b.spare.get()
+	defer b.spare.put(e)
+	if err := e.elide(b.b); err != nil {
+		return err
 	}
 	b.written = int(b.b.Count())
 	return nil
 }
 
-func (b *batch) close() {
-	_ = b.b.Close()
-	b.e.release()
-	b.e = nil
-}
+func (b *batch) close() { _ = b.b.Close() }
 
-func (b *batch) set(key, value []byte) {
-	off := b.b.Len()
-	_ = b.b.Set(key, value, nil)
-	b.e.note(b.b, off, pebble.InternalKeyKindSet, key)
-}
+func (b *batch) set(key, value []byte) { _ = b.b.Set(key, value, nil) }
 
-func (b *batch) delete(key []byte) {
-	off := b.b.Len()
-	_ = b.b.Delete(key, nil)
-	b.e.note(b.b, off, pebble.InternalKeyKindDelete, key)
-}
+func (b *batch) delete(key []byte) { _ = b.b.Delete(key, nil) }
 
-func (b *batch) singleDelete(key []byte) {
-	off := b.b.Len()
-	_ = b.b.SingleDelete(key, nil)
-	b.e.note(b.b, off, pebble.InternalKeyKindSingleDelete, key)
-}
+func (b *batch) singleDelete(key []byte) { _ = b.b.SingleDelete(key, nil) }
 
 func (b *batch) PutTask(ns, id string, rec []byte) { b.set(taskKey(b.key[:0], ns, id), rec) }
 func (b *batch) DeleteTask(ns, id string)          { b.delete(taskKey(b.key[:0], ns, id)) }
 func (b *batch) PutBacklog(q storage.QueueRef, k storage.BacklogKey, id string, rec []byte) {
 	key := backlogKey(b.key[:0], q, k)
 	// Write the value in place in the batch: no intermediate buffer.
-	off := b.b.Len()
 	op := b.b.SetDeferred(len(key), backlogValueLen(id, rec))
 	copy(op.Key, key)
 	appendBacklogValue(op.Value[:0], id, rec)
 	_ = op.Finish()
-	b.e.note(b.b, off, pebble.InternalKeyKindSet, key)
 }
 
 // DeleteBacklog, DeleteTimer and DeleteExpiry write SingleDeletes: the engine sets these

@@ -2,6 +2,7 @@ package pebblestore
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -165,5 +166,65 @@ func TestElisionRules(t *testing.T) {
 			}
 			check("after compaction")
 		})
+	}
+}
+
+// TestElisionAcrossManyKeys grows the elider's table (thousands of keys in one batch,
+// each set twice far apart, every tenth one deleted at the end) and checks that every
+// earlier set was dropped and every key holds its last value.
+func TestElisionAcrossManyKeys(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const keys = 5000
+	key := func(i int) string { return fmt.Sprintf("key-%05d", i) }
+	bt := s.NewBatch().(*batch)
+	for round := range 2 {
+		for i := range keys {
+			bt.apply(op{'s', key(i), fmt.Sprint(round)})
+		}
+	}
+	for i := 0; i < keys; i += 10 {
+		bt.apply(op{kind: 'd', key: key(i)})
+	}
+	if err := s.Commit(bt, false); err != nil {
+		t.Fatal(err)
+	}
+	if want := keys; bt.Written() != want {
+		t.Fatalf("Written %d of %d added, want %d", bt.Written(), bt.Len(), want)
+	}
+	for i := range keys {
+		v, ok := value(t, s, key(i))
+		if deleted := i%10 == 0; ok == deleted || (!deleted && v != "1") {
+			t.Fatalf("%s = %q (present %v)", key(i), v, ok)
+		}
+	}
+}
+
+// TestSetTableProbesPastCollisions stores hashes that share their home slot and finds
+// each again, and an emptied table finds none.
+func TestSetTableProbesPastCollisions(t *testing.T) {
+	var st setTable
+	const n = 300
+	st.init(n)
+	for i := range n {
+		h := uint64(i)<<32 | 7 // one home slot for all
+		s := st.find(h)
+		s.hash, s.set = h, int32(i)
+	}
+	for i := range n {
+		h := uint64(i)<<32 | 7
+		if s := st.find(h); s.hash != h || s.set != int32(i) {
+			t.Fatalf("hash %#x: slot %+v, want set %d", h, *s, i)
+		}
+	}
+	if s := st.find(1<<63 | 7); s.hash != 0 {
+		t.Fatalf("a hash never stored found slot %+v", *s)
+	}
+	st.init(n)
+	if s := st.find(7); s.hash != 0 {
+		t.Fatalf("after init: slot %+v", *s)
 	}
 }

@@ -15,7 +15,8 @@ import (
 
 // Store is a storage.Store backed by a Pebble database in one directory.
 type Store struct {
-	db *pebble.DB
+	db    *pebble.DB
+	spare eliderSpare // an elider for the next batch
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -95,7 +96,7 @@ func Open(dir string, o Options) (*Store, error) {
 func (s *Store) Close() error { return s.db.Close() }
 
 // NewBatch returns an empty batch.
-func (s *Store) NewBatch() storage.Batch { return newBatch(s.db.NewBatch()) }
+func (s *Store) NewBatch() storage.Batch { return newBatch(s.db.NewBatch(), &s.spare) }
 
 // Commit applies the batch atomically, without the mutations a later one of the same key
 // in the batch supersedes (see elider).

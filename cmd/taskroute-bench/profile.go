@@ -82,12 +82,13 @@ func writeHeapProfile(path string) error {
 // cause and its worker streams' messages.
 type commitCounts struct {
 	commits, mutations uint64
+	written            uint64 // mutations that reached the store
 	byCauses           [8]uint64
 	streams            server.StreamCounts
 }
 
 func (c commitCounts) minus(o commitCounts) commitCounts {
-	d := commitCounts{commits: c.commits - o.commits, mutations: c.mutations - o.mutations}
+	d := commitCounts{commits: c.commits - o.commits, mutations: c.mutations - o.mutations, written: c.written - o.written}
 	for i := range c.byCauses {
 		d.byCauses[i] = c.byCauses[i] - o.byCauses[i]
 	}
@@ -107,5 +108,5 @@ func (s *serverProc) commitStats() commitCounts {
 	}
 	e := s.inproc.svc.Engine()
 	c, m := e.CommitStats()
-	return commitCounts{commits: c, mutations: m, byCauses: e.CommitsByCauses(), streams: s.inproc.svc.StreamCounts()}
+	return commitCounts{commits: c, mutations: m, written: e.CommitWritten(), byCauses: e.CommitsByCauses(), streams: s.inproc.svc.StreamCounts()}
 }

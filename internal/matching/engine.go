@@ -193,6 +193,10 @@ func (e *Engine) Closing() <-chan struct{} { return e.closing }
 // CommitStats returns the synced commits and mutations so far (for benchmarks).
 func (e *Engine) CommitStats() (commits, mutations uint64) { return e.committer.Stats() }
 
+// CommitWritten returns the mutations of those commits that reached the store, without
+// those superseded within their commit (for benchmarks).
+func (e *Engine) CommitWritten() uint64 { return e.committer.Written() }
+
 func (e *Engine) now() time.Time { return e.clock.Now() }
 
 // queue returns the loaded manager of a queue, loading it on demand. Every add and poll

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"sync"
+	"sync/atomic"
 )
 
 // GroupCommitter funnels concurrent writers into shared synced commits: while one commit is
@@ -20,7 +21,12 @@ type GroupCommitter struct {
 
 	commits, mutations uint64
 	byCauses           [causeSets]uint64 // commits by the set of causes they carried
+	written            atomic.Uint64     // mutations that reached the store (see Written)
 }
+
+// writtenCounter is a Batch that tells, after its commit, how many of its mutations
+// reached the store: a store may leave out those a later one of the same key supersedes.
+type writtenCounter interface{ Written() int }
 
 // Group is one commit round. Wait returns its outcome.
 type Group struct {
@@ -110,6 +116,17 @@ func (c *GroupCommitter) Stats() (commits, mutations uint64) {
 	return c.commits, c.mutations
 }
 
+// Written returns the mutations that reached the store so far: Stats' mutations less those
+// the store left out as superseded within their commit (for benchmarks).
+func (c *GroupCommitter) Written() uint64 { return c.written.Load() }
+
+func (c *GroupCommitter) countWritten(b Batch, added int) {
+	if w, ok := b.(writtenCounter); ok {
+		added = w.Written()
+	}
+	c.written.Add(uint64(added))
+}
+
 func (c *GroupCommitter) loop() {
 	defer close(c.stopped)
 	for range c.kick {
@@ -131,6 +148,7 @@ func (c *GroupCommitter) loop() {
 			c.byCauses[g.causes]++
 			c.mu.Unlock()
 			g.err = c.store.Commit(g.b, true)
+			c.countWritten(g.b, n)
 			close(g.done)
 			for _, then := range g.thens {
 				then(g.err)

@@ -57,6 +57,31 @@ func TestGroupCommitDurableAndOrdered(t *testing.T) {
 	}
 }
 
+// TestGroupCommitCountsWrittenMutations: Stats counts every mutation added, Written only
+// those that reached the store, without the ones a later mutation of their key in the
+// same commit superseded (a record put twice, a backlog entry put and deleted).
+func TestGroupCommitCountsWrittenMutations(t *testing.T) {
+	c := storage.NewGroupCommitter(openStore(t))
+	q := storage.QueueRef{Namespace: "ns", Queue: "q"}
+	k := storage.BacklogKey{Kind: 1, Priority: 3, Seq: 1}
+	err := c.Write(func(b storage.Batch) {
+		b.PutTask("ns", "a", []byte("added"))
+		b.PutBacklog(q, k, "a", []byte("added"))
+		b.PutTask("ns", "a", []byte("started"))
+		b.DeleteBacklog(q, k)
+	}).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, muts := c.Stats(); muts != 4 {
+		t.Fatalf("Stats counted %d mutations, want the 4 added", muts)
+	}
+	if w := c.Written(); w != 1 {
+		t.Fatalf("Written %d, want 1 (the last record)", w)
+	}
+}
+
 // BenchmarkSyncedCommit measures one synced Pebble commit of a batch of n task records.
 func BenchmarkSyncedCommit(b *testing.B) {
 	for _, n := range []int{1, 100, 1000} {

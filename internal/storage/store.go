@@ -54,7 +54,10 @@ type Store interface {
 	// NewBatch returns an empty batch.
 	NewBatch() Batch
 	// Commit applies b atomically; with sync it returns after the write reached stable
-	// storage. b must not be used afterwards.
+	// storage. b must not be used afterwards. A store may leave out a mutation that a
+	// later one of the same key in b supersedes (a put followed by another put or a
+	// delete of its key, an index key's put followed by its delete): the outcome is the
+	// same.
 	Commit(b Batch, sync bool) error
 
 	// GetTask appends the record of a task to dst.
@@ -124,7 +127,7 @@ type Batch interface {
 	DeleteSession(namespace, sessionID string)
 	// PutMeta writes one of the engine's own bookkeeping values.
 	PutMeta(name string, value []byte)
-	// Len is the number of mutations in the batch.
+	// Len is the number of mutations added to the batch, superseded ones included.
 	Len() int
 }
 

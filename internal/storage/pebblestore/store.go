@@ -15,7 +15,8 @@ import (
 
 // Store is a storage.Store backed by a Pebble database in one directory.
 type Store struct {
-	db *pebble.DB
+	db    *pebble.DB
+	spare eliderSpare // an elider for the next batch
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -95,12 +96,17 @@ func Open(dir string, o Options) (*Store, error) {
 func (s *Store) Close() error { return s.db.Close() }
 
 // NewBatch returns an empty batch.
-func (s *Store) NewBatch() storage.Batch { return &batch{b: s.db.NewBatch()} }
+func (s *Store) NewBatch() storage.Batch { return newBatch(s.db.NewBatch(), &s.spare) }
 
-// Commit applies the batch atomically.
+// Commit applies the batch atomically, without the mutations a later one of the same key
+// in the batch supersedes (see elider).
 func (s *Store) Commit(b storage.Batch, sync bool) error {
-	pb := b.(*batch).b
-	defer pb.Close()
+	bt := b.(*batch)
+	defer bt.close()
+	if err := bt.elide(); err != nil {
+		return err
+	}
+	pb := bt.b
 	if pb.Empty() {
 		return nil
 	}
@@ -333,59 +339,4 @@ func (s *Store) ScanSessions(fn func(ns, id string, value []byte) bool) error {
 		}
 	}
 	return it.Error()
-}
-
-type batch struct {
-	b   *pebble.Batch
-	key [160]byte
-}
-
-func (b *batch) Len() int { return int(b.b.Count()) }
-
-func (b *batch) PutTask(ns, id string, rec []byte) {
-	_ = b.b.Set(taskKey(b.key[:0], ns, id), rec, nil)
-}
-func (b *batch) DeleteTask(ns, id string) { _ = b.b.Delete(taskKey(b.key[:0], ns, id), nil) }
-func (b *batch) PutBacklog(q storage.QueueRef, k storage.BacklogKey, id string, rec []byte) {
-	key := backlogKey(b.key[:0], q, k)
-	// Write the value in place in the batch: no intermediate buffer.
-	op := b.b.SetDeferred(len(key), backlogValueLen(id, rec))
-	copy(op.Key, key)
-	appendBacklogValue(op.Value[:0], id, rec)
-	_ = op.Finish()
-}
-
-// DeleteBacklog, DeleteTimer and DeleteExpiry write SingleDeletes: the engine sets these
-// index keys at most once between deletes (the storage.Batch contract), so the tombstone
-// and the Set it deletes drop each other when they meet, already in the flush that finds
-// both in one memtable. A plain Delete would be written to L0 and carried down by each
-// compaction until no level below may hold its key. Were a live key Set twice, the older
-// Set would reappear: keys without that rule (records, configs, sessions) keep Delete.
-// Stores written with Delete stay correct: a SingleDelete that meets a Delete of its key
-// in a compaction becomes a Delete.
-func (b *batch) DeleteBacklog(q storage.QueueRef, k storage.BacklogKey) {
-	_ = b.b.SingleDelete(backlogKey(b.key[:0], q, k), nil)
-}
-func (b *batch) PutTimer(at time.Time, ns, id string) {
-	_ = b.b.Set(timeKey(b.key[:0], prefixTimer, at, ns, id), nil, nil)
-}
-func (b *batch) DeleteTimer(at time.Time, ns, id string) {
-	_ = b.b.SingleDelete(timeKey(b.key[:0], prefixTimer, at, ns, id), nil)
-}
-func (b *batch) PutExpiry(at time.Time, ns, id string) {
-	_ = b.b.Set(timeKey(b.key[:0], prefixExpiry, at, ns, id), nil, nil)
-}
-func (b *batch) DeleteExpiry(at time.Time, ns, id string) {
-	_ = b.b.SingleDelete(timeKey(b.key[:0], prefixExpiry, at, ns, id), nil)
-}
-func (b *batch) PutConfig(q storage.QueueRef, v []byte) {
-	_ = b.b.Set(configKey(b.key[:0], q), v, nil)
-}
-func (b *batch) DeleteConfig(q storage.QueueRef) { _ = b.b.Delete(configKey(b.key[:0], q), nil) }
-func (b *batch) PutSession(ns, id string, v []byte) {
-	_ = b.b.Set(sessionKey(b.key[:0], ns, id), v, nil)
-}
-func (b *batch) DeleteSession(ns, id string) { _ = b.b.Delete(sessionKey(b.key[:0], ns, id), nil) }
-func (b *batch) PutMeta(name string, v []byte) {
-	_ = b.b.Set(metaKey(b.key[:0], name), v, nil)
 }

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -142,7 +143,7 @@ func run(cfg config) (err error) {
 		}()
 		cfg.workDir = dir
 	}
-	fmt.Printf("# taskroute-bench %s, GOMAXPROCS of the driver %s\n", time.Now().UTC().Format(time.RFC3339), os.Getenv("GOMAXPROCS"))
+	fmt.Printf("# taskroute-bench %s, GOMAXPROCS of the driver %d, CPUs %d\n", time.Now().UTC().Format(time.RFC3339), runtime.GOMAXPROCS(0), runtime.NumCPU())
 	for _, name := range strings.Split(cfg.scenarios, ",") {
 		name = strings.TrimSpace(name)
 		if err := runScenario(cfg, name); err != nil {

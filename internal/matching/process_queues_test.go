@@ -17,16 +17,26 @@ import (
 // and complete; the same run with plain tasks and workers without capabilities is the
 // baseline (poller entries, storage), so the difference is the cost of the process queues.
 func TestIdleProcessQueuesCostLittle(t *testing.T) {
-	const n = 1000
-	plain := heapPerWorker(t, n, false)
-	routed := heapPerWorker(t, n, true)
-	t.Logf("%d workers: %.0f bytes each with a process queue, %.0f without: %.0f bytes per idle process queue",
-		n, routed, plain, routed-plain)
-	// Measured 965-974 bytes (target 1 KiB, docs/benchmarks.md); the bound leaves room for
-	// allocator rounding so that the test catches growth, not noise.
-	if routed-plain > 1280 {
-		t.Errorf("an idle process queue costs %.0f bytes, want about 1 KiB", routed-plain)
+	const n, attempts = 1000, 3
+	var cost float64
+	for i := range attempts {
+		plain := heapPerWorker(t, n, false)
+		routed := heapPerWorker(t, n, true)
+		t.Logf("%d workers: %.0f bytes each with a process queue, %.0f without: %.0f bytes per idle process queue",
+			n, routed, plain, routed-plain)
+		if i == 0 || routed-plain < cost {
+			cost = routed - plain
+		}
+		// Measured 966-1,015 bytes (target 1 KiB, docs/benchmarks.md); the bound leaves room
+		// for allocator rounding so that the test catches growth, not noise.
+		if cost <= 1280 {
+			return
+		}
+		// Allocations of other goroutines (the committer, Pebble, timers) during one run only
+		// add to its growth: under load they once added ~330 bytes per worker to one run in
+		// 20. The smallest of a few measurements is the queues' own cost.
 	}
+	t.Errorf("an idle process queue costs %.0f bytes (least of %d measurements), want about 1 KiB", cost, attempts)
 }
 
 // heapPerWorker runs n workers that each take and complete one task (routed to their own

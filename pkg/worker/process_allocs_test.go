@@ -9,13 +9,11 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/taskroute/taskroute/internal/matching/testserver"
 	"github.com/taskroute/taskroute/pkg/client"
-	"github.com/taskroute/taskroute/pkg/worker"
 )
 
 // serviceChildEnv makes the test binary run TestServiceChild as the matching service of a
@@ -110,27 +108,12 @@ func TestWorkerProcessAllocations(t *testing.T) {
 	addAllocs := float64(m1-m0) / float64(n-client.MaxBatch)
 	t.Logf("adding: %.1f allocations, %.0f B per task", addAllocs, float64(b1-b0)/float64(n-client.MaxBatch))
 
-	var ran atomic.Int64
-	done := make(chan struct{})
-	w, err := worker.New(c, worker.Options{Queue: "allocs", Slots: 64, Identity: "allocs"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Register("t", func(context.Context, *worker.Task) ([]byte, error) {
-		if ran.Add(1) == n {
-			close(done)
-		}
-		return nil, nil
-	})
+	w, waitAll := noopWorker(t, c, "allocs", "allocs", n)
 	m0, b0 = allocCount()
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		t.Fatalf("%d of %d tasks ran", ran.Load(), n)
-	}
+	waitAll(5 * time.Minute)
 	if err := w.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}

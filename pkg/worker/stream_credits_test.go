@@ -55,26 +55,11 @@ func TestStreamBatchesOutcomesOfTasksPushedTogether(t *testing.T) {
 	c := dialCountingSends(t, addr, &sent)
 	const n = 3000
 	addQueued(t, c, "batch", n)
-	var ran atomic.Int64
-	done := make(chan struct{})
-	w, err := worker.New(c, worker.Options{Queue: "batch", Slots: 64, Identity: "batch"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Register("t", func(context.Context, *worker.Task) ([]byte, error) {
-		if ran.Add(1) == n {
-			close(done)
-		}
-		return nil, nil
-	})
+	w, waitAll := noopWorker(t, c, "batch", "batch", n)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("%d of %d tasks ran", ran.Load(), n)
-	}
+	waitAll(60 * time.Second)
 	if err := w.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}

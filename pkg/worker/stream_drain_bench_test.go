@@ -79,6 +79,32 @@ func addQueued(tb testing.TB, c *client.Client, queue string, n int) {
 	}
 }
 
+// noopWorker returns a 64-slot worker of queue with a no-op handler for type "t" (not
+// started yet), and a wait that returns once it has run n tasks, failing tb after timeout.
+func noopWorker(tb testing.TB, c *client.Client, queue, identity string, n int64) (*worker.Worker, func(timeout time.Duration)) {
+	tb.Helper()
+	var ran atomic.Int64
+	done := make(chan struct{})
+	w, err := worker.New(c, worker.Options{Queue: queue, Slots: 64, Identity: identity})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w.Register("t", func(context.Context, *worker.Task) ([]byte, error) {
+		if ran.Add(1) == n {
+			close(done)
+		}
+		return nil, nil
+	})
+	return w, func(timeout time.Duration) {
+		tb.Helper()
+		select {
+		case <-done:
+		case <-time.After(timeout):
+			tb.Fatalf("%d of %d tasks ran", ran.Load(), n)
+		}
+	}
+}
+
 // BenchmarkStreamDrain is the SDK's cost per task on the stream path: b.N tasks wait in
 // the backlog, then a 64-slot worker with a no-op handler drains them (real service in this
 // process, gRPC on 127.0.0.1; the allocations include the service's). It reports the
@@ -95,29 +121,14 @@ func BenchmarkStreamDrain(b *testing.B) {
 	streamCounts.credits.Store(0)
 	streamCounts.outcomes.Store(0)
 	streamCounts.pushes.Store(0)
-	var ran atomic.Int64
-	done := make(chan struct{})
-	w, err := worker.New(c, worker.Options{Queue: queue, Slots: 64, Identity: "drain"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	w.Register("t", func(context.Context, *worker.Task) ([]byte, error) {
-		if ran.Add(1) == int64(b.N) {
-			close(done)
-		}
-		return nil, nil
-	})
+	w, waitAll := noopWorker(b, c, queue, "drain", int64(b.N))
 	b.ReportAllocs()
 	cpu0 := worker.ProcessCPU(b)
 	b.ResetTimer()
 	if err := w.Start(); err != nil {
 		b.Fatal(err)
 	}
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		b.Fatalf("%d of %d tasks ran", ran.Load(), b.N)
-	}
+	waitAll(5 * time.Minute)
 	b.StopTimer()
 	cpu := worker.ProcessCPU(b) - cpu0
 	if err := w.Stop(context.Background()); err != nil {

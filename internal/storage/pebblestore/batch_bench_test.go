@@ -13,11 +13,7 @@ const tasksPerBenchBatch = 256
 // benchCommits commits b.N batches of tasksPerBenchBatch tasks, each written by write, and
 // reports the time and allocations per batch.
 func benchCommits(b *testing.B, write func(bt storage.Batch, id string, at time.Time)) {
-	s, err := Open(b.TempDir(), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(b)
 	ids := make([]string, tasksPerBenchBatch)
 	at := time.Unix(1_700_000_000, 0)
 	b.ReportAllocs()
@@ -71,11 +67,7 @@ func BenchmarkCommitWholeLives(b *testing.B) {
 // BenchmarkElideDistinctKeys is the elider's pass over a group of adds in which nothing
 // is superseded: what a batch without repeated keys pays at commit.
 func BenchmarkElideDistinctKeys(b *testing.B) {
-	s, err := Open(b.TempDir(), Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(b)
 	q := storage.QueueRef{Namespace: "ns", Queue: "q"}
 	bt := s.NewBatch().(*batch)
 	for j := range tasksPerBenchBatch {

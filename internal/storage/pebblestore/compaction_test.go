@@ -12,11 +12,7 @@ import (
 // at its usual threshold of 4 they were compacted after the second, at the former 16
 // after the eighth.
 func TestL0GathersFilesBeforeCompacting(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	rec := make([]byte, 100)
 	const flushes = 31
 	for f := 0; f < flushes; f++ {

@@ -119,11 +119,7 @@ func TestElisionRules(t *testing.T) {
 			[]string{"SET j=1", "DEL k", "SET i=3", "SET k=c"}, "c"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Open(t.TempDir(), Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := openTemp(t)
 			if !tc.fresh {
 				if err := s.db.Set([]byte("k"), []byte("old"), pebble.NoSync); err != nil {
 					t.Fatal(err)
@@ -173,11 +169,7 @@ func TestElisionRules(t *testing.T) {
 // each set twice far apart, every tenth one deleted at the end) and checks that every
 // earlier set was dropped and every key holds its last value.
 func TestElisionAcrossManyKeys(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	const keys = 5000
 	key := func(i int) string { return fmt.Sprintf("key-%05d", i) }
 	bt := s.NewBatch().(*batch)

@@ -10,11 +10,7 @@ import (
 // Partitions of a queue's backlog are separate backlogs under the queue's name: listed
 // with the queue once, enumerable per queue, and scanned and counted apart.
 func TestBacklogPartitions(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	refs := []storage.QueueRef{
 		{Namespace: "ns", Queue: "a"},
 		{Namespace: "ns", Queue: "a", Partition: "gpu=a100"},

@@ -73,11 +73,7 @@ func TestIndexDeletesVanishAtFlush(t *testing.T) {
 			}},
 	} {
 		t.Run(index.name, func(t *testing.T) {
-			s, err := Open(t.TempDir(), Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := openTemp(t)
 			const keys = 100
 			for i := 1; i <= keys+1; i++ {
 				k := min(i, keys) // the last pair puts key 100 again after its delete
@@ -100,11 +96,7 @@ func TestIndexDeletesVanishAtFlush(t *testing.T) {
 // TestBacklogDeleteOfFlushedEntry checks the other order: the entry was flushed before its
 // delete, which then removes it for good (in a compaction, not at once).
 func TestBacklogDeleteOfFlushedEntry(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	q := storage.QueueRef{Namespace: "ns", Queue: "q"}
 	k := storage.BacklogKey{Kind: 1, Priority: 3, Seq: 7}
 	commit(t, s, func(b storage.Batch) { b.PutBacklog(q, k, "id", []byte("record")) })

@@ -9,15 +9,22 @@ import (
 	"github.com/taskroute/taskroute/internal/storage"
 )
 
+// openTemp opens a store in a temporary directory, closed when the test ends.
+func openTemp(tb testing.TB) *Store {
+	tb.Helper()
+	s, err := Open(tb.TempDir(), Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // TestBlockCacheHoldsBlocksBesideMemtables guards the cache sizing: Pebble charges
 // memtables against the block cache, and when they used it all every Get read its filter
 // and index blocks from the file again.
 func TestBlockCacheHoldsBlocksBesideMemtables(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	rec := make([]byte, 100)
 	for i := 0; i < 20000; i += 1000 {
 		b := s.NewBatch()
@@ -57,11 +64,7 @@ func TestBlockCacheHoldsBlocksBesideMemtables(t *testing.T) {
 }
 
 func TestBacklogEntriesCarryRecords(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	q := storage.QueueRef{Namespace: "ns", Queue: "q"}
 	b := s.NewBatch()
 	b.PutBacklog(q, storage.BacklogKey{Kind: 1, Priority: 3, Seq: 7}, "with-record", []byte("record bytes"))
@@ -72,7 +75,7 @@ func TestBacklogEntriesCarryRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	err = s.ScanBacklog(q, 1, 3, 0, 10, func(e storage.BacklogEntry) bool {
+	err := s.ScanBacklog(q, 1, 3, 0, 10, func(e storage.BacklogEntry) bool {
 		got = append(got, strconv.FormatUint(e.Seq, 10)+":"+string(e.TaskID)+":"+string(e.Record)+":"+strconv.FormatBool(e.Record == nil))
 		return true
 	})
@@ -88,11 +91,7 @@ func TestBacklogEntriesCarryRecords(t *testing.T) {
 // TestScanTasksPagesOneNamespaceInIDOrder: a scan sees only its namespace (not one whose
 // name extends it), in id order, from after the given id, at most limit records.
 func TestScanTasksPagesOneNamespaceInIDOrder(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	b := s.NewBatch()
 	for _, id := range []string{"c", "a", "b", "b\x01", "d"} {
 		b.PutTask("ns", id, []byte("rec-"+id))

@@ -8,7 +8,8 @@ import (
 
 // printCounts prints, for an in-process run of total tasks, the synced commits (all, and
 // by what they carried), the mutations added to them and those that reached the store
-// (without those superseded within their commit) and the worker stream's messages per task in each direction.
+// (without those superseded within their commit), and the worker stream's messages per
+// task in each direction.
 func printCounts(d commitCounts, total int) {
 	per := func(n uint64) float64 { return float64(n) / float64(total) }
 	ratio := func(a, b uint64) float64 { return float64(a) / float64(max(b, 1)) }

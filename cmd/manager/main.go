@@ -14,6 +14,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -40,6 +41,11 @@ type options struct {
 	kubeAPIBurst            int
 	gracefulShutdown        time.Duration
 	showVersion             bool
+
+	// reuseControllerNames lets a second manager in the same process register the same
+	// controllers (controller-runtime refuses a name twice per process): set only by tests
+	// that run the manager more than once (go test -count=2).
+	reuseControllerNames bool
 
 	matching matchingOptions
 	quota    quotaOptions
@@ -112,6 +118,7 @@ func run(ctx context.Context, cfg *rest.Config, opts *options) error {
 		// Release the lease on shutdown so a standby takes over at once.
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       &opts.gracefulShutdown,
+		Controller:                    config.Controller{SkipNameValidation: &opts.reuseControllerNames},
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -130,9 +137,11 @@ func run(ctx context.Context, cfg *rest.Config, opts *options) error {
 		return err
 	}
 	// Each pool's share of its queue's backlog, for HPA metrics adapters and dashboards.
-	if err := ctrlmetrics.Registry.Register(poolmetrics.New(mgr.GetClient(), registry, ctrl.Log.WithName("poolmetrics"))); err != nil {
+	pools := poolmetrics.New(mgr.GetClient(), registry, ctrl.Log.WithName("poolmetrics"))
+	if err := ctrlmetrics.Registry.Register(pools); err != nil {
 		return fmt.Errorf("registering pool metrics: %w", err)
 	}
+	defer ctrlmetrics.Registry.Unregister(pools)
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
 	}

@@ -71,6 +71,7 @@ func TestManagerRunsAndStops(t *testing.T) {
 	// matching service gets a free port and a temporary store, not :7233 and /var/lib.
 	opts.security.namespace = "default"
 	opts.matching.bindAddress, opts.matching.dataDir = matching, t.TempDir()
+	opts.reuseControllerNames = true // -count=2 runs this test twice in one process
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -55,15 +55,25 @@ func newMetrics(e *Engine) *metrics {
 	return m
 }
 
-// Register adds the engine's metrics to reg (the manager passes controller-runtime's).
-func (e *Engine) Register(reg prometheus.Registerer) error {
+// Register adds the engine's metrics to reg (the manager passes controller-runtime's), and
+// returns what takes them out again: the service does once it stopped, so a closed engine
+// exports nothing and another one can register in the same process.
+func (e *Engine) Register(reg prometheus.Registerer) (unregister func(), err error) {
 	m := e.metrics
-	for _, c := range []prometheus.Collector{m.added, m.dispatchedV, m.syncMatchedV, m.finishedV, m.attemptFails, m.s2s, backlogCollector{e}, sessionCollector{e}} {
-		if err := reg.Register(c); err != nil {
-			return err
+	var done []prometheus.Collector
+	unregister = func() {
+		for _, c := range done {
+			reg.Unregister(c)
 		}
 	}
-	return nil
+	for _, c := range []prometheus.Collector{m.added, m.dispatchedV, m.syncMatchedV, m.finishedV, m.attemptFails, m.s2s, backlogCollector{e}, sessionCollector{e}} {
+		if err := reg.Register(c); err != nil {
+			unregister()
+			return nil, err
+		}
+		done = append(done, c)
+	}
+	return unregister, nil
 }
 
 // namespace returns the series of a namespace, shared by its queues.

@@ -97,7 +97,7 @@ func TestSessionSlotFreedByComplete(t *testing.T) {
 func TestSessionMetrics(t *testing.T) {
 	e := open(t, t.TempDir(), Options{Clock: clock.NewFake(time.Unix(1_700_000_000, 0))}).e
 	reg := prometheus.NewRegistry()
-	if err := e.Register(reg); err != nil {
+	if _, err := e.Register(reg); err != nil {
 		t.Fatal(err)
 	}
 	sessionWorkerHeartbeat(e, "w1", "p1", 2)

@@ -64,6 +64,8 @@ type Service struct {
 	grpc   *grpc.Server
 	lis    net.Listener
 
+	unregister func() // takes the engine's metrics out of the registry again
+
 	stopOnce sync.Once
 	served   chan struct{}
 	serving  atomic.Bool
@@ -121,8 +123,9 @@ func Open(cfg Config) (*Service, error) {
 		store.Close()
 		return nil, err
 	}
+	unregister := func() {}
 	if cfg.Registerer != nil {
-		if err := engine.Register(cfg.Registerer); err != nil {
+		if unregister, err = engine.Register(cfg.Registerer); err != nil {
 			engine.Close()
 			store.Close()
 			return nil, fmt.Errorf("matching: registering metrics: %w", err)
@@ -130,6 +133,7 @@ func Open(cfg Config) (*Service, error) {
 	}
 	lis, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
+		unregister()
 		engine.Close()
 		store.Close()
 		return nil, fmt.Errorf("matching: listening on %s: %w", cfg.Address, err)
@@ -138,7 +142,7 @@ func Open(cfg Config) (*Service, error) {
 	srv := New(engine, cfg.Limits)
 	srv.Register(g)
 	kedascaler.New(engine, kedascaler.Options{Recheck: cfg.ScalerRecheck}).Register(g)
-	return &Service{cfg: cfg, store: store, engine: engine, server: srv, grpc: g, lis: lis, served: make(chan struct{})}, nil
+	return &Service{cfg: cfg, store: store, engine: engine, server: srv, grpc: g, lis: lis, unregister: unregister, served: make(chan struct{})}, nil
 }
 
 // Addr is the address the service listens on.
@@ -199,6 +203,7 @@ func (s *Service) Stop() {
 			s.grpc.Stop()
 			<-done
 		}
+		s.unregister()
 		if err := s.store.Close(); err != nil {
 			s.cfg.Logger.Error(err, "Failed to close matching store")
 		}

@@ -29,37 +29,62 @@ const (
 // while another tenant adds 100 tasks for each of its tasks, more than the worker runs, so
 // the flood's backlog grows for the whole run. It reports both p99s and their ratio.
 //
+// A third phase is the control: the same flood on another queue with a worker of its own,
+// so the machine carries the same load but the small tenant's queue has no backlog and its
+// worker free slots. What the flooded p99 has over the control's is what sharing the queue
+// and its busy worker costs the small tenant; what the control has over the alone p99 is
+// the load on the machine's cores, which no queue order can take away.
+//
 //	go test ./test/matching -run '^$' -bench BenchmarkFairnessFlood -benchtime 1x
 func BenchmarkFairnessFlood(b *testing.B) {
 	for range b.N {
 		s := startServer(b, "")
 		c := s.client()
-		alone := smallTenantLatencies(b, s, c, "alone", false)
-		flooded := smallTenantLatencies(b, s, c, "flooded", true)
+		alone := smallTenantLatencies(b, s, c, "alone", noFlood)
+		flooded := smallTenantLatencies(b, s, c, "flooded", floodSameQueue)
+		control := smallTenantLatencies(b, s, c, "control", floodOtherQueue)
 		c.Close()
-		pa, pf := percentile(alone, 0.99), percentile(flooded, 0.99)
-		b.ReportMetric(float64(percentile(alone, 0.5).Microseconds())/1000, "alone-p50-ms")
-		b.ReportMetric(float64(pa.Microseconds())/1000, "alone-p99-ms")
-		b.ReportMetric(float64(percentile(flooded, 0.5).Microseconds())/1000, "flooded-p50-ms")
-		b.ReportMetric(float64(pf.Microseconds())/1000, "flooded-p99-ms")
+		pa, pf, pc := percentile(alone, 0.99), percentile(flooded, 0.99), percentile(control, 0.99)
+		b.ReportMetric(ms(percentile(alone, 0.5)), "alone-p50-ms")
+		b.ReportMetric(ms(pa), "alone-p99-ms")
+		b.ReportMetric(ms(percentile(flooded, 0.5)), "flooded-p50-ms")
+		b.ReportMetric(ms(pf), "flooded-p99-ms")
+		b.ReportMetric(ms(pc), "control-p99-ms")
 		b.ReportMetric(float64(pf)/float64(pa), "p99-ratio")
+		b.ReportMetric(float64(pf)/float64(pc), "flooded/control")
 	}
 }
 
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// floodShape says whether and where the flooding tenant adds its tasks.
+type floodShape int
+
+const (
+	noFlood         floodShape = iota
+	floodSameQueue             // on the small tenant's queue, served by its worker
+	floodOtherQueue            // the control: on another queue, served by a worker of its own
+)
+
 // smallTenantLatencies runs one worker process on a fresh queue, adds the small tenant's
-// tasks (and the flood's, if flooded) at the set pace, and returns the small tasks'
-// latencies.
-func smallTenantLatencies(b *testing.B, s *server, c *client.Client, queue string, flooded bool) []time.Duration {
+// tasks (and the flood's, if any) at the set pace, and returns the small tasks' latencies.
+func smallTenantLatencies(b *testing.B, s *server, c *client.Client, queue string, flood floodShape) []time.Duration {
 	w := startWorker(b, s.addr, workerConfig{queue: queue, types: "echo", slots: 8, id: "bench-" + queue})
+	floodQueue := queue
+	if flood == floodOtherQueue {
+		floodQueue = queue + "-flood"
+		fw := startWorker(b, s.addr, workerConfig{queue: floodQueue, types: "echo", slots: 8, id: "bench-" + floodQueue})
+		defer fw.kill()
+	}
 	ctx := context.Background()
 	sent := make(map[string]int64, smallTasks)
 	ids := make([]string, 0, smallTasks)
 	next := time.Now()
 	for i := range smallTasks {
-		if flooded {
+		if flood != noFlood {
 			batch := make([]client.Task, floodRatio)
 			for j := range batch {
-				batch[j] = client.Task{Queue: queue, Type: "echo", FairnessKey: "flood"}
+				batch[j] = client.Task{Queue: floodQueue, Type: "echo", FairnessKey: "flood"}
 			}
 			if _, err := c.AddTasks(ctx, batch); err != nil {
 				b.Fatal(err)

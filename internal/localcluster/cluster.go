@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -78,18 +76,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 
 func start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	c := &Cluster{WorkDir: opts.WorkDir, keepWorkDir: opts.KeepWorkDir, Nodes: opts.Nodes}
-	if c.WorkDir == "" {
-		if c.WorkDir, err = os.MkdirTemp("", "taskroute-cluster-"); err != nil {
-			return nil, err
-		}
-	} else {
-		// A kept directory of an earlier cluster: etcd must not find that cluster's data.
-		if err := os.RemoveAll(filepath.Join(c.WorkDir, "etcd")); err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(c.WorkDir, 0o700); err != nil {
-			return nil, err
-		}
+	if err := c.prepareWorkDir(); err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -99,133 +87,32 @@ func start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}
 	}()
 	progress := func(format string, a ...any) { fmt.Fprintf(opts.Progress, "[localcluster] "+format+"\n", a...) }
-
-	logDir := filepath.Join(c.WorkDir, "logs")
-	if err := os.MkdirAll(logDir, 0o700); err != nil {
-		return nil, err
-	}
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
 	}
 	etcdPort, etcdPeerPort, apiPort := ports[0], ports[1], ports[2]
-
-	_, svcNet, _ := net.ParseCIDR(serviceCIDR)
-	kubernetesServiceIP := append(net.IP(nil), svcNet.IP.To4()...)
-	kubernetesServiceIP[3]++
-	keys, err := newPKI(filepath.Join(c.WorkDir, "pki"), kubernetesServiceIP)
+	keys, err := c.writeAdminCredentials(apiPort)
 	if err != nil {
-		return nil, err
-	}
-	admin, err := keys.clientCertificate(AdminUser, "system:masters")
-	if err != nil {
-		return nil, err
-	}
-	server := "https://" + hostPort(apiPort)
-	c.Kubeconfig = filepath.Join(c.WorkDir, "kubeconfig")
-	if err := writeKubeconfig(c.Kubeconfig, server, keys.caCertPEM, admin); err != nil {
-		return nil, err
-	}
-	c.Config = &rest.Config{
-		Host:            server,
-		TLSClientConfig: rest.TLSClientConfig{CAData: keys.caCertPEM, CertData: admin.certPEM, KeyData: admin.keyPEM},
-		QPS:             100,
-		Burst:           200,
-	}
-	if c.Client, err = kubernetes.NewForConfig(c.Config); err != nil {
 		return nil, err
 	}
 	b := opts.Binaries
 
 	progress("starting etcd on %s", hostPort(etcdPort))
-	etcdURL := "http://" + hostPort(etcdPort)
-	peerURL := "http://" + hostPort(etcdPeerPort)
-	if err := c.start("etcd", logDir, b.Etcd,
-		"--name=default",
-		"--data-dir="+filepath.Join(c.WorkDir, "etcd"),
-		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
-		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
-		"--initial-cluster=default="+peerURL,
-		// Test data: durability across power loss is not worth fsync on a small disk.
-		"--unsafe-no-fsync=true",
-	); err != nil {
+	etcdURL, err := c.startEtcd(ctx, b.Etcd, etcdPort, etcdPeerPort)
+	if err != nil {
 		return nil, err
 	}
-	if err := c.waitFor(ctx, "etcd to be healthy", func(ctx context.Context) (bool, error) {
-		return httpOK(ctx, etcdURL+"/health"), nil
-	}); err != nil {
+	progress("starting kube-apiserver on %s", c.Config.Host)
+	if err := c.startAPIServer(ctx, b.APIServer, etcdURL, apiPort, keys); err != nil {
 		return nil, err
 	}
-
-	progress("starting kube-apiserver on %s", server)
-	if err := c.start("kube-apiserver", logDir, b.APIServer,
-		"--etcd-servers="+etcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-		fmt.Sprintf("--secure-port=%d", apiPort),
-		"--cert-dir="+filepath.Join(c.WorkDir, "apiserver-certs"),
-		"--tls-cert-file="+keys.servingCertFile, "--tls-private-key-file="+keys.servingKeyFile,
-		"--client-ca-file="+keys.caFile,
-		"--service-account-issuer="+serviceAccountIssuer,
-		"--service-account-key-file="+keys.saPublicFile,
-		"--service-account-signing-key-file="+keys.saPrivateFile,
-		"--service-cluster-ip-range="+serviceCIDR,
-		"--authorization-mode=Node,RBAC",
-		"--allow-privileged=true",
-		"--profiling=false",
-	); err != nil {
-		return nil, err
-	}
-	if err := c.waitFor(ctx, "kube-apiserver /readyz", func(ctx context.Context) (bool, error) {
-		body, err := c.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		return err == nil && strings.TrimSpace(string(body)) == "ok", nil
-	}); err != nil {
-		return nil, err
-	}
-
 	progress("starting kube-controller-manager, kube-scheduler and kwok")
-	if err := c.start("kube-controller-manager", logDir, b.ControllerManager,
-		"--kubeconfig="+c.Kubeconfig,
-		// The token controller needs the signing key and writes legacy Secrets; pods get
-		// projected tokens from the TokenRequest API instead, as in a current cluster.
-		"--controllers=*,-serviceaccount-token",
-		"--leader-elect=false", "--secure-port=0",
-		"--root-ca-file="+keys.caFile,
-		"--service-cluster-ip-range="+serviceCIDR,
-		"--cluster-name=taskroute-local",
-	); err != nil {
+	if err := c.startNodeComponents(b, keys); err != nil {
 		return nil, err
 	}
-	if err := c.start("kube-scheduler", logDir, b.Scheduler,
-		"--kubeconfig="+c.Kubeconfig,
-		"--leader-elect=false", "--secure-port=0",
-	); err != nil {
-		return nil, err
-	}
-	if err := c.start("kwok", logDir, b.Kwok,
-		"--kubeconfig="+c.Kubeconfig,
-		"--config="+b.KwokStages,
-		"--manage-all-nodes=false",
-		"--manage-nodes-with-annotation-selector="+KwokNodeAnnotation+"=fake",
-		"--cidr="+podCIDR,
-	); err != nil {
-		return nil, err
-	}
-
 	progress("creating %d fake nodes", len(opts.Nodes))
-	for _, n := range opts.Nodes {
-		if _, err := c.Client.CoreV1().Nodes().Create(ctx, nodeObject(n), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("creating node %s: %w", n.Name, err)
-		}
-	}
-	if err := c.waitFor(ctx, "the default ServiceAccount (kube-controller-manager)", func(ctx context.Context) (bool, error) {
-		_, err := c.Client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
-		return err == nil, nil
-	}); err != nil {
-		return nil, err
-	}
-	if err := c.waitFor(ctx, "every fake node Ready and untainted (kwok, node lifecycle controller)", func(ctx context.Context) (bool, error) {
-		return c.nodesReady(ctx)
-	}); err != nil {
+	if err := c.createNodes(ctx); err != nil {
 		return nil, err
 	}
 	progress("cluster ready; kubeconfig %s", c.Kubeconfig)

@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
@@ -16,16 +14,7 @@ import (
 )
 
 func newAddCommand(g *globals) *cobra.Command {
-	var (
-		t           client.Task
-		kind        string
-		payload     string
-		payloadFile string
-		headers     []string
-		wait        bool
-		retry       client.RetryPolicy
-		prefers     []string
-	)
+	var a addFlags
 	cmd := &cobra.Command{
 		Use:   "add --queue QUEUE --type TYPE [--payload DATA]",
 		Short: "Add a task to a queue (and optionally wait for its outcome)",
@@ -34,49 +23,9 @@ func newAddCommand(g *globals) *cobra.Command {
   taskroute add --queue images --type resize --prefer zone=eu:10 --prefer ssd:5`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, ok := client.ParseKind(kind)
-			if !ok {
-				return fmt.Errorf("--kind: want activity or workflow, got %q", kind)
-			}
-			t.Kind = k
-			switch {
-			case payload != "" && payloadFile != "":
-				return fmt.Errorf("--payload and --payload-file: give one, not both")
-			case payloadFile == "-":
-				b, err := readAll(os.Stdin)
-				if err != nil {
-					return fmt.Errorf("--payload-file: %w", err)
-				}
-				t.Payload = b
-			case payloadFile != "":
-				b, err := os.ReadFile(payloadFile)
-				if err != nil {
-					return fmt.Errorf("--payload-file: %w", err)
-				}
-				t.Payload = b
-			case payload != "":
-				t.Payload = []byte(payload)
-			}
-			if len(headers) > 0 {
-				t.Headers = map[string]string{}
-				for _, h := range headers {
-					k, v, ok := strings.Cut(h, "=")
-					if !ok || k == "" {
-						return fmt.Errorf("--header: want KEY=VALUE, got %q", h)
-					}
-					t.Headers[k] = v
-				}
-			}
-			for _, s := range prefers {
-				p, err := client.ParsePreference(s)
-				if err != nil {
-					return fmt.Errorf("--prefer: %w", err)
-				}
-				t.Prefers = append(t.Prefers, p)
-			}
-			if cmd.Flags().Changed("retry-max-attempts") || cmd.Flags().Changed("retry-initial-interval") ||
-				cmd.Flags().Changed("retry-backoff") || cmd.Flags().Changed("retry-max-interval") || cmd.Flags().Changed("non-retryable") {
-				t.Retry = &retry
+			t, err := a.task(cmd.Flags())
+			if err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			c, err := g.dial(ctx)
@@ -88,7 +37,7 @@ func newAddCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !wait {
+			if !a.wait {
 				return g.printAdded(res)
 			}
 			if g.output == "table" {
@@ -99,28 +48,7 @@ func newAddCommand(g *globals) *cobra.Command {
 			return g.waitAndPrint(ctx, c, res.ID, &res.Created)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVarP(&t.Queue, "queue", "q", "", "queue name (required)")
-	f.StringVarP(&t.Type, "type", "t", "", "task type: the handler a worker runs (required)")
-	f.StringVar(&t.ID, "id", "", "task id, the idempotency key (generated when empty)")
-	f.StringVar(&t.SessionID, "session", "", "add the task to this open session (create session): it runs only on the session's worker")
-	f.StringVar(&kind, "kind", "activity", "task kind: activity or workflow")
-	f.StringVarP(&payload, "payload", "p", "", "payload as a string")
-	f.StringVar(&payloadFile, "payload-file", "", "read the payload from a file ('-' for stdin)")
-	f.IntVar(&t.Priority, "priority", 0, "priority level, 1 (lowest) up to the queue's levels (0 = queue default)")
-	f.StringVar(&t.FairnessKey, "fairness-key", "", "fairness key (a tenant): within a priority the queue serves its keys in turn, by weight (up to 64 bytes)")
-	f.IntVar(&t.FairnessWeight, "fairness-weight", 0, "weight of the fairness key, 1..1000 (0 = 1; a queue's weight override wins)")
-	f.DurationVar(&t.ScheduleToStartTimeout, "schedule-to-start-timeout", 0, "end the task as TimedOut if not started within this (0 = queue default)")
-	f.DurationVar(&t.StartToCloseTimeout, "start-to-close-timeout", 0, "longest time one attempt may run (0 = queue default)")
-	f.DurationVar(&t.HeartbeatTimeout, "heartbeat-timeout", 0, "retry an attempt that does not heartbeat within this (0 = queue default)")
-	f.StringArrayVar(&headers, "header", nil, "header KEY=VALUE passed to the worker (repeatable)")
-	f.StringArrayVar(&prefers, "prefer", nil, "preferred worker capability NAME[=VALUE]:WEIGHT, weight 1..100 (repeatable): the waiting worker meeting the most weight gets the task")
-	f.BoolVarP(&wait, "wait", "w", false, "wait for the task's outcome (bounded by --timeout)")
-	f.IntVar(&retry.MaximumAttempts, "retry-max-attempts", 0, "most attempts, the first included (0 = queue default)")
-	f.DurationVar(&retry.InitialInterval, "retry-initial-interval", 0, "wait before the first retry (0 = queue default)")
-	f.Float64Var(&retry.BackoffCoefficient, "retry-backoff", 0, "factor the wait grows by per retry (0 = queue default)")
-	f.DurationVar(&retry.MaximumInterval, "retry-max-interval", 0, "longest wait between retries (0 = queue default)")
-	f.StringSliceVar(&retry.NonRetryableErrorTypes, "non-retryable", nil, "error types that end the task Failed without retry (comma-separated or repeated)")
+	a.bind(cmd.Flags())
 	_ = cmd.MarkFlagRequired("queue")
 	_ = cmd.MarkFlagRequired("type")
 	return cmd

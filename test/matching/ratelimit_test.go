@@ -123,9 +123,16 @@ func checkGlobalRateLimit(t *testing.T, pollsFirst bool) {
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Before(all[j]) })
 	span := all[len(all)-1].Sub(all[0])
+	// A start is logged by the worker after the task's delivery, which varies: the first
+	// tasks of freshly started worker processes arrive tens of milliseconds later than
+	// the rest, and a window of the logs then holds a task or two more than the service
+	// dispatched in any window of its own clock (CI saw 62 in 1 s against 61). The
+	// allowance covers that; a bucket credited twice (the bug this test was written for)
+	// still shows as twice the rate.
+	const deliveryJitter = 50 * time.Millisecond
 	for _, win := range []time.Duration{time.Second, 2 * time.Second, span} {
 		got := maxInWindow(append([]time.Time(nil), all...), win)
-		limit := int(rate*win.Seconds()) + burst + 1
+		limit := int(rate*(win+deliveryJitter).Seconds()) + burst + 1
 		if got > limit {
 			t.Errorf("%d tasks started within %v; the limit allows %d (rate %v/s, burst %d)", got, win, limit, rate, burst)
 		}

@@ -17,87 +17,124 @@ import (
 // because Go callers and older stored objects do not pass through it.
 func queueConfigFromSpec(spec *v1alpha1.TaskQueueSpec) (queueconfig.Config, error) {
 	cfg := queueconfig.Default()
-
-	if rl := spec.RateLimit; rl != nil {
-		cfg.RateLimit = rl.TasksPerSecond.AsApproximateFloat64()
-		if cfg.RateLimit <= 0 {
-			return queueconfig.Config{}, fmt.Errorf("spec.rateLimit.tasksPerSecond: must be greater than 0, got %s", rl.TasksPerSecond.String())
-		}
-		cfg.Burst = int(rl.Burst)
-		if cfg.Burst == 0 {
-			cfg.Burst = 1
-		}
-		if cfg.Burst < 0 {
-			return queueconfig.Config{}, fmt.Errorf("spec.rateLimit.burst: must be at least 1, got %d", rl.Burst)
-		}
+	if err := rateLimitFromSpec(spec.RateLimit, &cfg); err != nil {
+		return queueconfig.Config{}, err
 	}
-
-	if p := spec.Priority; p != nil {
-		if p.Levels != 0 {
-			cfg.PriorityLevels = int(p.Levels)
-		}
-		if p.DefaultLevel != 0 {
-			cfg.DefaultPriority = int(p.DefaultLevel)
-		}
-		if cfg.PriorityLevels < 1 || cfg.PriorityLevels > v1alpha1.MaxPriorityLevels {
-			return queueconfig.Config{}, fmt.Errorf("spec.priority.levels: must be within 1..%d, got %d", v1alpha1.MaxPriorityLevels, cfg.PriorityLevels)
-		}
-		if cfg.DefaultPriority < 1 || cfg.DefaultPriority > cfg.PriorityLevels {
-			return queueconfig.Config{}, fmt.Errorf("spec.priority.defaultLevel: must be within 1..%d, got %d", cfg.PriorityLevels, cfg.DefaultPriority)
-		}
+	if err := priorityFromSpec(spec.Priority, &cfg); err != nil {
+		return queueconfig.Config{}, err
 	}
-
-	if td := spec.TaskDefaults; td != nil {
-		var err error
-		if cfg.ScheduleToStartTimeout, err = duration("spec.taskDefaults.scheduleToStartTimeout", td.ScheduleToStartTimeout, 0); err != nil {
-			return queueconfig.Config{}, err
-		}
-		if cfg.StartToCloseTimeout, err = duration("spec.taskDefaults.startToCloseTimeout", td.StartToCloseTimeout, cfg.StartToCloseTimeout); err != nil {
-			return queueconfig.Config{}, err
-		}
-		if cfg.HeartbeatTimeout, err = duration("spec.taskDefaults.heartbeatTimeout", td.HeartbeatTimeout, 0); err != nil {
-			return queueconfig.Config{}, err
-		}
-		if cfg.Retry, err = retryPolicy(td.RetryPolicy, cfg.Retry); err != nil {
-			return queueconfig.Config{}, err
-		}
+	if err := taskDefaultsFromSpec(spec.TaskDefaults, &cfg); err != nil {
+		return queueconfig.Config{}, err
 	}
-
-	if s := spec.Sticky; s != nil {
-		cfg.StickyEnabled = s.Mode != v1alpha1.FeatureDisabled
-		var err error
-		if cfg.StickyScheduleToStartTimeout, err = duration("spec.sticky.scheduleToStartTimeout", s.ScheduleToStartTimeout, cfg.StickyScheduleToStartTimeout); err != nil {
-			return queueconfig.Config{}, err
-		}
+	if err := stickyFromSpec(spec.Sticky, &cfg); err != nil {
+		return queueconfig.Config{}, err
 	}
-
-	if v := spec.Versioning; v != nil {
-		cfg.CurrentVersion, cfg.RampingVersion, cfg.RampPercentage = v.CurrentVersion, v.RampingVersion, int(v.RampPercentage)
-		if cfg.RampPercentage < 0 || cfg.RampPercentage > 100 {
-			return queueconfig.Config{}, fmt.Errorf("spec.versioning.rampPercentage: must be within 0..100, got %d", cfg.RampPercentage)
-		}
-		if cfg.RampingVersion != "" && cfg.CurrentVersion == "" {
-			return queueconfig.Config{}, fmt.Errorf("spec.versioning.rampingVersion: needs spec.versioning.currentVersion")
-		}
-		if cfg.RampingVersion != "" && cfg.RampingVersion == cfg.CurrentVersion {
-			return queueconfig.Config{}, fmt.Errorf("spec.versioning.rampingVersion: must differ from currentVersion %q", cfg.CurrentVersion)
-		}
+	if err := versioningFromSpec(spec.Versioning, &cfg); err != nil {
+		return queueconfig.Config{}, err
 	}
-
 	if err := fairnessFromSpec(spec.Fairness, &cfg); err != nil {
 		return queueconfig.Config{}, err
 	}
-	var err error
-	if cfg.Retention, err = duration("spec.retention", spec.Retention, cfg.Retention); err != nil {
+	if err := durationsFromSpec(spec, &cfg); err != nil {
 		return queueconfig.Config{}, err
-	}
-	if cfg.PreferenceWait, err = duration("spec.preferenceWait", spec.PreferenceWait, cfg.PreferenceWait); err != nil {
-		return queueconfig.Config{}, err
-	}
-	if cfg.PreferenceWait > queueconfig.MaxPreferenceWait {
-		return queueconfig.Config{}, fmt.Errorf("spec.preferenceWait: must be at most %s, got %s", queueconfig.MaxPreferenceWait, cfg.PreferenceWait)
 	}
 	return cfg, nil
+}
+
+func rateLimitFromSpec(rl *v1alpha1.QueueRateLimit, cfg *queueconfig.Config) error {
+	if rl == nil {
+		return nil
+	}
+	cfg.RateLimit = rl.TasksPerSecond.AsApproximateFloat64()
+	if cfg.RateLimit <= 0 {
+		return fmt.Errorf("spec.rateLimit.tasksPerSecond: must be greater than 0, got %s", rl.TasksPerSecond.String())
+	}
+	cfg.Burst = int(rl.Burst)
+	if cfg.Burst == 0 {
+		cfg.Burst = 1
+	}
+	if cfg.Burst < 0 {
+		return fmt.Errorf("spec.rateLimit.burst: must be at least 1, got %d", rl.Burst)
+	}
+	return nil
+}
+
+func priorityFromSpec(p *v1alpha1.PriorityConfig, cfg *queueconfig.Config) error {
+	if p == nil {
+		return nil
+	}
+	if p.Levels != 0 {
+		cfg.PriorityLevels = int(p.Levels)
+	}
+	if p.DefaultLevel != 0 {
+		cfg.DefaultPriority = int(p.DefaultLevel)
+	}
+	if cfg.PriorityLevels < 1 || cfg.PriorityLevels > v1alpha1.MaxPriorityLevels {
+		return fmt.Errorf("spec.priority.levels: must be within 1..%d, got %d", v1alpha1.MaxPriorityLevels, cfg.PriorityLevels)
+	}
+	if cfg.DefaultPriority < 1 || cfg.DefaultPriority > cfg.PriorityLevels {
+		return fmt.Errorf("spec.priority.defaultLevel: must be within 1..%d, got %d", cfg.PriorityLevels, cfg.DefaultPriority)
+	}
+	return nil
+}
+
+func taskDefaultsFromSpec(td *v1alpha1.TaskDefaults, cfg *queueconfig.Config) error {
+	if td == nil {
+		return nil
+	}
+	var err error
+	if cfg.ScheduleToStartTimeout, err = duration("spec.taskDefaults.scheduleToStartTimeout", td.ScheduleToStartTimeout, 0); err != nil {
+		return err
+	}
+	if cfg.StartToCloseTimeout, err = duration("spec.taskDefaults.startToCloseTimeout", td.StartToCloseTimeout, cfg.StartToCloseTimeout); err != nil {
+		return err
+	}
+	if cfg.HeartbeatTimeout, err = duration("spec.taskDefaults.heartbeatTimeout", td.HeartbeatTimeout, 0); err != nil {
+		return err
+	}
+	cfg.Retry, err = retryPolicy(td.RetryPolicy, cfg.Retry)
+	return err
+}
+
+func stickyFromSpec(s *v1alpha1.StickyConfig, cfg *queueconfig.Config) error {
+	if s == nil {
+		return nil
+	}
+	cfg.StickyEnabled = s.Mode != v1alpha1.FeatureDisabled
+	var err error
+	cfg.StickyScheduleToStartTimeout, err = duration("spec.sticky.scheduleToStartTimeout", s.ScheduleToStartTimeout, cfg.StickyScheduleToStartTimeout)
+	return err
+}
+
+func versioningFromSpec(v *v1alpha1.VersioningConfig, cfg *queueconfig.Config) error {
+	if v == nil {
+		return nil
+	}
+	cfg.CurrentVersion, cfg.RampingVersion, cfg.RampPercentage = v.CurrentVersion, v.RampingVersion, int(v.RampPercentage)
+	switch {
+	case cfg.RampPercentage < 0 || cfg.RampPercentage > 100:
+		return fmt.Errorf("spec.versioning.rampPercentage: must be within 0..100, got %d", cfg.RampPercentage)
+	case cfg.RampingVersion != "" && cfg.CurrentVersion == "":
+		return fmt.Errorf("spec.versioning.rampingVersion: needs spec.versioning.currentVersion")
+	case cfg.RampingVersion != "" && cfg.RampingVersion == cfg.CurrentVersion:
+		return fmt.Errorf("spec.versioning.rampingVersion: must differ from currentVersion %q", cfg.CurrentVersion)
+	}
+	return nil
+}
+
+// durationsFromSpec reads the queue-wide durations: retention and the preference wait.
+func durationsFromSpec(spec *v1alpha1.TaskQueueSpec, cfg *queueconfig.Config) error {
+	var err error
+	if cfg.Retention, err = duration("spec.retention", spec.Retention, cfg.Retention); err != nil {
+		return err
+	}
+	if cfg.PreferenceWait, err = duration("spec.preferenceWait", spec.PreferenceWait, cfg.PreferenceWait); err != nil {
+		return err
+	}
+	if cfg.PreferenceWait > queueconfig.MaxPreferenceWait {
+		return fmt.Errorf("spec.preferenceWait: must be at most %s, got %s", queueconfig.MaxPreferenceWait, cfg.PreferenceWait)
+	}
+	return nil
 }
 
 func retryPolicy(rp *v1alpha1.RetryPolicy, def queueconfig.RetryPolicy) (queueconfig.RetryPolicy, error) {

@@ -61,6 +61,41 @@ type poolObservation struct {
 func setPoolStatus(pool *v1alpha1.WorkerPool, obs poolObservation) {
 	st := &pool.Status
 	gen := pool.Generation
+	setPoolCounts(pool, obs)
+	set := func(t string, status metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen})
+	}
+	setQueueResolved(set, pool, obs)
+	setSpecHonored(&st.Conditions, gen, unhonouredPoolFields(&pool.Spec))
+	setScalingConditions(pool, obs)
+
+	degraded, degradedReason, degradedMsg := degradation(pool, obs)
+	if degraded {
+		set(v1alpha1.ConditionDegraded, metav1.ConditionTrue, degradedReason, degradedMsg)
+	} else {
+		set(v1alpha1.ConditionDegraded, metav1.ConditionFalse, ReasonAsExpected, "No problems found")
+	}
+	if obs.deployment == nil {
+		set(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonDeploymentMissing, "The Deployment does not exist")
+		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonDeploymentMissing, "The Deployment does not exist")
+		return
+	}
+	setRolloutConditions(set, obs.deployment, obs.desiredReplicas, degradedReason, degradedMsg)
+
+	// observedGeneration says this status describes the current spec: the Deployment of
+	// this generation is applied (or was already current).
+	if obs.applyErr == nil && obs.renderErr == nil && obs.conflict == nil {
+		st.ObservedGeneration = gen
+	}
+}
+
+// setCondition sets one condition of the object being reported, at its generation.
+type setCondition func(t string, status metav1.ConditionStatus, reason, msg string)
+
+// setPoolCounts copies the replica counts of the Deployment and, when the matching
+// service answered, the connected workers and backlog into the status.
+func setPoolCounts(pool *v1alpha1.WorkerPool, obs poolObservation) {
+	st := &pool.Status
 	st.Selector = render.Selector(pool)
 	st.DesiredReplicas = obs.desiredReplicas
 	if d := obs.deployment; d != nil {
@@ -72,13 +107,11 @@ func setPoolStatus(pool *v1alpha1.WorkerPool, obs poolObservation) {
 	if obs.statsErr == nil {
 		st.ConnectedWorkers, st.BacklogCount = connectedWorkers(obs.stats, pool.Name), backlogCount(obs.stats)
 	}
+}
 
-	set := func(t string, status metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen})
-	}
-
-	// QueueResolved: a missing TaskQueue is not an error (queues exist on demand), but
-	// the user should see that the pool runs with the queue's defaults.
+// setQueueResolved: a missing TaskQueue is not an error (queues exist on demand), but the
+// user should see that the pool runs with the queue's defaults.
+func setQueueResolved(set setCondition, pool *v1alpha1.WorkerPool, obs poolObservation) {
 	switch bad := priorityOutOfRange(pool.Spec.Priorities, obs.queue.levels); {
 	case len(bad) > 0:
 		set(v1alpha1.ConditionQueueResolved, metav1.ConditionFalse, ReasonPriorityOutOfRange,
@@ -89,23 +122,11 @@ func setPoolStatus(pool *v1alpha1.WorkerPool, obs poolObservation) {
 	default:
 		set(v1alpha1.ConditionQueueResolved, metav1.ConditionTrue, ReasonTaskQueueFound, fmt.Sprintf("TaskQueue %q found", pool.Spec.Queue))
 	}
+}
 
-	setSpecHonored(&st.Conditions, gen, unhonouredPoolFields(&pool.Spec))
-	setScalingConditions(pool, obs)
-
-	degraded, degradedReason, degradedMsg := degradation(pool, obs)
-	if degraded {
-		set(v1alpha1.ConditionDegraded, metav1.ConditionTrue, degradedReason, degradedMsg)
-	} else {
-		set(v1alpha1.ConditionDegraded, metav1.ConditionFalse, ReasonAsExpected, "No problems found")
-	}
-
-	d, desired := obs.deployment, obs.desiredReplicas
+// setRolloutConditions sets Progressing and Ready from the pool's Deployment d.
+func setRolloutConditions(set setCondition, d *appsv1.Deployment, desired int32, degradedReason, degradedMsg string) {
 	switch {
-	case d == nil:
-		set(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonDeploymentMissing, "The Deployment does not exist")
-		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonDeploymentMissing, "The Deployment does not exist")
-		return
 	case degradedReason == ReasonProgressDeadline:
 		set(v1alpha1.ConditionProgressing, metav1.ConditionFalse, ReasonProgressDeadline, degradedMsg)
 	case d.Status.ObservedGeneration < d.Generation || d.Status.UpdatedReplicas < desired || d.Status.Replicas > d.Status.UpdatedReplicas:
@@ -126,12 +147,6 @@ func setPoolStatus(pool *v1alpha1.WorkerPool, obs poolObservation) {
 		set(v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonWorkersReady, fmt.Sprintf("%d of %d workers ready", d.Status.ReadyReplicas, desired))
 	default:
 		set(v1alpha1.ConditionReady, metav1.ConditionFalse, ReasonWorkersNotReady, fmt.Sprintf("%d of %d workers ready", d.Status.ReadyReplicas, desired))
-	}
-
-	// observedGeneration says this status describes the current spec: the Deployment of
-	// this generation is applied (or was already current).
-	if obs.applyErr == nil && obs.renderErr == nil && obs.conflict == nil {
-		st.ObservedGeneration = gen
 	}
 }
 

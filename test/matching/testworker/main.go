@@ -44,31 +44,56 @@ func main() {
 }
 
 func run() error {
-	grace := 5 * time.Second
-	if v := os.Getenv("TESTWORKER_SHUTDOWN"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("TESTWORKER_SHUTDOWN: %w", err)
-		}
-		grace = d
-	}
-	w, err := worker.FromEnvironment(func(o *worker.Options) {
-		o.ShutdownTimeout = grace
-		o.PollTimeout = 20 * time.Second
-		o.Pollers = min(o.Slots, 4)
-		o.Logger = funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{})
-	})
+	w, err := newWorker()
 	if err != nil {
 		return err
 	}
-	fast := os.Getenv("TESTWORKER_FAST") == "1"
 	log, err := openLog(os.Getenv("TESTWORKER_LOG"))
 	if err != nil {
 		return err
 	}
 	defer log.close()
+	all := handlers(log, os.Getenv("TESTWORKER_FAST") == "1")
+	types := os.Getenv("TESTWORKER_TYPES")
+	if types == "" {
+		types = "echo"
+	}
+	for _, name := range strings.Split(types, ",") {
+		h, ok := all[name]
+		if !ok {
+			return fmt.Errorf("TESTWORKER_TYPES: unknown handler %q", name)
+		}
+		w.Register(name, h)
+	}
 
-	handlers := map[string]worker.Handler{
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	fmt.Fprintln(os.Stderr, "testworker: started", w.Identity())
+	return w.Run(ctx)
+}
+
+// newWorker configures a worker from the environment, as a worker pod's would be.
+func newWorker() (*worker.Worker, error) {
+	grace := 5 * time.Second
+	if v := os.Getenv("TESTWORKER_SHUTDOWN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("TESTWORKER_SHUTDOWN: %w", err)
+		}
+		grace = d
+	}
+	return worker.FromEnvironment(func(o *worker.Options) {
+		o.ShutdownTimeout = grace
+		o.PollTimeout = 20 * time.Second
+		o.Pollers = min(o.Slots, 4)
+		o.Logger = funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{})
+	})
+}
+
+// handlers are the task types the tests use (see the package comment); each records its
+// execution in log first. fast makes sleep return at once.
+func handlers(log *execLog, fast bool) map[string]worker.Handler {
+	return map[string]worker.Handler{
 		"echo": func(_ context.Context, t *worker.Task) ([]byte, error) {
 			log.record(t)
 			return t.Payload, nil
@@ -117,22 +142,6 @@ func run() error {
 			return nil, context.Cause(ctx)
 		},
 	}
-	types := os.Getenv("TESTWORKER_TYPES")
-	if types == "" {
-		types = "echo"
-	}
-	for _, name := range strings.Split(types, ",") {
-		h, ok := handlers[name]
-		if !ok {
-			return fmt.Errorf("TESTWORKER_TYPES: unknown handler %q", name)
-		}
-		w.Register(name, h)
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	fmt.Fprintln(os.Stderr, "testworker: started", w.Identity())
-	return w.Run(ctx)
 }
 
 // execLog records executions; it flushes often so a SIGKILL loses at most a few lines.

@@ -155,33 +155,38 @@ func newTask(spec *matchingv1.TaskSpec, cfg queueconfig.Config, now int64, ids *
 	if d := spec.GetHeartbeatTimeout(); d != nil {
 		t.heartbeat = d.AsDuration()
 	}
-	rp := cfg.Retry
-	t.retry = retryPolicy{initial: rp.InitialInterval, coefficient: rp.BackoffCoefficient, maximum: rp.MaximumInterval,
-		maxAttempts: int32(rp.MaximumAttempts), nonRetryable: rp.NonRetryableErrorTypes}
-	if r := spec.GetRetryPolicy(); r != nil {
-		if r.InitialInterval != nil {
-			t.retry.initial = r.InitialInterval.AsDuration()
-		}
-		if r.BackoffCoefficient != 0 {
-			t.retry.coefficient = r.BackoffCoefficient
-		}
-		if r.MaximumInterval != nil {
-			t.retry.maximum = r.MaximumInterval.AsDuration()
-		}
-		if r.MaximumAttempts != 0 {
-			t.retry.maxAttempts = r.MaximumAttempts
-		}
-		if len(r.NonRetryableErrorTypes) > 0 {
-			t.retry.nonRetryable = r.NonRetryableErrorTypes
-		}
-	}
-	if t.retry.coefficient < 1 {
-		t.retry.coefficient = 1
-	}
+	t.retry = retryOf(spec.GetRetryPolicy(), cfg.Retry)
 	if t.scheduleToStart > 0 {
 		t.s2sDeadline = now + int64(t.scheduleToStart)
 	}
 	return t
+}
+
+// retryOf is the queue's retry policy with what the task sets of its own over it.
+func retryOf(r *matchingv1.RetryPolicy, queue queueconfig.RetryPolicy) retryPolicy {
+	p := retryPolicy{initial: queue.InitialInterval, coefficient: queue.BackoffCoefficient, maximum: queue.MaximumInterval,
+		maxAttempts: int32(queue.MaximumAttempts), nonRetryable: queue.NonRetryableErrorTypes}
+	if r != nil {
+		if r.InitialInterval != nil {
+			p.initial = r.InitialInterval.AsDuration()
+		}
+		if r.BackoffCoefficient != 0 {
+			p.coefficient = r.BackoffCoefficient
+		}
+		if r.MaximumInterval != nil {
+			p.maximum = r.MaximumInterval.AsDuration()
+		}
+		if r.MaximumAttempts != 0 {
+			p.maxAttempts = r.MaximumAttempts
+		}
+		if len(r.NonRetryableErrorTypes) > 0 {
+			p.nonRetryable = r.NonRetryableErrorTypes
+		}
+	}
+	if p.coefficient < 1 {
+		p.coefficient = 1
+	}
+	return p
 }
 
 // startLocked starts a new attempt of a scheduled task and returns what the worker gets.

@@ -111,7 +111,7 @@ func TestServerKill9DuringAddsLosesNoAcknowledgedTask(t *testing.T) {
 	killed.Store(true)
 	s.kill()
 	killedAt := time.Since(begin)
-	time.Sleep(300 * time.Millisecond) // adders and workers see the service gone
+	time.Sleep(300 * time.Millisecond) // the outage, part of the scenario (not a synchronisation): adders and workers retry against nothing
 	restartBegin := time.Now()
 	s.restart()
 	restartTook := time.Since(restartBegin)

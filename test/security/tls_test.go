@@ -138,8 +138,9 @@ func TestCertificateRotationKeepsLongPollsAndTasks(t *testing.T) {
 	for i := range tasks / 2 {
 		add(i)
 	}
+	// The idle polls wait in the service before the rotation (else they would not span it).
+	waitForPollers(t, producer, ns, "idle", idlePolls)
 	// Force a renewal: past 2/3 of the serving certificate's hour.
-	time.Sleep(300 * time.Millisecond) // the idle polls are waiting
 	srv.clock.Step(45 * time.Minute)
 	if err := srv.ca.Ensure(ctx); err != nil {
 		t.Fatal(err)
@@ -172,5 +173,24 @@ func TestCertificateRotationKeepsLongPollsAndTasks(t *testing.T) {
 	// A brand-new client verifies the renewed certificate with the same bundle.
 	if _, err := dial(t, srv.addr, srv.caFile, token).DescribeQueue(ctx, &matchingv1.DescribeQueueRequest{Namespace: ns, Queue: "jobs"}); err != nil {
 		t.Fatalf("a new connection after rotation: %v", err)
+	}
+}
+
+// waitForPollers waits (bounded) until the service lists n pollers of the queue.
+func waitForPollers(t *testing.T, c matchingv1.MatchingServiceClient, ns, queue string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d, err := c.DescribeQueue(context.Background(), &matchingv1.DescribeQueueRequest{Namespace: ns, Queue: queue})
+		if err != nil {
+			t.Fatalf("describe %s: %v", queue, err)
+		}
+		if len(d.Pollers) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d pollers of %s listed after 10s", len(d.Pollers), n, queue)
+		}
+		time.Sleep(10 * time.Millisecond) // bounded polling of the service's state
 	}
 }

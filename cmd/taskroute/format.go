@@ -159,6 +159,15 @@ func writeTask(w io.Writer, t *client.TaskInfo, now time.Time) error {
 	if t.FairnessKey != "" {
 		row("Fairness key", fairnessKeyText(t))
 	}
+	if len(t.Requires) > 0 {
+		row("Requires", t.Requires.String())
+	}
+	if len(t.Prefers) > 0 {
+		row("Prefers", t.Prefers.String())
+	}
+	if t.SessionID != "" {
+		row("Session", t.SessionID)
+	}
 	row("Attempt", strconv.Itoa(t.Attempt))
 	row("Scheduled", agoPtr(t.ScheduledTime, now))
 	row("Started", agoPtr(t.StartedTime, now))
@@ -202,37 +211,8 @@ func writeQueue(w io.Writer, d *client.QueueDescription, now time.Time) error {
 	}
 
 	fmt.Fprintln(w)
-	if len(d.Backlog) == 0 {
-		fmt.Fprintln(w, "Backlog: empty")
-	} else {
-		backlog := append([]client.Backlog(nil), d.Backlog...)
-		sort.Slice(backlog, func(i, j int) bool {
-			if backlog[i].Kind != backlog[j].Kind {
-				return backlog[i].Kind < backlog[j].Kind
-			}
-			return backlog[i].Priority > backlog[j].Priority
-		})
-		tw = newTable(w)
-		keyed := keyedBacklog(backlog)
-		if keyed {
-			fmt.Fprintln(tw, "KIND\tPRIORITY\tKEY\tTASKS\tOLDEST")
-		} else {
-			fmt.Fprintln(tw, "KIND\tPRIORITY\tTASKS\tOLDEST")
-		}
-		for _, b := range backlog {
-			oldest := "-"
-			if b.Count > 0 {
-				oldest = humanDuration(b.OldestAge)
-			}
-			if keyed {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", b.Kind, b.Priority, backlogKeyCell(b), thousands(b.Count), oldest)
-				continue
-			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", b.Kind, b.Priority, thousands(b.Count), oldest)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
+	if err := writeBacklog(w, d.Backlog); err != nil {
+		return err
 	}
 
 	if err := writeUnknownTaskTypes(w, d.UnknownTaskTypes, now); err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/taskroute/taskroute/pkg/client"
+	"github.com/taskroute/taskroute/pkg/workerenv"
 )
 
 // addFlags are the flags of `taskroute add`; task turns them into the task to add.
@@ -17,6 +18,7 @@ type addFlags struct {
 	payload     string
 	payloadFile string
 	headers     []string
+	requires    string
 	prefers     []string
 	retry       client.RetryPolicy
 	wait        bool
@@ -38,6 +40,7 @@ func (a *addFlags) bind(f *pflag.FlagSet) {
 	f.DurationVar(&t.StartToCloseTimeout, "start-to-close-timeout", 0, "longest time one attempt may run (0 = queue default)")
 	f.DurationVar(&t.HeartbeatTimeout, "heartbeat-timeout", 0, "retry an attempt that does not heartbeat within this (0 = queue default)")
 	f.StringArrayVar(&a.headers, "header", nil, "header KEY=VALUE passed to the worker (repeatable)")
+	f.StringVar(&a.requires, "requires", "", "capabilities a worker must advertise to run the task, NAME[=VALUE],... (all of them; a name alone matches any value; at most 16)")
 	f.StringArrayVar(&a.prefers, "prefer", nil, "preferred worker capability NAME[=VALUE]:WEIGHT, weight 1..100 (repeatable): the waiting worker meeting the most weight gets the task")
 	f.BoolVarP(&a.wait, "wait", "w", false, "wait for the task's outcome (bounded by --timeout)")
 	f.IntVar(&a.retry.MaximumAttempts, "retry-max-attempts", 0, "most attempts, the first included (0 = queue default)")
@@ -71,6 +74,13 @@ func (a *addFlags) task(f *pflag.FlagSet) (client.Task, error) {
 			}
 			t.Headers[k] = v
 		}
+	}
+	caps, err := workerenv.ParseCapabilities(a.requires)
+	if err != nil {
+		return t, fmt.Errorf("--requires: %w", err)
+	}
+	if len(caps) > 0 {
+		t.Requires = caps
 	}
 	for _, s := range a.prefers {
 		p, err := client.ParsePreference(s)

@@ -66,7 +66,8 @@ func FormatCapabilities(caps map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
-// ParseCapabilities parses the TASKROUTE_CAPABILITIES syntax.
+// ParseCapabilities parses the TASKROUTE_CAPABILITIES syntax, "name=value,name,...", which
+// the CLI's --requires takes too (callers name the source in their errors).
 func ParseCapabilities(s string) (map[string]string, error) {
 	caps := map[string]string{}
 	if strings.TrimSpace(s) == "" {
@@ -75,7 +76,7 @@ func ParseCapabilities(s string) (map[string]string, error) {
 	for _, part := range strings.Split(s, ",") {
 		name, value, _ := strings.Cut(strings.TrimSpace(part), "=")
 		if name == "" {
-			return nil, fmt.Errorf("%s: empty capability name in %q", Capabilities, s)
+			return nil, fmt.Errorf("empty capability name in %q (want name=value or name, comma-separated)", s)
 		}
 		caps[name] = value
 	}
@@ -110,7 +111,7 @@ func parse(get func(string) string) (Contract, error) {
 	}
 	var err error
 	if c.Capabilities, err = ParseCapabilities(get(Capabilities)); err != nil {
-		return Contract{}, err
+		return Contract{}, fmt.Errorf("%s: %w", Capabilities, err)
 	}
 	if v := get(Slots); v != "" {
 		if c.Slots, err = strconv.Atoi(v); err != nil || c.Slots < 1 {

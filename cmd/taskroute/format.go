@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -240,34 +239,6 @@ func writeUnknownTaskTypes(w io.Writer, types []client.UnknownTaskType, now time
 	for _, u := range types {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.TaskType, thousands(u.Failures), thousands(u.TasksFailed),
 			dash(u.LastWorkerIdentity), ago(u.LastSeenTime, now))
-	}
-	return tw.Flush()
-}
-
-func writePollers(w io.Writer, pollers []client.Poller, now time.Time) error {
-	if len(pollers) == 0 {
-		fmt.Fprintln(w, "No pollers.")
-		return nil
-	}
-	ps := append([]client.Poller(nil), pollers...)
-	sort.Slice(ps, func(i, j int) bool {
-		if ps[i].Kind != ps[j].Kind {
-			return ps[i].Kind < ps[j].Kind
-		}
-		return ps[i].Identity < ps[j].Identity
-	})
-	tw := newTable(w)
-	fmt.Fprintln(tw, "IDENTITY\tKIND\tPOOL\tVERSION\tRATE\tSESSIONS\tTASK TYPES\tLAST ACCESS")
-	for _, p := range ps {
-		rate, sessions := "-", "-"
-		if p.TasksPerSecond > 0 {
-			rate = humanRate(p.TasksPerSecond)
-		}
-		if p.MaxSessions > 0 {
-			sessions = fmt.Sprintf("%d/%d", p.OpenSessions, p.MaxSessions)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Identity, p.Kind, dash(p.Pool), dash(p.Version),
-			rate, sessions, dash(strings.Join(p.TaskTypes, ",")), ago(p.LastAccessTime, now))
 	}
 	return tw.Flush()
 }

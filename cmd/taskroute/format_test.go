@@ -201,3 +201,23 @@ Pollers: none
 		t.Errorf("describe output:\n%s\nwant it to end with:\n%s", got, want)
 	}
 }
+
+func TestWritePollersShowsHostAndCapabilities(t *testing.T) {
+	var b bytes.Buffer
+	err := writePollers(&b, []client.Poller{
+		{Identity: "gpu-1", Kind: client.Activity, LastAccessTime: now.Add(-time.Second), TaskTypes: []string{"embed"},
+			Capabilities: client.Capabilities{"gpu": "a100", "ssd": "", client.CapabilityHost: "node-7", client.CapabilityProcess: "p1"}},
+		{Identity: "cpu-1", Kind: client.Activity, LastAccessTime: now.Add(-2 * time.Second),
+			Capabilities: client.Capabilities{client.CapabilityHost: "node-2", client.CapabilityProcess: "p2"}},
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `IDENTITY  KIND      POOL  VERSION  HOST    CAPABILITIES  RATE  SESSIONS  TASK TYPES  LAST ACCESS
+cpu-1     Activity  -     -        node-2  -             -     -         -           2s ago
+gpu-1     Activity  -     -        node-7  gpu=a100,ssd  -     -         embed       1s ago
+`
+	if got := b.String(); got != want {
+		t.Errorf("pollers:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -50,6 +50,7 @@ var keyHashSeed = maphash.MakeSeed()
 
 // elide drops the superseded mutations of pb.
 func (e *elider) elide(pb *pebble.Batch) error {
+	e.muts, e.dropped = e.muts[:0], 0
 	if pb.Count() < 2 {
 		return nil
 	}
@@ -150,8 +151,6 @@ func (s *eliderSpare) put(e *elider) {
 	if len(e.muts) > maxSpareMutations {
 		return
 	}
-	e.muts = e.muts[:0]
-	e.dropped = 0
 	s.p.CompareAndSwap(nil, e)
 }
 

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/taskroute/taskroute/pkg/client"
-	"github.com/taskroute/taskroute/pkg/workerenv"
 )
 
 func newCreateCommand(g *globals) *cobra.Command {
@@ -29,17 +28,12 @@ worker is gone. ResourceExhausted when no such worker has a free slot.`,
   taskroute complete session upload-42`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			k, ok := client.ParseKind(kind)
-			if !ok {
-				return fmt.Errorf("--kind: want activity or workflow, got %q", kind)
+			var err error
+			if opts.Kind, err = kindFlag(kind); err != nil {
+				return err
 			}
-			opts.Kind = k
-			caps, err := workerenv.ParseCapabilities(requires)
-			if err != nil {
-				return fmt.Errorf("--requires: %w", err)
-			}
-			if len(caps) > 0 {
-				opts.Requires = caps
+			if opts.Requires, err = requiresFlag(requires); err != nil {
+				return err
 			}
 			return g.withClient(cmd, func(c *client.Client) error {
 				s, err := c.CreateSession(cmd.Context(), queue, opts)

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/taskroute/taskroute/pkg/client"
-	"github.com/taskroute/taskroute/pkg/workerenv"
 )
 
 // addFlags are the flags of `taskroute add`; task turns them into the task to add.
@@ -56,12 +55,10 @@ var retryFlags = []string{"retry-max-attempts", "retry-initial-interval", "retry
 // task is the task the flags describe, or an error naming the flag that is wrong.
 func (a *addFlags) task(f *pflag.FlagSet) (client.Task, error) {
 	t := a.t
-	k, ok := client.ParseKind(a.kind)
-	if !ok {
-		return t, fmt.Errorf("--kind: want activity or workflow, got %q", a.kind)
-	}
-	t.Kind = k
 	var err error
+	if t.Kind, err = kindFlag(a.kind); err != nil {
+		return t, err
+	}
 	if t.Payload, err = a.readPayload(); err != nil {
 		return t, err
 	}
@@ -75,12 +72,8 @@ func (a *addFlags) task(f *pflag.FlagSet) (client.Task, error) {
 			t.Headers[k] = v
 		}
 	}
-	caps, err := workerenv.ParseCapabilities(a.requires)
-	if err != nil {
-		return t, fmt.Errorf("--requires: %w", err)
-	}
-	if len(caps) > 0 {
-		t.Requires = caps
+	if t.Requires, err = requiresFlag(a.requires); err != nil {
+		return t, err
 	}
 	for _, s := range a.prefers {
 		p, err := client.ParsePreference(s)

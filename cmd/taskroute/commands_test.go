@@ -28,6 +28,17 @@ func runCLI(t *testing.T, addr string, args ...string) (string, string, error) {
 	return out.String(), errOut.String(), err
 }
 
+// getTaskInfo runs `get ID -o json` and decodes the task it prints.
+func getTaskInfo(t *testing.T, addr, id string) client.TaskInfo {
+	t.Helper()
+	out, _, err := runCLI(t, addr, "get", id, "-o", "json")
+	var info client.TaskInfo
+	if err != nil || json.Unmarshal([]byte(out), &info) != nil {
+		t.Fatalf("get %s -o json: %v\n%s", id, err, out)
+	}
+	return info
+}
+
 // TestCommandsAgainstTheRealService runs the commands against the real matching service
 // (Pebble on disk, gRPC on 127.0.0.1) with a real SDK worker.
 func TestCommandsAgainstTheRealService(t *testing.T) {

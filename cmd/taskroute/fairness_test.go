@@ -1,12 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/taskroute/taskroute/internal/matching/testserver"
-	"github.com/taskroute/taskroute/pkg/client"
 )
 
 // The fairness flags against the real service: add --fairness-key/--fairness-weight, the
@@ -21,15 +19,13 @@ func TestFairnessCommands(t *testing.T) {
 			t.Fatalf("add %v: %v\n%s", args, err, out)
 		}
 	}
-	out, _, err := runCLI(t, addr, "get", "g1", "-o", "json")
-	var info client.TaskInfo
-	if err != nil || json.Unmarshal([]byte(out), &info) != nil || info.FairnessKey != "gold" || info.FairnessWeight != 5 {
-		t.Fatalf("get task g1: %v\n%s", err, out)
+	if info := getTaskInfo(t, addr, "g1"); info.FairnessKey != "gold" || info.FairnessWeight != 5 {
+		t.Fatalf("get task g1: key %q weight %d, want gold and 5", info.FairnessKey, info.FairnessWeight)
 	}
-	if out, _, err = runCLI(t, addr, "get", "g1"); err != nil || !strings.Contains(out, "gold (weight 5)") {
+	if out, _, err := runCLI(t, addr, "get", "g1"); err != nil || !strings.Contains(out, "gold (weight 5)") {
 		t.Fatalf("get g1 lacks the fairness key: %v\n%s", err, out)
 	}
-	out, _, err = runCLI(t, addr, "describe", "queue", "fair")
+	out, _, err := runCLI(t, addr, "describe", "queue", "fair")
 	if err != nil {
 		t.Fatal(err)
 	}

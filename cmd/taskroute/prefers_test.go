@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -17,11 +16,7 @@ func TestAddWithPreferences(t *testing.T) {
 	if err != nil || out != "Added task p1\n" {
 		t.Fatalf("add --prefer: %q %v", out, err)
 	}
-	out, _, err = runCLI(t, addr, "get", "p1", "-o", "json")
-	var info client.TaskInfo
-	if err != nil || json.Unmarshal([]byte(out), &info) != nil {
-		t.Fatalf("get: %q %v", out, err)
-	}
+	info := getTaskInfo(t, addr, "p1")
 	want := client.Preferences{{Name: "ssd", Weight: 5}, {Name: "zone", Value: "eu", Weight: 10}}
 	if info.Prefers.String() != want.String() {
 		t.Fatalf("prefers = %v, want %v", info.Prefers, want)

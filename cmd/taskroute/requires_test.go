@@ -1,12 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/taskroute/taskroute/internal/matching/testserver"
-	"github.com/taskroute/taskroute/pkg/client"
 )
 
 // add --requires sends the requirements; get shows them; describe queue shows the
@@ -17,12 +15,7 @@ func TestAddWithRequirements(t *testing.T) {
 	if err != nil || out != "Added task r1\n" {
 		t.Fatalf("add --requires: %q %v", out, err)
 	}
-	out, _, err = runCLI(t, addr, "get", "r1", "-o", "json")
-	var info client.TaskInfo
-	if err != nil || json.Unmarshal([]byte(out), &info) != nil {
-		t.Fatalf("get: %q %v", out, err)
-	}
-	if info.Requires.String() != "gpu=a100,ssd" {
+	if info := getTaskInfo(t, addr, "r1"); info.Requires.String() != "gpu=a100,ssd" {
 		t.Fatalf("requires = %v, want gpu=a100,ssd", info.Requires)
 	}
 	if out, _, err = runCLI(t, addr, "get", "r1"); err != nil || !strings.Contains(words(out), "Requires: gpu=a100,ssd") {
